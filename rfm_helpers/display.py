@@ -1,0 +1,70 @@
+"""Safe building blocks for stakeholder HTML: narrative, tables, parameters.
+
+Everything that comes from the data (channel names, segment labels typed by users,
+campaign names) is HTML-escaped here, so a ``<script>`` in a channel name renders as text.
+Notebooks should show text and tables through these helpers rather than through raw
+``Markdown(f"...")`` or ``Styler`` (which does not escape by default).
+"""
+from __future__ import annotations
+
+import html
+from typing import Any, Mapping
+
+import pandas as pd
+from IPython.display import HTML, display
+
+# Parameter names whose values are never shown (belt and braces: secrets should never be
+# parameters in the first place; credentials come from environment variables).
+_SECRET_HINTS = ("password", "passwd", "secret", "token", "key", "credential", "url", "dsn")
+
+
+def esc(value: Any) -> str:
+    """HTML-escape any value's text."""
+    return html.escape(str(value), quote=True)
+
+
+def fmt_int(x: float) -> str:
+    return f"{int(round(x)):,}"
+
+
+def fmt_money(x: float, currency: str = "$") -> str:
+    return f"{currency}{x:,.0f}" if abs(x) >= 100 else f"{currency}{x:,.2f}"
+
+
+def fmt_pct(x: float, digits: int = 1) -> str:
+    return f"{100 * x:.{digits}f}%"
+
+
+def say(template: str, **values: Any) -> HTML:
+    """Show a paragraph. ``template`` is trusted HTML written by us (``<b>``, ``<br>``);
+    every ``{value}`` is escaped before it is inserted."""
+    obj = HTML("<p class='rfm-say'>" + template.format(**{k: esc(v) for k, v in values.items()}) + "</p>")
+    display(obj)
+    return obj
+
+
+def heading(text: str, level: int = 2) -> None:
+    display(HTML(f"<h{level}>{esc(text)}</h{level}>"))
+
+
+def table(df: pd.DataFrame, caption: str | None = None, *, index: bool = False,
+          formats: Mapping[str, str] | None = None, max_rows: int = 60) -> HTML:
+    """Show an aggregate table as escaped HTML (never customer-level rows in reports)."""
+    shown = df.head(max_rows).copy()
+    for col, f in (formats or {}).items():
+        if col in shown.columns:
+            shown[col] = shown[col].map(lambda v, f=f: "" if pd.isna(v) else f.format(v))
+    body = shown.to_html(index=index, escape=True, border=0, classes="rfm-table", na_rep="")
+    cap = f"<p class='rfm-caption'><b>{esc(caption)}</b></p>" if caption else ""
+    obj = HTML(cap + body)
+    display(obj)
+    return obj
+
+
+def parameters_table(params: Mapping[str, Any]) -> HTML:
+    """Show the run's parameters (values that look like secrets are masked)."""
+    rows = []
+    for k, v in params.items():
+        masked = any(h in k.lower() for h in _SECRET_HINTS) and k.lower() not in {"source_config"}
+        rows.append({"parameter": k, "value": "••••" if masked and v else v})
+    return table(pd.DataFrame(rows), caption="Parameters of this run")

@@ -1,0 +1,100 @@
+"""What every notebook does first: resolve parameters, load, clean, compute and score RFM.
+
+Notebooks stay thin: ``p = prepare(analysis_date=..., source_config=..., ...)`` gives the
+load result (with quarantine accounting), the clean transactions up to the analysis date
+and the scored RFM table, plus the run and export folders.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from . import datasets
+from .rfm import compute_rfm, parse_as_of, score_quantiles
+
+#: Where interactive (non-runner) sessions write exports and quarantine files.
+INTERACTIVE_RUN_DIR = Path("reports") / "_interactive"
+
+
+def project_root() -> Path:
+    """The repository root when running from a checkout (folder holding ``pyproject.toml``)."""
+    here = Path.cwd().resolve()
+    for p in [here, *here.parents]:
+        if (p / "pyproject.toml").exists() and (p / "rfm_helpers").is_dir():
+            return p
+    return here
+
+
+def resolve_source(source_config: str | os.PathLike | dict | None) -> dict:
+    """Source spec for the loader: ``""``/``None`` = bundled CDNOW, a dict as is, or a
+    YAML file path whose relative ``path`` is resolved against the YAML's folder."""
+    if source_config is None or (isinstance(source_config, str) and not source_config.strip()):
+        return datasets.cdnow_source()
+    if isinstance(source_config, dict):
+        return dict(source_config)
+    cfg_path = Path(source_config)
+    if not cfg_path.is_absolute() and not cfg_path.exists():
+        cfg_path = project_root() / cfg_path
+    if not cfg_path.exists():
+        raise FileNotFoundError(f"source_config {source_config!s}: file not found")
+    spec = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
+    if not isinstance(spec, dict):
+        raise ValueError(f"{cfg_path}: expected a mapping of source settings, got {type(spec).__name__}")
+    if spec.get("path") and not Path(spec["path"]).is_absolute():
+        spec["path"] = str((cfg_path.parent / spec["path"]).resolve())
+    spec.setdefault("name", cfg_path.stem)
+    return spec
+
+
+def resolve_run_dir(run_dir: str | os.PathLike | None) -> Path:
+    d = Path(run_dir) if run_dir else (os.environ.get("RFM_RUN_DIR") and Path(os.environ["RFM_RUN_DIR"])) or (project_root() / INTERACTIVE_RUN_DIR)
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+@dataclass
+class Prepared:
+    """Everything a notebook needs after loading."""
+
+    as_of: dt.date
+    window_days: int | None
+    source: dict
+    load: Any  # rfm_helpers.loading.LoadResult
+    transactions: pd.DataFrame
+    rfm: pd.DataFrame
+    run_dir: Path
+    params: dict = field(default_factory=dict)
+
+    @property
+    def exports_dir(self) -> Path:
+        d = self.run_dir / "exports"
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+
+def prepare(analysis_date: Any = "", source_config: Any = "", window_days: int | None = 0,
+            run_dir: Any = "", n_scores: int = 5, **extra: Any) -> Prepared:
+    """Load, clean, compute and score. ``analysis_date`` empty = last date in the data;
+    ``window_days`` 0/None = whole history."""
+    from .loading import load_transactions
+
+    source = resolve_source(source_config)
+    as_of = parse_as_of(analysis_date) if analysis_date else None
+    result = load_transactions(source, analysis_date=as_of)
+    tx = result.clean
+    if as_of is None:
+        if tx.empty:
+            raise ValueError(f"{result.source_name}: no valid transactions to analyse")
+        as_of = tx["order_date"].max().date()
+    window = int(window_days) if window_days else None
+    rfm = score_quantiles(compute_rfm(tx, as_of, window), n_scores)
+    params = {"analysis_date": as_of.isoformat(), "source": source.get("name", source.get("path")),
+              "window_days": window or "whole history", **extra}
+    return Prepared(as_of=as_of, window_days=window, source=source, load=result, transactions=tx,
+                    rfm=rfm, run_dir=resolve_run_dir(run_dir), params=params)

@@ -1,0 +1,44 @@
+"""Headline figures recorded by notebooks into the run's ``summary.json``.
+
+The runner sets ``RFM_RUN_DIR`` (or notebooks pass ``run_dir``); each notebook calls
+:func:`record` for the few numbers a stakeholder wants on the index page. Without a run
+directory (interactive use) records are kept in memory only.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+SUMMARY_FILE = "summary.json"
+_memory: dict[str, dict[str, Any]] = {}
+
+
+def _target(run_dir: str | os.PathLike | None) -> Path | None:
+    d = run_dir or os.environ.get("RFM_RUN_DIR")
+    return Path(d) / SUMMARY_FILE if d else None
+
+
+def record(key: str, value: Any, label: str | None = None, *, section: str = "headline",
+           run_dir: str | os.PathLike | None = None) -> None:
+    """Record a JSON-serialisable ``value`` under ``section``/``key`` with a display label."""
+    entry = {"value": value, "label": label or key.replace("_", " ").capitalize()}
+    path = _target(run_dir)
+    data = load(run_dir) if path else _memory
+    data.setdefault(section, {})[key] = entry
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+        os.replace(tmp, path)
+
+
+def load(run_dir: str | os.PathLike | None = None) -> dict[str, dict[str, Any]]:
+    """The recorded figures (empty dict when nothing was recorded yet)."""
+    path = _target(run_dir)
+    if path is None:
+        return _memory
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))
