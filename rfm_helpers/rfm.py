@@ -302,7 +302,8 @@ def score_quantiles(rfm: pd.DataFrame, n: int = 5, *, by: Iterable[str] = ()) ->
     fill the bands artificially (pandas ``qcut`` on ranks would do that). For recency,
     smaller is better (fewer days since the last order scores higher).
 
-    ``rfm_cell`` is the three digits, e.g. ``"545"``; ``rfm_score`` their sum.
+    ``rfm_cell`` is the three digits, e.g. ``"545"``; ``rfm_score`` their sum. Rows come
+    back sorted by ``customer_id`` (and ``by`` keys).
     """
     if n < 2:
         raise ValueError("n must be at least 2")
