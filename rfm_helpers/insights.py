@@ -1,0 +1,106 @@
+"""Headline figures and plain-language sentences about an RFM table (notebook 02).
+
+Sentences are built from the numbers, in English or Russian, and returned as
+``(template, values)`` pairs for :func:`rfm_helpers.display.say`, which escapes the values.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class RfmHeadline:
+    """A handful of figures that describe the customer base as of the analysis date."""
+
+    customers: int
+    revenue: float
+    orders: int
+    median_recency_days: float
+    one_order_share: float
+    active_90d_share: float
+    top20_revenue_share: float
+
+    def as_dict(self) -> dict:
+        return {k: (float(v) if isinstance(v, (np.floating, float)) else int(v))
+                for k, v in self.__dict__.items()}
+
+
+def headline(rfm: pd.DataFrame) -> RfmHeadline:
+    """Compute :class:`RfmHeadline` from an RFM table (one row per customer)."""
+    n = len(rfm)
+    if n == 0:
+        return RfmHeadline(0, 0.0, 0, float("nan"), float("nan"), float("nan"), float("nan"))
+    revenue = float(rfm["monetary"].sum())
+    top = rfm["monetary"].sort_values(ascending=False)
+    k = max(1, int(np.ceil(0.2 * n)))
+    top20 = float(top.iloc[:k].sum() / revenue) if revenue > 0 else float("nan")
+    return RfmHeadline(
+        customers=n,
+        revenue=revenue,
+        orders=int(rfm["frequency"].sum()),
+        median_recency_days=float(rfm["recency_days"].median()),
+        one_order_share=float((rfm["frequency"] <= 1).mean()),
+        active_90d_share=float((rfm["recency_days"] <= 90).mean()),
+        top20_revenue_share=top20,
+    )
+
+
+_SENTENCES = {
+    "en": {
+        "base": ("As of <b>{as_of}</b> the base has <b>{customers}</b> customers who placed "
+                 "<b>{orders}</b> orders worth <b>{revenue}</b>. Half of them last bought more than "
+                 "<b>{median_recency}</b> days ago; <b>{active}</b> bought in the last 90 days."),
+        "pareto": ("The top 20% of customers bring <b>{top20}</b> of revenue, so keeping the best "
+                   "customers matters more than the average figures suggest."),
+        "ties": ("<b>{one_order}</b> of customers ordered only once. They all share frequency score 1: "
+                 "customers with equal values always get equal scores, so frequency scores {empty} "
+                 "are not used this month. This is expected with real purchase data, not an error."),
+        "no_ties": "Every frequency score from 1 to {n} is used.",
+    },
+    "ru": {
+        "base": ("На <b>{as_of}</b> в базе <b>{customers}</b> клиентов, сделавших <b>{orders}</b> "
+                 "заказов на сумму <b>{revenue}</b>. Половина из них покупала последний раз более "
+                 "<b>{median_recency}</b> дней назад; за последние 90 дней покупали <b>{active}</b>."),
+        "pareto": ("20% лучших клиентов приносят <b>{top20}</b> выручки: удержание лучших клиентов "
+                   "важнее, чем кажется по средним цифрам."),
+        "ties": ("<b>{one_order}</b> клиентов сделали только один заказ. Все они получают балл частоты 1: "
+                 "клиенты с одинаковыми значениями всегда получают одинаковый балл, поэтому баллы "
+                 "частоты {empty} в этом месяце не используются. Для реальных данных это нормально."),
+        "no_ties": "Используются все баллы частоты от 1 до {n}.",
+    },
+}
+
+
+def sentences(rfm: pd.DataFrame, as_of, language: str = "en", currency: str = "$",
+              n: int = 5) -> list[tuple[str, dict]]:
+    """Plain-language sentences for the RFM section, as ``(template, values)`` pairs."""
+    from .display import fmt_int, fmt_money, fmt_pct
+
+    s = _SENTENCES.get(language, _SENTENCES["en"])
+    h = headline(rfm)
+    out = [
+        (s["base"], {"as_of": str(as_of), "customers": fmt_int(h.customers), "orders": fmt_int(h.orders),
+                     "revenue": fmt_money(h.revenue, currency), "median_recency": fmt_int(h.median_recency_days),
+                     "active": fmt_pct(h.active_90d_share)}),
+        (s["pareto"], {"top20": fmt_pct(h.top20_revenue_share)}),
+    ]
+    if "f_score" in rfm.columns:
+        used = set(rfm["f_score"].unique())
+        empty = [str(k) for k in range(1, n + 1) if k not in used]
+        if empty:
+            out.append((s["ties"], {"one_order": fmt_pct(h.one_order_share), "empty": ", ".join(empty)}))
+        else:
+            out.append((s["no_ties"], {"n": n}))
+    return out
+
+
+def channel_table(rfm_by_channel: pd.DataFrame) -> pd.DataFrame:
+    """Customers, orders, revenue and median recency per sales channel (aggregate only)."""
+    g = rfm_by_channel.groupby("channel", dropna=False).agg(
+        customers=("customer_id", "nunique"), orders=("frequency", "sum"),
+        revenue=("monetary", "sum"), median_recency_days=("recency_days", "median"))
+    g["revenue_share"] = g["revenue"] / g["revenue"].sum()
+    return g.sort_values("revenue", ascending=False).reset_index()

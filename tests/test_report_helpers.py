@@ -1,0 +1,106 @@
+"""display (escaping), summary (headline figures), insights (sentences) and pipeline helpers."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rfm_helpers import display, insights, summary
+from rfm_helpers.pipeline import resolve_source
+
+
+def test_say_escapes_values_but_keeps_trusted_markup():
+    obj = display.say("Channel <b>{c}</b>", c="<script>alert(1)</script>")
+    assert "<b>&lt;script&gt;alert(1)&lt;/script&gt;</b>" in obj.data
+    assert "<script>" not in obj.data
+
+
+def test_table_escapes_cells_and_headers():
+    df = pd.DataFrame({"<img src=x onerror=alert(1)>": ["<script>x</script>"], "n": [1]})
+    html = display.table(df, caption="<b>cap</b>").data
+    assert "<script>" not in html and "<img" not in html
+    assert "&lt;script&gt;" in html and "&lt;b&gt;cap&lt;/b&gt;" in html
+
+
+def test_parameters_table_masks_secret_looking_values():
+    html = display.parameters_table({"analysis_date": "1998-06-30", "db_password": "hunter2",
+                                     "api_token": "abc"}).data
+    assert "hunter2" not in html and "abc" not in html and "1998-06-30" in html
+
+
+def test_summary_records_to_run_dir(tmp_path):
+    summary.record("customers", 10, "Customers", run_dir=tmp_path)
+    summary.record("revenue", 1.5, run_dir=tmp_path)
+    data = json.loads((tmp_path / "summary.json").read_text())
+    assert data["headline"]["customers"] == {"value": 10, "label": "Customers"}
+    assert data["headline"]["revenue"]["label"] == "Revenue"
+    assert summary.load(tmp_path) == data
+
+
+def test_summary_uses_env_run_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("RFM_RUN_DIR", str(tmp_path))
+    summary.record("x", "é", section="other")
+    assert json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))["other"]["x"]["value"] == "é"
+
+
+def rfm(monetary, frequency=None, recency=None):
+    n = len(monetary)
+    return pd.DataFrame({
+        "customer_id": [str(i) for i in range(n)],
+        "recency_days": recency if recency is not None else [10] * n,
+        "frequency": frequency if frequency is not None else [1] * n,
+        "monetary": np.asarray(monetary, dtype=float),
+    })
+
+
+def test_headline_by_hand():
+    h = insights.headline(rfm([100, 0, 0, 0, 0, 0, 0, 0, 0, 0], [3] + [1] * 9, [5] * 5 + [100] * 5))
+    assert h.customers == 10 and h.orders == 12 and h.revenue == 100
+    assert h.top20_revenue_share == 1.0
+    assert h.one_order_share == 0.9
+    assert h.active_90d_share == 0.5
+    assert h.median_recency_days == 52.5
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(0.01, 1e6, allow_nan=False), min_size=1, max_size=200))
+def test_top20_share_matches_numpy_and_is_at_least_20_percent(values):
+    h = insights.headline(rfm(values))
+    v = np.sort(np.asarray(values))[::-1]
+    k = int(np.ceil(0.2 * len(v)))
+    assert h.top20_revenue_share == pytest.approx(v[:k].sum() / v.sum())
+    assert h.top20_revenue_share >= k / len(v) - 1e-9
+
+
+@pytest.mark.parametrize("language,word", [("en", "customers"), ("ru", "клиентов")])
+def test_sentences_mention_empty_scores_when_ties(language, word):
+    frame = rfm([1.0] * 10, [1] * 8 + [2, 3])
+    frame["f_score"] = [1] * 8 + [5, 5]
+    texts = [t.format(**v) for t, v in insights.sentences(frame, "1998-06-30", language)]
+    assert any(word in t for t in texts)
+    assert any("2, 3, 4" in t for t in texts)
+
+
+def test_channel_table_shares_sum_to_one():
+    by_channel = pd.DataFrame({"customer_id": ["a", "a", "b"], "channel": ["web", "shop", "web"],
+                               "frequency": [1, 2, 3], "monetary": [10.0, 30.0, 60.0],
+                               "recency_days": [1, 2, 3]})
+    t = insights.channel_table(by_channel)
+    assert t["revenue_share"].sum() == pytest.approx(1.0)
+    assert t.set_index("channel").loc["web", "customers"] == 2
+
+
+def test_resolve_source_yaml_relative_path(tmp_path):
+    (tmp_path / "data.csv").write_text("x")
+    cfg = tmp_path / "shop.yaml"
+    cfg.write_text("format: csv\npath: data.csv\ncolumns: {customer_id: Клиент}\n", encoding="utf-8")
+    spec = resolve_source(str(cfg))
+    assert spec["path"] == str((tmp_path / "data.csv").resolve())
+    assert spec["name"] == "shop" and spec["columns"]["customer_id"] == "Клиент"
+    assert resolve_source("")["name"].startswith("CDNOW")
+    with pytest.raises(FileNotFoundError, match="nope.yaml"):
+        resolve_source(str(tmp_path / "nope.yaml"))
