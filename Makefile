@@ -38,7 +38,7 @@ browser:
 	  || echo "warning: could not install chromium; the browser test will be skipped"; }
 
 test: install-test browser
-	$(PY) -m pytest -n 2 --dist loadfile -q tests
+	$(PY) -m pytest -n 2 --dist loadfile -q --nbval-lax --nbval-current-env tests notebooks
 
 bench: install-test
 	$(PY) benchmarks/bench_rfm.py
