@@ -42,13 +42,16 @@ from typing import Any, Iterable
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 __all__ = [
     "RFM_SQL",
     "SCORE_SQL",
     "compute_rfm",
     "score_quantiles",
+    "compute_scored_rfm",
     "rfm_sql",
+    "scored_rfm_sql",
     "to_spark_sql",
     "parse_as_of",
 ]
@@ -152,6 +155,36 @@ def score_sql(source: str, n: int = 5, by: Iterable[str] = ()) -> str:
     return SCORE_SQL.format(source=source, n=int(n), part=part_only, part_only=part_only)
 
 
+def scored_rfm_sql(
+    source: str,
+    as_of: Any,
+    window_days: int | None = None,
+    *,
+    n: int = 5,
+    by: Iterable[str] = (),
+    has_order_id: bool = False,
+    include_lapsed: bool = True,
+) -> str:
+    """:data:`RFM_SQL` followed by :data:`SCORE_SQL` in one statement (DuckDB dialect).
+
+    Same definitions as ``score_quantiles(compute_rfm(...))``, but the engine never hands
+    the per-customer table back to pandas in between; ``rfm_cell`` and ``rfm_score`` are
+    computed in SQL as well.
+    """
+    if n < 2 or n > 9:
+        raise ValueError("n must be between 2 and 9 (rfm_cell holds one digit per score)")
+    keys = list(by)
+    inner = rfm_sql(source, as_of, window_days, by=keys, has_order_id=has_order_id,
+                    include_lapsed=include_lapsed)
+    inner = inner.rstrip().rsplit("ORDER BY", 1)[0]  # ordering happens once, at the end
+    scored = score_sql(f"({inner}) AS rfm", n, keys)
+    return (
+        "SELECT *, CAST(r_score AS VARCHAR) || CAST(f_score AS VARCHAR) || CAST(m_score AS VARCHAR)"
+        " AS rfm_cell, r_score + f_score + m_score AS rfm_score\n"
+        f"FROM ({scored}) AS scored\nORDER BY " + ", ".join(["customer_id", *keys])
+    )
+
+
 @functools.lru_cache(maxsize=8)
 def to_spark_sql(duckdb_sql: str) -> str:
     """Translate DuckDB-dialect SQL to Spark SQL with sqlglot."""
@@ -214,10 +247,41 @@ def compute_rfm(
     ``monetary``, ``first_purchase``, ``last_purchase``, ``tenure_days``; sorted by key.
     """
     by = ["channel"] if by_channel else []
+    build = functools.partial(rfm_sql, as_of=as_of, window_days=window_days, by=by,
+                              include_lapsed=include_lapsed)
+    return _execute(transactions, build, by, engine, spark)
+
+
+def compute_scored_rfm(
+    transactions: Any,
+    as_of: Any,
+    window_days: int | None = None,
+    *,
+    n: int = 5,
+    by_channel: bool = False,
+    include_lapsed: bool = True,
+    engine: str = "auto",
+    spark: Any = None,
+) -> pd.DataFrame:
+    """``score_quantiles(compute_rfm(...), n, by=...)`` in one SQL statement.
+
+    The result is identical (same columns, dtypes, order and values; scores ranked within
+    each channel when ``by_channel``) but the per-customer table is never round-tripped
+    through pandas, which matters for tens of millions of transactions. Accepts the same
+    inputs as :func:`compute_rfm` (DataFrame, Parquet/CSV path or glob, Spark DataFrame).
+    """
+    by = ["channel"] if by_channel else []
+    build = functools.partial(scored_rfm_sql, as_of=as_of, window_days=window_days, n=n, by=by,
+                              include_lapsed=include_lapsed)
+    return _execute(transactions, build, by, engine, spark)
+
+
+def _execute(transactions: Any, build, by: list[str], engine: str, spark: Any) -> pd.DataFrame:
+    """Run ``build(source, has_order_id=...)`` on the chosen engine; tidy dtypes."""
     if engine == "auto":
         engine = "spark" if _is_spark_frame(transactions) else "duckdb"
     if engine == "spark":
-        return _compute_spark(transactions, as_of, window_days, by, include_lapsed, spark)
+        return _compute_spark(transactions, build, by, spark)
     if engine != "duckdb":
         raise ValueError(f"unknown engine {engine!r}: use 'duckdb', 'spark' or 'auto'")
 
@@ -237,14 +301,17 @@ def compute_rfm(
                 f"transactions must be a DataFrame, a file path or a Spark DataFrame, "
                 f"not {type(transactions).__name__}"
             )
-        sql = rfm_sql(
-            source, as_of, window_days, by=by,
-            has_order_id="order_id" in columns, include_lapsed=include_lapsed,
-        )
-        out = con.execute(sql).df()
+        out = _fetch(con, build(source, has_order_id="order_id" in columns))
     finally:
         con.close()
     return _tidy(out, by)
+
+
+def _fetch(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
+    """Result as pandas via Arrow: strings arrive as pandas' string dtype directly."""
+    table = con.sql(sql).to_arrow_table()
+    return table.to_pandas(types_mapper={pa.string(): pd.StringDtype(),
+                                         pa.large_string(): pd.StringDtype()}.get)
 
 
 def _check_columns(columns: Iterable[str], by: list[str]) -> None:
@@ -261,14 +328,19 @@ def _tidy(out: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     for k in by:
         out[k] = out[k].astype("string")
     for c in ("first_purchase", "last_purchase"):
-        out[c] = pd.to_datetime(out[c])
-    for c in ("recency_days", "frequency", "tenure_days"):
-        out[c] = out[c].astype("int64")
+        # one resolution whatever the engine returns (Spark gives datetime.date objects,
+        # DuckDB datetime64[us]): microseconds, pandas 3's default for parsed dates
+        out[c] = pd.to_datetime(out[c]).astype("datetime64[us]")
+    for c in ("recency_days", "frequency", "tenure_days", "r_score", "f_score", "m_score", "rfm_score"):
+        if c in out.columns:
+            out[c] = out[c].astype("int64")
+    if "rfm_cell" in out.columns:
+        out["rfm_cell"] = out["rfm_cell"].astype("string")
     out["monetary"] = out["monetary"].astype("float64")
     return out.reset_index(drop=True)
 
 
-def _compute_spark(transactions, as_of, window_days, by, include_lapsed, spark) -> pd.DataFrame:
+def _compute_spark(transactions, build, by, spark) -> pd.DataFrame:
     if not _is_spark_frame(transactions):
         if spark is None:
             raise ValueError("engine='spark' with a pandas DataFrame needs a SparkSession (spark=...)")
@@ -277,10 +349,7 @@ def _compute_spark(transactions, as_of, window_days, by, include_lapsed, spark) 
     session = transactions.sparkSession
     view = "rfm_transactions"
     transactions.createOrReplaceTempView(view)
-    sql = rfm_sql(
-        view, as_of, window_days, by=by,
-        has_order_id="order_id" in transactions.columns, include_lapsed=include_lapsed,
-    )
+    sql = build(view, has_order_id="order_id" in transactions.columns)
     out = session.sql(to_spark_sql(sql)).toPandas()
     return _tidy(out, by)
 
