@@ -1,0 +1,564 @@
+"""Statistics for campaign A/B tests (treatment vs control, or several variants vs control).
+
+All computations call scipy / statsmodels; this module only arranges inputs and outputs:
+
+* :func:`srm_check` - sample-ratio mismatch, chi-square goodness of fit against the planned
+  split (``scipy.stats.chisquare``). Check it first: a failed SRM check means the groups
+  were not formed as planned, and every other number is suspect.
+* :func:`conversion_effect` - difference and relative lift in conversion with Wald / log
+  ratio confidence intervals (``statsmodels ... confint_proportions_2indep``) and the pooled
+  two-proportion z-test (``proportions_ztest``).
+* :func:`mean_effect` - Welch t-test and its interval (``scipy.stats.ttest_ind``) for
+  revenue or orders per customer; :func:`bootstrap_diff` - a seeded percentile bootstrap
+  interval (``scipy.stats.bootstrap``); :func:`rank_test` - Mann-Whitney U.
+* :func:`cuped` and :func:`regression_adjusted` - variance reduction with pre-period
+  covariates (CUPED with pre-period revenue; OLS with treatment-covariate interactions and
+  HC2 robust standard errors, Lin 2013), reporting the variance reduction achieved.
+* :func:`segment_effects` / :func:`compare_variants` - effects per RFM segment or per
+  variant with Holm or Benjamini-Hochberg correction (``multipletests``).
+* :func:`power_plan` - minimum detectable effect and sample size per segment for the next
+  campaign (``statsmodels.stats.power``).
+* :func:`roi` - incremental revenue and return on campaign cost, with intervals.
+* :func:`describe_effect` - the plain-language sentence for stakeholders, which never
+  claims an effect the numbers do not support.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.power import NormalIndPower, TTestIndPower
+from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
+
+__all__ = [
+    "SRMResult", "Effect", "srm_check", "conversion_effect", "mean_effect", "bootstrap_diff",
+    "rank_test", "cuped", "regression_adjusted", "segment_effects", "compare_variants",
+    "power_plan", "roi", "describe_effect", "describe_srm", "analyse_campaign", "CampaignReport",
+    "effects_frame", "METRICS",
+]
+
+#: Outcome column -> (stakeholder name, unit kind). Conversion is a 0/1 outcome.
+METRICS = {
+    "converted": ("conversion", "points"),
+    "revenue": ("revenue per customer", "money"),
+    "orders": ("orders per customer", "count"),
+}
+
+
+# ----------------------------------------------------------------------------------------
+# Sample ratio mismatch
+# ----------------------------------------------------------------------------------------
+
+@dataclass
+class SRMResult:
+    """Outcome of the sample-ratio-mismatch check."""
+
+    observed: dict[str, int]
+    expected: dict[str, float]
+    statistic: float
+    p_value: float
+    threshold: float
+
+    @property
+    def passed(self) -> bool:
+        """True when the group sizes are compatible with the planned split."""
+        return bool(self.p_value >= self.threshold)
+
+
+def srm_check(counts: Mapping[str, int], planned: Mapping[str, float], threshold: float = 0.001) -> SRMResult:
+    """Chi-square test of the observed group sizes against the planned shares.
+
+    ``threshold`` is deliberately strict (0.001, the usual choice for SRM alarms): with
+    thousands of customers even small mismatches are detectable and a failure is a strong
+    signal that assignment or data collection went wrong.
+    """
+    names = list(planned)
+    obs = np.array([int(counts.get(g, 0)) for g in names], dtype=float)
+    shares = np.array([float(planned[g]) for g in names], dtype=float)
+    exp = shares / shares.sum() * obs.sum()
+    res = stats.chisquare(obs, exp)
+    return SRMResult(observed=dict(zip(names, obs.astype(int).tolist())),
+                     expected=dict(zip(names, exp.tolist())),
+                     statistic=float(res.statistic), p_value=float(res.pvalue), threshold=threshold)
+
+
+# ----------------------------------------------------------------------------------------
+# Effects
+# ----------------------------------------------------------------------------------------
+
+@dataclass
+class Effect:
+    """One treated-vs-control comparison of one metric (difference = treated - control)."""
+
+    metric: str
+    group: str
+    control: str
+    n_t: int
+    n_c: int
+    mean_t: float
+    mean_c: float
+    diff: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    test: str
+    alpha: float
+    rel_lift: float = float("nan")
+    rel_ci_low: float = float("nan")
+    rel_ci_high: float = float("nan")
+    p_adjusted: float | None = None
+    n_comparisons: int = 1
+    segment: str | None = None
+
+    @property
+    def p_decision(self) -> float:
+        """The p-value decisions use: the adjusted one when there is one."""
+        return self.p_value if self.p_adjusted is None else self.p_adjusted
+
+    @property
+    def significant(self) -> bool:
+        """Whether the (adjusted) p-value is below alpha."""
+        return bool(np.isfinite(self.p_decision) and self.p_decision < self.alpha)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict (for tables and summary.json)."""
+        d = asdict(self)
+        d["significant"] = self.significant
+        return d
+
+
+def conversion_effect(converted_t: Sequence[int], converted_c: Sequence[int], alpha: float = 0.05,
+                      *, group: str = "treatment", control: str = "control") -> Effect:
+    """Conversion difference (Wald CI), relative lift (log-ratio CI) and pooled z-test p-value."""
+    t = np.asarray(converted_t, dtype=float)
+    c = np.asarray(converted_c, dtype=float)
+    x_t, n_t, x_c, n_c = int(t.sum()), len(t), int(c.sum()), len(c)
+    if n_t == 0 or n_c == 0:
+        raise ValueError("both groups need customers")
+    p_t, p_c = x_t / n_t, x_c / n_c
+    if 0 < x_t + x_c < n_t + n_c:
+        _, p = proportions_ztest([x_t, x_c], [n_t, n_c], alternative="two-sided")
+    else:  # nobody or everybody converted: no variation, no evidence of a difference
+        p = 1.0
+    if (0 < x_t < n_t) or (0 < x_c < n_c):
+        lo, hi = confint_proportions_2indep(x_t, n_t, x_c, n_c, method="wald", compare="diff", alpha=alpha)
+    else:
+        lo = hi = p_t - p_c
+    rel = rl = rh = float("nan")
+    if x_c > 0 and x_t > 0:
+        rel = p_t / p_c - 1
+        rlo, rhi = confint_proportions_2indep(x_t, n_t, x_c, n_c, method="log", compare="ratio", alpha=alpha)
+        rl, rh = rlo - 1, rhi - 1
+    return Effect("converted", group, control, n_t, n_c, p_t, p_c, p_t - p_c, float(lo), float(hi),
+                  float(p), "two-proportion z-test", alpha, float(rel), float(rl), float(rh))
+
+
+def mean_effect(y_t: Sequence[float], y_c: Sequence[float], alpha: float = 0.05, *, metric: str = "revenue",
+                group: str = "treatment", control: str = "control") -> Effect:
+    """Difference in means with the Welch t-test and its confidence interval."""
+    t = np.asarray(y_t, dtype=float)
+    c = np.asarray(y_c, dtype=float)
+    if len(t) < 2 or len(c) < 2:
+        raise ValueError("each group needs at least 2 customers")
+    diff = float(t.mean() - c.mean())
+    if t.var(ddof=1) + c.var(ddof=1) == 0:
+        lo = hi = diff
+        p = 1.0 if diff == 0 else 0.0
+    else:
+        res = stats.ttest_ind(t, c, equal_var=False)
+        ci = res.confidence_interval(confidence_level=1 - alpha)
+        lo, hi, p = float(ci.low), float(ci.high), float(res.pvalue)
+    rel = diff / c.mean() if c.mean() != 0 else float("nan")
+    return Effect(metric, group, control, len(t), len(c), float(t.mean()), float(c.mean()), diff, lo, hi, p,
+                  "Welch t-test", alpha, float(rel))
+
+
+def bootstrap_diff(y_t: Sequence[float], y_c: Sequence[float], alpha: float = 0.05, *,
+                   n_resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Seeded percentile bootstrap interval for the difference in means (``scipy.stats.bootstrap``,
+    groups resampled independently)."""
+    t = np.asarray(y_t, dtype=float)
+    c = np.asarray(y_c, dtype=float)
+
+    def diff(a, b, axis=-1):
+        return a.mean(axis=axis) - b.mean(axis=axis)
+
+    res = stats.bootstrap((t, c), diff, n_resamples=n_resamples, confidence_level=1 - alpha,
+                          method="percentile", vectorized=True, paired=False,
+                          batch=max(1, 4_000_000 // max(len(t), len(c), 1)),
+                          rng=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def rank_test(y_t: Sequence[float], y_c: Sequence[float]) -> dict[str, float]:
+    """Mann-Whitney U test (two-sided) and the probability that a random treated customer
+    outranks a random control customer (ties count half)."""
+    t = np.asarray(y_t, dtype=float)
+    c = np.asarray(y_c, dtype=float)
+    res = stats.mannwhitneyu(t, c, alternative="two-sided")
+    return {"u": float(res.statistic), "p_value": float(res.pvalue),
+            "prob_superiority": float(res.statistic / (len(t) * len(c)))}
+
+
+# ----------------------------------------------------------------------------------------
+# Variance reduction
+# ----------------------------------------------------------------------------------------
+
+def cuped(y: Sequence[float], x: Sequence[float], treated: Sequence[bool], alpha: float = 0.05, *,
+          metric: str = "revenue", group: str = "treatment", control: str = "control") -> dict[str, Any]:
+    """CUPED: compare ``y - theta * (x - mean(x))`` between groups, with ``theta`` the pooled
+    regression slope of ``y`` on the pre-period covariate ``x`` (``scipy.stats.linregress``).
+
+    Returns the adjusted :class:`Effect` (Welch on the adjusted outcome), ``theta`` and
+    ``variance_reduction`` = 1 - Var(adjusted estimate) / Var(unadjusted estimate).
+    """
+    y = np.asarray(y, dtype=float)
+    x = np.asarray(x, dtype=float)
+    tr = np.asarray(treated, dtype=bool)
+    theta = float(stats.linregress(x, y).slope) if np.var(x) > 0 else 0.0
+    y_adj = y - theta * (x - x.mean())
+    raw = mean_effect(y[tr], y[~tr], alpha, metric=metric, group=group, control=control)
+    adj = mean_effect(y_adj[tr], y_adj[~tr], alpha, metric=metric, group=group, control=control)
+    adj.test = "CUPED (Welch on adjusted outcome)"
+    se_raw, se_adj = _welch_se(y[tr], y[~tr]), _welch_se(y_adj[tr], y_adj[~tr])
+    return {"effect": adj, "raw": raw, "theta": theta, "variance_reduction": float(1 - (se_adj / se_raw) ** 2),
+            "se_raw": se_raw, "se_adjusted": se_adj}
+
+
+def _welch_se(t: np.ndarray, c: np.ndarray) -> float:
+    """Standard error of a difference in means with unequal variances (Welch / Neyman)."""
+    return float(np.sqrt(t.var(ddof=1) / len(t) + c.var(ddof=1) / len(c)))
+
+
+def regression_adjusted(y: Sequence[float], treated: Sequence[bool], covariates: pd.DataFrame,
+                        alpha: float = 0.05, *, metric: str = "revenue", group: str = "treatment",
+                        control: str = "control", cov_type: str = "HC2") -> dict[str, Any]:
+    """Regression adjustment: OLS of ``y`` on treatment, centred covariates and their
+    interactions with treatment (Lin's estimator), robust (HC2) standard errors.
+
+    Returns the :class:`Effect` (coefficient of treatment), the fitted statsmodels result and
+    ``variance_reduction`` = 1 - SE(adjusted)^2 / SE(unadjusted)^2, where the unadjusted SE
+    comes from the same OLS without covariates (HC2, i.e. the Neyman variance).
+    """
+    import statsmodels.api as sm
+
+    y = np.asarray(y, dtype=float)
+    tr = np.asarray(treated, dtype=float)
+    X = covariates.astype(float).to_numpy()
+    X = X - X.mean(axis=0)
+    keep = X.std(axis=0) > 0
+    X = X[:, keep]
+    names = [c for c, k in zip(covariates.columns, keep) if k]
+    design = np.column_stack([np.ones_like(y), tr, X, X * tr[:, None]])
+    fit = sm.OLS(y, design).fit(cov_type=cov_type)
+    base = sm.OLS(y, np.column_stack([np.ones_like(y), tr])).fit(cov_type=cov_type)
+    lo, hi = fit.conf_int(alpha=alpha)[1]
+    mt, mc = y[tr == 1].mean(), y[tr == 0].mean()
+    eff = Effect(metric, group, control, int(tr.sum()), int((1 - tr).sum()), float(mt), float(mc),
+                 float(fit.params[1]), float(lo), float(hi), float(fit.pvalues[1]),
+                 f"OLS with pre-period covariates ({', '.join(names)}), {cov_type} SE", alpha,
+                 float(fit.params[1] / mc) if mc else float("nan"))
+    return {"effect": eff, "fit": fit, "covariates": names,
+            "variance_reduction": float(1 - fit.bse[1] ** 2 / base.bse[1] ** 2),
+            "se_raw": float(base.bse[1]), "se_adjusted": float(fit.bse[1])}
+
+
+# ----------------------------------------------------------------------------------------
+# Several comparisons
+# ----------------------------------------------------------------------------------------
+
+def _effect_for(metric: str, t: pd.Series, c: pd.Series, alpha: float, group: str, control: str) -> Effect:
+    if metric == "converted":
+        return conversion_effect(t, c, alpha, group=group, control=control)
+    return mean_effect(t, c, alpha, metric=metric, group=group, control=control)
+
+
+def _adjust(effects: list[Effect], correction: str) -> list[Effect]:
+    ok = [e for e in effects if np.isfinite(e.p_value)]
+    if ok:
+        _, adj, _, _ = multipletests([e.p_value for e in ok], method=correction)
+        for e, a in zip(ok, adj):
+            e.p_adjusted = float(a)
+            e.n_comparisons = len(ok)
+    return effects
+
+
+def segment_effects(customers: pd.DataFrame, metric: str = "converted", *, group: str = "treatment",
+                    control: str = "control", by: str = "segment", alpha: float = 0.05,
+                    correction: str = "holm", min_per_group: int = 20) -> list[Effect]:
+    """Effect of ``group`` vs ``control`` on ``metric`` within each value of ``by`` (the RFM
+    segment), with p-values adjusted across segments (``"holm"`` or ``"fdr_bh"``).
+
+    Segments with fewer than ``min_per_group`` customers in either group are skipped (too
+    small to say anything).
+    """
+    out = []
+    for seg, part in customers.groupby(by, sort=True, observed=True):
+        t = part.loc[part["group"] == group, metric]
+        c = part.loc[part["group"] == control, metric]
+        if len(t) < min_per_group or len(c) < min_per_group:
+            continue
+        e = _effect_for(metric, t, c, alpha, group, control)
+        e.segment = str(seg)
+        out.append(e)
+    return _adjust(out, correction)
+
+
+def compare_variants(customers: pd.DataFrame, metric: str, variants: Sequence[str], *,
+                     control: str = "control", alpha: float = 0.05, correction: str = "holm") -> list[Effect]:
+    """Each variant vs control on ``metric``, p-values adjusted across variants."""
+    c = customers.loc[customers["group"] == control, metric]
+    effects = [_effect_for(metric, customers.loc[customers["group"] == v, metric], c, alpha, v, control)
+               for v in variants]
+    if len(effects) > 1:
+        _adjust(effects, correction)
+    return effects
+
+
+def effects_frame(effects: Sequence[Effect]) -> pd.DataFrame:
+    """Effects as a table (one row each)."""
+    return pd.DataFrame([e.as_dict() for e in effects])
+
+
+# ----------------------------------------------------------------------------------------
+# Planning and money
+# ----------------------------------------------------------------------------------------
+
+def _cohen_h_inverse(p1: float, h: float) -> float:
+    """The proportion p2 > p1 whose Cohen's h against p1 is ``h``."""
+    phi = 2 * math.asin(math.sqrt(p1)) + h
+    return math.sin(min(phi, math.pi) / 2) ** 2
+
+
+def power_plan(customers: pd.DataFrame, *, control: str = "control", by: str = "segment", alpha: float = 0.05,
+               power: float = 0.8, treated_share: float = 0.5, target_lift_pts: float = 0.01,
+               min_customers: int = 20) -> pd.DataFrame:
+    """Minimum detectable effects per segment if the next campaign splits the segment's
+    customers ``treated_share`` / ``1 - treated_share`` (two-sided test at ``alpha``).
+
+    Baselines (conversion rate, revenue standard deviation) come from the control group.
+    Columns: segment size, baseline conversion, MDE for conversion (absolute, in
+    proportion units), MDE for revenue per customer, and the customers per group needed to
+    detect a ``target_lift_pts`` rise in conversion.
+    """
+    rows = []
+    zpow, tpow = NormalIndPower(), TTestIndPower()
+    for seg, part in customers.groupby(by, sort=True, observed=True):
+        n = len(part)
+        ctrl = part.loc[part["group"] == control]
+        n_t = n * treated_share
+        n_c = n - n_t
+        if n < min_customers or len(ctrl) < 2 or n_t < 2 or n_c < 2:
+            continue
+        ratio = n_c / n_t
+        p0 = float(ctrl["converted"].mean())
+        sd = float(ctrl["revenue"].std(ddof=1))
+        h = zpow.solve_power(effect_size=None, nobs1=n_t, alpha=alpha, power=power, ratio=ratio)
+        d = tpow.solve_power(effect_size=None, nobs1=n_t, alpha=alpha, power=power, ratio=ratio)
+        need = float("nan")
+        if 0 < p0 < 1 - target_lift_pts:
+            h_target = 2 * math.asin(math.sqrt(p0 + target_lift_pts)) - 2 * math.asin(math.sqrt(p0))
+            need = zpow.solve_power(effect_size=h_target, nobs1=None, alpha=alpha, power=power, ratio=1.0)
+        rows.append({by: str(seg), "customers": n, "baseline_conversion": p0,
+                     "mde_conversion": _cohen_h_inverse(p0, float(h)) - p0,
+                     "baseline_revenue": float(ctrl["revenue"].mean()), "revenue_sd": sd,
+                     "mde_revenue": float(d) * sd, "n_per_group_for_target": math.ceil(need) if np.isfinite(need) else None})
+    return pd.DataFrame(rows)
+
+
+def roi(revenue_effect: Effect, total_cost: float, margin: float = 1.0) -> dict[str, float]:
+    """Incremental revenue of the treated group and return on the campaign cost.
+
+    Incremental revenue = (mean revenue treated - control) x treated customers, with the
+    interval of the difference scaled the same way (the cost is known exactly, so the ROI
+    interval is the same linear transform). ROI = (incremental revenue x ``margin`` - cost)
+    / cost; with ``margin=1`` it is a revenue ROI, not a profit ROI.
+    """
+    n = revenue_effect.n_t
+    inc = revenue_effect.diff * n
+    lo, hi = revenue_effect.ci_low * n, revenue_effect.ci_high * n
+    out = {"incremental_revenue": inc, "incremental_revenue_low": lo, "incremental_revenue_high": hi,
+           "cost": float(total_cost), "margin": margin}
+    if total_cost > 0:
+        out.update(roi=(inc * margin - total_cost) / total_cost, roi_low=(lo * margin - total_cost) / total_cost,
+                   roi_high=(hi * margin - total_cost) / total_cost)
+    else:
+        out.update(roi=float("nan"), roi_low=float("nan"), roi_high=float("nan"))
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# Words
+# ----------------------------------------------------------------------------------------
+
+_TEXT = {
+    "en": {
+        "srm_fail": ("Results {where}are not reliable: the group sizes ({observed}) differ from the planned "
+                     "split more than chance allows (sample-ratio mismatch, {p}). Check how customers "
+                     "were assigned and whether some sends or purchases are missing before using any result."),
+        "srm_ok": "Group sizes match the planned split (sample-ratio check {p}).",
+        "up": "raised", "down": "lowered",
+        "sig": "The campaign {verb} {metric}{where} by {size} (from {base} to {treated}; {conf}% CI {lo} to {hi}{corr}).",
+        "ns": ("No evidence that the campaign changed {metric}{where}: the difference was {size} "
+               "({conf}% CI {lo} to {hi}{corr}), which is compatible with no effect."),
+        "ns_corr": ("No reliable evidence that the campaign changed {metric}{where}: the difference was {size} "
+                    "({conf}% CI {lo} to {hi}), but after correcting for {k} comparisons it could be chance{corr}."),
+        "in": " in {seg}", "points": "{x} points", "corr": "; {p}, corrected for {k} comparisons",
+        "p": "; {p}", "for": "for {seg} ",
+    },
+    "ru": {
+        "srm_fail": ("Результаты {where}ненадёжны: размеры групп ({observed}) отличаются от плана сильнее, "
+                     "чем допускает случайность (несоответствие долей групп, {p}). Проверьте распределение "
+                     "клиентов по группам и полноту данных, прежде чем использовать выводы."),
+        "srm_ok": "Размеры групп соответствуют плану (проверка долей, {p}).",
+        "up": "повысила", "down": "снизила",
+        "sig": "Кампания {verb} показатель «{metric}»{where} на {size} (с {base} до {treated}; {conf}% ДИ от {lo} до {hi}{corr}).",
+        "ns": ("Нет свидетельств, что кампания изменила показатель «{metric}»{where}: разница {size} "
+               "({conf}% ДИ от {lo} до {hi}{corr}), что совместимо с отсутствием эффекта."),
+        "ns_corr": ("Нет надёжных свидетельств, что кампания изменила показатель «{metric}»{where}: разница {size} "
+                    "({conf}% ДИ от {lo} до {hi}), но с поправкой на {k} сравнений она может быть случайной{corr}."),
+        "in": " в сегменте «{seg}»", "points": "{x} п.п.", "corr": "; {p} с поправкой на {k} сравнений",
+        "p": "; {p}", "for": "для «{seg}» ",
+    },
+}
+_METRIC_RU = {"converted": "конверсия", "revenue": "выручка на клиента", "orders": "заказы на клиента"}
+
+
+def _fmt_p(p: float) -> str:
+    if not np.isfinite(p):
+        return "p = n/a"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def _fmt_value(x: float, kind: str, signed: bool = False, currency: str = "$") -> str:
+    sign = "+" if signed and x > 0 else ("−" if x < 0 else "")
+    ax = abs(x)
+    if kind == "points":
+        return f"{sign}{100 * ax:.1f}"
+    if kind == "rate":
+        return f"{100 * ax:.1f}%"
+    if kind == "money":
+        return f"{sign}{currency}{ax:,.2f}"
+    return f"{sign}{ax:,.3f}"
+
+
+def describe_srm(srm: SRMResult, *, segment: str | None = None, language: str = "en") -> str:
+    """One sentence on the sample-ratio check (a warning when it failed)."""
+    T = _TEXT[language]
+    if srm.passed:
+        return T["srm_ok"].format(p=_fmt_p(srm.p_value))
+    observed = ", ".join(f"{g}: {n:,}" for g, n in srm.observed.items())
+    where = T["for"].format(seg=segment) if segment else ""
+    return T["srm_fail"].format(where=where, observed=observed, p=_fmt_p(srm.p_value))
+
+
+def describe_effect(effect: Effect, *, srm_passed: bool = True, srm: SRMResult | None = None,
+                    language: str = "en", currency: str = "$") -> str:
+    """Plain-language sentence for one effect.
+
+    * SRM failed: says the result is not reliable and gives no effect claim at all.
+    * (Adjusted) p-value below alpha **and** the interval excludes zero: "raised/lowered
+      ... by X (CI ...)".
+    * Otherwise: "no evidence ..." with the interval, mentioning the correction when the
+      raw interval alone would have excluded zero.
+    """
+    T = _TEXT[language]
+    if srm is not None:
+        srm_passed = srm.passed
+    if not srm_passed:
+        if srm is not None:
+            return describe_srm(srm, segment=effect.segment, language=language)
+        where = T["for"].format(seg=effect.segment) if effect.segment else ""
+        return T["srm_fail"].format(where=where, observed="n/a", p="p = n/a")
+    name, kind = METRICS.get(effect.metric, (effect.metric, "count"))
+    if language == "ru":
+        name = _METRIC_RU.get(effect.metric, name)
+    where = T["in"].format(seg=effect.segment) if effect.segment else ""
+    conf = f"{100 * (1 - effect.alpha):g}"
+
+    def v(x, signed=False):
+        return _fmt_value(x, kind, signed, currency)
+
+    if kind == "points":
+        size_signed = T["points"].format(x=_fmt_value(effect.diff, "points", True))
+        size_abs = T["points"].format(x=_fmt_value(abs(effect.diff), "points"))
+        lo, hi = _fmt_value(effect.ci_low, "points", True), _fmt_value(effect.ci_high, "points", True)
+        base, treated = _fmt_value(effect.mean_c, "rate"), _fmt_value(effect.mean_t, "rate")
+    else:
+        size_signed, size_abs = v(effect.diff, True), v(abs(effect.diff))
+        lo, hi = v(effect.ci_low, True), v(effect.ci_high, True)
+        base, treated = v(effect.mean_c), v(effect.mean_t)
+    corr = (T["corr"].format(p=_fmt_p(effect.p_adjusted), k=effect.n_comparisons)
+            if effect.p_adjusted is not None and effect.n_comparisons > 1 else T["p"].format(p=_fmt_p(effect.p_value)))
+    excludes_zero = effect.ci_low > 0 or effect.ci_high < 0
+    if effect.significant and excludes_zero:
+        verb = T["up"] if effect.diff > 0 else T["down"]
+        return T["sig"].format(verb=verb, metric=name, where=where, size=size_abs, base=base, treated=treated,
+                               conf=conf, lo=lo, hi=hi, corr=corr)
+    if excludes_zero and effect.p_adjusted is not None and effect.n_comparisons > 1:
+        return T["ns_corr"].format(metric=name, where=where, size=size_signed, conf=conf, lo=lo, hi=hi,
+                                   k=effect.n_comparisons, corr=corr)
+    return T["ns"].format(metric=name, where=where, size=size_signed, conf=conf, lo=lo, hi=hi, corr=corr)
+
+
+# ----------------------------------------------------------------------------------------
+# Everything at once
+# ----------------------------------------------------------------------------------------
+
+@dataclass
+class CampaignReport:
+    """All results of :func:`analyse_campaign` (per variant where it applies)."""
+
+    srm: SRMResult
+    alpha: float
+    overall: dict[str, list[Effect]]            # metric -> one Effect per variant
+    bootstrap: dict[str, tuple[float, float]]   # variant -> revenue bootstrap CI
+    ranks: dict[str, dict[str, float]]          # variant -> Mann-Whitney on revenue
+    cuped: dict[str, dict[str, Any]]            # variant -> CUPED on revenue
+    regression: dict[str, dict[str, Any]]       # variant -> regression adjustment on revenue
+    segments: dict[str, dict[str, list[Effect]]]  # variant -> metric -> per-segment effects
+    segment_srm: dict[str, SRMResult]
+    power: pd.DataFrame
+    roi: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+#: Pre-period covariates used by the regression adjustment.
+COVARIATES = ["pre_revenue", "pre_orders", "monetary", "frequency", "recency_days"]
+
+
+def analyse_campaign(data: Any, *, alpha: float = 0.05, correction: str = "holm", n_boot: int = 2000,
+                     seed: int = 0, srm_threshold: float = 0.001, margin: float = 1.0,
+                     segment_col: str = "segment_label") -> CampaignReport:
+    """Run every analysis on a :class:`rfm_helpers.campaign.CampaignData`."""
+    cust = data.customers
+    control = data.control
+    variants = data.variants
+    srm = srm_check(data.counts().to_dict(), data.planned_split, srm_threshold)
+    overall = {m: compare_variants(cust, m, variants, control=control, alpha=alpha, correction=correction)
+               for m in METRICS}
+    boot, ranks, cup, reg, segs, rois = {}, {}, {}, {}, {}, {}
+    ctrl = cust.loc[cust["group"] == control]
+    seg_srm = {}
+    for seg, part in cust.groupby(segment_col, sort=True, observed=True):
+        seg_srm[str(seg)] = srm_check(part["group"].value_counts().to_dict(), data.planned_split, srm_threshold)
+    for v in variants:
+        vt = cust.loc[cust["group"] == v]
+        pair = pd.concat([vt, ctrl], ignore_index=True)
+        tr = (pair["group"] == v).to_numpy()
+        boot[v] = bootstrap_diff(vt["revenue"], ctrl["revenue"], alpha, n_resamples=n_boot, seed=seed)
+        ranks[v] = rank_test(vt["revenue"], ctrl["revenue"])
+        cup[v] = cuped(pair["revenue"], pair["pre_revenue"], tr, alpha, group=v, control=control)
+        reg[v] = regression_adjusted(pair["revenue"], tr, pair[COVARIATES], alpha, group=v, control=control)
+        segs[v] = {m: segment_effects(pair, m, group=v, control=control, by=segment_col, alpha=alpha,
+                                      correction=correction) for m in ("converted", "revenue")}
+        if data.has_cost:
+            rev = next(e for e in overall["revenue"] if e.group == v)
+            rois[v] = roi(rev, float(vt["cost_per_contact"].fillna(0).sum()), margin)
+    power = power_plan(cust, control=control, by=segment_col, alpha=alpha)
+    return CampaignReport(srm=srm, alpha=alpha, overall=overall, bootstrap=boot, ranks=ranks, cuped=cup,
+                          regression=reg, segments=segs, segment_srm=seg_srm, power=power, roi=rois)
