@@ -1,0 +1,467 @@
+"""Segment tracking over months (notebook 05): snapshots, transitions, movements.
+
+A **snapshot** is the segmented RFM table of one month, stored as Parquet in
+``<reports_dir>/snapshots/segments_YYYY-MM.parquet`` with one row per customer:
+``customer_id``, ``month``, ``as_of``, ``segment``, ``segment_label``, ``recency_days``,
+``frequency``, ``monetary``, ``r_score``, ``f_score``, ``m_score``, ``rfm_score`` and
+``month_spend`` (what the customer spent in that calendar month up to ``as_of``).
+
+The month's analysis date is its last day (or the run's analysis date for the current
+month when that falls mid-month). Missing earlier months are computed directly from the
+transactions with the same definitions, so the tracking never depends on earlier runs
+having happened. A stored snapshot is reused only if it was made with the same settings
+(analysis date, window, number of scores, segment map, language) and from the same data
+(row count and amount total up to its analysis date); otherwise it is rebuilt.
+
+**Value order of segments.** "Up" and "down" need an order. We rank segments by the
+average ``rfm_score`` (R + F + M score) of their members, pooled over all the months
+shown, best first. This follows from the data and the segment definitions rather than a
+hand-written list, so it also works for custom segment maps. A customer moves **up** when
+this month's segment ranks above last month's, **down** when below.
+
+**Churn segments** are the segments whose code says the customer is leaving or gone
+(``lost``, ``hibernating``, ``about_to_sleep``/sleeping; ``at_risk`` and
+``cant_lose`` count as at risk); see :data:`CHURN_WORDS` and :data:`AT_RISK_WORDS`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .rfm import compute_scored_rfm, parse_as_of
+
+__all__ = [
+    "NEW",
+    "CHURN_WORDS",
+    "AT_RISK_WORDS",
+    "month_key",
+    "month_end",
+    "history_months",
+    "snapshot_path",
+    "reports_dir_for",
+    "snapshot_from_segmented",
+    "build_snapshot",
+    "load_or_build_snapshots",
+    "read_snapshot",
+    "value_order",
+    "transition_matrix",
+    "segment_history",
+    "movements",
+    "movement_history",
+    "churn_segments",
+    "at_risk_segments",
+    "churn_flows",
+    "key_flows",
+    "headline",
+    "sentences",
+]
+
+#: Row label of the transition matrix for customers who were not in last month's snapshot.
+NEW = "(new)"
+#: Segment codes containing one of these words are churn (leaving or gone).
+CHURN_WORDS = ("lost", "hibernat", "sleep")
+#: Segment codes containing one of these words are at risk (still valuable, lapsing).
+AT_RISK_WORDS = ("risk", "cant_lose", "cannot_lose")
+
+SNAPSHOT_COLUMNS = [
+    "customer_id", "month", "as_of", "segment", "segment_label", "recency_days", "frequency",
+    "monetary", "r_score", "f_score", "m_score", "rfm_score", "month_spend",
+]
+_META_KEY = b"rfm_snapshot"
+
+
+# ----------------------------------------------------------------------------- months
+def month_key(value: Any) -> str:
+    """``'YYYY-MM'`` of a date, timestamp or ``'YYYY-MM[-DD]'`` string."""
+    if isinstance(value, str) and len(value.strip()) == 7:
+        value = value.strip() + "-01"
+    return parse_as_of(value).strftime("%Y-%m")
+
+
+def month_end(month: Any) -> dt.date:
+    """Last calendar day of the month."""
+    return (pd.Period(month_key(month), freq="M").end_time).date()
+
+
+def history_months(as_of: Any, n: int) -> list[str]:
+    """The ``n`` months ending with the month of ``as_of`` (oldest first)."""
+    if n < 1:
+        raise ValueError("history_months must be at least 1")
+    last = pd.Period(month_key(as_of), freq="M")
+    return [str(last - k) for k in range(n - 1, -1, -1)]
+
+
+def reports_dir_for(run_dir: str | os.PathLike) -> Path:
+    """Reports folder of a run: the parent of the run folder (``reports/_interactive`` ->
+    ``reports``; a runner's ``reports/2024-05`` -> ``reports``)."""
+    return Path(run_dir).resolve().parent
+
+
+def snapshot_path(reports_dir: str | os.PathLike, month: Any) -> Path:
+    """``<reports_dir>/snapshots/segments_YYYY-MM.parquet``."""
+    return Path(reports_dir) / "snapshots" / f"segments_{month_key(month)}.parquet"
+
+
+# -------------------------------------------------------------------------- snapshots
+def _default_assign(scored: pd.DataFrame, map_name: str, language: str) -> pd.DataFrame:
+    from .segments import assign_segments
+
+    return assign_segments(scored, map_name=map_name, language=language)
+
+
+def _month_spend(transactions: pd.DataFrame, month: str, as_of: dt.date) -> pd.Series:
+    start = pd.Timestamp(pd.Period(month, freq="M").start_time)
+    stop = pd.Timestamp(as_of) + pd.Timedelta(days=1)
+    d = transactions["order_date"]
+    inside = transactions.loc[(d >= start) & (d < stop)]
+    return inside.groupby("customer_id", observed=True)["amount"].sum()
+
+
+def snapshot_from_segmented(segmented: pd.DataFrame, transactions: pd.DataFrame,
+                            month: Any, as_of: Any) -> pd.DataFrame:
+    """Turn a segmented RFM table (output of ``assign_segments``) into a snapshot.
+
+    ``transactions`` (canonical clean columns) give ``month_spend``: the customer's spend in
+    the calendar month of ``as_of`` up to ``as_of``.
+    """
+    month = month_key(month)
+    as_of_d = parse_as_of(as_of)
+    snap = segmented.loc[:, [c for c in SNAPSHOT_COLUMNS if c in segmented.columns]].copy()
+    if "segment_label" not in snap.columns:
+        snap["segment_label"] = snap["segment"]
+    if "rfm_score" not in snap.columns:
+        snap["rfm_score"] = snap["r_score"] + snap["f_score"] + snap["m_score"]
+    snap["month"] = month
+    snap["as_of"] = pd.Timestamp(as_of_d)
+    spend = _month_spend(transactions, month, as_of_d)
+    snap["month_spend"] = snap["customer_id"].map(spend).fillna(0.0).astype("float64")
+    snap["month"] = snap["month"].astype("string")
+    for c in ("segment", "segment_label", "customer_id"):
+        snap[c] = snap[c].astype("string")
+    return snap[SNAPSHOT_COLUMNS].reset_index(drop=True)
+
+
+def build_snapshot(transactions: pd.DataFrame, month: Any, *, as_of: Any = None,
+                   window_days: int | None = None, n_scores: int = 5, map_name: str = "classic",
+                   language: str = "en", assign=None) -> pd.DataFrame:
+    """Compute one month's snapshot from transactions (same RFM and segment definitions
+    as the monthly report). ``as_of`` defaults to the month's last day."""
+    as_of_d = parse_as_of(as_of) if as_of else month_end(month)
+    assign = assign or _default_assign
+    scored = compute_scored_rfm(transactions, as_of_d, window_days or None, n=n_scores)
+    segmented = assign(scored, map_name, language)
+    return snapshot_from_segmented(segmented, transactions, month, as_of_d)
+
+
+def _fingerprint(transactions: pd.DataFrame, as_of: dt.date) -> dict:
+    upto = transactions["order_date"] < pd.Timestamp(as_of) + pd.Timedelta(days=1)
+    return {"rows": int(upto.sum()),
+            "amount": round(float(transactions.loc[upto, "amount"].sum()), 2)}
+
+
+def _settings(month: str, as_of: dt.date, window_days, n_scores, map_name, language,
+              transactions) -> dict:
+    return {"month": month, "as_of": as_of.isoformat(), "window_days": int(window_days or 0),
+            "n_scores": int(n_scores), "map_name": map_name, "language": language,
+            "data": _fingerprint(transactions, as_of)}
+
+
+def _write(snap: pd.DataFrame, path: Path, settings: dict) -> None:
+    table = pa.Table.from_pandas(snap, preserve_index=False)
+    meta = dict(table.schema.metadata or {})
+    meta[_META_KEY] = json.dumps(settings, sort_keys=True).encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".parquet.tmp")
+    pq.write_table(table.replace_schema_metadata(meta), tmp)
+    os.replace(tmp, path)
+
+
+def _stored_settings(path: Path) -> dict | None:
+    try:
+        meta = pq.read_schema(path).metadata or {}
+        return json.loads(meta[_META_KEY])
+    except (OSError, KeyError, ValueError, pa.ArrowException):
+        return None
+
+
+def read_snapshot(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a stored snapshot (ids stay strings)."""
+    snap = pd.read_parquet(path)
+    for c in ("customer_id", "month", "segment", "segment_label"):
+        snap[c] = snap[c].astype("string")
+    return snap
+
+
+def load_or_build_snapshots(transactions: pd.DataFrame, months: Iterable[str],
+                            reports_dir: str | os.PathLike, *, current: pd.DataFrame | None = None,
+                            current_as_of: Any = None, window_days: int | None = None,
+                            n_scores: int = 5, map_name: str = "classic", language: str = "en",
+                            assign=None) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """Snapshots for ``months`` (oldest first), reusing stored files when still valid.
+
+    ``current`` is this run's segmented RFM table for the last month (its analysis date
+    ``current_as_of``); it is always (re)written. Other months are read from
+    ``<reports_dir>/snapshots`` when the stored settings and data fingerprint match, else
+    computed from ``transactions`` and written. Returns ``(snapshots, status)`` where
+    status says per month ``"this run"``, ``"stored"`` or ``"computed"``.
+    """
+    months = [month_key(m) for m in months]
+    snaps: dict[str, pd.DataFrame] = {}
+    status: dict[str, str] = {}
+    for i, m in enumerate(months):
+        last = i == len(months) - 1
+        as_of = parse_as_of(current_as_of) if (last and current_as_of) else month_end(m)
+        settings = _settings(m, as_of, window_days, n_scores, map_name, language, transactions)
+        path = snapshot_path(reports_dir, m)
+        if last and current is not None:
+            snap = snapshot_from_segmented(current, transactions, m, as_of)
+            _write(snap, path, settings)
+            status[m] = "this run"
+        elif path.exists() and _stored_settings(path) == settings:
+            snap = read_snapshot(path)
+            status[m] = "stored"
+        else:
+            snap = build_snapshot(transactions, m, as_of=as_of, window_days=window_days,
+                                  n_scores=n_scores, map_name=map_name, language=language,
+                                  assign=assign)
+            _write(snap, path, settings)
+            status[m] = "computed"
+        snaps[m] = snap
+    return snaps, status
+
+
+# ------------------------------------------------------------------------ analysis
+def _labels(snapshots: Iterable[pd.DataFrame]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for s in snapshots:
+        pairs = s[["segment", "segment_label"]].drop_duplicates()
+        out.update(zip(pairs["segment"], pairs["segment_label"]))
+    return out
+
+
+def value_order(snapshots: Iterable[pd.DataFrame]) -> list[str]:
+    """Segments by value, best first: average ``rfm_score`` of members over all snapshots
+    (ties broken by name so the order is deterministic)."""
+    pooled = pd.concat([s[["segment", "rfm_score"]] for s in snapshots], ignore_index=True)
+    if pooled.empty:
+        return []
+    mean = pooled.groupby("segment", observed=True)["rfm_score"].mean()
+    frame = pd.DataFrame({"segment": mean.index.astype(str), "score": mean.to_numpy()})
+    frame = frame.sort_values(["score", "segment"], ascending=[False, True])
+    return frame["segment"].tolist()
+
+
+def _pair(prev: pd.DataFrame, curr: pd.DataFrame) -> pd.DataFrame:
+    """Customers of ``curr`` with their previous segment (``NEW`` when absent)."""
+    left = curr[["customer_id", "segment", "monetary", "month_spend"]].rename(
+        columns={"segment": "to"})
+    right = prev[["customer_id", "segment", "monetary"]].rename(
+        columns={"segment": "from", "monetary": "monetary_before"})
+    both = left.merge(right, on="customer_id", how="outer")
+    both["from"] = both["from"].astype("object").where(both["from"].notna(), NEW)
+    # customers in last month but missing now (only with a window and include_lapsed=False)
+    both["to"] = both["to"].astype("object").where(both["to"].notna(), "(gone)")
+    return both
+
+
+def transition_matrix(prev: pd.DataFrame, curr: pd.DataFrame,
+                      order: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Customers moving from last month's segment (rows) to this month's (columns).
+
+    Returns ``(counts, row_shares)``; a ``NEW`` row holds customers who first appear this
+    month. Row shares are ``counts`` divided by the row total (each row sums to 1).
+    """
+    both = _pair(prev, curr)
+    order = order or value_order([prev, curr])
+    counts = pd.crosstab(both["from"], both["to"])
+    rows = [s for s in order if s in counts.index] + [r for r in counts.index if r not in order]
+    cols = [s for s in order if s in counts.columns] + [c for c in counts.columns if c not in order]
+    counts = counts.reindex(index=rows, columns=cols, fill_value=0)
+    counts.index.name, counts.columns.name = "last month", "this month"
+    shares = counts.div(counts.sum(axis=1).where(lambda s: s > 0), axis=0).fillna(0.0)
+    return counts, shares
+
+
+def segment_history(snapshots: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per month and segment: ``customers``, ``share`` of customers, ``month_spend``
+    (revenue in that month from the segment's members) and ``monetary`` (their RFM
+    monetary total). Long format, months in order."""
+    parts = []
+    for m, s in snapshots.items():
+        g = s.groupby("segment", observed=True).agg(
+            customers=("customer_id", "size"), month_spend=("month_spend", "sum"),
+            monetary=("monetary", "sum")).reset_index()
+        g["share"] = g["customers"] / max(len(s), 1)
+        g.insert(0, "month", m)
+        parts.append(g)
+    if not parts:
+        return pd.DataFrame(columns=["month", "segment", "customers", "month_spend", "monetary", "share"])
+    out = pd.concat(parts, ignore_index=True)
+    out["segment"] = out["segment"].astype(str)
+    return out
+
+
+def movements(prev: pd.DataFrame, curr: pd.DataFrame, order: list[str]) -> dict[str, int]:
+    """Counts of customers who moved ``up``, ``down``, stayed (``same``) or are ``new``,
+    using the value ``order`` (best first)."""
+    both = _pair(prev, curr)
+    rank = {s: i for i, s in enumerate(order)}
+    known = both["from"].isin(rank) & both["to"].isin(rank)
+    r_from = both.loc[known, "from"].map(rank)
+    r_to = both.loc[known, "to"].map(rank)
+    return {"up": int((r_to < r_from).sum()), "down": int((r_to > r_from).sum()),
+            "same": int((r_to == r_from).sum()), "new": int((both["from"] == NEW).sum())}
+
+
+def movement_history(snapshots: Mapping[str, pd.DataFrame], order: list[str]) -> pd.DataFrame:
+    """:func:`movements` for each pair of consecutive months (indexed by the later month)."""
+    months = list(snapshots)
+    rows = [{"month": b, **movements(snapshots[a], snapshots[b], order)}
+            for a, b in zip(months, months[1:])]
+    return pd.DataFrame(rows, columns=["month", "up", "down", "same", "new"])
+
+
+def _matching(segments: Iterable[str], words: Iterable[str]) -> list[str]:
+    return [s for s in segments if any(w in str(s).lower() for w in words)]
+
+
+def churn_segments(segments: Iterable[str]) -> list[str]:
+    """Segments that mean leaving or gone (codes containing :data:`CHURN_WORDS`)."""
+    return _matching(segments, CHURN_WORDS)
+
+
+def at_risk_segments(segments: Iterable[str]) -> list[str]:
+    """Segments that mean valuable but lapsing (codes containing :data:`AT_RISK_WORDS`)."""
+    return [s for s in _matching(segments, AT_RISK_WORDS) if s not in churn_segments([s])]
+
+
+def churn_flows(snapshots: Mapping[str, pd.DataFrame], churn: list[str] | None = None) -> pd.DataFrame:
+    """Per month: customers who entered a churn segment from a non-churn segment
+    (``entered_churn``), who left churn back to an active one (``returned``), and the
+    total in churn segments at month end (``in_churn``)."""
+    months = list(snapshots)
+    allsegs = set().union(*(set(s["segment"].astype(str)) for s in snapshots.values())) if months else set()
+    churn = churn if churn is not None else churn_segments(sorted(allsegs))
+    rows = []
+    for a, b in zip(months, months[1:]):
+        both = _pair(snapshots[a], snapshots[b])
+        was = both["from"].isin(churn)
+        now = both["to"].isin(churn)
+        rows.append({"month": b, "entered_churn": int((now & ~was & (both["from"] != NEW)).sum()),
+                     "returned": int((was & ~now).sum()),
+                     "in_churn": int(snapshots[b]["segment"].isin(churn).sum())})
+    return pd.DataFrame(rows, columns=["month", "entered_churn", "returned", "in_churn"])
+
+
+def key_flows(prev: pd.DataFrame, curr: pd.DataFrame, order: list[str], top: int = 5) -> pd.DataFrame:
+    """The flows that matter: customers moving from the upper half of the value order
+    into at-risk or churn segments, largest first by the spend at stake.
+
+    Columns ``from``, ``to``, ``customers``, ``value_at_stake`` (their RFM monetary last
+    month) and ``kind`` (``"churn"`` or ``"at risk"``).
+    """
+    both = _pair(prev, curr)
+    high = set(order[: max(1, (len(order) + 1) // 2)])
+    churn = set(churn_segments(order))
+    risk = set(at_risk_segments(order))
+    target = churn | risk
+    moved = both[both["from"].isin(high) & both["to"].isin(target) & (both["from"] != both["to"])]
+    if moved.empty:
+        return pd.DataFrame(columns=["from", "to", "customers", "value_at_stake", "kind"])
+    g = moved.groupby(["from", "to"]).agg(customers=("customer_id", "size"),
+                                          value_at_stake=("monetary_before", "sum")).reset_index()
+    g["kind"] = g["to"].map(lambda s: "churn" if s in churn else "at risk")
+    return g.sort_values(["value_at_stake", "customers"], ascending=False).head(top).reset_index(drop=True)
+
+
+def headline(snapshots: Mapping[str, pd.DataFrame], order: list[str]) -> dict[str, Any]:
+    """Figures for the run summary: movements this month, churn entries, biggest flow."""
+    months = list(snapshots)
+    out: dict[str, Any] = {"months_tracked": len(months)}
+    if len(months) < 2:
+        return out
+    prev, curr = snapshots[months[-2]], snapshots[months[-1]]
+    mv = movements(prev, curr, order)
+    ch = churn_flows({m: snapshots[m] for m in months[-2:]})
+    out.update({"moved_up": mv["up"], "moved_down": mv["down"], "new_customers": mv["new"],
+                "entered_churn": int(ch["entered_churn"].iloc[0]) if len(ch) else 0})
+    flows = key_flows(prev, curr, order, top=1)
+    if len(flows):
+        f = flows.iloc[0]
+        out["top_flow"] = f"{f['from']} -> {f['to']}"
+        out["top_flow_customers"] = int(f["customers"])
+        out["top_flow_value_at_stake"] = round(float(f["value_at_stake"]), 2)
+    return out
+
+
+_TEXT = {
+    "en": {
+        "moves": ("From <b>{prev}</b> to <b>{curr}</b>, <b>{up}</b> customers moved to a more valuable "
+                  "segment and <b>{down}</b> to a less valuable one; <b>{same}</b> stayed and "
+                  "<b>{new}</b> are new."),
+        "balance_bad": "More customers slipped down than moved up: the base is cooling.",
+        "balance_good": "More customers moved up than slipped down: the base is warming up.",
+        "churn": ("<b>{entered}</b> customers fell into a churn segment ({churn}) this month, "
+                  "while <b>{returned}</b> came back from one."),
+        "flow": ("<b>{customers}</b> customers moved from <b>{src}</b> to <b>{dst}</b> ({kind}); "
+                 "they had spent <b>{value}</b> so far. This is worth a win-back or retention action."),
+        "no_flow": "No customers moved from high-value segments into at-risk or churn segments this month.",
+        "one_month": "Only one month is available, so there are no movements to show yet.",
+        "kind": {"churn": "churn", "at risk": "at risk"},
+    },
+    "ru": {
+        "moves": ("С <b>{prev}</b> по <b>{curr}</b> <b>{up}</b> клиентов перешли в более ценный "
+                  "сегмент и <b>{down}</b> в менее ценный; <b>{same}</b> остались на месте, "
+                  "<b>{new}</b> новых."),
+        "balance_bad": "Вниз ушло больше клиентов, чем поднялось: база остывает.",
+        "balance_good": "Вверх поднялось больше клиентов, чем ушло вниз: база теплеет.",
+        "churn": ("<b>{entered}</b> клиентов попали в сегменты оттока ({churn}) в этом месяце, "
+                  "а <b>{returned}</b> вернулись из них."),
+        "flow": ("<b>{customers}</b> клиентов перешли из <b>{src}</b> в <b>{dst}</b> ({kind}); "
+                 "до этого они потратили <b>{value}</b>. Стоит запустить удерживающую кампанию."),
+        "no_flow": "В этом месяце клиенты из ценных сегментов не перешли в сегменты риска или оттока.",
+        "one_month": "Доступен только один месяц, поэтому переходов пока нет.",
+        "kind": {"churn": "отток", "at risk": "под угрозой"},
+    },
+}
+
+
+def sentences(snapshots: Mapping[str, pd.DataFrame], order: list[str], language: str = "en",
+              currency: str = "$", top: int = 3) -> list[tuple[str, dict]]:
+    """Plain-language sentences about this month's movements, as ``(template, values)``
+    pairs for :func:`rfm_helpers.display.say` (which escapes the values)."""
+    from .display import fmt_int, fmt_money
+
+    t = _TEXT.get(language, _TEXT["en"])
+    months = list(snapshots)
+    if len(months) < 2:
+        return [(t["one_month"], {})]
+    prev, curr = snapshots[months[-2]], snapshots[months[-1]]
+    labels = _labels([prev, curr])
+    mv = movements(prev, curr, order)
+    out = [(t["moves"], {"prev": months[-2], "curr": months[-1], "up": fmt_int(mv["up"]),
+                         "down": fmt_int(mv["down"]), "same": fmt_int(mv["same"]),
+                         "new": fmt_int(mv["new"])})]
+    if mv["down"] != mv["up"]:
+        out.append((t["balance_bad"] if mv["down"] > mv["up"] else t["balance_good"], {}))
+    ch = churn_flows({m: snapshots[m] for m in months[-2:]})
+    churn = churn_segments(order)
+    if len(ch) and churn:
+        out.append((t["churn"], {"entered": fmt_int(ch["entered_churn"].iloc[0]),
+                                 "returned": fmt_int(ch["returned"].iloc[0]),
+                                 "churn": ", ".join(labels.get(s, s) for s in churn)}))
+    flows = key_flows(prev, curr, order, top=top)
+    if flows.empty:
+        out.append((t["no_flow"], {}))
+    for _, f in flows.iterrows():
+        out.append((t["flow"], {"customers": fmt_int(f["customers"]), "src": labels.get(f["from"], f["from"]),
+                                "dst": labels.get(f["to"], f["to"]), "kind": t["kind"][f["kind"]],
+                                "value": fmt_money(f["value_at_stake"], currency)}))
+    return out
