@@ -1,0 +1,304 @@
+"""The monthly report runner on tiny fixture notebooks: outputs, parameters, HTML safety,
+secrets, index, CLI. Real-notebook runs live in test_e2e_report.py."""
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+from hypothesis import given, strategies as st
+
+from rfm_helpers import cli, runner
+from rfm_helpers.report_index import build_index, collect_runs
+from runner_fixtures import basic_set, make_notebook
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+@given(st.integers(1900, 2100), st.integers(1, 12))
+def test_month_end_is_last_day(year, month):
+    end = runner.month_end(f"{year:04d}-{month:02d}")
+    assert (end + dt.timedelta(days=1)).day == 1
+    assert end.day == calendar.monthrange(year, month)[1]
+
+
+@given(st.integers(1990, 2030), st.integers(1, 12), st.integers(0, 40))
+def test_months_between_consecutive(year, month, span):
+    start = dt.date(year, month, 1)
+    y, m = divmod(month - 1 + span, 12)
+    end = f"{year + y:04d}-{m + 1:02d}"
+    months = runner.months_between(start.strftime("%Y-%m"), end)
+    assert len(months) == span + 1
+    assert months[0] == start.strftime("%Y-%m") and months[-1] == end
+    for a, b in zip(months, months[1:]):  # each is the day after the previous month's end
+        assert runner.month_end(a) + dt.timedelta(days=1) == dt.date.fromisoformat(b + "-01")
+
+
+@pytest.mark.parametrize("bad", ["1998-13", "1998-6", "98-06", "1998/06", "", "1998-00"])
+def test_parse_month_rejects(bad):
+    with pytest.raises(ValueError):
+        runner.parse_month(bad)
+
+
+def test_parse_params_types():
+    got = runner.parse_params(["n=5", "share=0.25", "flag=true", "name=spring sale", "day=2024-01-31"])
+    assert got == {"n": 5, "share": 0.25, "flag": True, "name": "spring sale", "day": "2024-01-31"}
+    with pytest.raises(ValueError):
+        runner.parse_params(["novalue"])
+    with pytest.raises(ValueError):
+        runner.parse_params(["not-an-identifier=1"])
+
+
+def test_declared_parameters_agree_with_papermill(tmp_path):
+    # papermill's own inspection as the independent reference (on lines it can parse)
+    p = make_notebook(tmp_path / "01_x.ipynb", "X", ["pass"],
+                      parameters="analysis_date = '1998-06-30'\nwindow_days = 0\nthreshold: int = 3\n")
+    assert runner.declared_parameters(p) == set(papermill.inspect_notebook(str(p)))
+    # ... and ours also reads lines whose comments contain quotes (papermill drops those)
+    q = make_notebook(tmp_path / "02_y.ipynb", "Y", ["pass"],
+                      parameters='source_config = ""   # "" = bundled sample\nlanguage = "en"  # "en" or "ru"\n')
+    assert runner.declared_parameters(q) == {"source_config", "language"}
+    assert runner.declared_parameters(make_notebook(tmp_path / "03_z.ipynb", "Z", ["pass"], parameters=None)) == set()
+
+
+def test_discover_notebooks_name_order(tmp_path):
+    for name in ["10_last", "02_b", "01_a", "scratch", "1_bad"]:
+        make_notebook(tmp_path / f"{name}.ipynb", name, ["pass"])
+    assert [p.name for p in runner.discover_notebooks(tmp_path)] == ["01_a.ipynb", "02_b.ipynb", "10_last.ipynb"]
+
+
+def test_secret_values_and_redact():
+    env = {"RFM_DB_URL": "postgresql://analyst:pa55word@db.local/shop", "HOME": "/root",
+           "SHOP_API_TOKEN": "tok-123456789", "OTHER": "sqlite:///x.db?password=S3CRET-TOKEN-xyz",
+           "SHORT_KEY": "abc"}
+    vals = runner.secret_values(env)
+    assert "pa55word" in vals and "tok-123456789" in vals and "S3CRET-TOKEN-xyz" in vals
+    assert "/root" not in vals and "abc" not in vals
+    text, n = runner.redact("conn postgresql://analyst:pa55word@db.local/shop and S3CRET-TOKEN-xyz", vals)
+    assert n == 2 and "pa55word" not in text and "S3CRET" not in text
+
+
+@pytest.mark.parametrize("params", [
+    {"db_password": "x"},
+    {"source_config": "postgresql://analyst:pa55word@db.local/shop"},
+    {"note": "sqlite:///x.db?password=hunter22"},
+])
+def test_unsafe_parameters_refused(params):
+    with pytest.raises(ValueError):
+        runner.check_parameters_safe(params, environ={})
+
+
+def test_parameter_equal_to_secret_env_refused():
+    with pytest.raises(ValueError, match="secret environment variable"):
+        runner.check_parameters_safe({"campaign": "x-tok-123456789-y"}, environ={"SHOP_TOKEN": "tok-123456789"})
+
+
+def test_format_value():
+    assert runner.format_value(23570) == "23,570"
+    assert runner.format_value(12345.678) == "12,346"
+    assert runner.format_value(0.25) == "0.25"
+    assert runner.format_value(None) == ""
+
+
+# --------------------------------------------------------------------------- a real run of fixtures
+
+
+class _Cells(HTMLParser):
+    """Text of every <td>/<th> and the names of all tags, for assertions on structure."""
+
+    def __init__(self):
+        super().__init__()
+        self.cells, self.tags, self._buf, self._in = [], [], [], False
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        if tag in ("td", "th"):
+            self._in, self._buf = True, []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._in:
+            self.cells.append("".join(self._buf).strip())
+            self._in = False
+
+    def handle_data(self, data):
+        if self._in:
+            self._buf.append(data)
+
+
+def parse_html(text: str) -> _Cells:
+    p = _Cells()
+    p.feed(text)
+    return p
+
+
+@pytest.fixture(scope="module")
+def fixture_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("run")
+    nbs = basic_set(base / "notebooks")
+    out = runner.run_month("1998-06", reports_dir=base / "reports", notebooks_dir=nbs,
+                           extra_params={"threshold": 7}, progress=False)
+    return out
+
+
+def test_run_writes_everything(fixture_run):
+    d = fixture_run
+    assert d.name == "1998-06"
+    for stem in ["01_overview", "02_small"]:
+        assert (d / f"{stem}.ipynb").exists() and (d / f"{stem}.html").exists()
+    assert (d / "index.html").exists() and (d / "summary.json").exists()
+    leftovers = [p.name for p in d.parent.iterdir() if p.name.startswith((".tmp-", ".old-", ".failed-"))]
+    assert leftovers == []
+
+
+def test_html_hides_code_and_is_self_contained(fixture_run):
+    page = (fixture_run / "01_overview.html").read_text(encoding="utf-8")
+    assert "summary.record" not in page and "plt.subplots" not in page  # no code input
+    assert "In&nbsp;[" not in page and "In [" not in page  # no prompts
+    assert "<title>Overview of customers — 1998-06</title>" in page
+    assert "What this report shows, in plain words." in page  # narrative kept
+    assert re.search(r'<img[^>]+src="data:image/png;base64,', page)
+    tags = parse_html(page).tags
+    assert not [t for t, _ in tags if t == "script"]  # no scripts at all (so no CDN require.js/MathJax)
+    for tag, attrs in tags:
+        for attr in ("src", "href"):
+            v = attrs.get(attr) or ""
+            assert not re.match(r"(?i)(https?:)?//", v), f"external {attr} on <{tag}>: {v}"
+    assert "Traceback" not in page
+
+
+def test_html_shows_parameters(fixture_run):
+    cells = parse_html((fixture_run / "01_overview.html").read_text(encoding="utf-8")).cells
+    pairs = dict(zip(cells[0::2], cells[1::2]))
+    assert pairs["analysis_date"] == "1998-06-30"
+    assert pairs["language"] == "en"
+    small = parse_html((fixture_run / "02_small.html").read_text(encoding="utf-8")).cells
+    assert dict(zip(small[0::2], small[1::2]))["threshold"] == "7"
+
+
+def test_data_text_is_escaped(fixture_run):
+    page = (fixture_run / "01_overview.html").read_text(encoding="utf-8")
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<script>alert(1)</script>" in parse_html(page).cells  # rendered as text in the table
+    assert "shop &amp; co" in page
+
+
+def test_only_declared_parameters_are_passed(fixture_run):
+    nb = nbformat.read(fixture_run / "02_small.ipynb", as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1
+    names = set(re.findall(r"^(\w+) = ", injected[0].source, flags=re.M))
+    assert names == {"analysis_date", "threshold"}
+    full = nbformat.read(fixture_run / "01_overview.ipynb", as_version=4)
+    inj = [c for c in full.cells if "injected-parameters" in c.metadata.get("tags", [])][0].source
+    assert set(re.findall(r"^(\w+) = ", inj, flags=re.M)) == set(runner.STANDARD_PARAMETERS)
+    assert ".tmp-" not in (fixture_run / "01_overview.ipynb").read_text(encoding="utf-8")  # final path only
+    assert str(fixture_run) in inj
+
+
+def test_summary_has_headline_and_metadata(fixture_run):
+    s = json.loads((fixture_run / "summary.json").read_text(encoding="utf-8"))
+    assert s["headline"]["customers"] == {"value": 174, "label": "Customers"}
+    run = s["run"]
+    assert run["month"] == "1998-06" and run["analysis_date"] == "1998-06-30" and run["status"] == "ok"
+    start, end = dt.datetime.fromisoformat(run["started_at"]), dt.datetime.fromisoformat(run["finished_at"])
+    assert start <= end and run["duration_s"] >= 0
+    assert [n["name"] for n in run["notebooks"]] == ["01_overview.ipynb", "02_small.ipynb"]
+    assert all(n["status"] == "ok" for n in run["notebooks"])
+    from rfm_helpers import __version__
+    assert run["package_version"] == __version__
+
+
+def test_month_index_links_notebooks(fixture_run):
+    page = (fixture_run / "index.html").read_text(encoding="utf-8")
+    hrefs = [a.get("href") for t, a in parse_html(page).tags if t == "a"]
+    assert "01_overview.html" in hrefs and "02_small.html" in hrefs and "../index.html" in hrefs
+    assert "12,346" in page and "Customers" in page  # headline figures shown
+
+
+def test_reports_index_lists_run(fixture_run):
+    page = (fixture_run.parent / "index.html").read_text(encoding="utf-8")
+    hrefs = [a.get("href") for t, a in parse_html(page).tags if t == "a"]
+    assert "1998-06/index.html" in hrefs and "1998-06/01_overview.html" in hrefs
+    assert "174" in page
+
+
+def test_index_newest_first_and_escaped(tmp_path):
+    for month, label in [("1997-03", "Old <b>run</b>"), ("1998-06", "New"), ("1997-12", "Mid")]:
+        d = tmp_path / month
+        d.mkdir()
+        (d / "summary.json").write_text(json.dumps({"headline": {"k": {"value": 1, "label": label}},
+                                                    "run": {"month": month, "notebooks": []}}))
+    (tmp_path / ".failed-1998-07").mkdir()  # never listed
+    (tmp_path / "1998-05").mkdir()  # listed, flagged: no summary
+    assert [r["month"] for r in collect_runs(tmp_path)] == ["1998-06", "1998-05", "1997-12", "1997-03"]
+    page = build_index(tmp_path).read_text(encoding="utf-8")
+    assert page.index("1998-06") < page.index("1997-12") < page.index("1997-03")
+    assert "Old &lt;b&gt;run&lt;/b&gt;" in page and "1998-07" not in page
+    assert "summary.json missing" in page
+
+
+def test_cli_range_and_failure_exit(tmp_path, capsys):
+    nbs = tmp_path / "nb"
+    make_notebook(nbs / "01_only.ipynb", "Only",
+                  ["from rfm_helpers import summary\nsummary.record('month_end', analysis_date, 'Month end')\n"
+                   "assert analysis_date != '1998-02-28', 'bad month'"])
+    rc = cli.main(["run", "--from", "1998-01", "--to", "1998-03", "--reports-dir", str(tmp_path / "r"),
+                   "--notebooks-dir", str(nbs), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 1  # one month failed ...
+    assert "1998-02" in err and "01_only.ipynb" in err and "AssertionError: bad month" in err
+    months = sorted(p.name for p in (tmp_path / "r").iterdir() if p.is_dir() and not p.name.startswith("."))
+    assert months == ["1998-01", "1998-03"]  # ... the others were still rendered (continue on failure)
+    page = (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
+    assert page.index("1998-03") < page.index("1998-01") and "1998-03-31" in page
+
+
+def test_cli_bad_arguments(tmp_path):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["run", "--month", "1998-13"])
+    assert e.value.code == 2
+    with pytest.raises(SystemExit) as e:
+        cli.main(["run", "--from", "1998-01"])
+    assert e.value.code == 2
+    rc = cli.main(["run", "--month", "1998-06", "--notebooks-dir", str(tmp_path), "--reports-dir",
+                   str(tmp_path / "r"), "--no-progress"])
+    assert rc == 2  # no notebooks found
+
+
+def test_cli_refuses_credentials(tmp_path, capsys):
+    basic_set(tmp_path / "nb")
+    rc = cli.main(["run", "--month", "1998-06", "--notebooks-dir", str(tmp_path / "nb"), "--reports-dir",
+                   str(tmp_path / "r"), "--source-config", "postgresql://u:pa55word@db/shop", "--no-progress"])
+    assert rc == 2 and "credentials" in capsys.readouterr().err
+    assert not (tmp_path / "r" / "1998-06").exists()
+
+
+def test_secrets_never_reach_outputs(tmp_path, monkeypatch):
+    """A notebook that (wrongly) prints the connection string and an env secret: every file of
+    the published run is scrubbed; the loader's env var is still readable by the kernel."""
+    db = tmp_path / "shop.db"
+    monkeypatch.setenv("RFM_DB_URL", f"sqlite:///{db}?password=S3CRET-TOKEN-xyz")
+    monkeypatch.setenv("SHOP_API_TOKEN", "fake-env-secret-4242")
+    nbs = tmp_path / "nb"
+    make_notebook(nbs / "01_leaky.ipynb", "Leaky", [
+        "import os\nprint('connecting to', os.environ['RFM_DB_URL'])\n"
+        "from rfm_helpers import display, summary\n"
+        "display.say('token {t}', t=os.environ['SHOP_API_TOKEN'])\n"
+        "summary.record('conn', os.environ['RFM_DB_URL'], 'Connection')\n"
+        "open(os.path.join(run_dir, 'exports.csv'), 'w').write('x,' + os.environ['SHOP_API_TOKEN'])\n"
+        "assert os.environ['RFM_DB_URL'].endswith('S3CRET-TOKEN-xyz')"])
+    out = runner.run_month("1998-06", reports_dir=tmp_path / "r", notebooks_dir=nbs, progress=False)
+    files = [p for p in (tmp_path / "r").rglob("*") if p.is_file()]
+    assert len(files) >= 5
+    for p in files:
+        data = p.read_bytes()
+        assert b"S3CRET-TOKEN-xyz" not in data, p
+        assert b"fake-env-secret-4242" not in data, p
+    assert runner.REDACTED in (out / "01_leaky.html").read_text(encoding="utf-8")
