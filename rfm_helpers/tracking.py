@@ -361,14 +361,15 @@ def churn_flows(snapshots: Mapping[str, pd.DataFrame], churn: list[str] | None =
 
 
 def key_flows(prev: pd.DataFrame, curr: pd.DataFrame, order: list[str], top: int = 5) -> pd.DataFrame:
-    """The flows that matter: customers moving from the upper half of the value order
+    """The flows that matter: customers moving from the better half of the value order
+    (the first ``len(order) // 2`` segments)
     into at-risk or churn segments, largest first by the spend at stake.
 
     Columns ``from``, ``to``, ``customers``, ``value_at_stake`` (their RFM monetary last
     month) and ``kind`` (``"churn"`` or ``"at risk"``).
     """
     both = _pair(prev, curr)
-    high = set(order[: max(1, (len(order) + 1) // 2)])
+    high = set(order[: max(1, len(order) // 2)])
     churn = set(churn_segments(order))
     risk = set(at_risk_segments(order))
     target = churn | risk
