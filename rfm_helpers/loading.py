@@ -1,0 +1,948 @@
+"""Load transactions from CSV / Excel / Parquet / SQL, validate them and quarantine bad rows.
+
+:func:`load_transactions` turns a *source spec* into a :class:`LoadResult`: the clean,
+canonical transactions (``customer_id``, ``order_date``, ``amount`` and optionally
+``order_id``, ``channel``, ``quantity``), the rejected rows with a reason each, and an
+accounting that always adds up (rows in = rows kept + rows quarantined).
+
+Two kinds of problems are told apart:
+
+* **The file as a whole is wrong** (missing or misspelt columns, wrong separator, empty
+  file, a whole column that cannot be read, or more than ``max_bad_share`` of the dates or
+  amounts unreadable, which almost always means a wrong format option). Then nothing is
+  loaded and :class:`DataValidationError` says which file, which column and which lines.
+* **Individual rows are wrong**. They go to the quarantine with a short reason code and a
+  readable detail, the rest is kept. Reason codes, checked in this order (a row gets the
+  first that applies):
+
+  ``repeated_header``        the header line appears again inside the data (files glued together)
+  ``missing_customer_id``    customer id empty or a null marker (``n/a``, ``NULL``, ``-`` ...)
+  ``bad_date``               order date empty, unreadable, ambiguous or impossible (31.02)
+  ``bad_amount``             amount empty or not a number
+  ``after_analysis_date``    order date after the analysis date (inclusive), e.g. test or future orders
+  ``return_or_cancellation`` negative amount (returns are not purchases for RFM)
+  ``zero_amount``            amount exactly 0 (free items, cancelled orders)
+  ``duplicate``              an exact repeat of an earlier row, **only when an order id is mapped**
+
+Duplicates: without an order id, two identical rows (same customer, day, amount) are
+legitimate separate purchases (the bundled CDNOW data has 255 such rows: customers who
+bought the same thing twice on one day), so they are kept. With an order id an exact
+repeat of a whole row is a double export and is quarantined; rows sharing an order id
+but differing in any value are order lines and are kept.
+
+Reading rules: every column is read as text first and parsed afterwards, so customer ids
+keep leading zeros (``"00042"`` is not ``"42"``). Amounts may carry a decimal comma,
+thousands separators (space, no-break space, apostrophe, or the other of ``.``/``,``)
+and currency marks (``₽ руб. р. $ € £ RUB USD EUR``); with ``decimal: auto`` the decimal
+mark is inferred per column. Dates may be ``dd.mm.yyyy``, ISO ``yyyy-mm-dd`` (with time
+and time zone), ``yyyymmdd``, ``dd/mm/yyyy`` or ``mm/dd/yyyy`` (the order is inferred
+from values with a part above 12; ambiguous values are quarantined when the column
+contradicts itself), Excel serial day numbers, and real date cells in Excel/Parquet/SQL.
+Several of these formats may be mixed within one column.
+
+Time zones: a timestamp with a time zone (``2024-03-01T23:30:00+03:00``) is kept at its
+*local wall-clock time*, the zone dropped (here 2024-03-01 23:30): the purchase date is
+the calendar day the customer saw, not the day in UTC. Times of day are kept; RFM only
+uses the calendar date.
+
+Line numbers (``source_row``): for CSV the line number in the file counting the header as
+line 1 (exact when no quoted value spans several lines); for Excel the sheet row number
+(header = row 1); for Parquet, SQL and DataFrames the 1-based row position.
+
+Security: a SQL source takes its database URL only from an environment variable named
+in the spec (``url_env``, default ``RFM_DB_URL``); the URL never appears in messages,
+warnings or anything returned.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import difflib
+import io
+import math
+import os
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "DataValidationError",
+    "CleaningRules",
+    "LoadResult",
+    "REASONS",
+    "REASON_LABELS",
+    "load_transactions",
+    "monthly_activity",
+    "plot_monthly_activity",
+    "describe_clean",
+]
+
+REQUIRED = ("customer_id", "order_date", "amount")
+OPTIONAL = ("order_id", "channel", "quantity")
+CANONICAL = REQUIRED + OPTIONAL
+
+#: Quarantine reason codes in the order they are checked.
+REASONS = (
+    "repeated_header",
+    "missing_customer_id",
+    "bad_date",
+    "bad_amount",
+    "after_analysis_date",
+    "return_or_cancellation",
+    "zero_amount",
+    "duplicate",
+)
+
+#: Plain-language descriptions of the reason codes for reports.
+REASON_LABELS = {
+    "en": {
+        "kept": "kept for analysis",
+        "repeated_header": "header line repeated inside the data",
+        "missing_customer_id": "no customer id",
+        "bad_date": "order date missing or unreadable",
+        "bad_amount": "amount missing or not a number",
+        "after_analysis_date": "order dated after the analysis date",
+        "return_or_cancellation": "negative amount (return or cancellation)",
+        "zero_amount": "amount is zero",
+        "duplicate": "exact duplicate of an earlier row with the same order id",
+        "total": "rows read",
+    },
+    "ru": {
+        "kept": "оставлено для анализа",
+        "repeated_header": "строка заголовка повторяется внутри данных",
+        "missing_customer_id": "нет идентификатора клиента",
+        "bad_date": "дата заказа пуста или не читается",
+        "bad_amount": "сумма пуста или не число",
+        "after_analysis_date": "заказ позже даты анализа",
+        "return_or_cancellation": "отрицательная сумма (возврат или отмена)",
+        "zero_amount": "нулевая сумма",
+        "duplicate": "точный дубль более ранней строки с тем же номером заказа",
+        "total": "прочитано строк",
+    },
+}
+
+#: Text values treated as "no value" in any column (compared case-insensitively, stripped).
+NULL_TOKENS = frozenset({"", "nan", "none", "null", "n/a", "na", "#n/a", "nat", "-", "—", "?", "(null)", "<na>"})
+
+_CURRENCY_RE = r"(?i)(?:руб\.?|р\.|₽|\$|€|£|¥|\brub\b|\busd\b|\beur\b)"
+_SPACES_RE = r"[\s\u00a0\u202f\u2009'’`]"
+_TZ_RE = r"(?:\s*(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?))$"
+_TIME = r"(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?)?"
+_ISO_RE = r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})" + _TIME
+_DOT_RE = r"(\d{1,2})\.(\d{1,2})\.(\d{4}|\d{2})" + _TIME
+_SLASH_RE = r"(\d{1,2})[/-](\d{1,2})[/-](\d{4})" + _TIME
+_COMPACT_RE = r"(?:19|20|21)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"
+_SERIAL_RE = r"\d{4,5}(?:\.\d+)?"
+#: Excel serial day numbers accepted as dates (1927-05-18 .. 2173-10-14).
+_SERIAL_MIN, _SERIAL_MAX = 10_000, 100_000
+_EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+
+
+class DataValidationError(ValueError):
+    """The source cannot be loaded as a whole. The message names the file (never a
+    connection string), the column(s) involved and example rows by 1-based line number."""
+
+
+@dataclass
+class CleaningRules:
+    """Thresholds and switches of the cleaning step (all optional, defaults in brackets).
+
+    ``max_bad_share`` (0.05)
+        If more than this share of rows has an unreadable date (or amount), the load
+        fails instead of quarantining: such a rate almost always means a wrong format
+        option (date format, decimal mark), not a few bad rows.
+    ``min_rows_for_share_check`` (20)
+        Files smaller than this are never failed by the share rule (one bad row in a
+        10-row file is 10 %, but still just one bad row).
+    ``quarantine_negative`` (True) / ``quarantine_zero`` (True)
+        Negative amounts (returns, cancellations) and zero amounts go to the quarantine.
+        Switch off to keep them (e.g. when returns should reduce monetary value).
+    ``outlier_factor`` (1000)
+        Amounts above this multiple of the median positive amount are kept but reported
+        in the warnings, so a stakeholder can check them (a typo adding zeros, a B2B order).
+    ``dedupe_with_order_id`` (True)
+        With an ``order_id`` column mapped, exact repeats of a whole row are quarantined
+        as ``duplicate``. Without an order id identical rows are always kept.
+    ``dayfirst`` (True)
+        How to read ``01/02/2024`` when nothing in the column tells day from month.
+    """
+
+    max_bad_share: float = 0.05
+    min_rows_for_share_check: int = 20
+    quarantine_negative: bool = True
+    quarantine_zero: bool = True
+    outlier_factor: float = 1000.0
+    dedupe_with_order_id: bool = True
+    dayfirst: bool = True
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> "CleaningRules":
+        """Build from a mapping (e.g. the ``cleaning:`` block of a YAML source); unknown keys are an error."""
+        d = dict(d or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise DataValidationError(f"cleaning rules: unknown setting(s) {unknown}; known: {sorted(known)}")
+        return cls(**d)
+
+
+@dataclass
+class LoadResult:
+    """Outcome of :func:`load_transactions`.
+
+    ``clean`` canonical transactions; ``quarantine`` rejected rows with ``source_row``,
+    ``reason``, ``detail`` and the original values (as text); counts that always add up;
+    ``source_name`` (a file name or ``"SQL query"``); ``warnings`` in plain language.
+    """
+
+    clean: pd.DataFrame
+    quarantine: pd.DataFrame
+    rows_in: int
+    rows_kept: int
+    rows_quarantined: int
+    source_name: str
+    warnings: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        assert self.rows_in == self.rows_kept + self.rows_quarantined, (
+            f"row accounting does not add up: {self.rows_in} in != {self.rows_kept} kept + {self.rows_quarantined} quarantined")
+        assert len(self.clean) == self.rows_kept and len(self.quarantine) == self.rows_quarantined
+
+    def reason_counts(self) -> pd.Series:
+        """Quarantined rows per reason code (reasons with no rows omitted), in check order."""
+        counts = self.quarantine["reason"].value_counts() if len(self.quarantine) else pd.Series(dtype="int64")
+        order = [r for r in REASONS if r in counts.index] + [r for r in counts.index if r not in REASONS]
+        return counts.reindex(order).astype("int64")
+
+    def accounting(self, language: str = "en") -> pd.DataFrame:
+        """Row accounting for reports: one line for kept rows, one per quarantine reason and
+        a total line (rows read); columns ``outcome``, ``reason``, ``description``, ``rows``, ``share``."""
+        labels = REASON_LABELS.get(language, REASON_LABELS["en"])
+        denom = self.rows_in or 1
+        rows = [{"outcome": "kept", "reason": "", "description": labels["kept"], "rows": self.rows_kept}]
+        for reason, n in self.reason_counts().items():
+            rows.append({"outcome": "quarantined", "reason": reason,
+                         "description": labels.get(reason, reason), "rows": int(n)})
+        rows.append({"outcome": "total", "reason": "", "description": labels["total"], "rows": self.rows_in})
+        out = pd.DataFrame(rows)
+        out["share"] = out["rows"] / denom
+        return out
+
+    def write_quarantine(self, path: str | os.PathLike) -> Path:
+        """Write the quarantined rows to CSV (UTF-8 with BOM so Excel shows Cyrillic correctly)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.quarantine.to_csv(path, index=False, encoding="utf-8-sig")
+        return path
+
+
+# --------------------------------------------------------------------------------------
+# Source spec handling and readers
+# --------------------------------------------------------------------------------------
+
+def _spec(source: Any) -> dict:
+    if isinstance(source, pd.DataFrame):
+        return {"format": "dataframe", "frame": source, "name": "DataFrame"}
+    if isinstance(source, (str, os.PathLike)):
+        return {"path": str(source), "format": "auto"}
+    if isinstance(source, Mapping):
+        spec = dict(source)
+        if isinstance(spec.get("frame"), pd.DataFrame):
+            spec.setdefault("format", "dataframe")
+        return spec
+    raise TypeError(f"source must be a dict spec, a path or a DataFrame, not {type(source).__name__}")
+
+
+def _format_of(spec: dict) -> str:
+    fmt = str(spec.get("format") or "auto").lower()
+    if fmt != "auto":
+        return {"xlsx": "excel", "xls": "excel", "pq": "parquet", "txt": "csv", "tsv": "csv"}.get(fmt, fmt)
+    if spec.get("sql") or spec.get("query"):
+        return "sql"
+    suffix = Path(str(spec.get("path", ""))).suffix.lower()
+    if suffix in (".xlsx", ".xlsm", ".xls"):
+        return "excel"
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    return "csv"
+
+
+def _decode(data: bytes, encoding: str, name: str, warnings: list[str]) -> str:
+    if data.startswith(b"\xef\xbb\xbf"):
+        warnings.append("UTF-8 byte order mark (BOM) found and removed")
+        return _strict_decode(data[3:], "utf-8", name)
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        warnings.append("UTF-16 text detected")
+        return _strict_decode(data, "utf-16", name)
+    enc = (encoding or "auto").lower()
+    if enc != "auto":
+        return _strict_decode(data, enc, name)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data[:500_000]).best()
+    guess = best.encoding if best is not None else "cp1251"
+    # charset-normalizer names cp1251 'cp1251'; Russian legacy files are nearly always it or koi8-r
+    warnings.append(f"file is not UTF-8: encoding {guess} detected")
+    return _strict_decode(data, guess, name)
+
+
+def _strict_decode(data: bytes, enc: str, name: str) -> str:
+    try:
+        return data.decode(enc)
+    except (UnicodeDecodeError, LookupError) as e:
+        pos = getattr(e, "start", 0)
+        line = data[:pos].count(b"\n") + 1
+        raise DataValidationError(
+            f"{name}: cannot be read as {enc} text (first bad byte on line {line}); "
+            f"set csv.encoding to the file's encoding (e.g. cp1251) or to 'auto'") from None
+
+
+def _sniff_sep(text: str, warnings: list[str]) -> str:
+    lines = [ln for ln in text.splitlines()[:50] if ln.strip()]
+    sample = "\n".join(lines)
+    try:
+        sep = csv.Sniffer().sniff(sample, delimiters=";,\t|").delimiter
+        warnings.append(f"separator {sep!r} detected" if sep != "\t" else "separator TAB detected")
+        return sep
+    except csv.Error:
+        pass
+    counts = {len(ln.split()) for ln in lines}
+    if len(counts) == 1 and counts.pop() > 1:
+        warnings.append("whitespace-separated columns detected")
+        return r"\s+"
+    return ","
+
+
+def _header_fields(text: str, sep: str) -> list[str]:
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    if sep in (r"\s+", " "):
+        return first.split()
+    if len(sep) == 1:
+        return next(csv.reader([first], delimiter=sep), [])
+    return re.split(sep, first)
+
+
+def _read_csv(spec: dict, name: str, warnings: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+    opts = dict(spec.get("csv") or {})
+    path = Path(spec["path"])
+    if not path.exists():
+        raise DataValidationError(f"{name}: file not found")
+    data = path.read_bytes()
+    if not data.strip(b" \t\r\n\x00\xef\xbb\xbf"):
+        raise DataValidationError(f"{name}: the file is empty (no header, no rows)")
+    text = _decode(data, opts.get("encoding", "auto"), name, warnings)
+    sep = opts.get("sep", "auto") or "auto"
+    if sep == "auto":
+        sep = _sniff_sep(text, warnings)
+    header = [h.strip() for h in _header_fields(text, sep)]
+    dup = sorted({h for h in header if h and header.count(h) > 1})
+    if dup:
+        where = "; ".join(f"{h!r} at positions {[i + 1 for i, x in enumerate(header) if x == h]}" for h in dup)
+        raise DataValidationError(
+            f"{name}: duplicated column name(s) in the header: {where}. Rename the columns so each is unique.")
+    kw: dict[str, Any] = dict(dtype=str, keep_default_na=False, na_filter=False, skip_blank_lines=False,
+                              index_col=False)
+    if sep == r"\s+":
+        kw.update(sep=r"\s+", engine="c")
+    elif len(sep) == 1:
+        kw.update(sep=sep, engine="c")
+    else:
+        kw.update(sep=sep, engine="python")
+    try:
+        df = pd.read_csv(io.StringIO(text), **kw)
+    except pd.errors.EmptyDataError:
+        raise DataValidationError(f"{name}: the file is empty (no header, no rows)") from None
+    except pd.errors.ParserError as e:
+        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(e))
+        if m:
+            raise DataValidationError(
+                f"{name}: line {m.group(2)} has {m.group(3)} fields but the header has {m.group(1)}; "
+                f"a value probably contains the separator {sep!r} without quotes") from None
+        raise DataValidationError(f"{name}: cannot be parsed as CSV ({e})") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    df = df.fillna("")
+    lines = np.arange(len(df), dtype="int64") + 2  # header is line 1
+    # blank lines are not rows: drop them without counting
+    blank = np.ones(len(df), dtype=bool)
+    for c in df.columns:
+        blank &= (df[c].str.strip() == "").to_numpy()
+    if blank.any():
+        n = int(blank.sum())
+        trailing = len(df) - np.argmax(~blank[::-1]) if (~blank).any() else 0
+        if n != len(df) - trailing or not (~blank).any():
+            warnings.append(f"{n:,} blank line(s) skipped")
+        df = df.loc[~blank].reset_index(drop=True)
+        lines = lines[~blank]
+    if len(df) == 0:
+        raise DataValidationError(f"{name}: the file has a header ({', '.join(header)}) but no data rows")
+    return df, lines
+
+
+def _read_excel(spec: dict, name: str, warnings: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+    path = Path(spec["path"])
+    if not path.exists():
+        raise DataValidationError(f"{name}: file not found")
+    sheet = (spec.get("excel") or {}).get("sheet", 0)
+    try:
+        df = pd.read_excel(path, sheet_name=sheet, dtype=object, engine="openpyxl")
+    except ValueError as e:
+        raise DataValidationError(f"{name}: cannot read sheet {sheet!r} ({e})") from None
+    if df.shape[1] == 0:
+        raise DataValidationError(f"{name}: sheet {sheet!r} is empty (no header, no rows)")
+    cols = [str(c).strip() for c in df.columns]
+    mangled = [c for c in cols if re.fullmatch(r".+\.\d+", c) and c.rsplit(".", 1)[0] in cols]
+    if mangled:
+        raise DataValidationError(
+            f"{name}: duplicated column name(s) in the header: {sorted({c.rsplit('.', 1)[0] for c in mangled})}. "
+            "Rename the columns so each is unique.")
+    df.columns = cols
+    lines = np.arange(len(df), dtype="int64") + 2
+    keep = ~df.isna().all(axis=1).to_numpy()
+    df, lines = df.loc[keep].reset_index(drop=True), lines[keep]
+    if len(df) == 0:
+        raise DataValidationError(f"{name}: the sheet has a header ({', '.join(cols)}) but no data rows")
+    return df, lines
+
+
+def _read_parquet(spec: dict, name: str, warnings: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+    path = Path(spec["path"])
+    if not path.exists():
+        raise DataValidationError(f"{name}: file not found")
+    df = pd.read_parquet(path, engine="pyarrow")
+    df.columns = [str(c).strip() for c in df.columns]
+    if len(df) == 0:
+        raise DataValidationError(f"{name}: the file has columns ({', '.join(df.columns)}) but no rows")
+    return df.reset_index(drop=True), np.arange(len(df), dtype="int64") + 1
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
+    for s in secrets:
+        if s and len(s) >= 3:
+            text = text.replace(s, "••••")
+    return text
+
+
+def _read_sql(spec: dict, name: str, warnings: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+    import sqlalchemy as sa
+
+    sql = dict(spec.get("sql") or {})
+    query = sql.get("query") or spec.get("query")
+    env = sql.get("url_env") or "RFM_DB_URL"
+    if not query:
+        raise DataValidationError(f"{name}: the sql source needs a 'query'")
+    url = os.environ.get(env)
+    if not url:
+        raise DataValidationError(f"{name}: environment variable {env} with the database URL is not set")
+    secrets = [url]
+    try:
+        u = sa.engine.make_url(url)
+        secrets += [u.password or "", u.render_as_string(hide_password=True), u.username or ""]
+    except Exception:  # noqa: BLE001 - an unparsable URL: still never echo it
+        raise DataValidationError(f"{name}: the database URL in {env} is not a valid SQLAlchemy URL") from None
+    try:
+        engine = sa.create_engine(url)
+        try:
+            with engine.connect() as conn:
+                df = pd.read_sql_query(sa.text(query), conn)
+        finally:
+            engine.dispose()
+    except Exception as e:  # noqa: BLE001 - database errors are reported without the URL
+        msg = _scrub(str(getattr(e, "orig", None) or e).splitlines()[0] if str(e) else type(e).__name__, secrets)
+        raise DataValidationError(f"{name}: the database query failed ({type(e).__name__}: {msg})") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    if len(df) == 0:
+        raise DataValidationError(f"{name}: the query returned columns ({', '.join(df.columns)}) but no rows")
+    return df, np.arange(len(df), dtype="int64") + 1
+
+
+# --------------------------------------------------------------------------------------
+# Parsing helpers (vectorised)
+# --------------------------------------------------------------------------------------
+
+def _stringify_value(v: Any) -> str:
+    if v is None or v is pd.NaT or v is pd.NA:
+        return ""
+    if isinstance(v, float):
+        if math.isnan(v):
+            return ""
+        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
+    if isinstance(v, (pd.Timestamp, dt.datetime)):
+        return v.isoformat(sep=" ")
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, np.floating):
+        return _stringify_value(float(v))
+    return str(v)
+
+
+def _as_text(s: pd.Series) -> pd.Series:
+    """Any column as stripped text ('' for missing) without losing leading zeros of text input."""
+    if pd.api.types.is_string_dtype(s.dtype) and s.dtype != object:
+        out = s.fillna("")
+    elif pd.api.types.is_integer_dtype(s.dtype) and not s.isna().any():
+        out = s.astype(str)
+    else:
+        out = s.map(_stringify_value)
+    return out.astype("str").str.strip()
+
+
+def _is_null_text(t: pd.Series) -> pd.Series:
+    return t.str.lower().isin(NULL_TOKENS)
+
+
+def _parse_amounts(s: pd.Series, decimal: str, thousands: str | None, warnings: list[str], col: str) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+        return pd.to_numeric(s, errors="coerce").astype("float64")
+    t = _as_text(s)
+    paren = t.str.fullmatch(r"\(.*\)")
+    t = t.str.replace(_CURRENCY_RE, "", regex=True).str.replace(_SPACES_RE, "", regex=True)
+    t = t.str.replace("−", "-", regex=False).str.replace(r"^\((.*)\)$", r"\1", regex=True)
+    if thousands and thousands not in (" ", "'"):
+        t = t.str.replace(thousands, "", regex=False)
+    dec = (decimal or "auto")
+    if dec == "auto":
+        has_c = t.str.contains(",", regex=False)
+        has_d = t.str.contains(".", regex=False)
+        if has_c.any():
+            both = has_c & has_d
+            last_comma = t.str.rfind(",") > t.str.rfind(".")
+            votes_c = (t.str.fullmatch(r"-?[\d.]*\d,(?:\d{1,2}|\d{4,})") | t.str.fullmatch(r"-?\d{1,3}(?:\.\d{3}){2,}")
+                       | (both & last_comma)).sum()
+            votes_d = (t.str.fullmatch(r"-?[\d,]*\d\.(?:\d{1,2}|\d{4,})") | t.str.fullmatch(r"-?\d{1,3}(?:,\d{3}){2,}")
+                       | (both & ~last_comma)).sum()
+            dec = "," if votes_c > votes_d else "."
+        else:
+            dec = "."
+        if dec == ",":
+            warnings.append(f"decimal comma detected in column {col!r}")
+    if dec == ",":
+        t = t.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+    else:
+        t = t.str.replace(",", "", regex=False)
+    out = pd.to_numeric(t.where(t != "", None), errors="coerce").astype("float64")
+    out[~np.isfinite(out.to_numpy(dtype="float64", na_value=np.nan))] = np.nan
+    return out.where(~paren.to_numpy(), -out.abs())
+
+
+def _components(t: pd.Series, pattern: str, order: str) -> pd.Series:
+    """Datetimes from regex groups: ``order`` says which of the first three groups is y/m/d."""
+    g = t.str.extract("^" + pattern + "$")
+    if g.empty:
+        return pd.Series(pd.NaT, index=t.index, dtype="datetime64[ns]")
+    num = g.apply(pd.to_numeric, errors="coerce")
+    parts = {k: num[i] for i, k in enumerate(order)}
+    year = parts["y"]
+    year = year.where(year >= 100, year + np.where(year < 69, 2000, 1900))
+    frame = pd.DataFrame({"year": year, "month": parts["m"], "day": parts["d"],
+                          "hour": num[3].fillna(0), "minute": num[4].fillna(0), "second": num[5].fillna(0)})
+    return pd.to_datetime(frame, errors="coerce").astype("datetime64[ns]")
+
+
+def _parse_dates(s: pd.Series, fmt: str | None, dayfirst: bool | None, rules: CleaningRules,
+                 warnings: list[str], col: str) -> tuple[pd.Series, pd.Series]:
+    """Return (datetimes, ambiguous mask)."""
+    idx = s.index
+    none = pd.Series(False, index=idx)
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        warnings.append(f"column {col!r}: time zone {s.dt.tz} dropped, local wall-clock times kept")
+        return s.dt.tz_localize(None).astype("datetime64[ns]"), none
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        return s.astype("datetime64[ns]"), none
+    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype) and fmt is None:
+        v = pd.to_numeric(s, errors="coerce").astype("float64")
+        out = pd.Series(pd.NaT, index=idx, dtype="datetime64[ns]")
+        serial = v.between(_SERIAL_MIN, _SERIAL_MAX)
+        if serial.any():
+            out[serial] = _EXCEL_EPOCH + pd.to_timedelta(v[serial], unit="D")
+            warnings.append(f"column {col!r}: Excel serial day numbers converted to dates")
+        compact = v.between(19000101, 21991231) & (v % 1 == 0)
+        if compact.any():
+            out[compact] = pd.to_datetime(v[compact].astype("int64").astype(str), format="%Y%m%d", errors="coerce")
+        return out, none
+    t = _as_text(s)
+    nulls = _is_null_text(t)
+    if fmt:
+        out = pd.to_datetime(t.where(~nulls, None), format=fmt, errors="coerce")
+        if getattr(out.dt, "tz", None) is not None:
+            out = out.dt.tz_localize(None)
+        return out.astype("datetime64[ns]"), none
+    out = pd.Series(pd.NaT, index=idx, dtype="datetime64[ns]")
+    ambiguous = none.copy()
+    has_tz = t.str.contains(r"\d(?:\s*(?:Z|UTC|GMT)|[+-]\d{2}:?\d{2})$", regex=True) & ~nulls
+    if has_tz.any():
+        t = t.where(~has_tz, t.str.replace(_TZ_RE, "", regex=True))
+        warnings.append(f"column {col!r}: {int(has_tz.sum()):,} timestamps carry a time zone; "
+                        "the local date and time as written were kept, the zone dropped")
+    todo = ~nulls
+    m = t.str.fullmatch(_COMPACT_RE) & todo
+    if m.any():
+        out[m] = pd.to_datetime(t[m], format="%Y%m%d", errors="coerce")
+        todo &= ~m
+    m = t.str.fullmatch(_SERIAL_RE) & todo
+    if m.any():
+        v = pd.to_numeric(t[m], errors="coerce")
+        ok = v.between(_SERIAL_MIN, _SERIAL_MAX)
+        out[ok[ok].index] = _EXCEL_EPOCH + pd.to_timedelta(v[ok], unit="D")
+        warnings.append(f"column {col!r}: {int(ok.sum()):,} Excel serial day numbers converted to dates")
+        todo &= ~m
+    m = t.str.fullmatch(_ISO_RE) & todo
+    if m.any():
+        out[m] = _components(t[m], _ISO_RE, "ymd")
+        todo &= ~m
+    m = t.str.fullmatch(_DOT_RE) & todo
+    if m.any():
+        out[m] = _components(t[m], _DOT_RE, "dmy")
+        todo &= ~m
+    m = t.str.fullmatch(_SLASH_RE) & todo
+    if m.any():
+        g = t[m].str.extract("^" + _SLASH_RE + "$")
+        a, b = pd.to_numeric(g[0]), pd.to_numeric(g[1])
+        day_first_ev, month_first_ev = a > 12, b > 12
+        amb = ~day_first_ev & ~month_first_ev
+        df_rows = day_first_ev.copy()
+        if day_first_ev.any() and month_first_ev.any():
+            # the column contradicts itself: unambiguous values follow their own evidence,
+            # values like 03/04/2024 cannot be decided and are quarantined
+            ambiguous[amb[amb].index] = True
+            warnings.append(f"column {col!r}: both day-first and month-first dates found; "
+                            f"{int(amb.sum()):,} ambiguous dates quarantined")
+            sel = ~amb
+        else:
+            first = True if day_first_ev.any() else False if month_first_ev.any() else (
+                rules.dayfirst if dayfirst is None else bool(dayfirst))
+            df_rows = pd.Series(first, index=g.index) & ~month_first_ev | day_first_ev
+            if not day_first_ev.any() and not month_first_ev.any():
+                warnings.append(f"column {col!r}: dates like 01/02/2024 read as "
+                                f"{'day/month' if first else 'month/day'}/year")
+            sel = pd.Series(True, index=g.index)
+        sub = t[m]
+        dmy = sel & df_rows
+        mdy = sel & ~df_rows
+        if dmy.any():
+            out[dmy[dmy].index] = _components(sub[dmy], _SLASH_RE, "dmy")
+        if mdy.any():
+            out[mdy[mdy].index] = _components(sub[mdy], _SLASH_RE, "mdy")
+        todo &= ~m
+    if todo.any():
+        rest = t[todo]
+        parsed = pd.to_datetime(rest, errors="coerce", dayfirst=rules.dayfirst if dayfirst is None else bool(dayfirst),
+                                format="mixed" if len(rest) <= 50_000 else None)
+        if getattr(parsed.dt, "tz", None) is not None:
+            parsed = parsed.dt.tz_localize(None)
+        out[todo] = parsed.astype("datetime64[ns]")
+    if out.notna().any() and (out.dt.year < 1900).any():
+        out[out.dt.year < 1900] = pd.NaT
+    return out, ambiguous
+
+
+def _examples(lines: np.ndarray, values: pd.Series, mask: np.ndarray, k: int = 5) -> str:
+    pos = np.flatnonzero(mask)[:k]
+    return ", ".join(f"line {int(lines[p])}: {str(values.iloc[p])!r}" for p in pos)
+
+
+def _resolve_columns(df: pd.DataFrame, mapping: Mapping[str, str], name: str, warnings: list[str]) -> dict[str, str]:
+    found = list(df.columns)
+    resolved: dict[str, str] = {}
+    problems = []
+    for target in CANONICAL:
+        wanted = mapping.get(target, target if target in REQUIRED or target in found else None)
+        if wanted is None:
+            continue
+        wanted = str(wanted).strip()
+        if wanted in found:
+            resolved[target] = wanted
+            continue
+        ci = [c for c in found if c.casefold() == wanted.casefold()]
+        if len(ci) == 1:
+            resolved[target] = ci[0]
+            warnings.append(f"column {wanted!r} matched {ci[0]!r} ignoring letter case")
+            continue
+        if target in REQUIRED or target in mapping:
+            close = difflib.get_close_matches(wanted, found, n=1, cutoff=0.5) or difflib.get_close_matches(
+                wanted.casefold(), [c.casefold() for c in found], n=1, cutoff=0.5)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            problems.append(f"expected column {wanted!r} (for {target}) not found.{hint}")
+    if problems:
+        shown = ", ".join(repr(c) for c in found[:30])
+        msg = f"{name}: " + " ".join(problems) + f" Columns found: {shown}."
+        if len(found) == 1 and re.search(r"[;,\t|]", found[0]):
+            msg += (f" Only one column was found and its name contains separators: the separator option "
+                    f"is probably wrong (try csv.sep: 'auto').")
+        elif len(found) == 1:
+            msg += " Only one column was found: the separator option is probably wrong (try csv.sep: 'auto')."
+        raise DataValidationError(msg)
+    return resolved
+
+
+# --------------------------------------------------------------------------------------
+# The loader
+# --------------------------------------------------------------------------------------
+
+def _parse_analysis_date(value: Any) -> pd.Timestamp | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return pd.Timestamp(value).normalize()
+
+
+def load_transactions(source: Any, analysis_date: Any = None, *, rules: CleaningRules | None = None) -> LoadResult:
+    """Read, validate and clean transactions; see the module docstring for every rule.
+
+    ``source`` is a spec dict (``path``, ``name``, ``format``, ``columns``, ``csv``,
+    ``excel``, ``sql``, ``cleaning``), a file path (format from the suffix, columns named
+    canonically) or a pandas DataFrame. ``analysis_date`` (inclusive): rows dated after it
+    are quarantined; ``None`` = no such check. ``rules`` override the spec's ``cleaning``.
+
+    Raises :class:`DataValidationError` when the source as a whole cannot be used.
+    """
+    spec = _spec(source)
+    fmt = _format_of(spec)
+    if fmt == "sql":
+        name = "SQL query"  # never the URL, and not a user-supplied name that could hold one
+    elif fmt == "dataframe":
+        name = str(spec.get("name") or "DataFrame")
+    else:
+        if not spec.get("path"):
+            raise DataValidationError("source spec needs a 'path' (or format: sql with a query)")
+        name = str(spec.get("name") or Path(spec["path"]).name)
+    if rules is None:
+        rules = CleaningRules.from_dict(spec.get("cleaning"))
+    warnings: list[str] = []
+    csv_opts = dict(spec.get("csv") or {})
+
+    if fmt == "csv":
+        raw, lines = _read_csv(spec, name, warnings)
+    elif fmt == "excel":
+        raw, lines = _read_excel(spec, name, warnings)
+    elif fmt == "parquet":
+        raw, lines = _read_parquet(spec, name, warnings)
+    elif fmt == "sql":
+        raw, lines = _read_sql(spec, name, warnings)
+    elif fmt == "dataframe":
+        raw = spec["frame"].copy()
+        raw.columns = [str(c).strip() for c in raw.columns]
+        if len(raw) == 0:
+            raise DataValidationError(f"{name}: no rows")
+        raw = raw.reset_index(drop=True)
+        lines = np.arange(len(raw), dtype="int64") + 1
+    else:
+        raise DataValidationError(f"{name}: unknown format {fmt!r} (use csv, excel, parquet or sql)")
+
+    cols = _resolve_columns(raw, dict(spec.get("columns") or {}), name, warnings)
+    n = len(raw)
+    reason = np.full(n, "", dtype=object)
+    detail = np.full(n, "", dtype=object)
+
+    def flag(mask: np.ndarray | pd.Series, code: str, text: str | np.ndarray) -> None:
+        m = np.asarray(mask, dtype=bool) & (reason == "")
+        reason[m] = code
+        detail[m] = text[m] if isinstance(text, np.ndarray) else text
+
+    # repeated header lines (several exports glued together)
+    texts = {t: _as_text(raw[c]) for t, c in cols.items() if t in ("customer_id", "order_date", "amount")}
+    rep = np.ones(n, dtype=bool)
+    for t, c in cols.items():
+        if t in texts:
+            rep &= (texts[t] == c).to_numpy()
+    flag(rep, "repeated_header", "the header line appears again inside the data")
+
+    # customer id
+    cid = texts["customer_id"]
+    cid_null = _is_null_text(cid).to_numpy()
+    if cid_null[~rep].all():
+        raise DataValidationError(f"{name}: column {cols['customer_id']!r} (customer_id) is empty in every row")
+    if not (pd.api.types.is_string_dtype(raw[cols["customer_id"]].dtype)) and fmt != "csv":
+        if pd.api.types.is_numeric_dtype(raw[cols["customer_id"]].dtype):
+            warnings.append(f"column {cols['customer_id']!r}: customer ids stored as numbers; "
+                            "leading zeros, if any existed, are lost in the source")
+    flag(cid_null, "missing_customer_id", "customer id is empty")
+
+    # dates
+    dcol = cols["order_date"]
+    dates, ambiguous = _parse_dates(raw[dcol], csv_opts.get("date_format"), csv_opts.get("dayfirst"),
+                                    rules, warnings, dcol)
+    dtext = texts["order_date"]
+    d_null = _is_null_text(dtext).to_numpy()
+    d_bad = (dates.isna().to_numpy() | ambiguous.to_numpy())
+    considered = ~rep & ~cid_null
+    if d_null[~rep].all():
+        raise DataValidationError(f"{name}: column {dcol!r} (order_date) is empty in every row")
+    if (d_bad & ~d_null)[~rep].sum() and not (~d_bad)[~rep].any():
+        fmt_hint = f" with date_format {csv_opts['date_format']!r}" if csv_opts.get("date_format") else ""
+        raise DataValidationError(
+            f"{name}: column {dcol!r} (order_date): none of the values could be read as a date{fmt_hint}; "
+            f"examples: {_examples(lines, dtext, d_bad & ~rep)}")
+    _share_check(d_bad & considered, considered, rules, name, dcol, "order_date", "dates", lines, dtext,
+                 "check csv.date_format / csv.dayfirst")
+    flag(ambiguous.to_numpy(), "bad_date", "ambiguous date: day and month cannot be told apart")
+    flag(d_null, "bad_date", "order date is empty")
+    flag(d_bad, "bad_date", np.array([f"cannot read {v!r} as a date" for v in dtext.to_numpy()], dtype=object)
+         if d_bad.sum() < 100_000 else "cannot read the value as a date")
+
+    # amounts
+    acol = cols["amount"]
+    amounts = _parse_amounts(raw[acol], csv_opts.get("decimal", "auto"), csv_opts.get("thousands"), warnings, acol)
+    atext = texts["amount"]
+    a_null = _is_null_text(atext).to_numpy() & amounts.isna().to_numpy()
+    a_bad = amounts.isna().to_numpy()
+    if a_null[~rep].all():
+        raise DataValidationError(f"{name}: column {acol!r} (amount) is empty in every row")
+    if not (~a_bad)[~rep].any():
+        raise DataValidationError(
+            f"{name}: column {acol!r} (amount): none of the values is a number; "
+            f"examples: {_examples(lines, atext, a_bad & ~rep)}")
+    considered = ~rep & ~cid_null & ~d_bad
+    _share_check(a_bad & considered, considered, rules, name, acol, "amount", "amounts", lines, atext,
+                 "check csv.decimal / csv.thousands")
+    flag(a_null, "bad_amount", "amount is empty")
+    flag(a_bad, "bad_amount", np.array([f"cannot read {v!r} as a number" for v in atext.to_numpy()], dtype=object)
+         if a_bad.sum() < 100_000 else "cannot read the value as a number")
+
+    as_of = _parse_analysis_date(analysis_date)
+    if as_of is not None:
+        after = (dates.dt.normalize() > as_of).to_numpy() & ~d_bad
+        flag(after, "after_analysis_date", f"order date after the analysis date {as_of.date().isoformat()}")
+    amt = amounts.to_numpy(dtype="float64", na_value=np.nan)
+    if rules.quarantine_negative:
+        flag(amt < 0, "return_or_cancellation", "negative amount")
+    if rules.quarantine_zero:
+        flag(amt == 0, "zero_amount", "amount is zero")
+
+    clean = pd.DataFrame({
+        "customer_id": cid.astype("string"),
+        "order_date": dates.astype("datetime64[ns]"),
+        "amount": amounts.astype("float64"),
+    })
+    if "order_id" in cols:
+        oid = _as_text(raw[cols["order_id"]])
+        clean["order_id"] = oid.where(~_is_null_text(oid), None).astype("string")
+    if "channel" in cols:
+        ch = _as_text(raw[cols["channel"]])
+        ch = ch.where(~_is_null_text(ch), None).astype("string")
+        if ch.isna().all():
+            warnings.append(f"column {cols['channel']!r} (channel) is empty in every row and was ignored")
+        else:
+            clean["channel"] = ch
+    if "quantity" in cols:
+        q = _parse_amounts(raw[cols["quantity"]], csv_opts.get("decimal", "auto"), csv_opts.get("thousands"),
+                           [], cols["quantity"])
+        qbad = q.isna() & ~_is_null_text(_as_text(raw[cols["quantity"]]))
+        if qbad.any():
+            warnings.append(f"column {cols['quantity']!r} (quantity): {int(qbad.sum()):,} values are not numbers "
+                            "and were left empty (the rows are kept)")
+        clean["quantity"] = q.astype("float64")
+
+    if "order_id" in cols and rules.dedupe_with_order_id:
+        ok = reason == ""
+        dup = np.zeros(n, dtype=bool)
+        dup[ok] = clean.loc[ok].duplicated(keep="first").to_numpy()
+        first_line = None
+        if dup.any():
+            key = clean.loc[ok].astype(str).apply(tuple, axis=1) if dup.sum() < 10_000 else None
+            if key is not None:
+                firsts = {}
+                for ln, k in zip(lines[ok], key):
+                    firsts.setdefault(k, ln)
+                first_line = np.full(n, "", dtype=object)
+                first_line[ok] = [f"exact repeat of line {firsts[k]}" for k in key]
+        flag(dup, "duplicate", first_line if first_line is not None else "exact repeat of an earlier row")
+
+    kept = reason == ""
+    clean = clean.loc[kept].reset_index(drop=True)
+
+    qmask = ~kept
+    qraw = raw.loc[qmask]
+    quarantine = pd.DataFrame({"source_row": lines[qmask].astype("int64"),
+                               "reason": pd.array(reason[qmask], dtype="string"),
+                               "detail": pd.array(detail[qmask], dtype="string")})
+    for c in raw.columns:
+        out_name = c if c not in ("source_row", "reason", "detail") else f"raw_{c}"
+        quarantine[out_name] = _as_text(qraw[c]).to_numpy() if len(qraw) else pd.array([], dtype="string")
+
+    # outliers: kept, but reported
+    pos = clean["amount"][clean["amount"] > 0]
+    if len(pos) >= 10 and rules.outlier_factor:
+        med = float(pos.median())
+        big = clean["amount"] > rules.outlier_factor * med
+        if big.any():
+            kept_lines = lines[kept]
+            top = int(np.argmax(clean["amount"].to_numpy()))
+            warnings.append(
+                f"{int(big.sum()):,} amount(s) exceed {rules.outlier_factor:,.0f}× the median ({med:,.2f}); "
+                f"largest {clean['amount'].iloc[top]:,.2f} on line {int(kept_lines[top])}. They are kept; please check them")
+
+    return LoadResult(clean=clean, quarantine=quarantine, rows_in=n, rows_kept=int(kept.sum()),
+                      rows_quarantined=int(qmask.sum()), source_name=name, warnings=warnings)
+
+
+def _share_check(bad: np.ndarray, considered: np.ndarray, rules: CleaningRules, name: str, col: str,
+                 target: str, what: str, lines: np.ndarray, values: pd.Series, hint: str) -> None:
+    total = int(considered.sum())
+    nbad = int(bad.sum())
+    if total >= rules.min_rows_for_share_check and nbad > rules.max_bad_share * total:
+        raise DataValidationError(
+            f"{name}: column {col!r} ({target}): {nbad:,} of {total:,} {what} ({nbad / total:.0%}) cannot be read, "
+            f"more than the {rules.max_bad_share:.0%} allowed — probably a wrong format option ({hint}); "
+            f"examples: {_examples(lines, values, bad)}")
+
+
+# --------------------------------------------------------------------------------------
+# Summaries and plot for the load report
+# --------------------------------------------------------------------------------------
+
+def describe_clean(clean: pd.DataFrame) -> dict[str, Any]:
+    """Headline facts of the clean transactions: first/last date, customers, orders, revenue."""
+    if clean.empty:
+        return {"first_date": None, "last_date": None, "customers": 0, "rows": 0, "revenue": 0.0}
+    return {
+        "first_date": clean["order_date"].min().date(),
+        "last_date": clean["order_date"].max().date(),
+        "customers": int(clean["customer_id"].nunique()),
+        "rows": int(len(clean)),
+        "revenue": float(clean["amount"].sum()),
+    }
+
+
+def monthly_activity(clean: pd.DataFrame) -> pd.DataFrame:
+    """Orders (rows), active customers and revenue per calendar month (months without
+    orders included with zeros)."""
+    if clean.empty:
+        return pd.DataFrame(columns=["month", "orders", "customers", "revenue"])
+    month = clean["order_date"].dt.to_period("M")
+    g = clean.groupby(month).agg(orders=("amount", "size"), customers=("customer_id", "nunique"),
+                                 revenue=("amount", "sum"))
+    full = pd.period_range(g.index.min(), g.index.max(), freq="M")
+    g = g.reindex(full, fill_value=0)
+    g.index.name = "month"
+    return g.reset_index()
+
+
+def plot_monthly_activity(clean: pd.DataFrame, currency: str = "$"):
+    """Figure with two panels: orders per month and revenue per month (bars), so a gap,
+    a spike or a cut-off at the end of the data is visible at a glance."""
+    import matplotlib.pyplot as plt
+
+    m = monthly_activity(clean)
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True)
+    x = m["month"].dt.to_timestamp() if len(m) else []
+    width = 20
+    ax1.bar(x, m["orders"], width=width, color="#4C72B0")
+    ax1.set_ylabel("orders (rows)")
+    ax1.set_title("Orders per month")
+    ax2.bar(x, m["revenue"], width=width, color="#55A868")
+    ax2.set_ylabel(f"revenue ({currency})")
+    ax2.set_title("Revenue per month")
+    ax2.set_xlabel("month")
+    for ax in (ax1, ax2):
+        ax.grid(axis="y", alpha=0.3)
+        ax.yaxis.set_major_formatter(plt.matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
