@@ -35,36 +35,59 @@ def fmt_pct(x: float, digits: int = 1) -> str:
     return f"{100 * x:.{digits}f}%"
 
 
-def say(template: str, **values: Any) -> HTML:
-    """Show a paragraph. ``template`` is trusted HTML written by us (``<b>``, ``<br>``);
-    every ``{value}`` is escaped before it is inserted."""
-    obj = HTML("<p class='rfm-say'>" + template.format(**{k: esc(v) for k, v in values.items()}) + "</p>")
-    display(obj)
-    return obj
+def say_html(template: str, **values: Any) -> str:
+    """The HTML of :func:`say`: ``template`` is trusted HTML written by us (``<b>``,
+    ``<br>``); every ``{value}`` is escaped before it is inserted."""
+    return "<p class='rfm-say'>" + template.format(**{k: esc(v) for k, v in values.items()}) + "</p>"
+
+
+def say(template: str, **values: Any) -> None:
+    """Show a paragraph built by :func:`say_html` (values escaped)."""
+    display(HTML(say_html(template, **values)))
 
 
 def heading(text: str, level: int = 2) -> None:
     display(HTML(f"<h{level}>{esc(text)}</h{level}>"))
 
 
-def table(df: pd.DataFrame, caption: str | None = None, *, index: bool = False,
-          formats: Mapping[str, str] | None = None, max_rows: int = 60) -> HTML:
-    """Show an aggregate table as escaped HTML (never customer-level rows in reports)."""
+def pretty_header(name: Any) -> str:
+    """``mean_recency_days`` -> ``Mean recency days`` (column names readable by people)."""
+    text = str(name).replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def table_html(df: pd.DataFrame, caption: str | None = None, *, index: bool = False,
+               formats: Mapping[str, str] | None = None, max_rows: int = 60,
+               pretty_headers: bool = True) -> str:
+    """The HTML of :func:`table`: cells, headers and caption escaped; ``formats`` maps a
+    column to a format string such as ``"{:.1%}"``; underscores in headers become spaces."""
     shown = df.head(max_rows).copy()
     for col, f in (formats or {}).items():
         if col in shown.columns:
             shown[col] = shown[col].map(lambda v, f=f: "" if pd.isna(v) else f.format(v))
+    if pretty_headers:
+        shown.columns = [pretty_header(c) for c in shown.columns]
     body = shown.to_html(index=index, escape=True, border=0, classes="rfm-table", na_rep="")
     cap = f"<p class='rfm-caption'><b>{esc(caption)}</b></p>" if caption else ""
-    obj = HTML(cap + body)
-    display(obj)
-    return obj
+    more = (f"<p class='rfm-caption'>First {max_rows} of {len(df)} rows.</p>"
+            if len(df) > max_rows else "")
+    return cap + body + more
 
 
-def parameters_table(params: Mapping[str, Any]) -> HTML:
-    """Show the run's parameters (values that look like secrets are masked)."""
+def table(df: pd.DataFrame, caption: str | None = None, **kwargs: Any) -> None:
+    """Show an aggregate table (see :func:`table_html`); never customer-level rows in reports."""
+    display(HTML(table_html(df, caption, **kwargs)))
+
+
+def parameters_frame(params: Mapping[str, Any]) -> pd.DataFrame:
+    """The run's parameters as a table; values of secret-looking names are masked."""
     rows = []
     for k, v in params.items():
         masked = any(h in k.lower() for h in _SECRET_HINTS) and k.lower() not in {"source_config"}
         rows.append({"parameter": k, "value": "••••" if masked and v else v})
-    return table(pd.DataFrame(rows), caption="Parameters of this run")
+    return pd.DataFrame(rows)
+
+
+def parameters_table(params: Mapping[str, Any]) -> None:
+    """Show the run's parameters (see :func:`parameters_frame`)."""
+    table(parameters_frame(params), caption="Parameters of this run")

@@ -56,8 +56,8 @@ _SENTENCES = {
         "pareto": ("The top 20% of customers bring <b>{top20}</b> of revenue, so keeping the best "
                    "customers matters more than the average figures suggest."),
         "ties": ("<b>{one_order}</b> of customers ordered only once. They all share frequency score 1: "
-                 "customers with equal values always get equal scores, so frequency scores {empty} "
-                 "are not used this month. This is expected with real purchase data, not an error."),
+                 "customers with equal values always get equal scores, so {empty} "
+                 "not used this month. This is expected with real purchase data, not an error."),
         "no_ties": "Every frequency score from 1 to {n} is used.",
     },
     "ru": {
@@ -67,8 +67,8 @@ _SENTENCES = {
         "pareto": ("20% лучших клиентов приносят <b>{top20}</b> выручки: удержание лучших клиентов "
                    "важнее, чем кажется по средним цифрам."),
         "ties": ("<b>{one_order}</b> клиентов сделали только один заказ. Все они получают балл частоты 1: "
-                 "клиенты с одинаковыми значениями всегда получают одинаковый балл, поэтому баллы "
-                 "частоты {empty} в этом месяце не используются. Для реальных данных это нормально."),
+                 "клиенты с одинаковыми значениями всегда получают одинаковый балл, поэтому в этом месяце "
+                 "{empty}. Для реальных данных это нормально."),
         "no_ties": "Используются все баллы частоты от 1 до {n}.",
     },
 }
@@ -91,7 +91,13 @@ def sentences(rfm: pd.DataFrame, as_of, language: str = "en", currency: str = "$
         used = set(rfm["f_score"].unique())
         empty = [str(k) for k in range(1, n + 1) if k not in used]
         if empty:
-            out.append((s["ties"], {"one_order": fmt_pct(h.one_order_share), "empty": ", ".join(empty)}))
+            listed = ", ".join(empty)
+            if language == "ru":
+                phrase = (f"балл частоты {listed} не используется" if len(empty) == 1
+                          else f"баллы частоты {listed} не используются")
+            else:
+                phrase = (f"frequency score {listed} is" if len(empty) == 1 else f"frequency scores {listed} are")
+            out.append((s["ties"], {"one_order": fmt_pct(h.one_order_share), "empty": phrase}))
         else:
             out.append((s["no_ties"], {"n": n}))
     return out

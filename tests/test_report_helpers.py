@@ -14,21 +14,26 @@ from rfm_helpers.pipeline import resolve_source
 
 
 def test_say_escapes_values_but_keeps_trusted_markup():
-    obj = display.say("Channel <b>{c}</b>", c="<script>alert(1)</script>")
-    assert "<b>&lt;script&gt;alert(1)&lt;/script&gt;</b>" in obj.data
-    assert "<script>" not in obj.data
+    html = display.say_html("Channel <b>{c}</b>", c="<script>alert(1)</script>")
+    assert "<b>&lt;script&gt;alert(1)&lt;/script&gt;</b>" in html
+    assert "<script>" not in html
 
 
 def test_table_escapes_cells_and_headers():
     df = pd.DataFrame({"<img src=x onerror=alert(1)>": ["<script>x</script>"], "n": [1]})
-    html = display.table(df, caption="<b>cap</b>").data
+    html = display.table_html(df, caption="<b>cap</b>")
     assert "<script>" not in html and "<img" not in html
     assert "&lt;script&gt;" in html and "&lt;b&gt;cap&lt;/b&gt;" in html
 
 
+def test_table_headers_are_readable_and_long_tables_say_so():
+    html = display.table_html(pd.DataFrame({"mean_recency_days": range(5)}), max_rows=2)
+    assert "Mean recency days" in html and "First 2 of 5 rows" in html
+
+
 def test_parameters_table_masks_secret_looking_values():
-    html = display.parameters_table({"analysis_date": "1998-06-30", "db_password": "hunter2",
-                                     "api_token": "abc"}).data
+    html = display.table_html(display.parameters_frame(
+        {"analysis_date": "1998-06-30", "db_password": "hunter2", "api_token": "abc"}))
     assert "hunter2" not in html and "abc" not in html and "1998-06-30" in html
 
 
