@@ -335,6 +335,19 @@ def _cohen_h_inverse(p1: float, h: float) -> float:
     return math.sin(min(phi, math.pi) / 2) ** 2
 
 
+def _solve_effect(analysis: Any, nobs1: float, alpha: float, power: float, ratio: float) -> float:
+    """Effect size with the requested power: statsmodels' power function, solved tightly with
+    ``brentq`` (``solve_power``'s own solver stops at about 5 significant digits)."""
+    from scipy.optimize import brentq
+
+    def gap(es):
+        return analysis.power(effect_size=es, nobs1=nobs1, alpha=alpha, ratio=ratio) - power
+
+    # the MDE is about 2.8 standard errors (80% power); 6 SE keeps scipy's noncentral t finite
+    upper = 6 * math.sqrt(1 / nobs1 + 1 / (nobs1 * ratio))
+    return float(brentq(gap, 1e-9, upper, xtol=1e-14, rtol=1e-14))
+
+
 def power_plan(customers: pd.DataFrame, *, control: str = "control", by: str = "segment", alpha: float = 0.05,
                power: float = 0.8, treated_share: float = 0.5, target_lift_pts: float = 0.01,
                min_customers: int = 20) -> pd.DataFrame:
@@ -358,8 +371,8 @@ def power_plan(customers: pd.DataFrame, *, control: str = "control", by: str = "
         ratio = n_c / n_t
         p0 = float(ctrl["converted"].mean())
         sd = float(ctrl["revenue"].std(ddof=1))
-        h = zpow.solve_power(effect_size=None, nobs1=n_t, alpha=alpha, power=power, ratio=ratio)
-        d = tpow.solve_power(effect_size=None, nobs1=n_t, alpha=alpha, power=power, ratio=ratio)
+        h = _solve_effect(zpow, n_t, alpha, power, ratio)
+        d = _solve_effect(tpow, n_t, alpha, power, ratio)
         need = float("nan")
         if 0 < p0 < 1 - target_lift_pts:
             h_target = 2 * math.asin(math.sqrt(p0 + target_lift_pts)) - 2 * math.asin(math.sqrt(p0))
