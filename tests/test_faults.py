@@ -1,0 +1,135 @@
+"""Faults: a failing cell, a dying kernel, an interrupted run. The previous good report must
+survive, the command must exit non-zero naming the notebook and the cell, and a re-run works."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rfm_helpers import cli, runner
+from runner_fixtures import make_notebook
+
+GOOD = ["from rfm_helpers import summary\nsummary.record('customers', 10, 'Customers')"]
+
+
+def _tree_digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _hidden(reports: Path, prefix: str) -> list[Path]:
+    return [p for p in reports.iterdir() if p.name.startswith(prefix)]
+
+
+@pytest.fixture(scope="module")
+def _rendered_once(tmp_path_factory):
+    base = tmp_path_factory.mktemp("good")
+    nbs = base / "nb"
+    make_notebook(nbs / "01_first.ipynb", "First", GOOD)
+    make_notebook(nbs / "02_second.ipynb", "Second", ["x = 1", "y = x + 1"])
+    runner.run_month("1998-06", reports_dir=base / "reports", notebooks_dir=nbs, progress=False)
+    return base
+
+
+@pytest.fixture
+def good_report(_rendered_once, tmp_path):
+    """A good 1998-06 report of two notebooks (rendered once per module, copied per test);
+    returns (notebooks dir, reports dir, digest of the month folder)."""
+    shutil.copytree(_rendered_once / "nb", tmp_path / "nb")
+    shutil.copytree(_rendered_once / "reports", tmp_path / "reports")
+    reports = tmp_path / "reports"
+    return tmp_path / "nb", reports, _tree_digest(reports / "1998-06")
+
+
+def test_raising_cell_keeps_previous_report(good_report, capsys):
+    nbs, reports, before = good_report
+    # cell index 3 of the source notebook: title(0), parameters(1), "x = 1"(2), failing(3)
+    make_notebook(nbs / "02_second.ipynb", "Second", ["x = 1", "y = x / 0", "print('never')"])
+    rc = cli.main(["run", "--month", "1998-06", "--notebooks-dir", str(nbs), "--reports-dir", str(reports),
+                   "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "02_second.ipynb" in err and "cell 3" in err and "ZeroDivisionError: division by zero" in err
+    assert "y = x / 0" in err
+    assert _tree_digest(reports / "1998-06") == before  # untouched
+    assert _hidden(reports, ".tmp-") == []
+    failed = reports / ".failed-1998-06"
+    assert (failed / "FAILED.txt").exists() and "02_second.ipynb" in (failed / "failure.txt").read_text()
+
+
+def test_raising_cell_exception_attributes(good_report):
+    nbs, reports, before = good_report
+    make_notebook(nbs / "01_first.ipynb", "First", ["raise ValueError('no <data> for month')"])
+    with pytest.raises(runner.NotebookFailed) as e:
+        runner.run_month("1998-06", reports_dir=reports, notebooks_dir=nbs, progress=False)
+    assert e.value.notebook == "01_first.ipynb"
+    assert e.value.cell_index == 2
+    assert e.value.error == "ValueError: no <data> for month"
+    assert _tree_digest(reports / "1998-06") == before
+
+
+def test_dead_kernel_keeps_previous_report(good_report, capsys):
+    crash = "import os\nos._exit(1)"
+    nbs, reports, before = good_report
+    make_notebook(nbs / "02_second.ipynb", "Second", ["x = 1", crash, "print('never')"])
+    rc = cli.main(["run", "--month", "1998-06", "--notebooks-dir", str(nbs), "--reports-dir", str(reports),
+                   "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "02_second.ipynb" in err and "cell 3" in err and "kernel died" in err
+    assert _tree_digest(reports / "1998-06") == before
+    assert _hidden(reports, ".tmp-") == []
+
+
+def test_interrupted_run_cleans_up_and_rerun_works(good_report, monkeypatch):
+    nbs, reports, before = good_report
+    calls = []
+    real = runner._execute
+
+    def interrupted(src, out, params, cwd):
+        calls.append(src.name)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # Ctrl-C during the second notebook
+        return real(src, out, params, cwd)
+
+    monkeypatch.setattr(runner, "_execute", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_month("1998-06", reports_dir=reports, notebooks_dir=nbs, progress=False)
+    assert _tree_digest(reports / "1998-06") == before
+    assert _hidden(reports, ".tmp-") == []
+    monkeypatch.setattr(runner, "_execute", real)
+    out = runner.run_month("1998-06", reports_dir=reports, notebooks_dir=nbs, progress=False)
+    assert (out / "02_second.html").exists() and (out / "summary.json").exists()
+
+
+def test_rerun_after_hard_kill_leftovers(good_report):
+    """A run killed with SIGKILL cannot clean up: it leaves a temp folder, and if it died between
+    the two renames of the swap, only a backup. The next run restores/cleans and succeeds."""
+    nbs, reports, before = good_report
+    stale = reports / ".tmp-1998-06-deadbeef"
+    stale.mkdir()
+    (stale / "01_first.html").write_text("half-written")
+    os.replace(reports / "1998-06", reports / ".old-1998-06-cafe0001")  # swap interrupted mid-way
+    runner._recover_and_clean(reports, "1998-06")
+    assert _tree_digest(reports / "1998-06") == before  # backup restored as the published report
+    assert _hidden(reports, ".tmp-") == [] and _hidden(reports, ".old-") == []
+    (reports / ".tmp-1998-06-feedf00d").mkdir()
+    out = runner.run_month("1998-06", reports_dir=reports, notebooks_dir=nbs, progress=False)
+    assert (out / "index.html").exists()
+    assert _hidden(reports, ".tmp-") == [] and _hidden(reports, ".old-") == []
+
+
+def test_successful_rerun_replaces_and_clears_failed(good_report):
+    nbs, reports, before = good_report
+    make_notebook(nbs / "02_second.ipynb", "Second", ["1/0"])
+    with pytest.raises(runner.NotebookFailed):
+        runner.run_month("1998-06", reports_dir=reports, notebooks_dir=nbs, progress=False)
+    assert (reports / ".failed-1998-06").exists()
+    make_notebook(nbs / "02_second.ipynb", "Second v2", ["z = 3"])
+    out = runner.run_month("1998-06", reports_dir=reports, notebooks_dir=nbs, progress=False)
+    assert "Second v2" in (out / "02_second.html").read_text(encoding="utf-8")
+    assert not (reports / ".failed-1998-06").exists()
+    assert "1998-06" in (reports / "index.html").read_text(encoding="utf-8")
