@@ -129,8 +129,10 @@ REASON_LABELS = {
 NULL_TOKENS = frozenset({"", "nan", "none", "null", "n/a", "na", "#n/a", "nat", "-", "—", "?", "(null)", "<na>"})
 
 _CURRENCY_RE = r"(?i)(?:руб\.?|р\.|₽|\$|€|£|¥|\brub\b|\busd\b|\beur\b)"
-_SPACES_RE = r"[\s\u00a0\u202f\u2009'’`]"
-_TZ_RE = r"(?:\s*(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?))$"
+# explicit characters, not \s: pandas hands simple patterns to pyarrow's fast regex engine
+_SPACES_RE = "[ \t\r\n\u00a0\u202f\u2009'’`]"
+_TZ_RE = r"(?: *(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?))$"
+_TZ_AFTER_TIME_RE = r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)? *(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$"
 _TIME = r"(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?)?"
 _ISO_RE = r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})" + _TIME
 _DOT_RE = r"(\d{1,2})\.(\d{1,2})\.(\d{4}|\d{2})" + _TIME
@@ -140,6 +142,7 @@ _SERIAL_RE = r"\d{4,5}(?:\.\d+)?"
 #: Excel serial day numbers accepted as dates (1927-05-18 .. 2173-10-14).
 _SERIAL_MIN, _SERIAL_MAX = 10_000, 100_000
 _EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+_LEGACY_ENCODINGS = ["cp1251", "koi8_r", "cp866", "cp1252", "latin_1"]
 
 
 class DataValidationError(ValueError):
@@ -287,7 +290,9 @@ def _decode(data: bytes, encoding: str, name: str, warnings: list[str]) -> str:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data[:500_000]).best()
+    # Candidates limited to the legacy encodings such files really come in: left free,
+    # the detector can pick exotic code pages for short samples.
+    best = from_bytes(data[:500_000], cp_isolation=_LEGACY_ENCODINGS).best()
     guess = best.encoding if best is not None else "cp1251"
     # charset-normalizer names cp1251 'cp1251'; Russian legacy files are nearly always it or koi8-r
     warnings.append(f"file is not UTF-8: encoding {guess} detected")
@@ -502,34 +507,62 @@ def _parse_amounts(s: pd.Series, decimal: str, thousands: str | None, warnings: 
     if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
         return pd.to_numeric(s, errors="coerce").astype("float64")
     t = _as_text(s)
-    paren = t.str.fullmatch(r"\(.*\)")
-    t = t.str.replace(_CURRENCY_RE, "", regex=True).str.replace(_SPACES_RE, "", regex=True)
-    t = t.str.replace("−", "-", regex=False).str.replace(r"^\((.*)\)$", r"\1", regex=True)
-    if thousands and thousands not in (" ", "'"):
-        t = t.str.replace(thousands, "", regex=False)
-    dec = (decimal or "auto")
+    plain = t.str.fullmatch(r"-?\d+(?:\.\d+)?")
+    dec = decimal or "auto"
     if dec == "auto":
+        dec = "."
         has_c = t.str.contains(",", regex=False)
-        has_d = t.str.contains(".", regex=False)
         if has_c.any():
+            has_d = t.str.contains(".", regex=False)
             both = has_c & has_d
             last_comma = t.str.rfind(",") > t.str.rfind(".")
-            votes_c = (t.str.fullmatch(r"-?[\d.]*\d,(?:\d{1,2}|\d{4,})") | t.str.fullmatch(r"-?\d{1,3}(?:\.\d{3}){2,}")
+            votes_c = (t.str.contains(r"\d,(?:\d{1,2}|\d{4,})(?:\D*)$") | t.str.contains(r"\d\.\d{3}\.\d{3}")
                        | (both & last_comma)).sum()
-            votes_d = (t.str.fullmatch(r"-?[\d,]*\d\.(?:\d{1,2}|\d{4,})") | t.str.fullmatch(r"-?\d{1,3}(?:,\d{3}){2,}")
+            votes_d = (t.str.contains(r"\d\.(?:\d{1,2}|\d{4,})(?:\D*)$") | t.str.contains(r"\d,\d{3},\d{3}")
                        | (both & ~last_comma)).sum()
             dec = "," if votes_c > votes_d else "."
-        else:
-            dec = "."
         if dec == ",":
             warnings.append(f"decimal comma detected in column {col!r}")
-    if dec == ",":
-        t = t.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
-    else:
-        t = t.str.replace(",", "", regex=False)
-    out = pd.to_numeric(t.where(t != "", None), errors="coerce").astype("float64")
-    out[~np.isfinite(out.to_numpy(dtype="float64", na_value=np.nan))] = np.nan
-    return out.where(~paren.to_numpy(), -out.abs())
+    grouped_dots = r"-?\d{1,3}(?:\.\d{3})+"
+    need = ~plain | (t.str.fullmatch(grouped_dots) if dec == "," else False)
+    work = t
+    if need.any():
+        u = t[need]
+        paren = u.str.fullmatch(r"\(.*\)")
+        u = u.str.replace(_CURRENCY_RE, "", regex=True).str.replace(_SPACES_RE, "", regex=True)
+        u = u.str.replace("−", "-", regex=False).str.replace(r"^\((.*)\)$", r"\1", regex=True)
+        u = u.str.replace(r"^(.*)-$", r"-\1", regex=True)  # trailing minus (some accounting exports)
+        if thousands and thousands not in (" ", "'"):
+            u = u.str.replace(thousands, "", regex=False)
+        if dec == ",":
+            dots_are_thousands = u.str.contains(",", regex=False) | u.str.fullmatch(grouped_dots)
+            u = u.where(~dots_are_thousands, u.str.replace(".", "", regex=False)).str.replace(",", ".", regex=False)
+        else:
+            u = u.str.replace(",", "", regex=False)
+        u = u.where(~paren, "-" + u.str.lstrip("-"))
+        work = t.copy()
+        work[need] = u
+    out = pd.to_numeric(work.where(work != "", None), errors="coerce").astype("float64")
+    vals = out.to_numpy(dtype="float64", na_value=np.nan)
+    if not np.isfinite(vals[~np.isnan(vals)]).all():
+        out[np.isinf(vals)] = np.nan
+    return out
+
+
+def _try_formats(out: pd.Series, t: pd.Series, mask: pd.Series, formats: list[str]) -> pd.Series:
+    """Fill ``out`` where ``mask`` and still empty, trying each fixed format in turn (C speed)."""
+    rem = mask & out.isna()
+    for f in formats:
+        if not rem.any():
+            break
+        parsed = pd.to_datetime(t[rem], format=f, errors="coerce")
+        if getattr(parsed.dt, "tz", None) is not None:
+            parsed = parsed.dt.tz_localize(None)
+        ok = parsed.notna()
+        if ok.any():
+            out[ok[ok].index] = parsed[ok].astype("datetime64[ns]")
+            rem[ok[ok].index] = False
+    return rem
 
 
 def _components(t: pd.Series, pattern: str, order: str) -> pd.Series:
@@ -576,7 +609,7 @@ def _parse_dates(s: pd.Series, fmt: str | None, dayfirst: bool | None, rules: Cl
         return out.astype("datetime64[ns]"), none
     out = pd.Series(pd.NaT, index=idx, dtype="datetime64[ns]")
     ambiguous = none.copy()
-    has_tz = t.str.contains(r"\d(?:\s*(?:Z|UTC|GMT)|[+-]\d{2}:?\d{2})$", regex=True) & ~nulls
+    has_tz = t.str.contains(_TZ_AFTER_TIME_RE, regex=True) & ~nulls
     if has_tz.any():
         t = t.where(~has_tz, t.str.replace(_TZ_RE, "", regex=True))
         warnings.append(f"column {col!r}: {int(has_tz.sum()):,} timestamps carry a time zone; "
@@ -584,7 +617,7 @@ def _parse_dates(s: pd.Series, fmt: str | None, dayfirst: bool | None, rules: Cl
     todo = ~nulls
     m = t.str.fullmatch(_COMPACT_RE) & todo
     if m.any():
-        out[m] = pd.to_datetime(t[m], format="%Y%m%d", errors="coerce")
+        _try_formats(out, t, m, ["%Y%m%d"])
         todo &= ~m
     m = t.str.fullmatch(_SERIAL_RE) & todo
     if m.any():
@@ -595,52 +628,67 @@ def _parse_dates(s: pd.Series, fmt: str | None, dayfirst: bool | None, rules: Cl
         todo &= ~m
     m = t.str.fullmatch(_ISO_RE) & todo
     if m.any():
-        out[m] = _components(t[m], _ISO_RE, "ymd")
+        rem = _try_formats(out, t, m, ["ISO8601", "%Y/%m/%d", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M"])
+        if rem.any():
+            out[rem] = _components(t[rem], _ISO_RE, "ymd")
         todo &= ~m
     m = t.str.fullmatch(_DOT_RE) & todo
     if m.any():
-        out[m] = _components(t[m], _DOT_RE, "dmy")
+        rem = _try_formats(out, t, m, ["%d.%m.%Y", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M"])
+        if rem.any():
+            out[rem] = _components(t[rem], _DOT_RE, "dmy")
         todo &= ~m
     m = t.str.fullmatch(_SLASH_RE) & todo
     if m.any():
-        g = t[m].str.extract("^" + _SLASH_RE + "$")
-        a, b = pd.to_numeric(g[0]), pd.to_numeric(g[1])
-        day_first_ev, month_first_ev = a > 12, b > 12
-        amb = ~day_first_ev & ~month_first_ev
-        df_rows = day_first_ev.copy()
+        u = t[m].str.replace("-", "/", regex=False)
+        sel = pd.Series(True, index=u.index)
+        dmy = pd.Series(pd.NaT, index=u.index, dtype="datetime64[ns]")
+        mdy = dmy.copy()
+        _try_formats(dmy, u, sel, ["%d/%m/%Y", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M"])
+        _try_formats(mdy, u, sel, ["%m/%d/%Y", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M"])
+        day_first_ev = dmy.notna() & mdy.isna()
+        month_first_ev = mdy.notna() & dmy.isna()
         if day_first_ev.any() and month_first_ev.any():
             # the column contradicts itself: unambiguous values follow their own evidence,
             # values like 03/04/2024 cannot be decided and are quarantined
+            amb = dmy.notna() & mdy.notna() & (dmy != mdy)
             ambiguous[amb[amb].index] = True
-            warnings.append(f"column {col!r}: both day-first and month-first dates found; "
-                            f"{int(amb.sum()):,} ambiguous dates quarantined")
-            sel = ~amb
+            out[u.index] = dmy.where(dmy.notna() & ~amb, mdy.where(~amb))
+            warnings.append(f"column {col!r}: both day/month/year and month/day/year dates found; "
+                            f"{int(amb.sum()):,} dates that could be either were quarantined")
         else:
             first = True if day_first_ev.any() else False if month_first_ev.any() else (
                 rules.dayfirst if dayfirst is None else bool(dayfirst))
-            df_rows = pd.Series(first, index=g.index) & ~month_first_ev | day_first_ev
-            if not day_first_ev.any() and not month_first_ev.any():
+            if not day_first_ev.any() and not month_first_ev.any() and (dmy != mdy).any():
                 warnings.append(f"column {col!r}: dates like 01/02/2024 read as "
-                                f"{'day/month' if first else 'month/day'}/year")
-            sel = pd.Series(True, index=g.index)
-        sub = t[m]
-        dmy = sel & df_rows
-        mdy = sel & ~df_rows
-        if dmy.any():
-            out[dmy[dmy].index] = _components(sub[dmy], _SLASH_RE, "dmy")
-        if mdy.any():
-            out[mdy[mdy].index] = _components(sub[mdy], _SLASH_RE, "mdy")
+                                f"{'day/month' if first else 'month/day'}/year (set csv.dayfirst to change)")
+            out[u.index] = dmy if first else mdy
         todo &= ~m
     if todo.any():
         rest = t[todo]
-        parsed = pd.to_datetime(rest, errors="coerce", dayfirst=rules.dayfirst if dayfirst is None else bool(dayfirst),
-                                format="mixed" if len(rest) <= 50_000 else None)
-        if getattr(parsed.dt, "tz", None) is not None:
-            parsed = parsed.dt.tz_localize(None)
+        first = rules.dayfirst if dayfirst is None else bool(dayfirst)
+        if len(rest) <= 50_000:
+            parsed = pd.Series([_parse_one(v, first) for v in rest], index=rest.index, dtype="datetime64[ns]")
+        else:
+            parsed = pd.to_datetime(rest, errors="coerce", dayfirst=first)
+            if getattr(parsed.dt, "tz", None) is not None:
+                parsed = parsed.dt.tz_localize(None)
         out[todo] = parsed.astype("datetime64[ns]")
-    if out.notna().any() and (out.dt.year < 1900).any():
-        out[out.dt.year < 1900] = pd.NaT
+    old = out.notna() & (out.dt.year < 1900)
+    if old.any():
+        out[old] = pd.NaT
     return out, ambiguous
+
+
+def _parse_one(v: str, dayfirst: bool) -> pd.Timestamp:
+    """Last resort for rare leftovers (month names, unusual layouts): one value at a time."""
+    try:
+        ts = pd.to_datetime(v, dayfirst=dayfirst)
+    except (ValueError, TypeError, OverflowError):
+        return pd.NaT
+    if ts is pd.NaT:
+        return pd.NaT
+    return ts.tz_localize(None) if ts.tzinfo is not None else ts
 
 
 def _examples(lines: np.ndarray, values: pd.Series, mask: np.ndarray, k: int = 5) -> str:
@@ -740,10 +788,14 @@ def load_transactions(source: Any, analysis_date: Any = None, *, rules: Cleaning
     reason = np.full(n, "", dtype=object)
     detail = np.full(n, "", dtype=object)
 
-    def flag(mask: np.ndarray | pd.Series, code: str, text: str | np.ndarray) -> None:
+    def flag(mask: np.ndarray | pd.Series, code: str, text: Any) -> None:
         m = np.asarray(mask, dtype=bool) & (reason == "")
         reason[m] = code
-        detail[m] = text[m] if isinstance(text, np.ndarray) else text
+        if callable(text):
+            pos = np.flatnonzero(m)
+            detail[pos] = text(pos)
+        else:
+            detail[m] = text[m] if isinstance(text, np.ndarray) else text
 
     # repeated header lines (several exports glued together)
     texts = {t: _as_text(raw[c]) for t, c in cols.items() if t in ("customer_id", "order_date", "amount")}
@@ -783,8 +835,7 @@ def load_transactions(source: Any, analysis_date: Any = None, *, rules: Cleaning
                  "check csv.date_format / csv.dayfirst")
     flag(ambiguous.to_numpy(), "bad_date", "ambiguous date: day and month cannot be told apart")
     flag(d_null, "bad_date", "order date is empty")
-    flag(d_bad, "bad_date", np.array([f"cannot read {v!r} as a date" for v in dtext.to_numpy()], dtype=object)
-         if d_bad.sum() < 100_000 else "cannot read the value as a date")
+    flag(d_bad, "bad_date", lambda pos: [f"cannot read {v!r} as a date" for v in dtext.to_numpy()[pos]])
 
     # amounts
     acol = cols["amount"]
@@ -802,8 +853,7 @@ def load_transactions(source: Any, analysis_date: Any = None, *, rules: Cleaning
     _share_check(a_bad & considered, considered, rules, name, acol, "amount", "amounts", lines, atext,
                  "check csv.decimal / csv.thousands")
     flag(a_null, "bad_amount", "amount is empty")
-    flag(a_bad, "bad_amount", np.array([f"cannot read {v!r} as a number" for v in atext.to_numpy()], dtype=object)
-         if a_bad.sum() < 100_000 else "cannot read the value as a number")
+    flag(a_bad, "bad_amount", lambda pos: [f"cannot read {v!r} as a number" for v in atext.to_numpy()[pos]])
 
     as_of = _parse_analysis_date(analysis_date)
     if as_of is not None:
