@@ -253,7 +253,7 @@ def regression_adjusted(y: Sequence[float], treated: Sequence[bool], covariates:
     X = X - X.mean(axis=0)
     keep = X.std(axis=0) > 0
     X = X[:, keep]
-    names = [c for c, k in zip(covariates.columns, keep) if k]
+    names = [str(c) for c, k in zip(covariates.columns, keep) if k]
     design = np.column_stack([np.ones_like(y), tr, X, X * tr[:, None]])
     fit = sm.OLS(y, design).fit(cov_type=cov_type)
     base = sm.OLS(y, np.column_stack([np.ones_like(y), tr])).fit(cov_type=cov_type)
