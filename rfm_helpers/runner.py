@@ -451,9 +451,24 @@ def _ui(language: str) -> dict[str, str]:
 def _jinja_env():
     import jinja2
 
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
-                              autoescape=jinja2.select_autoescape(["html", "j2"], default=True),
-                              trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+                             autoescape=jinja2.select_autoescape(["html", "j2"], default=True),
+                             trim_blocks=True, lstrip_blocks=True)
+    env.filters["ts"] = format_timestamp
+    return env
+
+
+def format_timestamp(value: Any) -> str:
+    """ISO timestamp -> ``2026-11-24 21:04 UTC`` for pages (text returned as is if unparsable)."""
+    if not value:
+        return ""
+    try:
+        t = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if t.tzinfo is not None:
+        t = t.astimezone(dt.timezone.utc)
+    return t.strftime("%Y-%m-%d %H:%M UTC")
 
 
 _EXTERNAL_TAGS = re.compile(

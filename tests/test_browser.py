@@ -1,0 +1,226 @@
+"""Open generated reports in headless Chromium (Chrome DevTools Protocol over a pipe, no extra
+Python packages): the pages render without console errors or script dialogs, make no network
+request beyond the file itself and data: URIs, show their images, and a full-page screenshot
+is saved under test-artifacts/ for a person to look at."""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import queue
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from rfm_helpers import runner
+from runner_fixtures import basic_set
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-extensions", "--disable-default-apps", "--mute-audio", "--hide-scrollbars"]
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(_chromium() is None, reason="headless Chromium not installed "
+                       "(Debian: apt-get install chromium; `make browser` does it)"),
+]
+
+
+class Browser:
+    """Minimal CDP client: Chromium started with --remote-debugging-pipe (fd 3 in, fd 4 out,
+    NUL-separated JSON messages)."""
+
+    def __init__(self, profile: Path):
+        to_child_r, self._w = os.pipe()
+        self._r, from_child_w = os.pipe()
+        # move the child's ends above fd 4 so the dup2 below never clobbers them
+        to_child_r, from_child_w = os.dup(to_child_r), os.dup(from_child_w)
+
+        def wire():  # runs in the child before exec
+            os.dup2(to_child_r, 3)
+            os.dup2(from_child_w, 4)
+
+        self.proc = subprocess.Popen(
+            [_chromium(), *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"],
+            pass_fds=(3, 4), preexec_fn=wire, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._next = 0
+        self._replies: dict[int, dict] = {}
+        self.events: "queue.Queue[dict]" = queue.Queue()
+        self._cv = threading.Condition()
+        threading.Thread(target=self._reader, daemon=True).start()
+
+    def _reader(self):
+        buf = b""
+        while True:
+            try:
+                chunk = os.read(self._r, 65536)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                with self._cv:
+                    self._replies[-1] = {"closed": True}
+                    self._cv.notify_all()
+                return
+            buf += chunk
+            while b"\0" in buf:
+                raw, buf = buf.split(b"\0", 1)
+                msg = json.loads(raw)
+                if "id" in msg:
+                    with self._cv:
+                        self._replies[msg["id"]] = msg
+                        self._cv.notify_all()
+                else:
+                    self.events.put(msg)
+
+    def send(self, method: str, params: dict | None = None, session: str | None = None,
+             timeout: float = 30) -> dict:
+        self._next += 1
+        mid = self._next
+        msg = {"id": mid, "method": method, "params": params or {}}
+        if session:
+            msg["sessionId"] = session
+        os.write(self._w, json.dumps(msg).encode() + b"\0")
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            while mid not in self._replies:
+                if -1 in self._replies or not self._cv.wait(deadline - time.monotonic()):
+                    raise RuntimeError(f"no reply from Chromium to {method}")
+            reply = self._replies.pop(mid)
+        if "error" in reply:
+            raise RuntimeError(f"{method}: {reply['error']}")
+        return reply.get("result", {})
+
+    def close(self):
+        try:
+            self.send("Browser.close", timeout=5)
+        except RuntimeError:
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self._w)
+
+
+def visit(browser: Browser, url: str, screenshot: Path) -> dict:
+    """Load ``url`` in a fresh tab; return requests, console errors, dialogs and page facts."""
+    target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+    sid = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+    for domain in ("Page", "Network", "Runtime", "Log"):
+        browser.send(f"{domain}.enable", session=sid)
+    while not browser.events.empty():
+        browser.events.get_nowait()
+    browser.send("Page.navigate", {"url": url}, session=sid)
+    seen: list[dict] = []
+    deadline = time.monotonic() + 30
+    loaded_at = None
+    while time.monotonic() < deadline:
+        try:
+            ev = browser.events.get(timeout=0.2)
+        except queue.Empty:
+            if loaded_at and time.monotonic() - loaded_at > 0.5:  # settle after load
+                break
+            continue
+        if ev.get("sessionId") != sid:
+            continue
+        seen.append(ev)
+        if ev["method"] == "Page.loadEventFired":
+            loaded_at = time.monotonic()
+    assert loaded_at, f"{url} did not finish loading"
+    facts = browser.send("Runtime.evaluate", {"returnByValue": True, "expression": """({
+        title: document.title,
+        text: document.body.innerText,
+        images: document.images.length,
+        brokenImages: Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).length,
+        scripts: document.scripts.length,
+        width: document.documentElement.scrollWidth,
+        height: document.documentElement.scrollHeight})"""}, session=sid)["result"]["value"]
+    browser.send("Emulation.setDeviceMetricsOverride", {
+        "width": 1100, "height": min(int(facts["height"]), 8000), "deviceScaleFactor": 1, "mobile": False},
+        session=sid)
+    png = browser.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True},
+                       session=sid)["data"]
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    screenshot.write_bytes(base64.b64decode(png))
+    browser.send("Target.closeTarget", {"targetId": target})
+    m = lambda name: [e["params"] for e in seen if e["method"] == name]  # noqa: E731
+    return {
+        "requests": [p["request"]["url"] for p in m("Network.requestWillBeSent")],
+        "console_errors": [p for p in m("Runtime.consoleAPICalled") if p.get("type") in ("error", "assert")]
+        + [p["entry"] for p in m("Log.entryAdded") if p["entry"].get("level") == "error"],
+        "exceptions": m("Runtime.exceptionThrown"),
+        "dialogs": m("Page.javascriptDialogOpening"),
+        **facts,
+    }
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    base = tmp_path_factory.mktemp("browser")
+    out = runner.run_month("1998-06", reports_dir=base / "reports", notebooks_dir=basic_set(base / "nb"),
+                           progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    b = Browser(tmp_path_factory.mktemp("chromium-profile"))
+    yield b
+    b.close()
+
+
+def _check_offline_and_clean(result: dict, page: Path):
+    external = [u for u in result["requests"] if not u.startswith(("file://", "data:"))]
+    assert external == [], f"{page.name} made external requests: {external}"
+    assert result["console_errors"] == [], result["console_errors"]
+    assert result["exceptions"] == [] and result["dialogs"] == []
+
+
+def test_notebook_page_renders_offline(rendered, browser):
+    page = rendered / "01_overview.html"
+    shot = ARTIFACTS / "report-1998-06-01_overview.png"
+    result = visit(browser, page.as_uri(), shot)
+    _check_offline_and_clean(result, page)
+    assert result["title"] == "Overview of customers — 1998-06"
+    assert result["scripts"] == 0
+    assert result["images"] >= 1 and result["brokenImages"] == 0
+    assert "<script>alert(1)</script>" in result["text"]  # hostile channel name shown as text
+    assert "analysis_date" in result["text"] and "1998-06-30" in result["text"]
+    assert result["width"] <= 1300  # no sideways scrolling on a laptop-width window
+    assert shot.stat().st_size > 10_000
+
+
+def test_month_and_run_index_render(rendered, browser):
+    for page, name in [(rendered / "index.html", "report-1998-06-index.png"),
+                       (rendered.parent / "index.html", "reports-index.png")]:
+        result = visit(browser, page.as_uri(), ARTIFACTS / name)
+        _check_offline_and_clean(result, page)
+        assert "1998-06" in result["text"] and "Customers" in result["text"]
+        assert (ARTIFACTS / name).stat().st_size > 5_000
+
+
+def test_harness_detects_external_requests_and_errors(tmp_path, browser):
+    """The checks above would catch a page that calls out or logs errors (loopback only)."""
+    page = tmp_path / "bad.html"
+    page.write_text("<!DOCTYPE html><html><head><title>bad</title></head><body><p>x</p>"
+                    "<img src='http://127.0.0.1:9/pixel.png'>"
+                    "<script>console.error('boom')</script></body></html>", encoding="utf-8")
+    result = visit(browser, page.as_uri(), tmp_path / "bad.png")
+    assert "http://127.0.0.1:9/pixel.png" in result["requests"]
+    assert any("boom" in json.dumps(e) for e in result["console_errors"])
+    assert result["scripts"] == 1
