@@ -39,7 +39,7 @@ __all__ = [
     "SRMResult", "Effect", "srm_check", "conversion_effect", "mean_effect", "bootstrap_diff",
     "rank_test", "cuped", "regression_adjusted", "segment_effects", "compare_variants",
     "power_plan", "roi", "describe_effect", "describe_srm", "analyse_campaign", "CampaignReport",
-    "effects_frame", "METRICS",
+    "effects_frame", "METRICS", "overall_table", "revenue_methods_table", "segment_table", "power_table",
 ]
 
 #: Outcome column -> (stakeholder name, unit kind). Conversion is a 0/1 outcome.
@@ -575,3 +575,87 @@ def analyse_campaign(data: Any, *, alpha: float = 0.05, correction: str = "holm"
     power = power_plan(cust, control=control, by=segment_col, alpha=alpha)
     return CampaignReport(srm=srm, alpha=alpha, overall=overall, bootstrap=boot, ranks=ranks, cuped=cup,
                           regression=reg, segments=segs, segment_srm=seg_srm, power=power, roi=rois)
+
+
+# ----------------------------------------------------------------------------------------
+# Tables for the report (aggregates only)
+# ----------------------------------------------------------------------------------------
+
+def _ci_text(lo: float, hi: float, kind: str, currency: str = "$") -> str:
+    return f"{_fmt_value(lo, kind, True, currency)} to {_fmt_value(hi, kind, True, currency)}"
+
+
+def overall_table(report: CampaignReport, currency: str = "$") -> pd.DataFrame:
+    """One row per variant and metric: control and treated means, difference, interval, p-values."""
+    rows = []
+    for metric, effects in report.overall.items():
+        name, kind = METRICS[metric]
+        for e in effects:
+            k = "rate" if kind == "points" else kind
+            rows.append({"variant": e.group, "measure": name,
+                         "control": _fmt_value(e.mean_c, k, currency=currency),
+                         "treated": _fmt_value(e.mean_t, k, currency=currency),
+                         "difference": (_fmt_value(e.diff, kind, True, currency) + (" pts" if kind == "points" else "")),
+                         f"{100 * (1 - e.alpha):g}% CI": _ci_text(e.ci_low, e.ci_high, kind, currency),
+                         "relative lift": "" if not np.isfinite(e.rel_lift) else f"{100 * e.rel_lift:+.1f}%",
+                         "test": e.test, "p-value": _fmt_p(e.p_value).replace("p = ", "").replace("p ", ""),
+                         "significant": "yes" if e.significant else "no"})
+    return pd.DataFrame(rows)
+
+
+def revenue_methods_table(report: CampaignReport, currency: str = "$") -> pd.DataFrame:
+    """Revenue per customer by four methods per variant: Welch, bootstrap, CUPED, regression
+    (with the variance reduction achieved), plus the Mann-Whitney rank test."""
+    rows = []
+    for e in report.overall["revenue"]:
+        v = e.group
+        lo, hi = report.bootstrap[v]
+        cu, rg = report.cuped[v], report.regression[v]
+        for method, diff, a, b, p, vr in [
+            ("Welch t-test (plain difference)", e.diff, e.ci_low, e.ci_high, e.p_value, None),
+            ("bootstrap (percentile, seeded)", e.diff, lo, hi, None, None),
+            ("CUPED with pre-period revenue", cu["effect"].diff, cu["effect"].ci_low, cu["effect"].ci_high,
+             cu["effect"].p_value, cu["variance_reduction"]),
+            ("regression on pre-period RFM (HC2)", rg["effect"].diff, rg["effect"].ci_low, rg["effect"].ci_high,
+             rg["effect"].p_value, rg["variance_reduction"]),
+        ]:
+            rows.append({"variant": v, "method": method, "difference": _fmt_value(diff, "money", True, currency),
+                         f"{100 * (1 - e.alpha):g}% CI": _ci_text(a, b, "money", currency),
+                         "p-value": "" if p is None else _fmt_p(p).replace("p = ", "").replace("p ", ""),
+                         "variance reduction": "" if vr is None else f"{100 * vr:.1f}%"})
+        r = report.ranks[v]
+        rows.append({"variant": v, "method": "Mann-Whitney rank test", "difference": "",
+                     f"{100 * (1 - e.alpha):g}% CI": f"P(treated > control) = {r['prob_superiority']:.3f}",
+                     "p-value": _fmt_p(r["p_value"]).replace("p = ", "").replace("p ", ""),
+                     "variance reduction": ""})
+    return pd.DataFrame(rows)
+
+
+def segment_table(effects: Sequence[Effect], currency: str = "$") -> pd.DataFrame:
+    """Per-segment effects with raw and adjusted p-values."""
+    rows = []
+    for e in effects:
+        kind = METRICS[e.metric][1]
+        k = "rate" if kind == "points" else kind
+        rows.append({"segment": e.segment, "treated customers": e.n_t, "control customers": e.n_c,
+                     "control": _fmt_value(e.mean_c, k, currency=currency),
+                     "treated": _fmt_value(e.mean_t, k, currency=currency),
+                     "difference": _fmt_value(e.diff, kind, True, currency) + (" pts" if kind == "points" else ""),
+                     f"{100 * (1 - e.alpha):g}% CI": _ci_text(e.ci_low, e.ci_high, kind, currency),
+                     "p-value": _fmt_p(e.p_value).replace("p = ", "").replace("p ", ""),
+                     "adjusted p": "" if e.p_adjusted is None else _fmt_p(e.p_adjusted).replace("p = ", "").replace("p ", ""),
+                     "significant": "yes" if e.significant else "no"})
+    return pd.DataFrame(rows)
+
+
+def power_table(power: pd.DataFrame, by: str = "segment_label", currency: str = "$") -> pd.DataFrame:
+    """The planning table in stakeholder units."""
+    if power.empty:
+        return power
+    return pd.DataFrame({
+        "segment": power[by], "customers": power["customers"],
+        "baseline conversion": [f"{100 * x:.1f}%" for x in power["baseline_conversion"]],
+        "smallest detectable lift": [f"+{100 * x:.1f} pts" for x in power["mde_conversion"]],
+        "smallest detectable revenue change": [_fmt_value(x, "money", True, currency) for x in power["mde_revenue"]],
+        "customers per group for +1 pt": power["n_per_group_for_target"],
+    })

@@ -71,6 +71,7 @@ __all__ = [
     "simulate_campaign",
     "InjectedEffect",
     "true_effects",
+    "parse_split",
 ]
 
 REQUIRED_COLUMNS = ("customer_id", "group", "send_date")
@@ -491,3 +492,25 @@ def _assign(n: int, shares: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     sizes[0] += n - sizes.sum()
     labels = np.repeat(np.arange(len(shares)), sizes)
     return rng.permutation(labels)
+
+
+def parse_split(text: str | Mapping[str, float] | None) -> dict[str, float] | None:
+    """``"control:0.5, treatment:0.5"`` (or ``=``) -> ``{"control": 0.5, "treatment": 0.5}`` (papermill
+    parameters are scalars); ``""``/``None`` -> ``None`` (equal split)."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return None
+    if isinstance(text, Mapping):
+        return {str(k): float(v) for k, v in text.items()}
+    out = {}
+    for part in str(text).split(","):
+        if not part.strip():
+            continue
+        sep = "=" if "=" in part else ":"
+        if sep not in part:
+            raise CampaignError(f"planned split {text!r}: write it as 'control:0.5, treatment:0.5'")
+        k, v = part.split(sep, 1)
+        try:
+            out[k.strip()] = float(v)
+        except ValueError:
+            raise CampaignError(f"planned split {text!r}: {v.strip()!r} is not a number") from None
+    return out
