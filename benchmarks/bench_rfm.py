@@ -1,0 +1,290 @@
+"""Benchmark: transactions -> per-customer RFM (+ scores, + segments) at 1e5..1e7 rows.
+
+Compared, in one run, on the same synthetic Parquet file:
+
+* ``duckdb_handwritten``: one plain DuckDB query written by hand (RFM + the same quantile
+  scores), result fetched into pandas. This is the near-limit reference: ratios are
+  against it.
+* ``rfm_helpers_scored``: :func:`rfm_helpers.rfm.compute_scored_rfm` on the file path.
+* ``rfm_helpers_two_step``: ``score_quantiles(compute_rfm(path))`` (pandas in between).
+* ``rfm_helpers_segments``: scored RFM + :func:`rfm_helpers.segments.assign_segments`,
+  i.e. transactions to scored segments.
+* ``lifetimes``: ``pd.read_parquet`` + ``summary_data_from_transaction_data`` (no scores).
+* ``pymc_marketing``: ``pd.read_parquet`` + ``pymc_marketing.clv.utils.rfm_summary``
+  (optional: imported only inside its measurement).
+
+Every measurement runs in a fresh subprocess; peak memory is that process's peak resident
+set size (``resource.getrusage(...).ru_maxrss``, which also sees DuckDB's native memory,
+unlike ``tracemalloc``), reported together with the resident size right after imports.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_rfm.py                  # 1e5, 1e6, 1e7
+    .venv/bin/python benchmarks/bench_rfm.py --sizes 1e5,1e6
+    .venv/bin/python benchmarks/bench_rfm.py --sizes 1e6 --report   # + full monthly report
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+AS_OF = "2024-12-31"
+START = "2023-01-01"
+DAYS = 731
+METHODS = ["duckdb_handwritten", "rfm_helpers_scored", "rfm_helpers_two_step",
+           "rfm_helpers_segments", "lifetimes", "pymc_marketing"]
+SLOW = {"lifetimes", "pymc_marketing"}
+REFERENCE = "duckdb_handwritten"
+
+HANDWRITTEN_SQL = """
+WITH c AS (
+    SELECT customer_id,
+           DATE '{as_of}' - MAX(CAST(order_date AS DATE)) AS recency_days,
+           COUNT(DISTINCT CAST(order_date AS DATE)) AS frequency,
+           SUM(amount) AS monetary,
+           MIN(CAST(order_date AS DATE)) AS first_purchase,
+           MAX(CAST(order_date AS DATE)) AS last_purchase,
+           DATE '{as_of}' - MIN(CAST(order_date AS DATE)) AS tenure_days
+    FROM read_parquet('{path}')
+    WHERE CAST(order_date AS DATE) <= DATE '{as_of}'
+    GROUP BY customer_id
+)
+SELECT *,
+       LEAST(5, 1 + FLOOR(5 * (RANK() OVER (ORDER BY recency_days DESC) - 1) / COUNT(*) OVER ())) AS r_score,
+       LEAST(5, 1 + FLOOR(5 * (RANK() OVER (ORDER BY frequency) - 1) / COUNT(*) OVER ())) AS f_score,
+       LEAST(5, 1 + FLOOR(5 * (RANK() OVER (ORDER BY monetary) - 1) / COUNT(*) OVER ())) AS m_score
+FROM c
+"""
+
+
+def bench_dir() -> Path:
+    """Cache folder for generated data (outside the repository unless ``RFM_BENCH_DIR``)."""
+    d = Path(os.environ.get("RFM_BENCH_DIR") or Path(tempfile.gettempdir()) / "rfm_bench")
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def parse_sizes(text: str) -> list[int]:
+    """``"1e5,1e6"`` -> ``[100000, 1000000]``."""
+    return [int(float(x)) for x in text.split(",") if x.strip()]
+
+
+def generate(n: int, path: Path, seed: int = 7) -> Path:
+    """Write ``n`` synthetic transactions to Parquet (once; reused when present).
+
+    Customers: ``n / 4`` candidate ids; a row's customer is ``floor(C * u ** 2.5)`` for
+    uniform ``u``, so low ids buy very often and most ids buy once or twice (about half of
+    the customers who appear have a single order, like CDNOW). Dates uniform over two
+    years, amounts log-normal (median about 20).
+    """
+    if path.exists():
+        return path
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    n_customers = max(10, n // 4)
+    schema = pa.schema([("customer_id", pa.string()), ("order_date", pa.timestamp("us")),
+                        ("amount", pa.float64())])
+    tmp = path.with_suffix(".tmp")
+    start = np.datetime64(START, "us")
+    with pq.ParquetWriter(tmp, schema) as w:
+        for lo in range(0, n, 1_000_000):
+            k = min(1_000_000, n - lo)
+            ids = np.floor(n_customers * rng.random(k) ** 2.5).astype(np.int64)
+            cid = pc.utf8_lpad(pc.cast(pa.array(ids), pa.string()), 9, "0")
+            days = rng.integers(0, DAYS, k).astype("timedelta64[D]").astype("timedelta64[us]")
+            secs = rng.integers(0, 86400, k).astype("timedelta64[s]").astype("timedelta64[us]")
+            amount = np.round(rng.lognormal(3.0, 0.8, k), 2)
+            w.write_table(pa.table({"customer_id": cid, "order_date": pa.array(start + days + secs),
+                                    "amount": amount}, schema=schema))
+    os.replace(tmp, path)
+    return path
+
+
+# ------------------------------------------------------------------ one measurement
+def _measure(method: str, path: str) -> dict:
+    """Run one method in this (fresh) process; returns seconds, rows and memory."""
+    import pandas as pd  # noqa: F401  (baseline imports for every method)
+    import duckdb
+
+    if method == "lifetimes":
+        from lifetimes.utils import summary_data_from_transaction_data
+    elif method == "pymc_marketing":
+        from pymc_marketing.clv.utils import rfm_summary
+    elif method.startswith("rfm_helpers"):
+        from rfm_helpers.rfm import compute_rfm, compute_scored_rfm, score_quantiles
+        from rfm_helpers.segments import assign_segments
+    base_mb = _rss_now_mb()
+    t0 = time.perf_counter()
+    if method == "duckdb_handwritten":
+        con = duckdb.connect()
+        out = con.sql(HANDWRITTEN_SQL.format(as_of=AS_OF, path=path)).df()
+    elif method == "rfm_helpers_scored":
+        out = compute_scored_rfm(path, AS_OF)
+    elif method == "rfm_helpers_two_step":
+        out = score_quantiles(compute_rfm(path, AS_OF))
+    elif method == "rfm_helpers_segments":
+        out = assign_segments(compute_scored_rfm(path, AS_OF))
+    elif method == "lifetimes":
+        tx = pd.read_parquet(path)
+        out = summary_data_from_transaction_data(tx, "customer_id", "order_date", "amount",
+                                                 observation_period_end=AS_OF, freq="D")
+    elif method == "pymc_marketing":
+        tx = pd.read_parquet(path)
+        out = rfm_summary(tx, "customer_id", "order_date", "amount", observation_period_end=AS_OF)
+    else:
+        raise ValueError(method)
+    seconds = time.perf_counter() - t0
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"seconds": seconds, "rows_out": int(len(out)), "peak_mb": peak_kb / 1024, "base_mb": base_mb}
+
+
+def _rss_now_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def run_one(method: str, path: Path, timeout: float) -> dict:
+    """Measure ``method`` in a subprocess; ``{"error": ...}`` when it fails or times out."""
+    cmd = [sys.executable, __file__, "--_measure", method, str(path)]
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timeout > {timeout:.0f} s"}
+    if res.returncode != 0:
+        last = (res.stderr.strip().splitlines() or ["failed"])[-1]
+        return {"error": last[:90]}
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------------- report run
+def bench_report(n: int, root: Path, timeout: float) -> dict:
+    """Write an ``n``-row Parquet + source YAML and time the full monthly report."""
+    import yaml
+
+    data = generate(n, root / f"tx_{n}.parquet")
+    cfg = root / f"source_{n}.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "name": f"synthetic {n:,} transactions", "format": "parquet", "path": str(data),
+        "columns": {"customer_id": "customer_id", "order_date": "order_date", "amount": "amount"},
+    }), encoding="utf-8")
+    reports = root / f"reports_{n}"
+    code = ("import time, json, sys; from rfm_helpers.runner import run_month; t=time.perf_counter(); "
+            f"run_month('2024-12', reports_dir={str(reports)!r}, source_config={str(cfg)!r}, progress=False); "
+            "print(json.dumps({'seconds': time.perf_counter()-t}))")
+    t0 = time.perf_counter()
+    try:
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timeout > {timeout:.0f} s"}
+    wall = time.perf_counter() - t0
+    if res.returncode != 0:
+        return {"error": (res.stderr.strip().splitlines() or ["failed"])[-1][:200], "wall": wall}
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    out["wall"] = wall
+    out["per_notebook"] = _notebook_times(reports / "2024-12")
+    return out
+
+
+def _notebook_times(month_dir: Path) -> dict:
+    """Per-notebook execution time from papermill metadata of the executed notebooks."""
+    import nbformat
+
+    times = {}
+    for nb_path in sorted(month_dir.rglob("*.ipynb")):
+        nb = nbformat.read(nb_path, as_version=4)
+        dur = nb.metadata.get("papermill", {}).get("duration")
+        if dur is not None:
+            times[nb_path.stem] = round(float(dur), 1)
+    return times
+
+
+def main(argv=None) -> int:
+    """Command line entry point (see the module docstring)."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="1e5,1e6,1e7", help="comma-separated row counts")
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--max-seconds", type=float, default=300,
+                    help="skip a slow competitor when its estimate exceeds this (default 300)")
+    ap.add_argument("--report", action="store_true", help="also time the full monthly report on 1e6 rows")
+    ap.add_argument("--report-size", default="1e6")
+    ap.add_argument("--_measure", nargs=2, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args._measure:
+        print(json.dumps(_measure(*args._measure)))
+        return 0
+
+    root = bench_dir()
+    methods = [m for m in args.methods.split(",") if m]
+    sizes = parse_sizes(args.sizes)
+    print(f"data cache: {root}   cores: {os.cpu_count()}   python: {sys.version.split()[0]}")
+    rows = []
+    per_row_cost: dict[str, float] = {}  # seconds per input row at the last size measured
+    for n in sizes:
+        t = time.perf_counter()
+        path = generate(n, root / f"tx_{n}.parquet")
+        print(f"{n:>12,} rows: data ready ({time.perf_counter() - t:.1f} s, "
+              f"{path.stat().st_size / 2**20:.0f} MB parquet)", flush=True)
+        results = {}
+        for m in methods:
+            if m in SLOW and m in per_row_cost:
+                est = per_row_cost[m] * n
+                if est > args.max_seconds:
+                    results[m] = {"skipped": f"skipped (est. > {est:.0f} s)"}
+                    continue
+            r = run_one(m, path, timeout=max(args.max_seconds * 2, 120))
+            results[m] = r
+            if "seconds" in r:
+                per_row_cost[m] = r["seconds"] / n
+            print(f"    {m:<22} {_cell(r)}", flush=True)
+        ref = results.get(REFERENCE, {})
+        for m in methods:
+            r = results[m]
+            rows.append((n, m, r, ref))
+    print()
+    print(_table(rows))
+    if args.report:
+        n = int(float(args.report_size))
+        print(f"\nfull monthly report (run_month) on {n:,} transactions ...", flush=True)
+        rep = bench_report(n, root, timeout=1800)
+        if "error" in rep:
+            print(f"  failed: {rep['error']}")
+        else:
+            print(f"  run_month: {rep['seconds']:.1f} s (process wall {rep['wall']:.1f} s)")
+            for k, v in rep["per_notebook"].items():
+                print(f"    {k:<32} {v:>7.1f} s")
+    return 0
+
+
+def _cell(r: dict) -> str:
+    if "seconds" in r:
+        return f"{r['seconds']:8.2f} s  peak {r['peak_mb']:7.0f} MB  -> {r['rows_out']:,} customers"
+    return r.get("skipped") or f"error: {r.get('error')}"
+
+
+def _table(rows) -> str:
+    head = f"{'rows':>12}  {'method':<22} {'seconds':>9} {'peak MB':>9} {'after-import MB':>16} {'x time':>8} {'x mem':>7}"
+    lines = [head, "-" * len(head)]
+    for n, m, r, ref in rows:
+        if "seconds" in r:
+            xt = f"{r['seconds'] / ref['seconds']:.2f}" if "seconds" in ref else "-"
+            xm = f"{r['peak_mb'] / ref['peak_mb']:.2f}" if "peak_mb" in ref else "-"
+            lines.append(f"{n:>12,}  {m:<22} {r['seconds']:>9.2f} {r['peak_mb']:>9.0f} "
+                         f"{r['base_mb']:>16.0f} {xt:>8} {xm:>7}")
+        else:
+            lines.append(f"{n:>12,}  {m:<22} {r.get('skipped') or 'error: ' + str(r.get('error'))}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
