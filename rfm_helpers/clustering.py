@@ -46,6 +46,8 @@ __all__ = [
     "segment_table",
     "pareto_curve",
     "top_share",
+    "compare_methods",
+    "conclusion",
 ]
 
 #: The columns clustered, in order.
@@ -359,3 +361,114 @@ def top_share(monetary: Any, top: float = 0.2) -> float:
         return float("nan")
     k = int(np.ceil(top * len(v) - 1e-9))
     return float(v[:k].sum() / v.sum())
+
+
+def compare_methods(rfm: pd.DataFrame, segmenters: Mapping[str, Any], *, n_boot: int = 3,
+                    bootstrap_size: int = 3000, silhouette_sample: int = 2000,
+                    random_state: int = 0) -> dict[str, Any]:
+    """Fit every segmenter on ``rfm`` and compare them on the same customers.
+
+    Returns a dict with
+
+    ``assigned``  method -> ``rfm`` with that method's segment columns,
+    ``tables``    method -> :func:`segment_table` (sizes, revenue shares, median profile),
+    ``ari``       pairwise adjusted Rand index (:func:`agreement`),
+    ``quality``   one row per method: ``data_driven`` (False for fixed thresholds), segments used, silhouette / Calinski-Harabasz /
+                  Davies-Bouldin of its grouping on the same standardised log-RFM features,
+                  mean and minimum bootstrap ARI,
+    ``stability`` method -> :func:`bootstrap_stability` table,
+    ``fitted``    method -> fitted segmenter.
+    """
+    if rfm.empty:
+        raise ValueError("no customers to segment")
+    Z = StandardScaler().fit_transform(rfm_features(rfm))
+    out: dict[str, Any] = {"assigned": {}, "tables": {}, "stability": {}, "fitted": {}}
+    rows = []
+    for name, seg in segmenters.items():
+        fitted = seg.fit(rfm)
+        assigned = fitted.assign(rfm)
+        out["fitted"][name] = fitted
+        out["assigned"][name] = assigned
+        out["tables"][name] = segment_table(assigned)
+        codes = assigned["segment"].cat.codes.to_numpy()
+        q = cluster_quality(Z, codes, silhouette_sample, random_state)
+        stab = (bootstrap_stability(fitted, rfm, n_boot=n_boot, sample_size=bootstrap_size,
+                                    eval_size=bootstrap_size, random_state=random_state)
+                if n_boot > 0 else pd.DataFrame({"rep": [], "ari": []}))
+        out["stability"][name] = stab
+        rows.append({"method": name, "data_driven": not hasattr(fitted, "recency_days_cuts"),
+                     "segments_used": q["clusters"], "silhouette": q["silhouette"],
+                     "calinski_harabasz": q["calinski_harabasz"], "davies_bouldin": q["davies_bouldin"],
+                     "bootstrap_ari_mean": float(stab["ari"].mean()) if len(stab) else float("nan"),
+                     "bootstrap_ari_min": float(stab["ari"].min()) if len(stab) else float("nan")})
+    out["quality"] = pd.DataFrame(rows)
+    out["ari"] = agreement({n: a["segment"] for n, a in out["assigned"].items()})
+    return out
+
+
+_CONCLUSION = {
+    "en": {
+        "pareto": "The top 20% of customers by spend bring {top:.0%} of revenue.",
+        "biggest": "Under {method}, the largest revenue segment is {label}: {cust:.0%} of customers "
+                   "and {rev:.0%} of revenue.",
+        "agree_hi": "{a} and {b} agree closely (adjusted Rand {ari:.2f}): either gives much the same groups.",
+        "agree_mid": "{a} and {b} partly agree (adjusted Rand {ari:.2f}): the broad picture is similar, "
+                     "the borders between groups differ.",
+        "agree_lo": "{a} and {b} agree little (adjusted Rand {ari:.2f}): they cut customers differently, "
+                    "so pick one method and use it consistently.",
+        "best_sep": "{method} separates its groups best (silhouette {sil:.2f}).",
+        "unstable": "{method} is not very stable under resampling (mean bootstrap ARI {ari:.2f}): "
+                    "treat its smaller groups with caution.",
+        "stable": "All data-driven methods are stable under resampling (mean bootstrap ARI at least {ari:.2f}).",
+    },
+    "ru": {
+        "pareto": "20% клиентов с наибольшими тратами приносят {top:.0%} выручки.",
+        "biggest": "По методу «{method}» крупнейший по выручке сегмент - «{label}»: {cust:.0%} клиентов "
+                   "и {rev:.0%} выручки.",
+        "agree_hi": "Методы «{a}» и «{b}» хорошо согласуются (скорректированный индекс Рэнда {ari:.2f}): "
+                    "группы получаются почти одинаковыми.",
+        "agree_mid": "Методы «{a}» и «{b}» согласуются частично (скорректированный индекс Рэнда {ari:.2f}): "
+                     "общая картина похожа, но границы между группами проходят по-разному.",
+        "agree_lo": "Методы «{a}» и «{b}» согласуются слабо (скорректированный индекс Рэнда {ari:.2f}): "
+                    "они делят клиентов по-разному, поэтому выберите один метод и используйте его постоянно.",
+        "best_sep": "Лучше всего разделяет группы метод «{method}» (силуэт {sil:.2f}).",
+        "unstable": "Метод «{method}» не очень устойчив при повторных выборках (средний бутстреп-ARI "
+                    "{ari:.2f}): к его небольшим группам стоит относиться осторожно.",
+        "stable": "Все методы, обучаемые на данных, устойчивы при повторных выборках (средний "
+                  "бутстреп-ARI не ниже {ari:.2f}).",
+    },
+}
+
+
+def conclusion(comparison: Mapping[str, Any], monetary: Any, language: str = "en") -> list[str]:
+    """Plain-language findings generated from a :func:`compare_methods` result (plain text;
+    show through :func:`rfm_helpers.display.say`, which escapes it)."""
+    t = _CONCLUSION["ru" if language == "ru" else "en"]
+    lines = []
+    top = top_share(monetary, 0.2)
+    if top == top:
+        lines.append(t["pareto"].format(top=top))
+    for name, table in comparison["tables"].items():
+        if len(table):
+            best = table.loc[table["revenue_share"].idxmax()]
+            lines.append(t["biggest"].format(method=name, label=best["label"], cust=best["customer_share"],
+                                             rev=best["revenue_share"]))
+    ari = comparison["ari"]
+    names = list(ari.index)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            v = float(ari.loc[a, b])
+            key = "agree_hi" if v >= 0.8 else "agree_mid" if v >= 0.5 else "agree_lo"
+            lines.append(t[key].format(a=a, b=b, ari=v))
+    q = comparison["quality"].dropna(subset=["silhouette"])
+    if len(q):
+        best = q.loc[q["silhouette"].idxmax()]
+        lines.append(t["best_sep"].format(method=best["method"], sil=best["silhouette"]))
+    qual = comparison["quality"]
+    stab = qual[qual["data_driven"]].dropna(subset=["bootstrap_ari_mean"])
+    shaky = stab[stab["bootstrap_ari_mean"] < 0.8]
+    for _, row in shaky.iterrows():
+        lines.append(t["unstable"].format(method=row["method"], ari=row["bootstrap_ari_mean"]))
+    if len(stab) and shaky.empty:
+        lines.append(t["stable"].format(ari=float(stab["bootstrap_ari_mean"].min())))
+    return lines
