@@ -228,3 +228,43 @@ def test_simulate_several_variants(cdnow):
 def test_true_effects_formula():
     t = true_effects(np.array([1, 0, 0, 0]), InjectedEffect(0.2, 10.0))
     assert t["conversion"] == pytest.approx(0.2 * 0.75) and t["revenue"] == pytest.approx(2.0)
+
+
+def test_parse_split():
+    from rfm_helpers.campaign import parse_split
+    assert parse_split("") is None and parse_split(None) is None
+    assert parse_split("control:0.4, A=0.3, B:0.3") == {"control": 0.4, "A": 0.3, "B": 0.3}
+    assert parse_split({"control": 1}) == {"control": 1.0}
+    with pytest.raises(CampaignError):
+        parse_split("control 0.5")
+    with pytest.raises(CampaignError):
+        parse_split("control:half")
+
+
+def test_end_to_end_on_cdnow_srm_failure_and_variants(cdnow):
+    """A campaign whose treated customers partly went missing fails the SRM check, and then no
+    sentence claims an effect; several variants are each compared with control."""
+    from rfm_helpers import abtest as ab
+    camp, tx2, _ = simulate_campaign(cdnow, seed=3, n_customers=4000,
+                                     split={"control": 0.5, "A": 0.25, "B": 0.25},
+                                     effect={"A": InjectedEffect(0.0, 30.0), "B": InjectedEffect(0.3, 30.0)})
+    d = prepare_campaign(camp, tx2, 60, planned_split={"control": 0.5, "A": 0.25, "B": 0.25})
+    rep = ab.analyse_campaign(d, n_boot=300)
+    assert rep.srm.passed
+    assert [e.group for e in rep.overall["converted"]] == ["A", "B"]
+    assert all(e.n_comparisons == 2 for e in rep.overall["converted"])
+    b = rep.overall["converted"][1]
+    assert b.significant and ab.describe_effect(b, srm=rep.srm).startswith("The campaign raised conversion")
+    tables = [ab.overall_table(rep), ab.revenue_methods_table(rep), ab.power_table(rep.power),
+              ab.segment_table(rep.segments["B"]["converted"])]
+    assert len(tables[0]) == 6 and len(tables[1]) == 10 and len(tables[2]) == len(rep.power)
+    assert not any(c in t.columns for t in tables for c in ("customer_id",))  # aggregates only
+    # lose a third of group B (e.g. bounced e-mails silently dropped from the file)
+    b_ids = camp.loc[camp["group"] == "B", "customer_id"]
+    broken = camp[~camp["customer_id"].isin(b_ids.iloc[: len(b_ids) // 3])]
+    d2 = prepare_campaign(broken, tx2, 60, planned_split={"control": 0.5, "A": 0.25, "B": 0.25})
+    rep2 = ab.analyse_campaign(d2, n_boot=300)
+    assert not rep2.srm.passed
+    for e in rep2.overall["converted"] + rep2.segments["B"]["converted"]:
+        text = ab.describe_effect(e, srm=rep2.srm)
+        assert "not reliable" in text and "raised" not in text
