@@ -39,7 +39,7 @@ __all__ = [
     "SRMResult", "Effect", "srm_check", "conversion_effect", "mean_effect", "bootstrap_diff",
     "rank_test", "cuped", "regression_adjusted", "segment_effects", "compare_variants",
     "power_plan", "roi", "describe_effect", "describe_srm", "analyse_campaign", "CampaignReport",
-    "effects_frame", "METRICS", "overall_table", "revenue_methods_table", "segment_table", "power_table",
+    "effects_frame", "METRICS", "overall_table", "revenue_methods_table", "segment_table", "power_table", "format_value", "format_p",
 ]
 
 #: Outcome column -> (stakeholder name, unit kind). Conversion is a 0/1 outcome.
@@ -456,7 +456,7 @@ def _fmt_value(x: float, kind: str, signed: bool = False, currency: str = "$") -
     if kind == "rate":
         return f"{100 * ax:.1f}%"
     if kind == "money":
-        return f"{sign}{currency}{ax:,.2f}"
+        return f"{sign}{currency}{ax:,.0f}" if ax >= 1000 else f"{sign}{currency}{ax:,.2f}"
     return f"{sign}{ax:,.3f}"
 
 
@@ -659,3 +659,14 @@ def power_table(power: pd.DataFrame, by: str = "segment_label", currency: str = 
         "smallest detectable revenue change": [_fmt_value(x, "money", True, currency) for x in power["mde_revenue"]],
         "customers per group for +1 pt": power["n_per_group_for_target"],
     })
+
+
+def format_value(x: float, kind: str, signed: bool = False, currency: str = "$") -> str:
+    """Format a number for stakeholder text: ``kind`` is ``"points"`` (0.031 -> ``3.1``),
+    ``"rate"`` (``3.1%``), ``"money"`` (``+$1.50`` / ``−$2.00``) or ``"count"``."""
+    return _fmt_value(x, kind, signed, currency)
+
+
+def format_p(p: float) -> str:
+    """``"p < 0.001"`` or ``"p = 0.047"``."""
+    return _fmt_p(p)
