@@ -55,7 +55,7 @@ def plot_segment_shares(tables: Mapping[str, pd.DataFrame]) -> plt.Figure:
     heights = [max(len(t), 1) for t in tables.values()]
     fig, axes = plt.subplots(n, 1, figsize=(9, 0.42 * sum(heights) + 1.3 * n),
                              gridspec_kw={"height_ratios": heights}, squeeze=False)
-    for ax, (name, t) in zip(axes[:, 0], tables.items()):
+    for i, (ax, (name, t)) in enumerate(zip(axes[:, 0], tables.items())):
         y = np.arange(len(t))
         ax.barh(y - 0.2, 100 * t["customer_share"], height=0.4, label="% of customers", color="#4C72B0")
         ax.barh(y + 0.2, 100 * t["revenue_share"], height=0.4, label="% of revenue", color="#DD8452")
@@ -64,9 +64,10 @@ def plot_segment_shares(tables: Mapping[str, pd.DataFrame]) -> plt.Figure:
         ax.invert_yaxis()
         ax.set_title(name)
         ax.set_xlabel("Share, %")
-        ax.legend(loc="lower right", fontsize=8)
+        if i == 0:
+            ax.legend(loc="best", fontsize=8)
     fig.suptitle("Segment sizes and revenue by method")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     return fig
 
 
@@ -94,7 +95,7 @@ def plot_segment_profiles(tables: Mapping[str, pd.DataFrame]) -> plt.Figure:
         ax.set_ylabel("")
         ax.tick_params(axis="y", rotation=0)
     fig.suptitle("Segment profiles (medians)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     return fig
 
 
