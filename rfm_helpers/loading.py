@@ -209,6 +209,8 @@ class LoadResult:
     rows_quarantined: int
     source_name: str
     warnings: list[str] = field(default_factory=list)
+    #: canonical name -> source column actually used (e.g. ``{"amount": "Сумма"}``)
+    column_map: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         assert self.rows_in == self.rows_kept + self.rows_quarantined, (
@@ -220,6 +222,18 @@ class LoadResult:
         counts = self.quarantine["reason"].value_counts() if len(self.quarantine) else pd.Series(dtype="int64")
         order = [r for r in REASONS if r in counts.index] + [r for r in counts.index if r not in REASONS]
         return counts.reindex(order).astype("int64")
+
+    def customers_fully_quarantined(self) -> int:
+        """Customers that appear in the source but have no kept row (all their rows were set
+        aside), so they are missing from every RFM table. 0 when the id column is unknown."""
+        col = self.column_map.get("customer_id")
+        if col in ("source_row", "reason", "detail"):
+            col = f"raw_{col}"
+        if not col or col not in self.quarantine.columns or self.quarantine.empty:
+            return 0
+        ids = self.quarantine[col].astype("string").str.strip()
+        ids = ids[ids.notna() & ~ids.str.lower().isin(NULL_TOKENS)]
+        return int(len(set(ids) - set(self.clean["customer_id"].dropna())))
 
     def accounting(self, language: str = "en") -> pd.DataFrame:
         """Row accounting for reports: one line for kept rows, one per quarantine reason and
@@ -929,7 +943,8 @@ def load_transactions(source: Any, analysis_date: Any = None, *, rules: Cleaning
                 f"largest {clean['amount'].iloc[top]:,.2f} on line {int(kept_lines[top])}. They are kept; please check them")
 
     return LoadResult(clean=clean, quarantine=quarantine, rows_in=n, rows_kept=int(kept.sum()),
-                      rows_quarantined=int(qmask.sum()), source_name=name, warnings=warnings)
+                      rows_quarantined=int(qmask.sum()), source_name=name, warnings=warnings,
+                      column_map=dict(cols))
 
 
 def _share_check(bad: np.ndarray, considered: np.ndarray, rules: CleaningRules, name: str, col: str,
@@ -981,8 +996,9 @@ def plot_monthly_activity(clean: pd.DataFrame, currency: str = "$"):
 
     m = monthly_activity(clean)
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True)
-    x = m["month"].dt.to_timestamp() if len(m) else []
-    width = 20
+    # bars centred on the middle of each month
+    x = (m["month"].dt.to_timestamp() + pd.Timedelta(days=15)) if len(m) else []
+    width = 24
     ax1.bar(x, m["orders"], width=width, color="#4C72B0")
     ax1.set_ylabel("orders (rows)")
     ax1.set_title("Orders per month")

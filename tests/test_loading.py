@@ -67,6 +67,8 @@ def test_cdnow_dates_and_summary(cdnow: LoadResult) -> None:
     raw = datasets.read_cdnow_raw()
     assert d["first_date"] == dt.date(1997, 1, 1) and d["last_date"] == dt.date(1998, 6, 30)
     assert d["customers"] == raw.loc[raw["dollar_value"] > 0, "customer_id"].nunique()
+    only_zero = raw.groupby("customer_id")["dollar_value"].apply(lambda a: (a == 0).all()).sum()
+    assert cdnow.customers_fully_quarantined() == only_zero == raw["customer_id"].nunique() - d["customers"]
     m = monthly_activity(cdnow.clean)
     assert len(m) == 18 and m["orders"].sum() == cdnow.rows_kept
     assert m["revenue"].sum() == pytest.approx(cdnow.clean["amount"].sum())
