@@ -514,10 +514,22 @@ def notebook_html(nb: nbformat.NotebookNode, *, title: str, month: str, params: 
     from nbconvert import HTMLExporter
 
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))  # private copy
+    section = title
+    chart = "График" if language == "ru" else "Chart"
     for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell.outputs = [o for o in cell.get("outputs", [])
-                            if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+        if cell.cell_type == "markdown":
+            heads = [ln.lstrip("#").strip() for ln in cell.source.splitlines() if ln.startswith("#")]
+            section = heads[-1] if heads else section
+            continue
+        if cell.cell_type != "code":
+            continue
+        cell.outputs = [o for o in cell.get("outputs", [])
+                        if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+        for o in cell.outputs:  # alt text for charts (screen readers): the section they belong to
+            for mime in ("image/png", "image/jpeg", "image/svg+xml"):
+                if mime in o.get("data", {}):
+                    meta = o.setdefault("metadata", {}).setdefault(mime, {})
+                    meta.setdefault("alt", f"{chart}: {section}")
     exporter = HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True, anchor_link_text="")
     body, _ = exporter.from_notebook_node(nb)

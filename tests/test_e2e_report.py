@@ -1,0 +1,260 @@
+"""End to end: ONE real run of every notebook on the bundled CDNOW data for 1998-06 (module
+fixture), with assertions on the HTML it writes; plus a small run of the real notebooks 01/02
+on a hostile SQL data set (script tags in channel names and customer ids, a password in the
+database URL). Every test that needs a full real run lives in this file so it runs once."""
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import shutil
+import sqlite3
+from html.parser import HTMLParser
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from rfm_helpers import datasets, runner
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+MONTH = "1998-06"
+SECRET = "S3CRET-TOKEN-xyz"
+ENV_SECRET = "fake-env-secret-7f3a9c"
+XSS = "<script>alert(1)</script>"
+
+
+class _Cells(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.cells, self.links, self._buf, self._in = [], [], [], False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "a":
+            self.links.append(dict(attrs).get("href"))
+        if tag in ("td", "th"):
+            self._in, self._buf = True, []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._in:
+            self.cells.append("".join(self._buf).strip())
+            self._in = False
+
+    def handle_data(self, data):
+        if self._in:
+            self._buf.append(data)
+
+
+def cells_of(page: str) -> _Cells:
+    p = _Cells()
+    p.feed(page)
+    return p
+
+
+class _SecretEnv:
+    """Secret-looking environment for a whole module (monkeypatch is function-scoped)."""
+
+    def __init__(self, **values):
+        self.values, self.old = values, {}
+
+    def __enter__(self):
+        self.old = {k: os.environ.get(k) for k in self.values}
+        os.environ.update(self.values)
+
+    def __exit__(self, *exc):
+        for k, v in self.old.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+
+def _assert_no_secrets(folder: Path):
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert files
+    for p in files:
+        data = p.read_bytes()
+        assert SECRET.encode() not in data, f"database password in {p}"
+        assert ENV_SECRET.encode() not in data, f"environment secret in {p}"
+
+
+# --------------------------------------------------------------------------- the real run
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory):
+    present = [p.name for p in runner.discover_notebooks(NOTEBOOKS)]
+    for required in ("01_", "02_"):
+        assert any(n.startswith(required) for n in present), f"notebook {required}*.ipynb missing in {NOTEBOOKS}"
+    reports = tmp_path_factory.mktemp("e2e") / "reports"
+    db = tmp_path_factory.mktemp("db") / "unused.db"
+    with _SecretEnv(RFM_DB_URL=f"sqlite:///{db}?password={SECRET}", SHOP_API_TOKEN=ENV_SECRET):
+        out = runner.run_month(MONTH, reports_dir=reports, progress=False)
+    ran = [n["name"] for n in json.loads((out / "summary.json").read_text(encoding="utf-8"))["run"]["notebooks"]]
+    assert ran == present, "the run must render every notebook found, in name order"
+    return out
+
+
+def _notebooks(out: Path) -> list[str]:
+    """Stems of the notebooks of the run (checked against the folder in the fixture)."""
+    return [Path(n["name"]).stem for n in
+            json.loads((out / "summary.json").read_text(encoding="utf-8"))["run"]["notebooks"]]
+
+
+def test_every_notebook_has_html_and_executed_copy(real_run):
+    for stem in _notebooks(real_run):
+        assert (real_run / f"{stem}.html").is_file(), stem
+        nb = nbformat.read(real_run / f"{stem}.ipynb", as_version=4)
+        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                  if o.get("output_type") == "error"]
+        assert errors == [], stem
+
+
+def test_html_has_no_code_and_no_errors(real_run):
+    for stem in _notebooks(real_run):
+        page = (real_run / f"{stem}.html").read_text(encoding="utf-8")
+        assert "input_area" not in page and "jp-InputArea" not in page, stem
+        assert "Traceback" not in page and "ename" not in page, stem
+        src = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4)
+        code_lines = {ln.strip() for c in src.cells if c.cell_type == "code" for ln in c.source.splitlines()
+                      if len(ln.strip()) >= 30 and not ln.strip().startswith("#")}
+        leaked = [ln for ln in code_lines if ln in page or html.escape(ln) in page]
+        assert leaked == [], f"{stem}: code visible in HTML: {leaked[:3]}"
+
+
+def test_html_title_parameters_images(real_run):
+    for stem in _notebooks(real_run):
+        page = (real_run / f"{stem}.html").read_text(encoding="utf-8")
+        src = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4)
+        title = runner.notebook_title(src, stem)
+        assert f"<title>{html.escape(title)} — {MONTH}</title>" in page, stem
+        cells = cells_of(page).cells
+        assert "analysis_date" in cells and "1998-06-30" in cells, stem  # parameters table
+        executed = nbformat.read(real_run / f"{stem}.ipynb", as_version=4)
+        pngs = sum("image/png" in o.get("data", {}) for c in executed.cells if c.cell_type == "code"
+                   for o in c.get("outputs", []))
+        assert page.count("data:image/png;base64,") >= pngs, stem
+        assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page), stem
+        assert "<script" not in page.lower(), stem
+    rfm = next(p for p in real_run.glob("02_*.html"))
+    assert "data:image/png;base64," in rfm.read_text(encoding="utf-8")  # the RFM report has plots
+
+
+def test_summary_headline_and_metadata(real_run):
+    s = json.loads((real_run / "summary.json").read_text(encoding="utf-8"))
+    assert s["headline"], "no headline figures recorded"
+    assert all({"value", "label"} <= set(v) for v in s["headline"].values())
+    # independent check of one figure: customers with a paid order up to the analysis date,
+    # counted straight from the raw bundled file
+    raw = datasets.read_cdnow_raw()
+    paid = raw[(raw["dollar_value"] > 0) & (raw["date"].astype(str) <= "19980630")]
+    assert s["headline"]["customers"]["value"] == paid["customer_id"].nunique()
+    run = s["run"]
+    assert run["analysis_date"] == "1998-06-30" and run["status"] == "ok"
+    assert all(n["status"] == "ok" and n["duration_s"] > 0 for n in run["notebooks"])
+    assert run["duration_s"] > 0 and run["started_at"] <= run["finished_at"]
+
+
+def test_month_and_reports_index(real_run):
+    month_links = cells_of((real_run / "index.html").read_text(encoding="utf-8")).links
+    for stem in _notebooks(real_run):
+        assert f"{stem}.html" in month_links
+    top = cells_of((real_run.parent / "index.html").read_text(encoding="utf-8")).links
+    assert f"{MONTH}/index.html" in top
+
+
+def test_no_customer_level_data_in_html(real_run):
+    exported: set[str] = set()
+    for f in (real_run / "exports").glob("*.csv"):
+        text = f.read_text(encoding="utf-8-sig")
+        first = text.splitlines()[0].split(",")
+        if "customer_id" in first:
+            col = first.index("customer_id")
+            exported |= {ln.split(",")[col] for ln in text.splitlines()[1:] if ln}
+    raw_ids = set(datasets.read_cdnow_raw()["customer_id"].astype(str))
+    # zero-padded ids ("00042") can never be a count or an amount, so any match is an id
+    ids = {i for i in exported | raw_ids if i.startswith("0")}
+    assert len(ids) > 5000
+    for page in real_run.glob("*.html"):
+        shown = set(cells_of(page.read_text(encoding="utf-8")).cells)
+        assert not (shown & ids), f"{page.name} shows customer ids: {sorted(shown & ids)[:5]}"
+
+
+def test_no_secrets_in_any_output(real_run):
+    _assert_no_secrets(real_run.parent)
+
+
+def test_rerun_replaces_month_atomically(real_run, tmp_path):
+    reports = tmp_path / "reports"
+    shutil.copytree(real_run.parent, reports)
+    first = sorted(runner.discover_notebooks(NOTEBOOKS))[0]
+    subset = tmp_path / "nb"
+    subset.mkdir()
+    shutil.copy(first, subset / first.name)
+    old_inode = (reports / MONTH).stat().st_ino
+    out = runner.run_month(MONTH, reports_dir=reports, notebooks_dir=subset, progress=False)
+    assert out.stat().st_ino != old_inode  # a new folder was swapped in, not edited in place
+    assert sorted(p.name for p in out.glob("*.html")) == sorted(["index.html", f"{first.stem}.html"])
+    assert [p.name for p in reports.iterdir() if p.name.startswith((".tmp-", ".old-", ".failed-"))] == []
+    assert f"{MONTH}/index.html" in cells_of((reports / "index.html").read_text(encoding="utf-8")).links
+
+
+# --------------------------------------------------------------------------- hostile data
+
+
+@pytest.fixture(scope="module")
+def hostile_run(tmp_path_factory):
+    """Real notebooks 01 and 02 on a SQL source whose channel names and customer ids carry a
+    script tag and whose URL carries a password."""
+    base = tmp_path_factory.mktemp("hostile")
+    db = base / "shop.db"
+    con = sqlite3.connect(db)
+    con.execute("create table orders (client text, day text, total real, channel text)")
+    rows = []
+    for i in range(240):
+        cust = f"0{i:04d}" if i % 3 else f"{XSS}{i:03d}"
+        for k in range(1 + i % 4):
+            rows.append((cust, f"1998-{1 + (i + k) % 6:02d}-{1 + (i * 7 + k) % 28:02d}", 10.0 + (i * 13 + k) % 90,
+                         [XSS, "web", "Shop & Co"][(i + k) % 3]))
+    con.executemany("insert into orders values (?, ?, ?, ?)", rows)
+    con.commit()
+    con.close()
+    cfg = base / "shop.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "name": "hostile shop", "format": "sql",
+        "sql": {"query": "select client, day, total, channel from orders", "url_env": "RFM_DB_URL"},
+        "columns": {"customer_id": "client", "order_date": "day", "amount": "total", "channel": "channel"},
+    }), encoding="utf-8")
+    nbs = base / "nb"
+    nbs.mkdir()
+    for prefix in ("01_", "02_"):
+        for p in NOTEBOOKS.glob(f"{prefix}*.ipynb"):
+            shutil.copy(p, nbs / p.name)
+    ids = {r[0] for r in rows}
+    with _SecretEnv(RFM_DB_URL=f"sqlite:///{db}?password={SECRET}", SHOP_API_TOKEN=ENV_SECRET):
+        out = runner.run_month(MONTH, reports_dir=base / "reports", notebooks_dir=nbs,
+                               source_config=str(cfg), progress=False)
+    return out, ids
+
+
+def test_hostile_text_is_escaped(hostile_run):
+    out, _ = hostile_run
+    pages = {p.name: p.read_text(encoding="utf-8") for p in out.glob("*.html")}
+    assert pages
+    for name, page in pages.items():
+        assert XSS not in page, f"raw script tag in {name}"
+        assert "<script" not in page.lower(), name
+    rfm = next(v for k, v in pages.items() if k.startswith("02_"))
+    assert html.escape(XSS) in rfm  # the channel named <script>... is shown, as text
+
+
+def test_hostile_run_leaks_no_secret_and_no_ids(hostile_run):
+    out, ids = hostile_run
+    _assert_no_secrets(out.parent)
+    for page in out.glob("*.html"):
+        shown = set(cells_of(page.read_text(encoding="utf-8")).cells)
+        assert not (shown & ids), f"{page.name} shows customer ids: {sorted(shown & ids)[:5]}"
+    nb_text = "".join(p.read_text(encoding="utf-8") for p in out.glob("*.ipynb"))
+    assert "source_config" in nb_text and "sqlite:///" not in nb_text  # the URL never became a parameter
