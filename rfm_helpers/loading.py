@@ -389,15 +389,15 @@ def _read_csv(spec: dict, name: str, warnings: list[str]) -> tuple[pd.DataFrame,
     df.columns = [str(c).strip() for c in df.columns]
     df = df.fillna("")
     lines = np.arange(len(df), dtype="int64") + 2  # header is line 1
-    # blank lines are not rows: drop them without counting
+    # blank lines are not rows: drop them without counting (mention them unless only at the end)
     blank = np.ones(len(df), dtype=bool)
     for c in df.columns:
         blank &= (df[c].str.strip() == "").to_numpy()
     if blank.any():
-        n = int(blank.sum())
-        trailing = len(df) - np.argmax(~blank[::-1]) if (~blank).any() else 0
-        if n != len(df) - trailing or not (~blank).any():
-            warnings.append(f"{n:,} blank line(s) skipped")
+        nonblank = np.flatnonzero(~blank)
+        inner = int(blank[: nonblank[-1]].sum()) if len(nonblank) else 0
+        if inner:
+            warnings.append(f"{inner:,} blank line(s) inside the data skipped")
         df = df.loc[~blank].reset_index(drop=True)
         lines = lines[~blank]
     if len(df) == 0:
