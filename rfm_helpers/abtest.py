@@ -539,6 +539,13 @@ class CampaignReport:
     power: pd.DataFrame
     roi: dict[str, dict[str, float]] = field(default_factory=dict)
 
+    def srm_for(self, segment: str | None) -> SRMResult:
+        """The sample-ratio check that governs a segment's result: the overall check when it
+        failed (then nothing is reliable), else the segment's own check."""
+        if not self.srm.passed or segment is None:
+            return self.srm
+        return self.segment_srm.get(str(segment), self.srm)
+
 
 #: Pre-period covariates used by the regression adjustment.
 COVARIATES = ["pre_revenue", "pre_orders", "monetary", "frequency", "recency_days"]

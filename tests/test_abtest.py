@@ -347,3 +347,22 @@ def test_analyse_campaign_and_plots():
         assert f.axes and (f.axes[0].get_title() or not f.axes[0].axison)
     import matplotlib.pyplot as plt
     plt.close("all")
+
+
+def test_segment_claims_follow_the_overall_and_segment_srm():
+    cust = _customers(n=4000, lift=(0.2, 0.2, 0.2))
+    # drop most treated Champions: that segment's split is broken, the overall one less so
+    drop = cust.index[(cust.segment == "Champions") & (cust.group == "treatment")][:350]
+    cust = cust.drop(drop)
+    data = CampaignData(customers=cust, send_date=pd.Timestamp("1998-01-15").date(), window_days=60,
+                        control="control", groups=["control", "treatment"],
+                        planned_split={"control": 0.5, "treatment": 0.5},
+                        last_data_date=pd.Timestamp("1998-06-30").date())
+    rep = ab.analyse_campaign(data, n_boot=200)
+    assert not rep.segment_srm["Champions"].passed and rep.segment_srm["Lost"].passed
+    by_seg = {e.segment: e for e in rep.segments["treatment"]["converted"]}
+    assert "not reliable" in ab.describe_effect(by_seg["Champions"], srm=rep.srm_for("Champions"))
+    if rep.srm.passed:
+        assert ab.describe_effect(by_seg["Lost"], srm=rep.srm_for("Lost")).startswith("The campaign raised")
+    else:
+        assert rep.srm_for("Lost") is rep.srm
