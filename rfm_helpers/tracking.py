@@ -51,6 +51,9 @@ __all__ = [
     "load_or_build_snapshots",
     "read_snapshot",
     "value_order",
+    "value_order_table",
+    "segment_labels",
+    "flow_customers",
     "transition_matrix",
     "segment_history",
     "movements",
@@ -238,7 +241,8 @@ def load_or_build_snapshots(transactions: pd.DataFrame, months: Iterable[str],
 
 
 # ------------------------------------------------------------------------ analysis
-def _labels(snapshots: Iterable[pd.DataFrame]) -> dict[str, str]:
+def segment_labels(snapshots: Iterable[pd.DataFrame]) -> dict[str, str]:
+    """Segment code -> label (in the snapshots' language)."""
     out: dict[str, str] = {}
     for s in snapshots:
         pairs = s[["segment", "segment_label"]].drop_duplicates()
@@ -256,6 +260,18 @@ def value_order(snapshots: Iterable[pd.DataFrame]) -> list[str]:
     frame = pd.DataFrame({"segment": mean.index.astype(str), "score": mean.to_numpy()})
     frame = frame.sort_values(["score", "segment"], ascending=[False, True])
     return frame["segment"].tolist()
+
+
+def value_order_table(snapshots: Iterable[pd.DataFrame], order: list[str]) -> pd.DataFrame:
+    """The value order as a table: ``rank`` (1 = most valuable), ``segment``, ``label`` and
+    the ``mean_rfm_score`` it is based on."""
+    snapshots = list(snapshots)
+    pooled = pd.concat([s[["segment", "rfm_score"]] for s in snapshots], ignore_index=True)
+    mean = pooled.groupby("segment", observed=True)["rfm_score"].mean()
+    labels = segment_labels(snapshots)
+    return pd.DataFrame({"rank": range(1, len(order) + 1), "segment": order,
+                         "label": [labels.get(s, s) for s in order],
+                         "mean_rfm_score": [float(mean.get(s, float("nan"))) for s in order]})
 
 
 def _pair(prev: pd.DataFrame, curr: pd.DataFrame) -> pd.DataFrame:
@@ -382,6 +398,18 @@ def key_flows(prev: pd.DataFrame, curr: pd.DataFrame, order: list[str], top: int
     return g.sort_values(["value_at_stake", "customers"], ascending=False).head(top).reset_index(drop=True)
 
 
+def flow_customers(prev: pd.DataFrame, curr: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    """Customer-level list behind :func:`key_flows` (for an export file, never for the
+    report): ``customer_id``, ``from``, ``to``, ``monetary_before``, ``recency_days`` now."""
+    both = _pair(prev, curr)
+    high = set(order[: max(1, len(order) // 2)])
+    target = set(churn_segments(order)) | set(at_risk_segments(order))
+    moved = both[both["from"].isin(high) & both["to"].isin(target) & (both["from"] != both["to"])]
+    moved = moved.merge(curr[["customer_id", "recency_days"]], on="customer_id", how="left")
+    cols = ["customer_id", "from", "to", "monetary_before", "recency_days"]
+    return moved[cols].sort_values("monetary_before", ascending=False).reset_index(drop=True)
+
+
 def headline(snapshots: Mapping[str, pd.DataFrame], order: list[str]) -> dict[str, Any]:
     """Figures for the run summary: movements this month, churn entries, biggest flow."""
     months = list(snapshots)
@@ -445,7 +473,7 @@ def sentences(snapshots: Mapping[str, pd.DataFrame], order: list[str], language:
     if len(months) < 2:
         return [(t["one_month"], {})]
     prev, curr = snapshots[months[-2]], snapshots[months[-1]]
-    labels = _labels([prev, curr])
+    labels = segment_labels([prev, curr])
     mv = movements(prev, curr, order)
     out = [(t["moves"], {"prev": months[-2], "curr": months[-1], "up": fmt_int(mv["up"]),
                          "down": fmt_int(mv["down"]), "same": fmt_int(mv["same"]),
