@@ -175,6 +175,18 @@ class ClusterSegmenter:
         frame = rfm[list(FEATURES)].astype("float64").assign(_c=raw)
         centres = frame.groupby("_c").median()
         sizes = frame.groupby("_c").size()
+        # A component can end up with no customers (possible for a mixture); name it from
+        # the model's own centre so that predictions on new data still have a name.
+        model_centres = getattr(self.model_, "cluster_centers_", None)
+        if model_centres is None:
+            model_centres = self.model_.means_
+        for c in range(self.k_):
+            if c not in centres.index:
+                centre = np.expm1(self.scaler_.inverse_transform(model_centres[c:c + 1]))[0]
+                centres.loc[c] = centre
+                sizes.loc[c] = 0
+        centres = centres.sort_index()
+        sizes = sizes.sort_index()
         scores = q.transform(centres)
         centres = centres.join(scores).assign(customers=sizes)
         # Stable order: best cells first (score sum, then spend), so keys do not depend on

@@ -1,0 +1,196 @@
+"""Clustering segmenters, agreement (ARI) and stability, Pareto helpers.
+
+ARI is cross-checked against a hand implementation of the Hubert-Arabie formula from the
+contingency table (scipy.special.comb), not against our own output.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import comb
+from sklearn.metrics import silhouette_score
+from sklearn.preprocessing import StandardScaler
+
+from rfm_helpers.clustering import (ClusterSegmenter, agreement, bootstrap_stability, cluster_quality,
+                                    compare_methods, conclusion, pareto_curve, rfm_features, segment_table,
+                                    top_share)
+from rfm_helpers.segments import QuantileSegmenter, ThresholdSegmenter
+
+
+def three_groups(n_per=150, seed=0):
+    """Three well separated customer types (in log space) with known membership: a small
+    best group (0.4 * n_per, so its centre is in the top fifth on every dimension), a
+    middle group (n_per) and a large lapsed group (1.6 * n_per)."""
+    rng = np.random.default_rng(seed)
+    specs = [  # recency days, orders, spend (medians), relative size; best first
+        (5, 20, 2000.0, 0.4),
+        (120, 4, 150.0, 1.0),
+        (600, 1, 15.0, 1.6),
+    ]
+    rows, truth = [], []
+    for g, (rec, freq, mon, rel) in enumerate(specs):
+        size = int(round(rel * n_per))
+        rows.append(pd.DataFrame({
+            "recency_days": np.round(rec * np.exp(rng.normal(0, 0.15, size))).astype("int64"),
+            "frequency": np.maximum(1, np.round(freq * np.exp(rng.normal(0, 0.1, size)))).astype("int64"),
+            "monetary": np.round(mon * np.exp(rng.normal(0, 0.15, size)), 2),
+        }))
+        truth += [g] * size
+    df = pd.concat(rows, ignore_index=True)
+    df["tenure_days"] = df["recency_days"] + 200
+    df["customer_id"] = pd.array([f"{i:05d}" for i in range(len(df))], dtype="string")
+    return df, np.array(truth)
+
+
+def ari_by_hand(a, b):
+    """Adjusted Rand index from the contingency table (Hubert & Arabie, 1985)."""
+    a, b = np.asarray(a), np.asarray(b)
+    table = pd.crosstab(a, b).to_numpy()
+    n = table.sum()
+    sum_ij = comb(table, 2).sum()
+    sum_a = comb(table.sum(axis=1), 2).sum()
+    sum_b = comb(table.sum(axis=0), 2).sum()
+    expected = sum_a * sum_b / comb(n, 2)
+    max_index = (sum_a + sum_b) / 2
+    return (sum_ij - expected) / (max_index - expected)
+
+
+@pytest.mark.parametrize("algorithm", ["kmeans", "gmm"])
+def test_finds_known_groups_and_names_them_by_centre(algorithm):
+    df, truth = three_groups()
+    seg = ClusterSegmenter(algorithm, k_range=(2, 5), random_state=1).fit(df)
+    assert seg.k_ == 3
+    pred = seg.predict(df)
+    assert ari_by_hand(truth, pred.astype(str)) == pytest.approx(1.0)
+    # clusters are ordered best first; the best group's centre is R5 F5 M5 -> Champions
+    assert seg.keys_[0] == "champions"
+    assert seg.labels_[0].startswith("Champions (R5 F5 M5)")
+    assert (pred[truth == 0].astype(str) == "champions").all()
+    assert seg.centres_["median_monetary"].is_monotonic_decreasing
+    assert len(set(seg.keys_)) == 3 and len(set(seg.labels_)) == 3
+    assert not seg.k_scores_.empty and set(seg.k_scores_["k"]) == set(range(2, 6))
+
+
+def test_kmeans_choice_is_the_best_silhouette_and_gmm_the_lowest_bic():
+    df, _ = three_groups(seed=3)
+    km = ClusterSegmenter("kmeans", k_range=(2, 5)).fit(df)
+    assert km.k_ == int(km.k_scores_.loc[km.k_scores_["value"].idxmax(), "k"])
+    gm = ClusterSegmenter("gmm", k_range=(2, 5)).fit(df)
+    assert gm.k_ == int(gm.k_scores_.loc[gm.k_scores_["value"].idxmin(), "k"])
+    assert set(gm.k_scores_["criterion"]) == {"BIC"}
+
+
+@pytest.mark.parametrize("algorithm", ["kmeans", "gmm"])
+def test_seeded_runs_are_reproducible(algorithm):
+    df, _ = three_groups(seed=5)
+    a = ClusterSegmenter(algorithm, n_clusters=4, random_state=7).fit(df)
+    b = ClusterSegmenter(algorithm, n_clusters=4, random_state=7).fit(df)
+    assert a.k_ == b.k_ == 4
+    assert a.keys_ == b.keys_ and a.labels_ == b.labels_
+    assert (a.predict(df).astype(str) == b.predict(df).astype(str)).all()
+    # duplicate segment names get distinct keys and labels
+    assert len(set(a.keys_)) == 4 and len(set(a.labels_)) == 4
+
+
+def test_assign_adds_segment_columns_and_predicts_new_customers():
+    df, truth = three_groups(seed=2)
+    seg = ClusterSegmenter("kmeans", n_clusters=3).fit(df)
+    out = seg.assign(df)
+    assert {"segment", "segment_label", "segment_group"} <= set(out.columns)
+    assert out["segment"].notna().all()
+    new = pd.DataFrame({"recency_days": [3, 700], "frequency": [25, 1], "monetary": [3000.0, 10.0]})
+    p = seg.predict(new).astype(str).tolist()
+    assert p[0] == "champions" and p[1] != "champions"
+    ru = ClusterSegmenter("kmeans", n_clusters=3, language="ru").fit(df)
+    assert ru.labels_[0].startswith("Чемпионы")
+
+
+def test_invalid_parameters():
+    with pytest.raises(ValueError, match="algorithm"):
+        ClusterSegmenter("dbscan")
+    with pytest.raises(ValueError, match="n_clusters"):
+        ClusterSegmenter(n_clusters=1)
+    with pytest.raises(ValueError, match="k_range"):
+        ClusterSegmenter(k_range=(1, 4))
+    with pytest.raises(RuntimeError, match="not fitted"):
+        ClusterSegmenter().predict(three_groups()[0])
+
+
+def test_features_are_log1p_and_clip_negative_spend():
+    df = pd.DataFrame({"recency_days": [0, 9], "frequency": [1, 99], "monetary": [-5.0, np.e - 1]})
+    X = rfm_features(df)
+    assert X[0].tolist() == [0.0, np.log(2), 0.0]
+    assert X[1].tolist() == pytest.approx([np.log(10), np.log(100), 1.0])
+
+
+def test_agreement_matches_hand_computed_ari():
+    a = ["x", "x", "x", "y", "y", "z", "z", "z", "z"]
+    b = ["p", "p", "q", "q", "q", "r", "r", "r", "p"]
+    ari = agreement({"A": a, "B": b, "A renamed": [{"x": 1, "y": 2, "z": 3}[v] for v in a]})
+    assert ari.loc["A", "B"] == pytest.approx(ari_by_hand(a, b))
+    assert ari.loc["A", "B"] == pytest.approx(ari.loc["B", "A"])
+    assert ari.loc["A", "A renamed"] == pytest.approx(1.0)
+    assert np.allclose(np.diag(ari.to_numpy()), 1.0)
+    with pytest.raises(ValueError, match="same customers"):
+        agreement({"A": a, "B": b[:-1]})
+
+
+def test_cluster_quality_equals_full_silhouette_when_not_sampled():
+    df, truth = three_groups(n_per=40)
+    Z = StandardScaler().fit_transform(rfm_features(df))
+    q = cluster_quality(Z, truth, silhouette_sample=10_000)
+    assert q["silhouette"] == pytest.approx(silhouette_score(Z, truth))
+    assert q["clusters"] == 3 and q["davies_bouldin"] > 0
+    assert np.isnan(cluster_quality(Z, np.zeros(len(Z)))["silhouette"])
+
+
+def test_bootstrap_stability():
+    df, _ = three_groups(n_per=100, seed=4)
+    fixed = bootstrap_stability(ThresholdSegmenter(), df, n_boot=3, sample_size=200, eval_size=200)
+    assert len(fixed) == 3 and (fixed["ari"] == 1.0).all()
+    km = bootstrap_stability(ClusterSegmenter("kmeans", n_clusters=3), df, n_boot=3, sample_size=200, eval_size=200)
+    assert (km["ari"] > 0.95).all()  # well separated groups are found every time
+    q = bootstrap_stability(QuantileSegmenter(), df, n_boot=2, sample_size=300, eval_size=300)
+    assert q["ari"].between(-1, 1).all()
+
+
+def test_pareto_by_hand():
+    assert top_share([10, 0, 0, 0, 0]) == pytest.approx(1.0)
+    assert top_share([1, 1, 1, 1, 1]) == pytest.approx(0.2)
+    assert top_share([5, 1, 1, 1, 1, 1, 1, 1, 1, 1], 0.2) == pytest.approx(6 / 14)  # top 2 of 10
+    assert np.isnan(top_share([0, 0]))
+    c = pareto_curve([3, 1, 0, 6])
+    assert c.iloc[0].tolist() == [0.0, 0.0] and c.iloc[-1].tolist() == pytest.approx([1.0, 1.0])
+    assert c["revenue_share"].is_monotonic_increasing
+    assert c["revenue_share"].iloc[1] == pytest.approx(0.6)
+
+
+def test_compare_methods_and_conclusion():
+    df, _ = three_groups(n_per=80, seed=6)
+    segs = {"quantile": QuantileSegmenter(), "thresholds": ThresholdSegmenter(),
+            "k-means": ClusterSegmenter("kmeans", n_clusters=3)}
+    res = compare_methods(df, segs, n_boot=2, bootstrap_size=150)
+    for name, table in res["tables"].items():
+        assert table["customers"].sum() == len(df)
+        assert table["revenue_share"].sum() == pytest.approx(1.0)
+    assert list(res["ari"].index) == list(segs)
+    manual = ari_by_hand(res["assigned"]["quantile"]["segment"].astype(str),
+                         res["assigned"]["k-means"]["segment"].astype(str))
+    assert res["ari"].loc["quantile", "k-means"] == pytest.approx(manual)
+    q = res["quality"].set_index("method")
+    assert not q.loc["thresholds", "data_driven"] and q.loc["k-means", "data_driven"]
+    lines = conclusion(res, df["monetary"])
+    assert any("top 20%" in line for line in lines)
+    assert any("k-means" in line for line in lines)
+    ru = conclusion(res, df["monetary"], "ru")
+    assert any("выручки" in line for line in ru)
+
+
+def test_segment_table_drops_empty_and_keeps_order():
+    df, _ = three_groups(n_per=30)
+    a = QuantileSegmenter().fit(df).assign(df)
+    t = segment_table(a)
+    cats = [c for c in a["segment"].cat.categories if (a["segment"] == c).any()]
+    assert list(t["segment"]) == cats
+    assert (t["customers"] > 0).all()
