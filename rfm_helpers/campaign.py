@@ -104,6 +104,8 @@ class CampaignData:
     excluded_unknown: int = 0
     dropped_duplicates: int = 0
     notes: list[str] = field(default_factory=list)
+    #: ids of the excluded unknown customers (for an export file, never for the report)
+    excluded_ids: pd.Series = field(default_factory=lambda: pd.Series([], dtype="string"))
 
     @property
     def window_end(self) -> dt.date:
@@ -326,11 +328,14 @@ def prepare_campaign(
     pre = _attach_segments(pre, segment_map, language)
     known = df["customer_id"].isin(pre["customer_id"])
     n_unknown = int((~known).sum())
+    excluded_ids = pd.Series([], dtype="string")
     if n_unknown:
-        msg = (f"{n_unknown} campaign customer(s) have no purchase before the send date (not in the "
-               f"transactions, e.g. {', '.join(df.loc[~known, 'customer_id'].head(3))})")
+        excluded_ids = df.loc[~known, "customer_id"].drop_duplicates().reset_index(drop=True)
+        msg = f"{n_unknown} campaign customer(s) have no purchase before the send date (not in the transactions)"
         if on_unknown == "error":
-            raise CampaignError(msg + ": fix the ids (leading zeros?) or pass on_unknown='exclude'")
+            raise CampaignError(msg + f", e.g. {', '.join(excluded_ids.head(3))}: fix the ids (leading zeros?) "
+                                "or pass on_unknown='exclude'")
+        # no ids in the warning: it is shown in stakeholder reports (ids go to exports instead)
         msg += "; they were excluded from the analysis (no pre-period RFM)"
         warnings.warn(msg, CampaignWarning, stacklevel=2)
         notes.append(msg)
@@ -353,7 +358,8 @@ def prepare_campaign(
     out["group"] = out["group"].astype("string")
     return CampaignData(customers=out.reset_index(drop=True), send_date=send_date, window_days=int(window_days),
                         control=control, groups=groups, planned_split=planned, last_data_date=last_day,
-                        excluded_unknown=n_unknown, dropped_duplicates=dropped, notes=notes)
+                        excluded_unknown=n_unknown, dropped_duplicates=dropped, notes=notes,
+                        excluded_ids=excluded_ids)
 
 
 def _attach_segments(scored: pd.DataFrame, map_name: str, language: str) -> pd.DataFrame:

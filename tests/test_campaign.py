@@ -131,6 +131,7 @@ def test_unknown_customers_excluded_or_error():
     with pytest.warns(CampaignWarning, match="2 campaign customer"):
         d = prepare_campaign(campaign(rows), BASE, 30)
     assert d.excluded_unknown == 2 and set(d.customers["customer_id"]) == {"00001", "00002", "1", "00004"}
+    assert sorted(d.excluded_ids) == ["00009", "42"] and "42" not in d.notes[0]
     with pytest.raises(CampaignError, match="no purchase before the send date"):
         prepare_campaign(campaign(rows), BASE, 30, on_unknown="error")
 
