@@ -72,6 +72,7 @@ __all__ = [
     "InjectedEffect",
     "true_effects",
     "parse_split",
+    "demo_send_date",
 ]
 
 REQUIRED_COLUMNS = ("customer_id", "group", "send_date")
@@ -520,3 +521,26 @@ def parse_split(text: str | Mapping[str, float] | None) -> dict[str, float] | No
         except ValueError:
             raise CampaignError(f"planned split {text!r}: {v.strip()!r} is not a number") from None
     return out
+
+
+def demo_send_date(requested: Any, window_days: int, transactions: pd.DataFrame) -> tuple[dt.date, str | None]:
+    """Send date for the demonstration campaign so that the whole outcome window lies in the data.
+
+    Monthly runs use earlier analysis dates (the data stop there), so the requested demo date
+    (e.g. 1998-01-15 with a 60-day window, fine for the default analysis date 1998-06-30) can
+    leave the window past the last transaction. Then the send date moves back so that the window
+    ends on the last transaction date, and a note says so. Raises :class:`CampaignError` when the
+    data are too short to have both a pre-period and the window.
+    """
+    send = parse_as_of(requested)
+    first = transactions["order_date"].min().date()
+    last = transactions["order_date"].max().date()
+    _, end = outcome_window(send, window_days)
+    if end <= last and send > first:
+        return send, None
+    moved = last - dt.timedelta(days=int(window_days) - 1)
+    if moved <= first:
+        raise CampaignError(f"the data ({first}..{last}) are too short for a demo campaign with a "
+                            f"{window_days}-day outcome window and some purchase history before it")
+    return moved, (f"the demo send date {send} would put the outcome window outside the data "
+                   f"({first}..{last}), so the demo campaign is sent on {moved} instead")

@@ -269,3 +269,15 @@ def test_end_to_end_on_cdnow_srm_failure_and_variants(cdnow):
     for e in rep2.overall["converted"] + rep2.segments["B"]["converted"]:
         text = ab.describe_effect(e, srm=rep2.srm)
         assert "not reliable" in text and "raised" not in text
+
+
+def test_demo_send_date_keeps_the_window_inside_the_data(cdnow):
+    from rfm_helpers.campaign import demo_send_date
+    assert demo_send_date("1998-01-15", 60, cdnow) == (pd.Timestamp("1998-01-15").date(), None)
+    early = cdnow[cdnow["order_date"] <= "1997-03-31"]
+    d, note = demo_send_date("1998-01-15", 60, early)
+    assert d.isoformat() == "1997-01-31" and "outside the data" in note
+    _, end = outcome_window(d, 60)
+    assert end == early["order_date"].max().date()
+    with pytest.raises(CampaignError, match="too short"):
+        demo_send_date("1998-01-15", 60, cdnow[cdnow["order_date"] <= "1997-02-15"])
