@@ -128,7 +128,7 @@ REASON_LABELS = {
 #: Text values treated as "no value" in any column (compared case-insensitively, stripped).
 NULL_TOKENS = frozenset({"", "nan", "none", "null", "n/a", "na", "#n/a", "nat", "-", "—", "?", "(null)", "<na>"})
 
-_CURRENCY_RE = r"(?i)(?:руб\.?|р\.|₽|\$|€|£|¥|\brub\b|\busd\b|\beur\b)"
+_CURRENCY_RE = r"(?:руб\.?|Руб\.?|РУБ\.?|р\.|Р\.|₽|\$|€|£|¥|RUB|USD|EUR|rub|usd|eur|Rub|Usd|Eur)"
 # explicit characters, not \s: pandas hands simple patterns to pyarrow's fast regex engine
 _SPACES_RE = "[ \t\r\n\u00a0\u202f\u2009'’`]"
 _TZ_RE = r"(?: *(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?))$"
@@ -518,47 +518,49 @@ def _is_null_text(t: pd.Series) -> pd.Series:
 
 
 def _parse_amounts(s: pd.Series, decimal: str, thousands: str | None, warnings: list[str], col: str) -> pd.Series:
+    """Numbers from text: currency marks and grouping characters removed, decimal mark
+    given or inferred (``auto``) from the column. Patterns are kept simple (no ``\\s``,
+    ``\\b``, ``(?i)``) so pandas runs them in pyarrow's vectorised regex engine."""
     if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
         return pd.to_numeric(s, errors="coerce").astype("float64")
     t = _as_text(s)
-    plain = t.str.fullmatch(r"-?\d+(?:\.\d+)?")
+    plain = t.str.fullmatch(r"-?[0-9]+(?:\.[0-9]+)?")
+    work = t
+    if not plain.all():
+        u = t[~plain]
+        u = u.str.replace(_CURRENCY_RE, "", regex=True).str.replace(_SPACES_RE, "", regex=True)
+        u = u.str.replace("−", "-", regex=False)
+        paren = u.str.startswith("(") & u.str.endswith(")")
+        if paren.any():  # accounting style (12.50) = -12.50
+            u = u.where(~paren, "-" + u.str.slice(1, -1))
+        trail = u.str.endswith("-") & (u.str.len() > 1)
+        if trail.any():  # trailing minus of some accounting exports: 12.50-
+            u = u.where(~trail, "-" + u.str.slice(0, -1))
+        if thousands and thousands not in (" ", "'"):
+            u = u.str.replace(thousands, "", regex=False)
+        work = t.copy()
+        work[~plain] = u
     dec = decimal or "auto"
     if dec == "auto":
         dec = "."
-        has_c = t.str.contains(",", regex=False)
-        if has_c.any():
-            has_d = t.str.contains(".", regex=False)
-            both = has_c & has_d
-            last_comma = t.str.rfind(",") > t.str.rfind(".")
-            votes_c = (t.str.contains(r"\d,(?:\d{1,2}|\d{4,})(?:\D*)$") | t.str.contains(r"\d\.\d{3}\.\d{3}")
-                       | (both & last_comma)).sum()
-            votes_d = (t.str.contains(r"\d\.(?:\d{1,2}|\d{4,})(?:\D*)$") | t.str.contains(r"\d,\d{3},\d{3}")
-                       | (both & ~last_comma)).sum()
+        if work.str.contains(",", regex=False).any():
+            votes_c = (work.str.contains(r",[0-9]{1,2}$") | work.str.contains(r",[0-9]{4,}$")
+                       | work.str.contains(r"\.[0-9]*,[0-9]*$") | work.str.contains(r"\.[0-9]*\.")).sum()
+            votes_d = (work.str.contains(r"\.[0-9]{1,2}$") | work.str.contains(r"\.[0-9]{4,}$")
+                       | work.str.contains(r",[0-9]*\.[0-9]*$") | work.str.contains(r",[0-9]*,")).sum()
             dec = "," if votes_c > votes_d else "."
         if dec == ",":
             warnings.append(f"decimal comma detected in column {col!r}")
-    grouped_dots = r"-?\d{1,3}(?:\.\d{3})+"
-    need = ~plain | (t.str.fullmatch(grouped_dots) if dec == "," else False)
-    work = t
-    if need.any():
-        u = t[need]
-        paren = u.str.fullmatch(r"\(.*\)")
-        u = u.str.replace(_CURRENCY_RE, "", regex=True).str.replace(_SPACES_RE, "", regex=True)
-        u = u.str.replace("−", "-", regex=False).str.replace(r"^\((.*)\)$", r"\1", regex=True)
-        u = u.str.replace(r"^(.*)-$", r"-\1", regex=True)  # trailing minus (some accounting exports)
-        if thousands and thousands not in (" ", "'"):
-            u = u.str.replace(thousands, "", regex=False)
-        if dec == ",":
-            dots_are_thousands = u.str.contains(",", regex=False) | u.str.fullmatch(grouped_dots)
-            u = u.where(~dots_are_thousands, u.str.replace(".", "", regex=False)).str.replace(",", ".", regex=False)
-        else:
-            u = u.str.replace(",", "", regex=False)
-        u = u.where(~paren, "-" + u.str.lstrip("-"))
-        work = t.copy()
-        work[need] = u
+    if dec == ",":
+        # dots are thousands separators when the value also has a comma or is grouped by
+        # three (1.234.567); a lone 12.5 keeps its dot as the decimal mark
+        dots_thousands = work.str.contains(",", regex=False) | work.str.fullmatch(r"-?[0-9]{1,3}(?:\.[0-9]{3})+")
+        work = work.where(~dots_thousands, work.str.replace(".", "", regex=False)).str.replace(",", ".", regex=False)
+    else:
+        work = work.str.replace(",", "", regex=False)
     out = pd.to_numeric(work.where(work != "", None), errors="coerce").astype("float64")
     vals = out.to_numpy(dtype="float64", na_value=np.nan)
-    if not np.isfinite(vals[~np.isnan(vals)]).all():
+    if np.isinf(vals).any():
         out[np.isinf(vals)] = np.nan
     return out
 

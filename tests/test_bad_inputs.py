@@ -86,6 +86,18 @@ def _excel_serials(tmp_path: Path) -> Path:
     return path
 
 
+def _excel_dup_columns(tmp_path: Path) -> Path:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["customer_id", "order_date", "amount", "amount"])
+    ws.append(["001", "2024-01-01", 10.0, 11.0])
+    path = tmp_path / "dup.xlsx"
+    wb.save(path)
+    return path
+
+
 def _million_rows(tmp_path: Path) -> Path:
     n = 1_000_000
     rng = np.random.default_rng(7)
@@ -141,6 +153,16 @@ CASES = [
          HEADER.replace(",", ";") + "1;2024-01-01;100 ₽\n2;2024-01-01;100 руб.\n3;2024-01-01;$100\n"
          "4;2024-01-01;€100\n5;2024-01-01;100 р.\n6;2024-01-01;1 500,50 RUB\n",
          reasons={}, kept=6, check=_amounts([100, 100, 100, 100, 100, 1500.5])),
+    Case("ruble_suffix_with_decimal_comma",
+         HEADER.replace(",", ";") + "1;2024-01-01;659,29 руб.\n2;2024-01-01;1 622,08 руб.\n3;2024-01-01;15 р.\n",
+         reasons={}, kept=3, check=_amounts([659.29, 1622.08, 15])),
+    Case("accounting_negatives", HEADER.replace(",", ";") + "1;2024-01-01;(1 234,50)\n2;2024-01-01;99,90-\n"
+         "3;2024-01-01;−5,00\n4;2024-01-01;12,00\n",
+         reasons={"return_or_cancellation": 3}, kept=1,
+         check=lambda r: r.quarantine["amount"].tolist() == ["(1 234,50)", "99,90-", "−5,00"]
+         or pytest.fail("raw values")),
+    Case("duplicated_column_names_excel", _excel_dup_columns,
+         error=("dup.xlsx", "duplicated column name", "'amount'")),
     Case("mixed_date_formats",
          HEADER + "1,05.01.2024,1\n2,2024-01-06,1\n3,20240107,1\n4,08/01/2024,1\n5,2024-01-09 14:30,1\n"
          "6,10.01.2024 09:15,1\n7,25/01/2024,1\n",
