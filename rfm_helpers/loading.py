@@ -325,19 +325,26 @@ def _strict_decode(data: bytes, enc: str, name: str) -> str:
 
 
 def _sniff_sep(text: str, warnings: list[str]) -> str:
+    """Separator of a delimited text: the only candidate found in the header line when
+    there is exactly one (decimal commas in the data cannot fool this), else csv.Sniffer,
+    else runs of whitespace, else a comma."""
     lines = [ln for ln in text.splitlines()[:50] if ln.strip()]
-    sample = "\n".join(lines)
-    try:
-        sep = csv.Sniffer().sniff(sample, delimiters=";,\t|").delimiter
-        warnings.append(f"separator {sep!r} detected" if sep != "\t" else "separator TAB detected")
-        return sep
-    except csv.Error:
-        pass
-    counts = {len(ln.split()) for ln in lines}
-    if len(counts) == 1 and counts.pop() > 1:
-        warnings.append("whitespace-separated columns detected")
-        return r"\s+"
-    return ","
+    candidates = ";,\t|"
+    in_header = [c for c in candidates if lines and c in lines[0]]
+    sep = None
+    if len(in_header) == 1:
+        sep = in_header[0]
+    else:
+        try:
+            sep = csv.Sniffer().sniff("\n".join(lines), delimiters=candidates).delimiter
+        except csv.Error:
+            counts = {len(ln.split()) for ln in lines}
+            if len(counts) == 1 and counts.pop() > 1:
+                warnings.append("whitespace-separated columns detected")
+                return r"\s+"
+            return ","
+    warnings.append(f"separator {sep!r} detected" if sep != "\t" else "separator TAB detected")
+    return sep
 
 
 def _header_fields(text: str, sep: str) -> list[str]:
