@@ -913,19 +913,16 @@ def load_transactions(source: Any, analysis_date: Any = None, *, rules: Cleaning
         clean["quantity"] = q.astype("float64")
 
     if "order_id" in cols and rules.dedupe_with_order_id:
-        ok = reason == ""
+        ok = np.flatnonzero(reason == "")
+        sub = clean.iloc[ok]
         dup = np.zeros(n, dtype=bool)
-        dup[ok] = clean.loc[ok].duplicated(keep="first").to_numpy()
-        first_line = None
+        dup[ok] = sub.duplicated(keep="first").to_numpy()
         if dup.any():
-            key = clean.loc[ok].astype(str).apply(tuple, axis=1) if dup.sum() < 10_000 else None
-            if key is not None:
-                firsts = {}
-                for ln, k in zip(lines[ok], key):
-                    firsts.setdefault(k, ln)
-                first_line = np.full(n, "", dtype=object)
-                first_line[ok] = [f"exact repeat of line {firsts[k]}" for k in key]
-        flag(dup, "duplicate", first_line if first_line is not None else "exact repeat of an earlier row")
+            group = sub.groupby(list(sub.columns), dropna=False, sort=False).ngroup().to_numpy()
+            first = pd.Series(lines[ok]).groupby(group).transform("min").to_numpy()
+            first_line = np.zeros(n, dtype="int64")
+            first_line[ok] = first
+            flag(dup, "duplicate", lambda pos: [f"exact repeat of line {first_line[p]}" for p in pos])
 
     kept = reason == ""
     clean = clean.loc[kept].reset_index(drop=True)
