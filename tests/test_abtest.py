@@ -366,3 +366,27 @@ def test_segment_claims_follow_the_overall_and_segment_srm():
         assert ab.describe_effect(by_seg["Lost"], srm=rep.srm_for("Lost")).startswith("The campaign raised")
     else:
         assert rep.srm_for("Lost") is rep.srm
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.floats(0, 500, allow_nan=False), min_size=3, max_size=40),
+       st.lists(st.floats(0, 500, allow_nan=False), min_size=3, max_size=40),
+       st.floats(-100, 100, allow_nan=False))
+def test_mean_effect_shift_invariance(a, b, shift):
+    a, b = np.array(a), np.array(b)
+    if a.var() + b.var() == 0:
+        return
+    e = ab.mean_effect(a, b)
+    both = ab.mean_effect(a + shift, b + shift)
+    assert (both.diff, both.ci_low, both.ci_high) == pytest.approx((e.diff, e.ci_low, e.ci_high), abs=1e-6)
+    moved = ab.mean_effect(a + shift, b)
+    assert (moved.ci_low - e.ci_low, moved.ci_high - e.ci_high) == pytest.approx((shift, shift), abs=1e-6)
+    assert e.ci_low <= e.diff <= e.ci_high and 0 <= e.p_value <= 1
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(1, 10_000), min_size=2, max_size=5))
+def test_srm_p_value_is_one_when_counts_match_the_plan_exactly(counts):
+    planned = {f"g{i}": c for i, c in enumerate(counts)}
+    res = ab.srm_check(planned, planned)
+    assert res.p_value == pytest.approx(1.0) and res.passed
