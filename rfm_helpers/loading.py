@@ -79,6 +79,7 @@ __all__ = [
     "monthly_activity",
     "plot_monthly_activity",
     "describe_clean",
+    "load_sentences",
 ]
 
 REQUIRED = ("customer_id", "order_date", "amount")
@@ -1018,3 +1019,69 @@ def plot_monthly_activity(clean: pd.DataFrame, currency: str = "$"):
     fig.autofmt_xdate()
     fig.tight_layout()
     return fig
+
+
+_SENTENCES = {
+    "en": {
+        "some": ("Of <b>{rows_in}</b> rows read from {source}, <b>{kept}</b> ({kept_share}) were kept and "
+                 "<b>{quarantined}</b> ({q_share}) were set aside: {parts}."),
+        "none": "All <b>{rows_in}</b> rows read from {source} passed the checks and were kept.",
+        "lost_1": ("<b>1</b> customer appears in the source only with rows that were set aside, so this customer "
+                   "is not part of the customer analysis."),
+        "lost_n": ("<b>{lost}</b> customers appear in the source only with rows that were set aside, so they are "
+                   "not part of the customer analysis."),
+        "cover": ("The kept transactions run from <b>{first}</b> to <b>{last}</b>: <b>{rows}</b> purchases by "
+                  "<b>{customers}</b> customers, <b>{revenue}</b> in total."),
+    },
+    "ru": {  # phrased as "noun: number" so no numeral agreement is needed
+        "some": ("Источник «{source}». Прочитано строк: <b>{rows_in}</b>; оставлено для анализа: <b>{kept}</b> "
+                 "({kept_share}); отложено в карантин: <b>{quarantined}</b> ({q_share}). Причины: {parts}."),
+        "none": "Источник «{source}». Прочитано строк: <b>{rows_in}</b>; все прошли проверки и оставлены для анализа.",
+        "lost_1": ("Клиентов, у которых все строки отложены в карантин: <b>1</b>; такие клиенты не участвуют в "
+                   "анализе клиентов."),
+        "lost_n": ("Клиентов, у которых все строки отложены в карантин: <b>{lost}</b>; такие клиенты не участвуют "
+                   "в анализе клиентов."),
+        "cover": ("Оставленные покупки охватывают период с <b>{first}</b> по <b>{last}</b>. Покупок: <b>{rows}</b>, "
+                  "клиентов: <b>{customers}</b>, выручка: <b>{revenue}</b>."),
+    },
+}
+
+
+def load_sentences(result: LoadResult, language: str = "en", currency: str = "$",
+                   part: str = "all") -> list[tuple[str, dict]]:
+    """Plain-language sentences about a load for the report, as ``(template, values)`` pairs
+    for :func:`rfm_helpers.display.say` (which escapes the values). ``part="accounting"``:
+    the row accounting and customers lost to the quarantine; ``"coverage"``: what the clean
+    data covers; ``"all"``: both. Aggregates only, never customer-level values."""
+    lang = language if language in _SENTENCES else "en"
+    text = _SENTENCES[lang]
+    labels = REASON_LABELS[lang]
+
+    def num(x: float) -> str:
+        return f"{int(x):,}".replace(",", "\u00a0" if lang == "ru" else ",")
+
+    def pct(x: float) -> str:
+        v = f"{100 * x:.2f}%"
+        return v.replace(".", ",") if lang == "ru" else v
+
+    out: list[tuple[str, dict]] = []
+    denom = result.rows_in or 1
+    if part == "coverage":
+        pass
+    elif result.rows_quarantined:
+        parts = "; ".join(f"{labels.get(code, code)}: {num(k)}" for code, k in result.reason_counts().items())
+        out.append((text["some"], dict(rows_in=num(result.rows_in), source=result.source_name,
+                                       kept=num(result.rows_kept), kept_share=pct(result.rows_kept / denom),
+                                       quarantined=num(result.rows_quarantined),
+                                       q_share=pct(result.rows_quarantined / denom), parts=parts)))
+    else:
+        out.append((text["none"], dict(rows_in=num(result.rows_in), source=result.source_name)))
+    lost = result.customers_fully_quarantined() if part != "coverage" else 0
+    if lost:
+        out.append((text["lost_1"] if lost == 1 else text["lost_n"], dict(lost=num(lost))))
+    d = describe_clean(result.clean)
+    if d["rows"] and part != "accounting":
+        revenue = f"{currency}{d['revenue']:,.0f}" if lang == "en" else f"{num(d['revenue'])} {currency}"
+        out.append((text["cover"], dict(first=d["first_date"], last=d["last_date"], rows=num(d["rows"]),
+                                        customers=num(d["customers"]), revenue=revenue)))
+    return out

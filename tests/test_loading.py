@@ -339,3 +339,23 @@ def test_property_amount_formats_round_trip(values, style) -> None:
     df = pd.DataFrame({"customer_id": "c", "order_date": "2024-01-01", "amount": [fmt(v) for v in values]})
     r = load_transactions(df)
     assert r.clean["amount"].tolist() == pytest.approx([round(v, 2) for v in values])
+
+
+def test_load_sentences_carry_the_accounting_in_both_languages(cdnow: LoadResult) -> None:
+    from rfm_helpers.loading import load_sentences
+
+    en = load_sentences(cdnow, "en", "$")
+    ru = load_sentences(cdnow, "ru", "₽")
+    assert len(en) == len(ru) == 3  # accounting, customers lost, coverage
+    acc_en = en[0][1]
+    assert acc_en["rows_in"] == f"{cdnow.rows_in:,}" and acc_en["kept"] == f"{cdnow.rows_kept:,}"
+    assert acc_en["parts"] == f"amount is zero: {cdnow.rows_quarantined}"
+    assert ru[0][1]["rows_in"] == f"{cdnow.rows_in:,}".replace(",", "\u00a0")
+    assert "Прочитано строк" in ru[0][0]
+    assert en[1][1]["lost"] == str(cdnow.customers_fully_quarantined())
+    assert [t for t, _ in load_sentences(cdnow, "en", part="coverage")] == [en[2][0]]
+    assert len(load_sentences(cdnow, "en", part="accounting")) == 2
+    # aggregates only: no customer id from the data appears in any value
+    ids = set(cdnow.clean["customer_id"].head(1000))
+    for _, values in en + ru:
+        assert not ids & {str(v) for v in values.values()}
