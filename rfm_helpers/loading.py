@@ -5,6 +5,20 @@ canonical transactions (``customer_id``, ``order_date``, ``amount`` and optional
 ``order_id``, ``channel``, ``quantity``), the rejected rows with a reason each, and an
 accounting that always adds up (rows in = rows kept + rows quarantined).
 
+A source described in YAML (the ``source_config`` parameter of the notebooks)::
+
+    name: Sales 2024 (1C export)
+    path: sales_2024.csv            # relative to the YAML file
+    columns: {customer_id: Клиент, order_date: Дата, amount: Сумма, channel: Канал}
+    csv: {sep: auto, encoding: auto, decimal: auto}    # all three are the defaults
+    cleaning: {quarantine_negative: true, max_bad_share: 0.05}
+
+or for a database (the URL itself only ever lives in the environment variable)::
+
+    format: sql
+    sql: {query: "SELECT client, sold_at, total FROM sales", url_env: RFM_DB_URL}
+    columns: {customer_id: client, order_date: sold_at, amount: total}
+
 Two kinds of problems are told apart:
 
 * **The file as a whole is wrong** (missing or misspelt columns, wrong separator, empty
