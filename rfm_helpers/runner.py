@@ -376,6 +376,24 @@ def _first_code_line(source: str) -> str:
     return ""
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _failing_line(traceback: list[str] | None) -> str:
+    """``line N: code`` of the failing line inside the notebook cell, from IPython's traceback
+    (the first ``---->`` arrow after the ``Cell In[...]`` frame header)."""
+    text = _ANSI.sub("", "\n".join(traceback or []))
+    in_cell = False
+    for line in text.splitlines():
+        if line.lstrip().startswith(("Cell In[", "Input In [")):
+            in_cell = True
+            continue
+        m = re.match(r"^\s*-+>\s*(\d+)\s?(.*)$", line)
+        if in_cell and m:
+            return f"line {m.group(1)}: {m.group(2).strip()}"[:200]
+    return ""
+
+
 def _failure(exc: BaseException, nb_name: str, executed: Path, month: str) -> NotebookFailed:
     """Turn papermill/nbclient errors into a NotebookFailed naming the cell."""
     from papermill.exceptions import PapermillExecutionError
@@ -396,7 +414,8 @@ def _failure(exc: BaseException, nb_name: str, executed: Path, month: str) -> No
                         o.get("output_type") == "error" for o in c.get("outputs", [])):
                     idx = _source_index(nb, i)
                     break
-        return NotebookFailed(nb_name, idx, error, month=month, cell_source=_first_code_line(exc.source))
+        where = _failing_line(exc.traceback) or _first_code_line(exc.source)
+        return NotebookFailed(nb_name, idx, error, month=month, cell_source=where)
     # The kernel died (DeadKernelError), timed out or could not start: the last cell that
     # started is the culprit.
     idx = None
@@ -417,12 +436,44 @@ def _failure(exc: BaseException, nb_name: str, executed: Path, month: str) -> No
     return NotebookFailed(nb_name, idx, error, month=month, cell_source=src)
 
 
-def _execute(src: Path, out: Path, params: dict, cwd: Path) -> nbformat.NotebookNode:
+def _kernel_manager_class(stderr_path: Path):
+    """An ``AsyncKernelManager`` whose kernel writes its stderr to ``stderr_path`` (kept out of
+    the terminal, where ipykernel's start-up notices would bury the progress bar, and read
+    back to explain a dead kernel)."""
+    from jupyter_client import AsyncKernelManager
+
+    class _LoggedKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw: Any) -> None:  # type: ignore[override]
+            fh = open(stderr_path, "ab")  # noqa: SIM115 - the kernel process owns it until it exits
+            kw.setdefault("stderr", fh)
+            try:
+                return await super().start_kernel(**kw)
+            finally:
+                fh.close()  # the child has its own copy of the descriptor
+
+    return _LoggedKernelManager
+
+
+def _execute(src: Path, out: Path, params: dict, cwd: Path, stderr_path: Path | None = None
+             ) -> nbformat.NotebookNode:
     import papermill
 
+    extra = {"kernel_manager_class": _kernel_manager_class(stderr_path)} if stderr_path else {}
     return papermill.execute_notebook(
         str(src), str(out), parameters=params, progress_bar=False, log_output=False,
-        cwd=str(cwd), kernel_name="python3", request_save_on_cell_execute=True)
+        cwd=str(cwd), kernel_name="python3", request_save_on_cell_execute=True, **extra)
+
+
+_NOISE = ("Kernel is running over TCP without encryption",)
+
+
+def _kernel_stderr_tail(path: Path | None, lines: int = 3) -> str:
+    """Last meaningful lines the kernel wrote to stderr (for a dead-kernel message)."""
+    if not path or not path.exists():
+        return ""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    keep = [ln.strip() for ln in text.splitlines() if ln.strip() and not any(n in ln for n in _NOISE)]
+    return " | ".join(keep[-lines:])[:500]
 
 
 # --------------------------------------------------------------------------- HTML
@@ -619,11 +670,20 @@ def run_month(month: str, *, reports_dir: str | os.PathLike = "reports", source_
                 unused -= declared
                 out = tmp / src.name
                 t_nb = time.perf_counter()
+                logs = tmp / ".kernel-logs"
+                logs.mkdir(exist_ok=True)
+                stderr_log = logs / f"{src.stem}.stderr.txt"
                 try:
                     with _env(RFM_RUN_DIR=str(tmp)), _quiet_papermill():
-                        _execute(src, out, params, cwd=nb_dir)
+                        _execute(src, out, params, cwd=nb_dir, stderr_path=stderr_log)
                 except Exception as exc:  # noqa: BLE001 - every failure becomes NotebookFailed
-                    raise _failure(exc, src.name, out, month) from exc
+                    failure = _failure(exc, src.name, out, month)
+                    tail = redact(_kernel_stderr_tail(stderr_log), hide)[0]
+                    if tail and type(exc).__name__ != "PapermillExecutionError":
+                        failure = NotebookFailed(failure.notebook, failure.cell_index,
+                                                 f"{failure.error}; kernel stderr: {tail}", month=month,
+                                                 cell_source=failure.cell_source)
+                    raise failure from exc
                 # Publish-time fix-ups on the executed notebook: temp path -> final path,
                 # redact any secret that leaked into an output.
                 text = out.read_text(encoding="utf-8").replace(str(tmp), str(target))
@@ -663,6 +723,7 @@ def run_month(month: str, *, reports_dir: str | os.PathLike = "reports", source_
             _write_text_atomic(summary_path, text)
             page, _ = redact(month_index_html(summary), hide)
             _write_text_atomic(tmp / "index.html", page)
+            shutil.rmtree(tmp / ".kernel-logs", ignore_errors=True)  # debugging aid for failed runs only
             _redact_tree(tmp, hide)
         except NotebookFailed as failure:
             kept = _keep_failed(tmp, reports, month)

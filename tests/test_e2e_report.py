@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from rfm_helpers import datasets, runner
+from runner_fixtures import make_notebook
 
 pytestmark = pytest.mark.slow
 
@@ -189,10 +190,8 @@ def test_no_secrets_in_any_output(real_run):
 def test_rerun_replaces_month_atomically(real_run, tmp_path):
     reports = tmp_path / "reports"
     shutil.copytree(real_run.parent, reports)
-    first = sorted(runner.discover_notebooks(NOTEBOOKS))[0]
     subset = tmp_path / "nb"
-    subset.mkdir()
-    shutil.copy(first, subset / first.name)
+    first = make_notebook(subset / "01_tiny.ipynb", "Tiny", ["x = 1"])  # any notebook set will do
     old_inode = (reports / MONTH).stat().st_ino
     out = runner.run_month(MONTH, reports_dir=reports, notebooks_dir=subset, progress=False)
     assert out.stat().st_ino != old_inode  # a new folder was swapped in, not edited in place

@@ -249,15 +249,15 @@ def test_cli_range_and_failure_exit(tmp_path, capsys):
     make_notebook(nbs / "01_only.ipynb", "Only",
                   ["from rfm_helpers import summary\nsummary.record('month_end', analysis_date, 'Month end')\n"
                    "assert analysis_date != '1998-02-28', 'bad month'"])
-    rc = cli.main(["run", "--from", "1998-01", "--to", "1998-03", "--reports-dir", str(tmp_path / "r"),
+    rc = cli.main(["run", "--from", "1998-02", "--to", "1998-03", "--reports-dir", str(tmp_path / "r"),
                    "--notebooks-dir", str(nbs), "--no-progress"])
     err = capsys.readouterr().err
     assert rc == 1  # one month failed ...
     assert "1998-02" in err and "01_only.ipynb" in err and "AssertionError: bad month" in err
     months = sorted(p.name for p in (tmp_path / "r").iterdir() if p.is_dir() and not p.name.startswith("."))
-    assert months == ["1998-01", "1998-03"]  # ... the others were still rendered (continue on failure)
+    assert months == ["1998-03"]  # ... the next month was still rendered (continue on failure)
     page = (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
-    assert page.index("1998-03") < page.index("1998-01") and "1998-03-31" in page
+    assert "1998-03/index.html" in page and "1998-03-31" in page and "1998-02/" not in page
 
 
 def test_cli_bad_arguments(tmp_path):
