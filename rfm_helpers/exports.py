@@ -187,6 +187,26 @@ def _write_csv(df: pd.DataFrame, path: Path, csv_locale: str) -> None:
                                    decimal=fmt["decimal"], lineterminator="\r\n")
 
 
+def _write_xlsx(sheets: list[tuple[str, pd.DataFrame]], path: Path) -> None:
+    """Write DataFrames to one workbook (one sheet each) with openpyxl's streaming writer,
+    after neutralising formulas; missing values become empty cells."""
+    import openpyxl
+
+    wb = openpyxl.Workbook(write_only=True)
+    for name, df in sheets:
+        safe = neutralize_formulas(df)
+        ws = wb.create_sheet(title=name)
+        ws.append([str(c) for c in safe.columns])
+        columns = []
+        for c in safe.columns:
+            col = safe[c].astype(object)
+            columns.append([None if pd.isna(v) else (v.item() if isinstance(v, np.generic) else v)
+                            for v in col])
+        for row in zip(*columns):
+            ws.append(list(row))
+    wb.save(path)
+
+
 def write_mailing_lists(assigned: pd.DataFrame, exports_dir: str | Path, language: str = "en",
                         map_name: str | None = None, maps: dict | None = None,
                         segments: Iterable[str] | None = None, test_recipients: Any = None,
@@ -241,9 +261,7 @@ def write_mailing_lists(assigned: pd.DataFrame, exports_dir: str | Path, languag
         manifest.append(entry)
     if "xlsx" in formats and sheets:
         xlsx = out_dir / f"{prefix}_lists.xlsx"
-        with pd.ExcelWriter(xlsx, engine="openpyxl") as writer:
-            for sheet, df in sheets:
-                neutralize_formulas(df).to_excel(writer, sheet_name=sheet, index=False)
+        _write_xlsx(sheets, xlsx)
         for e in manifest:
             e["xlsx_file"] = xlsx.name
     return pd.DataFrame(manifest, columns=["segment", "label", "customers", "test_rows", "csv_file",
@@ -324,9 +342,7 @@ def write_call_list(assigned: pd.DataFrame, exports_dir: str | Path, language: s
     csv_path = out_dir / f"{name}.csv"
     xlsx_path = out_dir / f"{name}.xlsx"
     _write_csv(table, csv_path, csv_locale)
-    with pd.ExcelWriter(xlsx_path, engine="openpyxl") as writer:
-        neutralize_formulas(table).to_excel(writer, sheet_name=_sheet_name(
-            "Call list" if language != "ru" else "Обзвон", set()), index=False)
+    _write_xlsx([("Call list" if language != "ru" else "Обзвон", table)], xlsx_path)
     real = table[table["is_test"] == 0]
     return {"rows": int(len(real)), "test_rows": int((table["is_test"] == 1).sum()),
             "csv_file": csv_path.name, "xlsx_file": xlsx_path.name,
