@@ -57,7 +57,12 @@ __all__ = [
 ]
 
 #: The single definition of the per-customer aggregation. ``{source}`` is a table
-#: expression (a view name or ``read_parquet('...')``), ``{keys}`` the grouping columns.
+#: expression (a view name or ``read_parquet('...')``), ``{key_list}`` the grouping columns.
+#: ``{window_key}`` / ``{window_amount}`` are ``order_key`` / ``amount`` restricted to the
+#: window (``CASE WHEN order_day > DATE '<as_of - window_days>' THEN ... END``), or the bare
+#: columns for the whole history (the CASE would be always true; leaving it out is faster).
+#: Without an order id, ``order_key`` is the purchase day itself (a DATE: counting distinct
+#: dates is much cheaper than counting distinct strings).
 RFM_SQL = """
 WITH tx AS (
     SELECT
@@ -71,8 +76,8 @@ WITH tx AS (
 SELECT
     customer_id{key_list},
     CAST(DATE_DIFF('day', MAX(order_day), DATE '{as_of}') AS INTEGER) AS recency_days,
-    CAST(COUNT(DISTINCT CASE WHEN order_day > DATE '{window_start}' THEN order_key END) AS INTEGER) AS frequency,
-    CAST(COALESCE(SUM(CASE WHEN order_day > DATE '{window_start}' THEN amount END), 0) AS DOUBLE) AS monetary,
+    CAST(COUNT(DISTINCT {window_key}) AS INTEGER) AS frequency,
+    CAST(COALESCE(SUM({window_amount}), 0) AS DOUBLE) AS monetary,
     MIN(order_day) AS first_purchase,
     MAX(order_day) AS last_purchase,
     CAST(DATE_DIFF('day', MIN(order_day), DATE '{as_of}') AS INTEGER) AS tenure_days
@@ -95,8 +100,6 @@ SELECT
 FROM {source}
 """
 
-# With no window we still need a date "before everything" for the CASE expressions.
-_BEGINNING = dt.date(1, 1, 1)
 
 
 def parse_as_of(value: Any) -> dt.date:
@@ -124,23 +127,30 @@ def rfm_sql(
         if int(window_days) <= 0:
             raise ValueError(f"window_days must be positive, got {window_days!r}")
         window_start = as_of_d - dt.timedelta(days=int(window_days))
-    else:
-        window_start = _BEGINNING
     keys = list(by)
     for k in keys:
         if not k.isidentifier():
             raise ValueError(f"grouping column {k!r} is not a plain column name")
     key_select = "".join(f",\n        CAST({k} AS VARCHAR) AS {k}" for k in keys)
     key_list = "".join(f", {k}" for k in keys)
-    day_key = "CAST(CAST(order_date AS DATE) AS VARCHAR)"
-    order_key = f"COALESCE(CAST(order_id AS VARCHAR), {day_key})" if has_order_id else day_key
+    if has_order_id:
+        order_key = "COALESCE(CAST(order_id AS VARCHAR), CAST(CAST(order_date AS DATE) AS VARCHAR))"
+    else:
+        order_key = "CAST(order_date AS DATE)"
+    if window_days is None:
+        window_key, window_amount = "order_key", "amount"
+    else:
+        cond = f"order_day > DATE '{window_start.isoformat()}'"
+        window_key = f"CASE WHEN {cond} THEN order_key END"
+        window_amount = f"CASE WHEN {cond} THEN amount END"
     having = "" if include_lapsed or window_days is None else (
         f"HAVING MAX(order_day) > DATE '{window_start.isoformat()}'"
     )
     return RFM_SQL.format(
         source=source,
         as_of=as_of_d.isoformat(),
-        window_start=window_start.isoformat(),
+        window_key=window_key,
+        window_amount=window_amount,
         key_select=key_select,
         key_list=key_list,
         order_key=order_key,
@@ -324,19 +334,23 @@ def _check_columns(columns: Iterable[str], by: list[str]) -> None:
 
 
 def _tidy(out: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    out["customer_id"] = out["customer_id"].astype("string")
-    for k in by:
-        out[k] = out[k].astype("string")
+    """Same dtypes whatever the engine returned (casts only where needed: at millions of
+    customers every needless copy shows)."""
+    def cast(col: str, dtype: str) -> None:
+        if col in out.columns and str(out[col].dtype) != str(pd.Series(dtype=dtype).dtype):
+            out[col] = out[col].astype(dtype)
+
+    for c in ("customer_id", *by, "rfm_cell"):
+        cast(c, "string")
     for c in ("first_purchase", "last_purchase"):
         # one resolution whatever the engine returns (Spark gives datetime.date objects,
-        # DuckDB datetime64[us]): microseconds, pandas 3's default for parsed dates
-        out[c] = pd.to_datetime(out[c]).astype("datetime64[us]")
+        # DuckDB dates): microseconds, pandas 3's default for parsed dates
+        if not pd.api.types.is_datetime64_dtype(out[c]):
+            out[c] = pd.to_datetime(out[c])
+        cast(c, "datetime64[us]")
     for c in ("recency_days", "frequency", "tenure_days", "r_score", "f_score", "m_score", "rfm_score"):
-        if c in out.columns:
-            out[c] = out[c].astype("int64")
-    if "rfm_cell" in out.columns:
-        out["rfm_cell"] = out["rfm_cell"].astype("string")
-    out["monetary"] = out["monetary"].astype("float64")
+        cast(c, "int64")
+    cast("monetary", "float64")
     return out.reset_index(drop=True)
 
 
