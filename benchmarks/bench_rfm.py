@@ -79,8 +79,8 @@ def parse_sizes(text: str) -> list[int]:
 def generate(n: int, path: Path, seed: int = 7) -> Path:
     """Write ``n`` synthetic transactions to Parquet (once; reused when present).
 
-    Customers: ``n / 4`` candidate ids; a row's customer is ``floor(C * u ** 2.5)`` for
-    uniform ``u``, so low ids buy very often and most ids buy once or twice (about half of
+    Customers: ``n`` candidate ids; a row's customer is ``floor(C * u ** 3)`` for
+    uniform ``u``, so low ids buy very often and most ids buy once (about 60% of
     the customers who appear have a single order, like CDNOW). Dates uniform over two
     years, amounts log-normal (median about 20).
     """
@@ -92,7 +92,7 @@ def generate(n: int, path: Path, seed: int = 7) -> Path:
     import pyarrow.parquet as pq
 
     rng = np.random.default_rng(seed)
-    n_customers = max(10, n // 4)
+    n_customers = max(10, n)
     schema = pa.schema([("customer_id", pa.string()), ("order_date", pa.timestamp("us")),
                         ("amount", pa.float64())])
     tmp = path.with_suffix(".tmp")
@@ -100,7 +100,7 @@ def generate(n: int, path: Path, seed: int = 7) -> Path:
     with pq.ParquetWriter(tmp, schema) as w:
         for lo in range(0, n, 1_000_000):
             k = min(1_000_000, n - lo)
-            ids = np.floor(n_customers * rng.random(k) ** 2.5).astype(np.int64)
+            ids = np.floor(n_customers * rng.random(k) ** 3).astype(np.int64)
             cid = pc.utf8_lpad(pc.cast(pa.array(ids), pa.string()), 9, "0")
             days = rng.integers(0, DAYS, k).astype("timedelta64[D]").astype("timedelta64[us]")
             secs = rng.integers(0, 86400, k).astype("timedelta64[s]").astype("timedelta64[us]")
