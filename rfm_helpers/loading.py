@@ -94,6 +94,7 @@ __all__ = [
     "plot_monthly_activity",
     "describe_clean",
     "load_sentences",
+    "money_text",
 ]
 
 REQUIRED = ("customer_id", "order_date", "amount")
@@ -1061,6 +1062,18 @@ _SENTENCES = {
 }
 
 
+def money_text(x: float, currency: str = "$", language: str = "en") -> str:
+    """A money amount for report text: ``$1,234`` for prefix signs ($ € £), otherwise the
+    currency after the number (``1 234 567 ₽`` in Russian, ``1,234,567 руб.`` in English);
+    cents only below 100."""
+    body = f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.2f}"
+    if language == "ru":
+        body = body.replace(",", "\u00a0").replace(".", ",")
+    if currency in ("$", "€", "£"):
+        return f"{currency}{body}"
+    return f"{body} {currency}".strip()
+
+
 def load_sentences(result: LoadResult, language: str = "en", currency: str = "$",
                    part: str = "all") -> list[tuple[str, dict]]:
     """Plain-language sentences about a load for the report, as ``(template, values)`` pairs
@@ -1095,7 +1108,7 @@ def load_sentences(result: LoadResult, language: str = "en", currency: str = "$"
         out.append((text["lost_1"] if lost == 1 else text["lost_n"], dict(lost=num(lost))))
     d = describe_clean(result.clean)
     if d["rows"] and part != "accounting":
-        revenue = f"{currency}{d['revenue']:,.0f}" if lang == "en" else f"{num(d['revenue'])} {currency}"
+        revenue = money_text(d["revenue"], currency, lang)
         out.append((text["cover"], dict(first=d["first_date"], last=d["last_date"], rows=num(d["rows"]),
                                         customers=num(d["customers"]), revenue=revenue)))
     return out

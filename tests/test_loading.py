@@ -359,3 +359,12 @@ def test_load_sentences_carry_the_accounting_in_both_languages(cdnow: LoadResult
     ids = set(cdnow.clean["customer_id"].head(1000))
     for _, values in en + ru:
         assert not ids & {str(v) for v in values.values()}
+
+
+def test_money_text_places_the_currency_sign() -> None:
+    from rfm_helpers.loading import money_text
+
+    assert money_text(2500316.4, "$") == "$2,500,316"
+    assert money_text(12.5, "€") == "€12.50"
+    assert money_text(1234567, "₽", "ru") == "1\u00a0234\u00a0567 ₽"
+    assert money_text(99.5, "руб.", "ru") == "99,50 руб."
