@@ -45,8 +45,13 @@ def collect_runs(reports_dir: str | os.PathLike) -> list[dict[str, Any]]:
     return runs
 
 
+#: Headline figures shown per run on the all-runs page (the month page shows them all).
+MAX_FIGURES = 6
+
+
 def index_html(runs: list[dict[str, Any]], language: str | None = None) -> str:
-    """Render the list of runs as one self-contained page (escaped text, inline CSS)."""
+    """Render the list of runs as one self-contained page (escaped text, inline CSS); each run
+    shows its first :data:`MAX_FIGURES` headline figures and links to the rest."""
     from .runner import _jinja_env, _ui, headline
 
     if language is None:
@@ -55,7 +60,8 @@ def index_html(runs: list[dict[str, Any]], language: str | None = None) -> str:
     for r in runs:
         run = r["summary"].get("run") or {}
         rows.append({**r, "run": run, "figures": headline(r["summary"])})
-    return _jinja_env().get_template("index.html.j2").render(rows=rows, ui=_ui(language), lang=language)
+    return _jinja_env().get_template("index.html.j2").render(rows=rows, ui=_ui(language), lang=language,
+                                                                max_figures=MAX_FIGURES)
 
 
 def build_index(reports_dir: str | os.PathLike = "reports", language: str | None = None) -> Path:

@@ -485,13 +485,15 @@ _UI = {
            "generated": "Generated", "duration": "Run time", "version": "rfm-helpers",
            "analysis_date": "Analysis date", "status": "Status", "month": "Month", "title": "Report",
            "index_title": "RFM reports: all runs", "no_runs": "No reports yet.", "ok": "ok",
-           "figures": "Headline figures", "seconds": "s", "links": "Reports"},
+           "figures": "Headline figures", "seconds": "s", "links": "Reports",
+           "more_figures": "{} more on the month page"},
     "ru": {"run": "Ежемесячный RFM-отчёт", "params": "Параметры запуска", "notebooks": "Отчёты этого запуска",
            "headline": "Ключевые показатели", "all_runs": "Все запуски", "month_index": "Этот месяц",
            "generated": "Создан", "duration": "Время расчёта", "version": "rfm-helpers",
            "analysis_date": "Дата анализа", "status": "Статус", "month": "Месяц", "title": "Отчёт",
            "index_title": "RFM-отчёты: все запуски", "no_runs": "Отчётов пока нет.", "ok": "готово",
-           "figures": "Ключевые показатели", "seconds": "с", "links": "Отчёты"},
+           "figures": "Ключевые показатели", "seconds": "с", "links": "Отчёты",
+           "more_figures": "ещё {} на странице месяца"},
 }
 
 
@@ -541,6 +543,12 @@ def format_value(value: Any) -> str:
     if isinstance(value, float):
         if value != value:  # NaN
             return ""
+        if value == 0:
+            return "0"
+        if abs(value) < 0.001:  # p-values and the like: never show a tiny number as 0
+            return f"{value:.1e}"
+        if abs(value) < 0.01:
+            return f"{value:.3f}"
         return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.2f}".rstrip("0").rstrip(".")
     return str(value)
 
@@ -638,8 +646,13 @@ def run_month(month: str, *, reports_dir: str | os.PathLike = "reports", source_
     if not notebooks:
         raise FileNotFoundError(f"no notebooks named NN_*.ipynb in {nb_dir}")
     cfg = str(source_config or "")
-    if cfg and "://" not in cfg and Path(cfg).exists():
-        cfg = str(Path(cfg).resolve())  # the kernels run in the notebooks folder
+    if cfg and "://" not in cfg:
+        from .pipeline import project_root
+
+        found = next((c for c in (Path(cfg), project_root() / cfg) if c.is_file()), None)
+        if found is None:
+            raise FileNotFoundError(f"source config {cfg}: file not found")
+        cfg = str(found.resolve())  # absolute: the kernels run in the notebooks folder
     extras = dict(extra_params or {})
     clash = set(extras) & set(STANDARD_PARAMETERS)
     if clash:

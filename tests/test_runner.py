@@ -104,6 +104,9 @@ def test_format_value():
     assert runner.format_value(12345.678) == "12,346"
     assert runner.format_value(0.25) == "0.25"
     assert runner.format_value(None) == ""
+    assert runner.format_value(3.2e-20) == "3.2e-20"  # a tiny p-value is not shown as 0
+    assert runner.format_value(0.0042) == "0.004"
+    assert runner.format_value(0.0) == "0"
 
 
 # --------------------------------------------------------------------------- a real run of fixtures
@@ -244,6 +247,18 @@ def test_index_newest_first_and_escaped(tmp_path):
     assert "summary.json missing" in page
 
 
+def test_index_shows_first_figures_and_links_the_rest(tmp_path):
+    from rfm_helpers.report_index import MAX_FIGURES
+    d = tmp_path / "1998-06"
+    d.mkdir()
+    (d / "index.html").write_text("x")
+    figs = {f"k{i}": {"value": i, "label": f"Figure number {i}"} for i in range(MAX_FIGURES + 3)}
+    (d / "summary.json").write_text(json.dumps({"headline": figs, "run": {"notebooks": []}}))
+    page = build_index(tmp_path).read_text(encoding="utf-8")
+    assert f"Figure number {MAX_FIGURES - 1}" in page and f"Figure number {MAX_FIGURES}" not in page
+    assert "3 more on the month page" in page
+
+
 def test_cli_range_and_failure_exit(tmp_path, capsys):
     nbs = tmp_path / "nb"
     make_notebook(nbs / "01_only.ipynb", "Only",
@@ -302,3 +317,25 @@ def test_secrets_never_reach_outputs(tmp_path, monkeypatch):
         assert b"S3CRET-TOKEN-xyz" not in data, p
         assert b"fake-env-secret-4242" not in data, p
     assert runner.REDACTED in (out / "01_leaky.html").read_text(encoding="utf-8")
+
+
+def test_missing_source_config_fails_before_running(tmp_path, capsys):
+    basic_set(tmp_path / "nb")
+    rc = cli.main(["run", "--month", "1998-06", "--notebooks-dir", str(tmp_path / "nb"), "--reports-dir",
+                   str(tmp_path / "r"), "--source-config", str(tmp_path / "nope.yaml"), "--no-progress"])
+    assert rc == 2 and "nope.yaml" in capsys.readouterr().err
+    assert not (tmp_path / "r" / "1998-06").exists()
+
+
+def test_month_index_in_russian():
+    page = runner.month_index_html({"headline": {"c": {"value": 23502, "label": "Клиенты"}},
+                                    "run": {"month": "1998-06", "language": "ru", "analysis_date": "1998-06-30",
+                                            "notebooks": [{"title": "RFM <анализ>", "html": "02_rfm.html",
+                                                           "status": "ok", "duration_s": 1.0}]}})
+    assert '<html lang="ru">' in page and "Ежемесячный RFM-отчёт" in page
+    assert "RFM &lt;анализ&gt;" in page and "23,502" in page and "Клиенты" in page
+
+
+def test_cli_index_command(tmp_path, capsys):
+    assert cli.main(["index", "--reports-dir", str(tmp_path)]) == 0
+    assert "No reports yet." in (tmp_path / "index.html").read_text(encoding="utf-8")
