@@ -641,6 +641,10 @@ def run_month(month: str, *, reports_dir: str | os.PathLike = "reports", source_
         raise ValueError(f"language must be one of {sorted(_UI)}, got {language!r}")
     as_of = analysis_date or month_end(month)
     as_of = as_of.isoformat() if isinstance(as_of, dt.date) else str(as_of)
+    try:
+        dt.date.fromisoformat(as_of)
+    except ValueError:
+        raise ValueError(f"analysis date must look like YYYY-MM-DD, got {as_of!r}") from None
     nb_dir = Path(notebooks_dir) if notebooks_dir else default_notebooks_dir()
     notebooks = discover_notebooks(nb_dir)
     if not notebooks:

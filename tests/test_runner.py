@@ -339,3 +339,10 @@ def test_month_index_in_russian():
 def test_cli_index_command(tmp_path, capsys):
     assert cli.main(["index", "--reports-dir", str(tmp_path)]) == 0
     assert "No reports yet." in (tmp_path / "index.html").read_text(encoding="utf-8")
+
+
+def test_bad_analysis_date_refused(tmp_path):
+    basic_set(tmp_path / "nb")
+    rc = cli.main(["run", "--month", "1998-06", "--analysis-date", "30.06.1998", "--notebooks-dir",
+                   str(tmp_path / "nb"), "--reports-dir", str(tmp_path / "r"), "--no-progress"])
+    assert rc == 2 and not (tmp_path / "r" / "1998-06").exists()
