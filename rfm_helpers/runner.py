@@ -19,7 +19,6 @@ from __future__ import annotations
 import calendar
 import contextlib
 import datetime as dt
-import html
 import json
 import os
 import re

@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import re
 from html.parser import HTMLParser
-from pathlib import Path
 
 import nbformat
 import papermill
