@@ -50,6 +50,7 @@ __all__ = [
     "compare_methods",
     "conclusion",
     "method_crosstab",
+    "method_names",
 ]
 
 #: The columns clustered, in order.
@@ -509,3 +510,17 @@ def method_crosstab(comparison: Mapping[str, Any], rows: str, cols: str) -> pd.D
     a = comparison["assigned"][rows]["segment_label"]
     b = comparison["assigned"][cols]["segment_label"]
     return pd.crosstab(a.rename(f"{rows} segment"), b.rename(cols))
+
+
+#: Display names of the four methods compared in notebook 03, per language.
+METHOD_NAMES = {
+    "en": {"quantile": "quantile", "thresholds": "thresholds", "kmeans": "k-means",
+           "gmm": "gaussian mixture"},
+    "ru": {"quantile": "квантили", "thresholds": "пороги", "kmeans": "k-средних",
+           "gmm": "гауссова смесь"},
+}
+
+
+def method_names(language: str = "en") -> dict[str, str]:
+    """Display names of the methods (``quantile``, ``thresholds``, ``kmeans``, ``gmm``)."""
+    return dict(METHOD_NAMES["ru" if language == "ru" else "en"])

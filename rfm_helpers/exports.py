@@ -36,6 +36,7 @@ from .segments import _get_map, _need, load_segment_maps
 
 __all__ = [
     "FORMULA_PREFIXES",
+    "XLSX_MAX_ROWS",
     "neutralize_formulas",
     "load_test_recipients",
     "mailing_table",
@@ -47,6 +48,8 @@ __all__ = [
 
 #: Leading characters that make spreadsheets treat a text cell as a formula.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+#: Above this many rows an XLSX workbook is not written (CSV only); see write_mailing_lists.
+XLSX_MAX_ROWS = 100_000
 _CSV = {"en": {"sep": ",", "decimal": "."}, "ru": {"sep": ";", "decimal": ","}}
 _BASE_COLUMNS = ["customer_id", "segment", "segment_label", "recency_days", "frequency", "monetary",
                  "r_score", "f_score", "m_score", "days_since_last_order", "last_order_date",
@@ -78,13 +81,21 @@ def neutralize_formulas(df: pd.DataFrame) -> pd.DataFrame:
 def load_test_recipients(test_recipients: Any) -> pd.DataFrame:
     """Test recipients as a DataFrame: ``None`` -> empty; a list of dicts; a DataFrame; or a
     CSV path (UTF-8, with or without BOM, ``,`` or ``;``). Every row needs ``customer_id``
-    (use an internal id such as ``"TEST-1"``); other columns (e.g. ``email``) are kept."""
+    (use an internal id such as ``"TEST-1"``); other columns (e.g. ``email``) are kept.
+    A relative path is looked up in the working folder, then in the project root."""
     if test_recipients is None:
         return pd.DataFrame({"customer_id": pd.Series(dtype="string")})
     if isinstance(test_recipients, pd.DataFrame):
         df = test_recipients.copy()
     elif isinstance(test_recipients, (str, Path)):
-        df = pd.read_csv(test_recipients, sep=None, engine="python", dtype=str, encoding="utf-8-sig")
+        path = Path(test_recipients)
+        if not path.is_absolute() and not path.exists():
+            from .pipeline import project_root
+
+            path = project_root() / path
+        if not path.exists():
+            raise FileNotFoundError(f"test recipients file {test_recipients!s} not found")
+        df = pd.read_csv(path, sep=None, engine="python", dtype=str, encoding="utf-8-sig")
     else:
         df = pd.DataFrame(list(test_recipients))
     if df.empty:
@@ -160,8 +171,17 @@ def _with_tests(rows: pd.DataFrame, tests: pd.DataFrame, segment: str, label: st
     t["suggested_offer"] = offer
     t["recommended_channel"] = channel
     t["is_test"] = 1
-    both = pd.concat([rows, t.reindex(columns=list(dict.fromkeys([*rows.columns, *t.columns])))],
-                     ignore_index=True)
+    return _append_rows(rows, t)
+
+
+def _append_rows(rows: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
+    """Append ``extra`` below ``rows``; integer columns stay integers (nullable) instead of
+    turning into floats ("489.0") where the extra rows have no value."""
+    cols = list(dict.fromkeys([*rows.columns, *extra.columns]))
+    both = pd.concat([rows, extra.reindex(columns=cols)], ignore_index=True)
+    for c in rows.columns:
+        if pd.api.types.is_integer_dtype(rows[c].dtype):
+            both[c] = both[c].astype("Int64")
     return both
 
 
@@ -197,13 +217,10 @@ def _write_xlsx(sheets: list[tuple[str, pd.DataFrame]], path: Path) -> None:
         safe = neutralize_formulas(df)
         ws = wb.create_sheet(title=name)
         ws.append([str(c) for c in safe.columns])
-        columns = []
-        for c in safe.columns:
-            col = safe[c].astype(object)
-            columns.append([None if pd.isna(v) else (v.item() if isinstance(v, np.generic) else v)
-                            for v in col])
-        for row in zip(*columns):
-            ws.append(list(row))
+        # object dtype turns numpy scalars into Python ones; missing values -> empty cells
+        plain = safe.astype(object).where(safe.notna(), None)
+        for row in plain.itertuples(index=False, name=None):
+            ws.append(row)
     wb.save(path)
 
 
@@ -211,7 +228,8 @@ def write_mailing_lists(assigned: pd.DataFrame, exports_dir: str | Path, languag
                         map_name: str | None = None, maps: dict | None = None,
                         segments: Iterable[str] | None = None, test_recipients: Any = None,
                         contacts: pd.DataFrame | None = None, csv_locale: str | None = None,
-                        formats: Iterable[str] = ("csv", "xlsx"), prefix: str = "mailing") -> pd.DataFrame:
+                        formats: Iterable[str] = ("csv", "xlsx"), prefix: str = "mailing",
+                        xlsx_max_rows: int | None = XLSX_MAX_ROWS) -> pd.DataFrame:
     """Write one mailing list per segment and return a manifest (one row per segment).
 
     Files: ``{prefix}_{segment}.csv`` per segment and ``{prefix}_lists.xlsx`` with one sheet
@@ -220,6 +238,10 @@ def write_mailing_lists(assigned: pd.DataFrame, exports_dir: str | Path, languag
     every list with ``is_test = 1``. The manifest has ``segment``, ``label``,
     ``customers`` (real rows), ``test_rows``, ``csv_file``, ``xlsx_sheet`` - aggregates
     safe to show in a report.
+
+    The workbook is skipped when the lists hold more than ``xlsx_max_rows`` rows in total
+    (writing XLSX costs about 10 s per 100,000 rows; use the CSV files for large sends);
+    the reason is then in ``manifest.attrs["xlsx_skipped"]``.
     """
     csv_locale = csv_locale or ("ru" if language == "ru" else "en")
     if csv_locale not in _CSV:
@@ -259,13 +281,25 @@ def write_mailing_lists(assigned: pd.DataFrame, exports_dir: str | Path, languag
             sheets.append((sheet, full))
             entry["xlsx_sheet"] = sheet
         manifest.append(entry)
+    skipped = ""
     if "xlsx" in formats and sheets:
-        xlsx = out_dir / f"{prefix}_lists.xlsx"
-        _write_xlsx(sheets, xlsx)
-        for e in manifest:
-            e["xlsx_file"] = xlsx.name
-    return pd.DataFrame(manifest, columns=["segment", "label", "customers", "test_rows", "csv_file",
-                                           "xlsx_sheet", *(["xlsx_file"] if "xlsx" in formats else [])])
+        total = sum(len(df) for _, df in sheets)
+        if xlsx_max_rows is not None and total > xlsx_max_rows:
+            skipped = (f"{total:,} rows exceed xlsx_max_rows={xlsx_max_rows:,}: no workbook written, "
+                       "use the CSV files")
+            for e in manifest:
+                e["xlsx_sheet"] = ""
+                e["xlsx_file"] = ""
+        else:
+            xlsx = out_dir / f"{prefix}_lists.xlsx"
+            _write_xlsx(sheets, xlsx)
+            for e in manifest:
+                e["xlsx_file"] = xlsx.name
+    result = pd.DataFrame(manifest, columns=["segment", "label", "customers", "test_rows", "csv_file",
+                                             "xlsx_sheet", *(["xlsx_file"] if "xlsx" in formats else [])])
+    if skipped:
+        result.attrs["xlsx_skipped"] = skipped
+    return result
 
 
 def call_priority(assigned: pd.DataFrame, map_name: str | None = None,
@@ -296,7 +330,8 @@ def call_priority(assigned: pd.DataFrame, map_name: str | None = None,
 def write_call_list(assigned: pd.DataFrame, exports_dir: str | Path, language: str = "en",
                     map_name: str | None = None, maps: dict | None = None, max_rows: int | None = None,
                     test_recipients: Any = None, contacts: pd.DataFrame | None = None,
-                    csv_locale: str | None = None, name: str = "call_list") -> dict:
+                    csv_locale: str | None = None, name: str = "call_list",
+                    xlsx_max_rows: int | None = XLSX_MAX_ROWS) -> dict:
     """Write the phone-marketing call list (``{name}.csv`` and ``{name}.xlsx``).
 
     Only segments with ``call_weight > 0`` are included, ordered by :func:`call_priority`
@@ -305,7 +340,8 @@ def write_call_list(assigned: pd.DataFrame, exports_dir: str | Path, language: s
     ``talking_points`` and ``suggested_offer``. ``max_rows`` keeps the top N (e.g. what the
     call centre can handle); test recipients are appended at the end with ``is_test = 1``.
     Returns ``{"rows": real rows, "test_rows": n, "csv_file": ..., "xlsx_file": ...,
-    "by_segment": {label: rows}}``.
+    "by_segment": {label: rows}}``; ``xlsx_file`` is ``""`` (and ``xlsx_skipped`` says why)
+    when the list is longer than ``xlsx_max_rows``.
     """
     csv_locale = csv_locale or ("ru" if language == "ru" else "en")
     if csv_locale not in _CSV:
@@ -335,17 +371,21 @@ def write_call_list(assigned: pd.DataFrame, exports_dir: str | Path, language: s
         t = tests.copy()
         t["is_test"] = 1
         t["talking_points"] = "TEST"
-        table = pd.concat([table, t.reindex(columns=list(dict.fromkeys([*table.columns, *t.columns])))],
-                          ignore_index=True)
+        table = _append_rows(table, t)
     out_dir = Path(exports_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path = out_dir / f"{name}.csv"
     xlsx_path = out_dir / f"{name}.xlsx"
     _write_csv(table, csv_path, csv_locale)
-    _write_xlsx([("Call list" if language != "ru" else "Обзвон", table)], xlsx_path)
+    skipped = ""
+    if xlsx_max_rows is not None and len(table) > xlsx_max_rows:
+        skipped = f"{len(table):,} rows exceed xlsx_max_rows={xlsx_max_rows:,}: use the CSV file"
+    else:
+        _write_xlsx([("Call list" if language != "ru" else "Обзвон", table)], xlsx_path)
     real = table[table["is_test"] == 0]
     return {"rows": int(len(real)), "test_rows": int((table["is_test"] == 1).sum()),
-            "csv_file": csv_path.name, "xlsx_file": xlsx_path.name,
+            "csv_file": csv_path.name, "xlsx_file": "" if skipped else xlsx_path.name,
+            "xlsx_skipped": skipped,
             "by_segment": real["segment_label"].value_counts(sort=False).to_dict()}
 
 

@@ -79,6 +79,10 @@ def test_mailing_lists_csv_bom_en_and_test_recipients(tmp_path):
         assert test_rows["customer_id"].tolist() == ["TEST-1", "TEST-2"]
         assert (test_rows["segment"] == r.segment).all()
         assert test_rows["email"].tolist() == ["qa@example.com", "'=HYPERLINK(\"http://x\")"]
+        # integer columns are written as integers even with test rows appended
+        text = raw.decode("utf-8-sig").split("\r\n")[1]
+        row = next(csv.reader([text]))
+        assert "." not in row[header.split(",").index("recency_days")]
 
 
 def test_csv_ru_uses_semicolon_and_decimal_comma(tmp_path):
@@ -166,3 +170,13 @@ def test_bad_options(tmp_path):
         write_mailing_lists(a, tmp_path, formats=["pdf"])
     with pytest.raises(ValueError, match="not in map"):
         write_mailing_lists(a, tmp_path, segments=["vip"])
+
+
+def test_xlsx_skipped_above_row_limit(tmp_path):
+    a = assigned(n=120)
+    manifest = write_mailing_lists(a, tmp_path, "en", xlsx_max_rows=50)
+    assert "xlsx_max_rows" in manifest.attrs["xlsx_skipped"]
+    assert not (tmp_path / "mailing_lists.xlsx").exists()
+    assert manifest["customers"].sum() == 120 and (manifest["csv_file"] != "").all()
+    info = write_call_list(a, tmp_path, "en", xlsx_max_rows=1)
+    assert info["xlsx_file"] == "" and info["xlsx_skipped"] and not (tmp_path / "call_list.xlsx").exists()
