@@ -315,3 +315,21 @@ def test_per_year_with_window():
     d = pd.DataFrame({"frequency": [3, 3], "tenure_days": [1000, 20]})
     # 180-day window: exposure = min(tenure + 1, 180), floored at min(365, 180) = 180
     assert list(per_year(d, "frequency", window_days=180)) == pytest.approx([3 * 365.25 / 180] * 2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3000), st.integers(0, 200), st.floats(0, 1e5), st.integers(0, 3000)),
+                min_size=1, max_size=30))
+def test_threshold_scores_cover_every_value_and_are_monotone(rows):
+    df = pd.DataFrame(rows, columns=["recency_days", "frequency", "monetary", "tenure_days"])
+    s = ThresholdSegmenter().fit(df).transform(df)
+    for c in ("r_score", "f_score", "m_score"):
+        assert s[c].between(1, 5).all()
+    # independent reading of the rules: count the cuts passed
+    r_exp = 5 - sum((df["recency_days"] > c).astype(int) for c in (30, 90, 180, 365))
+    assert (s["r_score"] == r_exp).all()
+    f_exp = 1 + sum((s["frequency_per_year"] >= c).astype(int) for c in (1, 2, 4, 8))
+    m_exp = 1 + sum((s["monetary_per_year"] >= c).astype(int) for c in (50, 100, 250, 500))
+    assert (s["f_score"] == f_exp).all() and (s["m_score"] == m_exp).all()
+    out = ThresholdSegmenter().assign(df)
+    assert out["segment"].notna().all()
