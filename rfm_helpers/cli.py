@@ -94,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{ok} month(s) rendered, {len(failed)} failed ({time.perf_counter() - t0:.1f} s); "
           f"index: {args.reports_dir}/index.html")
     for m, exc in failed.items():
-        print(f"FAILED {m}: {exc}", file=sys.stderr)
+        print(f"FAILED {exc}" if isinstance(exc, NotebookFailed) else f"FAILED {m}: {exc}", file=sys.stderr)
     return 1 if failed else 0
 
 

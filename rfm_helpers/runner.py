@@ -241,8 +241,10 @@ def check_parameters_safe(params: Mapping[str, Any], environ: Mapping[str, str] 
 @contextlib.contextmanager
 def _month_lock(reports_dir: Path, month: str) -> Iterator[None]:
     """Exclusive lock for one month, so two runs of the same month cannot interleave."""
-    lock_path = reports_dir / f".lock-{month}"
-    fh = open(lock_path, "a+")
+    lock_dir = reports_dir / ".locks"
+    lock_dir.mkdir(exist_ok=True)
+    lock_path = lock_dir / month
+    fh = open(lock_path, "a+")  # noqa: SIM115 - closed in finally
     try:
         try:
             import fcntl
@@ -796,7 +798,8 @@ def run_range(start: str, end: str, *, stop_on_failure: bool = False, reports_di
                                            update_index=False, **kw)
             except (NotebookFailed, ValueError, FileNotFoundError, RuntimeError) as exc:
                 outcome[month] = exc
-                print(f"FAILED {exc}", file=sys.stderr)
+                print(f"FAILED {exc}" if isinstance(exc, NotebookFailed) else f"FAILED {month}: {exc}",
+                      file=sys.stderr)
                 if stop_on_failure:
                     break
     finally:

@@ -130,3 +130,12 @@ def test_successful_rerun_replaces_and_clears_failed(good_report):
     assert "Second v2" in (out / "02_second.html").read_text(encoding="utf-8")
     assert not (reports / ".failed-1998-06").exists()
     assert "1998-06" in (reports / "index.html").read_text(encoding="utf-8")
+
+
+def test_concurrent_run_of_same_month_refused(good_report):
+    nbs, reports, before = good_report
+    with runner._month_lock(reports, "1998-06"):  # another run holds the month
+        with pytest.raises(RuntimeError, match="another run of 1998-06 is in progress"):
+            runner.run_month("1998-06", reports_dir=reports, notebooks_dir=nbs, progress=False)
+    assert _tree_digest(reports / "1998-06") == before
+    assert [p.name for p in reports.iterdir() if p.name.startswith(".lock")] == []  # locks live in .locks/
