@@ -138,4 +138,4 @@ def test_concurrent_run_of_same_month_refused(good_report):
         with pytest.raises(RuntimeError, match="another run of 1998-06 is in progress"):
             runner.run_month("1998-06", reports_dir=reports, notebooks_dir=nbs, progress=False)
     assert _tree_digest(reports / "1998-06") == before
-    assert [p.name for p in reports.iterdir() if p.name.startswith(".lock")] == []  # locks live in .locks/
+    assert [p.name for p in reports.iterdir() if p.name.startswith(".lock-")] == []  # locks live in .locks/
