@@ -257,3 +257,25 @@ def test_hostile_run_leaks_no_secret_and_no_ids(hostile_run):
         assert not (shown & ids), f"{page.name} shows customer ids: {sorted(shown & ids)[:5]}"
     nb_text = "".join(p.read_text(encoding="utf-8") for p in out.glob("*.ipynb"))
     assert "source_config" in nb_text and "sqlite:///" not in nb_text  # the URL never became a parameter
+
+
+def test_real_pages_in_headless_browser(real_run, tmp_path):
+    """Every page of the real run, opened in headless Chromium: no external request, no console
+    error, no broken image; screenshots go to test-artifacts/ for a person to look at."""
+    from test_browser import ARTIFACTS, Browser, _chromium, visit
+
+    if _chromium() is None:
+        pytest.skip("headless Chromium not installed (Debian: apt-get install chromium)")
+    browser = Browser(tmp_path / "profile")
+    try:
+        pages = sorted(real_run.glob("*.html")) + [real_run.parent / "index.html"]
+        for page in pages:
+            name = "reports-index" if page.parent != real_run else f"e2e-{MONTH}-{page.stem}"
+            result = visit(browser, page.as_uri(), ARTIFACTS / f"{name}.png")
+            external = [u for u in result["requests"] if not u.startswith(("file://", "data:"))]
+            assert external == [], f"{page.name}: {external}"
+            assert result["console_errors"] == [] and result["exceptions"] == [], page.name
+            assert result["brokenImages"] == 0 and result["scripts"] == 0, page.name
+            assert result["width"] <= 1300, f"{page.name} scrolls sideways ({result['width']} px)"
+    finally:
+        browser.close()
