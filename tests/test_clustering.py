@@ -194,3 +194,23 @@ def test_segment_table_drops_empty_and_keeps_order():
     cats = [c for c in a["segment"].cat.categories if (a["segment"] == c).any()]
     assert list(t["segment"]) == cats
     assert (t["customers"] > 0).all()
+
+
+@pytest.mark.parametrize("language, word", [("en", "Pareto"), ("ru", "Парето")])
+def test_plots_return_labelled_figures(language, word):
+    import matplotlib.pyplot as plt
+
+    from rfm_helpers import plots_segments as ps
+
+    df, _ = three_groups(n_per=40, seed=8)
+    res = compare_methods(df, {"quantile": QuantileSegmenter(), "k-means": ClusterSegmenter(k_range=(2, 3))},
+                          n_boot=1, bootstrap_size=60)
+    km = res["fitted"]["k-means"]
+    figs = [ps.plot_k_selection({"k-means": km.k_scores_}, {"k-means": km.k_}, language),
+            ps.plot_segment_shares(res["tables"], language), ps.plot_segment_profiles(res["tables"], language),
+            ps.plot_agreement(res["ari"], language), ps.plot_stability(res["stability"], language)]
+    pareto = ps.plot_pareto(df["monetary"], language=language)
+    assert word in pareto.axes[0].get_title()
+    for fig in figs + [pareto]:
+        assert all(ax.get_title() or ax.get_xlabel() for ax in fig.axes if ax.get_visible())
+        plt.close(fig)
