@@ -481,14 +481,16 @@ def _kernel_stderr_tail(path: Path | None, lines: int = 3) -> str:
 
 
 _UI = {
-    "en": {"run": "Monthly RFM report", "params": "Parameters of this run", "notebooks": "Reports in this run",
+    "en": {"run": "Monthly RFM report", "params": "Parameters of this run",
+           "passed": "Parameters passed to this report by the scheduled run", "notebooks": "Reports in this run",
            "headline": "Headline figures", "all_runs": "All runs", "month_index": "This month",
            "generated": "Generated", "duration": "Run time", "version": "rfm-helpers",
            "analysis_date": "Analysis date", "status": "Status", "month": "Month", "title": "Report",
            "index_title": "RFM reports: all runs", "no_runs": "No reports yet.", "ok": "ok",
            "figures": "Headline figures", "seconds": "s", "links": "Reports",
            "more_figures": "{} more on the month page"},
-    "ru": {"run": "Ежемесячный RFM-отчёт", "params": "Параметры запуска", "notebooks": "Отчёты этого запуска",
+    "ru": {"run": "Ежемесячный RFM-отчёт", "params": "Параметры запуска",
+           "passed": "Параметры, переданные отчёту при плановом запуске", "notebooks": "Отчёты этого запуска",
            "headline": "Ключевые показатели", "all_runs": "Все запуски", "month_index": "Этот месяц",
            "generated": "Создан", "duration": "Время расчёта", "version": "rfm-helpers",
            "analysis_date": "Дата анализа", "status": "Статус", "month": "Месяц", "title": "Отчёт",
@@ -574,6 +576,12 @@ def notebook_html(nb: nbformat.NotebookNode, *, title: str, month: str, params: 
     from nbconvert import HTMLExporter
 
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))  # private copy
+    for cell in nb.cells:  # the page header already shows the title (with the month)
+        if cell.cell_type == "markdown":
+            lines = cell.source.splitlines()
+            if lines and lines[0].lstrip("#").strip() == title and lines[0].startswith("# "):
+                cell.source = "\n".join(lines[1:]).lstrip("\n")
+            break
     section = title
     chart = "График" if language == "ru" else "Chart"
     for cell in nb.cells:

@@ -145,6 +145,7 @@ def visit(browser: Browser, url: str, screenshot: Path) -> dict:
     facts = browser.send("Runtime.evaluate", {"returnByValue": True, "expression": """({
         title: document.title,
         text: document.body.innerText,
+        allText: document.body.textContent,
         images: document.images.length,
         brokenImages: Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).length,
         scripts: document.scripts.length,
@@ -201,7 +202,7 @@ def test_notebook_page_renders_offline(rendered, browser):
     assert result["scripts"] == 0
     assert result["images"] >= 1 and result["brokenImages"] == 0
     assert "<script>alert(1)</script>" in result["text"]  # hostile channel name shown as text
-    assert "analysis_date" in result["text"] and "1998-06-30" in result["text"]
+    assert "analysis_date" in result["allText"] and "1998-06-30" in result["text"]  # params box (folded)
     assert result["width"] <= 1300  # no sideways scrolling on a laptop-width window
     assert shot.stat().st_size > 10_000
 
