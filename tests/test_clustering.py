@@ -212,5 +212,5 @@ def test_plots_return_labelled_figures(language, word):
     pareto = ps.plot_pareto(df["monetary"], language=language)
     assert word in pareto.axes[0].get_title()
     for fig in figs + [pareto]:
-        assert all(ax.get_title() or ax.get_xlabel() for ax in fig.axes if ax.get_visible())
+        assert all(ax.get_title() or ax.get_xlabel() or ax.get_ylabel() for ax in fig.axes if ax.get_visible())
         plt.close(fig)
