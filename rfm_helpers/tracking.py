@@ -25,14 +25,17 @@ this month's segment ranks above last month's, **down** when below.
 """
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import json
 import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .rfm import compute_scored_rfm, parse_as_of
@@ -274,16 +277,54 @@ def value_order_table(snapshots: Iterable[pd.DataFrame], order: list[str]) -> pd
                          "mean_rfm_score": [float(mean.get(s, float("nan"))) for s in order]})
 
 
+_PAIRS: "collections.OrderedDict[tuple[int, int], tuple]" = collections.OrderedDict()
+
+
 def _pair(prev: pd.DataFrame, curr: pd.DataFrame) -> pd.DataFrame:
-    """Customers of ``curr`` with their previous segment (``NEW`` when absent)."""
-    left = curr[["customer_id", "segment", "monetary", "month_spend"]].rename(
-        columns={"segment": "to"})
-    right = prev[["customer_id", "segment", "monetary"]].rename(
-        columns={"segment": "from", "monetary": "monetary_before"})
-    both = left.merge(right, on="customer_id", how="outer")
-    both["from"] = both["from"].astype("object").where(both["from"].notna(), NEW)
-    # customers in last month but missing now (only with a window and include_lapsed=False)
-    both["to"] = both["to"].astype("object").where(both["to"].notna(), "(gone)")
+    """:func:`_pair_uncached`, remembered for the last few pairs of snapshot objects (the
+    notebook asks several questions about the same two months). The cache keeps references
+    to both frames, so an entry can only match the very same objects; callers never modify
+    the returned frame."""
+    key = (id(prev), id(curr))
+    hit = _PAIRS.get(key)
+    if hit is not None and hit[0] is prev and hit[1] is curr and hit[2] == (len(prev), len(curr)):
+        return hit[3]
+    both = _pair_uncached(prev, curr)
+    _PAIRS[key] = (prev, curr, (len(prev), len(curr)), both)
+    while len(_PAIRS) > 24:
+        _PAIRS.popitem(last=False)
+    return both
+
+
+def _pair_uncached(prev: pd.DataFrame, curr: pd.DataFrame) -> pd.DataFrame:
+    """Customers of ``curr`` with their previous segment (``NEW`` when absent), plus
+    customers of ``prev`` missing from ``curr`` (``"(gone)"``; only possible with a window
+    and ``include_lapsed=False``). Hash lookup of ids, not a merge: this runs for every
+    pair of months on tables with hundreds of thousands of customers."""
+    def arrow(col: pd.Series, typ=pa.string()) -> pa.Array:
+        return pa.array(col, type=typ, from_pandas=True)
+
+    prev_ids, curr_ids = arrow(prev["customer_id"]), arrow(curr["customer_id"])
+    pos = pc.index_in(curr_ids, value_set=prev_ids)          # null: new customer
+    src = pc.fill_null(pc.take(arrow(prev["segment"]), pos), NEW)
+    before = pc.take(arrow(prev["monetary"], pa.float64()), pos)
+    as_str = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.StringDtype("pyarrow")}.get
+    both = pd.DataFrame({
+        "customer_id": curr_ids.to_pandas(types_mapper=as_str),
+        "to": arrow(curr["segment"]).to_pandas(types_mapper=as_str),
+        "monetary": curr["monetary"].to_numpy(dtype="float64"),
+        "month_spend": curr["month_spend"].to_numpy(dtype="float64"),
+        "from": src.to_pandas(types_mapper=as_str),
+        "monetary_before": before.to_numpy(zero_copy_only=False).astype("float64"),
+    })
+    if len(curr) - pos.null_count < len(prev):
+        gone = pc.invert(pc.is_in(prev_ids, value_set=curr_ids)).to_numpy(zero_copy_only=False)
+        both = pd.concat([both, pd.DataFrame({
+            "customer_id": pd.array(prev["customer_id"].to_numpy(dtype=object)[gone], dtype=pd.StringDtype("pyarrow")),
+            "to": pd.array(["(gone)"] * int(gone.sum()), dtype=pd.StringDtype("pyarrow")),
+            "monetary": 0.0, "month_spend": 0.0,
+            "from": pd.array(prev["segment"].to_numpy(dtype=object)[gone], dtype=pd.StringDtype("pyarrow")),
+            "monetary_before": prev["monetary"].to_numpy(dtype="float64")[gone]})], ignore_index=True)
     return both
 
 
@@ -328,10 +369,15 @@ def movements(prev: pd.DataFrame, curr: pd.DataFrame, order: list[str]) -> dict[
     """Counts of customers who moved ``up``, ``down``, stayed (``same``) or are ``new``,
     using the value ``order`` (best first)."""
     both = _pair(prev, curr)
-    rank = {s: i for i, s in enumerate(order)}
-    known = both["from"].isin(rank) & both["to"].isin(rank)
-    r_from = both.loc[known, "from"].map(rank)
-    r_to = both.loc[known, "to"].map(rank)
+    rank = pa.array(list(order), type=pa.string())
+
+    def ranks(col: pd.Series) -> np.ndarray:  # position in ``order``; -1 when not in it
+        found = pc.index_in(pa.array(col, type=pa.string(), from_pandas=True), value_set=rank)
+        return pc.fill_null(found, -1).to_numpy(zero_copy_only=False)
+
+    r_from, r_to = ranks(both["from"]), ranks(both["to"])
+    known = (r_from >= 0) & (r_to >= 0)
+    r_from, r_to = r_from[known], r_to[known]
     return {"up": int((r_to < r_from).sum()), "down": int((r_to > r_from).sum()),
             "same": int((r_to == r_from).sum()), "new": int((both["from"] == NEW).sum())}
 
@@ -363,7 +409,7 @@ def churn_flows(snapshots: Mapping[str, pd.DataFrame], churn: list[str] | None =
     (``entered_churn``), who left churn back to an active one (``returned``), and the
     total in churn segments at month end (``in_churn``)."""
     months = list(snapshots)
-    allsegs = set().union(*(set(s["segment"].astype(str)) for s in snapshots.values())) if months else set()
+    allsegs = set().union(*(set(s["segment"].dropna().unique().tolist()) for s in snapshots.values()))
     churn = churn if churn is not None else churn_segments(sorted(allsegs))
     rows = []
     for a, b in zip(months, months[1:]):
