@@ -544,3 +544,71 @@ def demo_send_date(requested: Any, window_days: int, transactions: pd.DataFrame)
                             f"{window_days}-day outcome window and some purchase history before it")
     return moved, (f"the demo send date {send} would put the outcome window outside the data "
                    f"({first}..{last}), so the demo campaign is sent on {moved} instead")
+
+
+@dataclass
+class ReportCampaign:
+    """What notebook 04 needs: the prepared campaign, the true effect when the campaign is
+    the simulated demo (``None`` for a real campaign file) and notes to show the reader
+    (demo date moves, data warnings; counts only, never customer ids)."""
+
+    data: CampaignData
+    truth: dict | None
+    notes: list[str]
+
+
+def campaign_for_report(
+    transactions: pd.DataFrame,
+    *,
+    campaign_path: str = "",
+    send_date: Any = None,
+    outcome_window_days: int = 60,
+    control: str = "control",
+    planned_split: str = "",
+    on_unknown: str = "exclude",
+    segment_map: str = "classic",
+    language: str = "en",
+    seed: int = 2024,
+    effect: InjectedEffect | None = None,
+    cost_per_contact: float | None = None,
+) -> ReportCampaign:
+    """Read the campaign file, or (``campaign_path`` empty) simulate the demo campaign on
+    ``transactions``, then :func:`prepare_campaign`; campaign warnings become ``notes``."""
+    truth = None
+    notes: list[str] = []
+    split = parse_split(planned_split)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CampaignWarning)
+        if campaign_path:
+            campaign, tx = read_campaign(campaign_path), transactions
+        else:
+            demo_date, demo_note = demo_send_date(send_date, outcome_window_days, transactions)
+            if demo_note:
+                notes.append(demo_note)
+            campaign, tx, truth = simulate_campaign(
+                transactions, demo_date, outcome_window_days, seed=seed,
+                split=split or {control: 0.5, "treatment": 0.5},
+                effect=effect or InjectedEffect(), cost_per_contact=cost_per_contact)
+        data = prepare_campaign(campaign, tx, outcome_window_days, control=control,
+                                planned_split=split, on_unknown=on_unknown,
+                                segment_map=segment_map, language=language)
+    notes += [str(w.message) for w in caught if issubclass(w.category, CampaignWarning)]
+    return ReportCampaign(data=data, truth=truth, notes=notes)
+
+
+def demo_sentence(truth: Mapping[str, Any], effect: InjectedEffect, currency: str = "$",
+                  variant: str = "treatment") -> tuple[str, dict]:
+    """``(template, values)`` for display.say explaining the simulated campaign and its
+    known true effect."""
+    t = truth["effects"][variant]
+    template = (
+        "<b>Demonstration data.</b> No real campaign file was given, so this report uses a simulated "
+        "campaign on real customers: the {n} customers who bought in the year before the send date were "
+        "split at random into control and treatment, and {q} of treated customers were given one extra "
+        "purchase of {amt} in the window. The <b>true</b> effect is therefore known: +{conv} points of "
+        "conversion and +{rev} revenue per customer. The analysis below does not know this and should "
+        "recover it within its intervals.")
+    return template, {
+        "n": f"{truth['n_customers']:,}", "q": f"{100 * effect.extra_purchase_prob:.0f}%",
+        "amt": f"{currency}{effect.extra_amount:,.2f}", "conv": f"{100 * t['conversion']:.2f}",
+        "rev": f"{currency}{t['revenue']:,.2f}"}

@@ -537,8 +537,18 @@ def _strip_external(body: str) -> str:
     return _EXTERNAL_TAGS.sub("", body)
 
 
-def format_value(value: Any) -> str:
-    """Headline value for display: thousands separators, at most 2 decimals."""
+def format_value(value: Any, fmt: str | None = None) -> str:
+    """Headline value for display: thousands separators, at most 2 decimals; ``fmt`` (as
+    recorded by :func:`rfm_helpers.summary.record`) asks for a percentage, money, etc."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value and fmt:
+        if fmt == "pct":
+            return f"{100 * value:.1f}%"
+        if fmt == "money":
+            return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
+        if fmt == "int":
+            return f"{int(round(value)):,}"
+        if fmt == "pvalue":
+            return "< 0.001" if value < 0.001 else f"{value:.3f}"
     if isinstance(value, bool) or value is None:
         return "" if value is None else str(value)
     if isinstance(value, int):
@@ -823,7 +833,8 @@ def headline(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
     out = []
     for key, entry in (summary.get("headline") or {}).items():
         if isinstance(entry, Mapping):
-            out.append((str(entry.get("label") or key), format_value(entry.get("value"))))
+            out.append((str(entry.get("label") or key),
+                        format_value(entry.get("value"), entry.get("fmt"))))
         else:
             out.append((str(key), format_value(entry)))
     return out

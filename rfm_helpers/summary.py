@@ -20,10 +20,22 @@ def _target(run_dir: str | os.PathLike | None) -> Path | None:
     return Path(d) / SUMMARY_FILE if d else None
 
 
+#: Display formats understood by the report index (see :func:`rfm_helpers.runner.format_value`).
+FORMATS = ("int", "float", "pct", "money", "pvalue", "text")
+
+
 def record(key: str, value: Any, label: str | None = None, *, section: str = "headline",
-           run_dir: str | os.PathLike | None = None) -> None:
-    """Record a JSON-serialisable ``value`` under ``section``/``key`` with a display label."""
+           run_dir: str | os.PathLike | None = None, fmt: str | None = None) -> None:
+    """Record a JSON-serialisable ``value`` under ``section``/``key`` with a display label.
+
+    ``fmt`` tells the index how to show it: ``"pct"`` for a 0..1 share (0.677 -> 67.7%),
+    ``"money"``, ``"int"``, ``"float"``, ``"pvalue"`` or ``"text"``; default: by type.
+    """
+    if fmt is not None and fmt not in FORMATS:
+        raise ValueError(f"fmt must be one of {FORMATS}, got {fmt!r}")
     entry = {"value": value, "label": label or key.replace("_", " ").capitalize()}
+    if fmt:
+        entry["fmt"] = fmt
     path = _target(run_dir)
     data = load(run_dir) if path else _memory
     data.setdefault(section, {})[key] = entry

@@ -106,6 +106,20 @@ def test_format_value():
     assert runner.format_value(3.2e-20) == "3.2e-20"  # a tiny p-value is not shown as 0
     assert runner.format_value(0.0042) == "0.004"
     assert runner.format_value(0.0) == "0"
+    assert runner.format_value(0.6771, "pct") == "67.7%"
+    assert runner.format_value(2500316.4, "money") == "2,500,316"
+    assert runner.format_value(3.2e-20, "pvalue") == "< 0.001"
+    assert runner.format_value(0.0421, "pvalue") == "0.042"
+    assert runner.format_value("Loyal", "pct") == "Loyal"
+
+
+def test_headline_uses_recorded_format(tmp_path):
+    from rfm_helpers import summary
+    summary.record("share", 0.5, "Share", run_dir=tmp_path, fmt="pct")
+    summary.record("n", 3, "N", run_dir=tmp_path)
+    assert runner.headline(summary.load(tmp_path)) == [("Share", "50.0%"), ("N", "3")]
+    with pytest.raises(ValueError, match="fmt"):
+        summary.record("x", 1, run_dir=tmp_path, fmt="percent")
 
 
 # --------------------------------------------------------------------------- a real run of fixtures
