@@ -29,6 +29,7 @@ import collections
 import datetime as dt
 import json
 import os
+import uuid
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -184,7 +185,7 @@ def _write(snap: pd.DataFrame, path: Path, settings: dict) -> None:
     meta = dict(table.schema.metadata or {})
     meta[_META_KEY] = json.dumps(settings, sort_keys=True).encode()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".parquet.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")  # parallel runs
     pq.write_table(table.replace_schema_metadata(meta), tmp)
     os.replace(tmp, path)
 
