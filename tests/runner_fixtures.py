@@ -1,6 +1,7 @@
 """Tiny notebooks for the runner, fault and browser tests (fast: a kernel each, no data load)."""
 from __future__ import annotations
 
+from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
@@ -55,3 +56,34 @@ def basic_set(folder: Path) -> Path:
                    "d=analysis_date, t=threshold)"],
                   parameters='analysis_date = ""\nthreshold = 1\n')
     return folder
+
+
+class HtmlCells(HTMLParser):
+    """Text of every <td>/<th>, the links and all tags of a page, for assertions on reports."""
+
+    def __init__(self):
+        super().__init__()
+        self.cells, self.links, self.tags, self._buf, self._in = [], [], [], [], False
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        if tag == "a":
+            self.links.append(dict(attrs).get("href"))
+        if tag in ("td", "th"):
+            self._in, self._buf = True, []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._in:
+            self.cells.append("".join(self._buf).strip())
+            self._in = False
+
+    def handle_data(self, data):
+        if self._in:
+            self._buf.append(data)
+
+
+def parse_html(text: str) -> HtmlCells:
+    """Parse a page into :class:`HtmlCells`."""
+    p = HtmlCells()
+    p.feed(text)
+    return p

@@ -10,7 +10,6 @@ import os
 import re
 import shutil
 import sqlite3
-from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
@@ -18,7 +17,7 @@ import pytest
 import yaml
 
 from rfm_helpers import datasets, runner
-from runner_fixtures import make_notebook
+from runner_fixtures import make_notebook, parse_html
 
 pytestmark = pytest.mark.slow
 
@@ -28,33 +27,6 @@ MONTH = "1998-06"
 SECRET = "S3CRET-TOKEN-xyz"
 ENV_SECRET = "fake-env-secret-7f3a9c"
 XSS = "<script>alert(1)</script>"
-
-
-class _Cells(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.cells, self.links, self._buf, self._in = [], [], [], False
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "a":
-            self.links.append(dict(attrs).get("href"))
-        if tag in ("td", "th"):
-            self._in, self._buf = True, []
-
-    def handle_endtag(self, tag):
-        if tag in ("td", "th") and self._in:
-            self.cells.append("".join(self._buf).strip())
-            self._in = False
-
-    def handle_data(self, data):
-        if self._in:
-            self._buf.append(data)
-
-
-def cells_of(page: str) -> _Cells:
-    p = _Cells()
-    p.feed(page)
-    return p
 
 
 class _SecretEnv:
@@ -131,7 +103,7 @@ def test_html_title_parameters_images(real_run):
         src = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4)
         title = runner.notebook_title(src, stem)
         assert f"<title>{html.escape(title)} — {MONTH}</title>" in page, stem
-        cells = cells_of(page).cells
+        cells = parse_html(page).cells
         assert "analysis_date" in cells and "1998-06-30" in cells, stem  # parameters table
         executed = nbformat.read(real_run / f"{stem}.ipynb", as_version=4)
         pngs = sum("image/png" in o.get("data", {}) for c in executed.cells if c.cell_type == "code"
@@ -159,10 +131,10 @@ def test_summary_headline_and_metadata(real_run):
 
 
 def test_month_and_reports_index(real_run):
-    month_links = cells_of((real_run / "index.html").read_text(encoding="utf-8")).links
+    month_links = parse_html((real_run / "index.html").read_text(encoding="utf-8")).links
     for stem in _notebooks(real_run):
         assert f"{stem}.html" in month_links
-    top = cells_of((real_run.parent / "index.html").read_text(encoding="utf-8")).links
+    top = parse_html((real_run.parent / "index.html").read_text(encoding="utf-8")).links
     assert f"{MONTH}/index.html" in top
 
 
@@ -179,7 +151,7 @@ def test_no_customer_level_data_in_html(real_run):
     ids = {i for i in exported | raw_ids if i.startswith("0")}
     assert len(ids) > 5000
     for page in real_run.glob("*.html"):
-        shown = set(cells_of(page.read_text(encoding="utf-8")).cells)
+        shown = set(parse_html(page.read_text(encoding="utf-8")).cells)
         assert not (shown & ids), f"{page.name} shows customer ids: {sorted(shown & ids)[:5]}"
 
 
@@ -197,7 +169,7 @@ def test_rerun_replaces_month_atomically(real_run, tmp_path):
     assert out.stat().st_ino != old_inode  # a new folder was swapped in, not edited in place
     assert sorted(p.name for p in out.glob("*.html")) == sorted(["index.html", f"{first.stem}.html"])
     assert [p.name for p in reports.iterdir() if p.name.startswith((".tmp-", ".old-", ".failed-"))] == []
-    assert f"{MONTH}/index.html" in cells_of((reports / "index.html").read_text(encoding="utf-8")).links
+    assert f"{MONTH}/index.html" in parse_html((reports / "index.html").read_text(encoding="utf-8")).links
 
 
 # --------------------------------------------------------------------------- hostile data
@@ -253,7 +225,7 @@ def test_hostile_run_leaks_no_secret_and_no_ids(hostile_run):
     out, ids = hostile_run
     _assert_no_secrets(out.parent)
     for page in out.glob("*.html"):
-        shown = set(cells_of(page.read_text(encoding="utf-8")).cells)
+        shown = set(parse_html(page.read_text(encoding="utf-8")).cells)
         assert not (shown & ids), f"{page.name} shows customer ids: {sorted(shown & ids)[:5]}"
     nb_text = "".join(p.read_text(encoding="utf-8") for p in out.glob("*.ipynb"))
     assert "source_config" in nb_text and "sqlite:///" not in nb_text  # the URL never became a parameter

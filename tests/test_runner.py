@@ -6,7 +6,6 @@ import calendar
 import datetime as dt
 import json
 import re
-from html.parser import HTMLParser
 
 import nbformat
 import papermill
@@ -15,7 +14,7 @@ from hypothesis import given, strategies as st
 
 from rfm_helpers import cli, runner
 from rfm_helpers.report_index import build_index, collect_runs
-from runner_fixtures import basic_set, make_notebook
+from runner_fixtures import basic_set, make_notebook, parse_html
 
 # --------------------------------------------------------------------------- pure helpers
 
@@ -123,34 +122,6 @@ def test_headline_uses_recorded_format(tmp_path):
 
 
 # --------------------------------------------------------------------------- a real run of fixtures
-
-
-class _Cells(HTMLParser):
-    """Text of every <td>/<th> and the names of all tags, for assertions on structure."""
-
-    def __init__(self):
-        super().__init__()
-        self.cells, self.tags, self._buf, self._in = [], [], [], False
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, dict(attrs)))
-        if tag in ("td", "th"):
-            self._in, self._buf = True, []
-
-    def handle_endtag(self, tag):
-        if tag in ("td", "th") and self._in:
-            self.cells.append("".join(self._buf).strip())
-            self._in = False
-
-    def handle_data(self, data):
-        if self._in:
-            self._buf.append(data)
-
-
-def parse_html(text: str) -> _Cells:
-    p = _Cells()
-    p.feed(text)
-    return p
 
 
 @pytest.fixture(scope="module")
