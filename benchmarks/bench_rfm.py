@@ -216,6 +216,8 @@ def main(argv=None) -> int:
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--max-seconds", type=float, default=300,
                     help="skip a slow competitor when its estimate exceeds this (default 300)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="measure each method N times in fresh processes and keep the fastest")
     ap.add_argument("--report", action="store_true", help="also time the full monthly report on 1e6 rows")
     ap.add_argument("--report-size", default="1e6")
     ap.add_argument("--_measure", nargs=2, help=argparse.SUPPRESS)
@@ -243,6 +245,10 @@ def main(argv=None) -> int:
                     results[m] = {"skipped": f"skipped (est. > {est:.0f} s)"}
                     continue
             r = run_one(m, path, timeout=max(args.max_seconds * 2, 120))
+            for _ in range(args.repeat - 1 if "seconds" in r else 0):
+                again = run_one(m, path, timeout=max(args.max_seconds * 2, 120))
+                if again.get("seconds", float("inf")) < r["seconds"]:
+                    r = again  # best of N: the machine may be shared
             results[m] = r
             if "seconds" in r:
                 per_row_cost[m] = r["seconds"] / n
