@@ -20,6 +20,9 @@ from hypothesis import strategies as st
 from rfm_helpers import datasets
 from rfm_helpers.rfm import compute_rfm, compute_scored_rfm, score_quantiles
 
+# PySpark 4 warns that it does not fully support pandas 3; our Spark path is checked here.
+pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning")
+
 AS_OF = "1998-06-30"
 KEY_INT = ["recency_days", "frequency", "tenure_days"]
 
