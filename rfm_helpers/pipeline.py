@@ -7,7 +7,10 @@ and the scored RFM table, plus the run and export folders.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import os
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,7 @@ import pandas as pd
 import yaml
 
 from . import datasets
-from .rfm import compute_rfm, parse_as_of, score_quantiles
+from .rfm import compute_scored_rfm, parse_as_of
 
 #: Where interactive (non-runner) sessions write exports and quarantine files.
 INTERACTIVE_RUN_DIR = Path("reports") / "_interactive"
@@ -78,22 +81,60 @@ class Prepared:
         return d
 
 
+#: Folder inside a run directory where :func:`prepare` keeps the loaded data, so the
+#: notebooks of one run load and validate the source once and all see the same rows.
+#: The runner deletes it before publishing a report.
+CACHE_DIR = ".cache"
+
+
+def _cache_key(source: dict, as_of: dt.date | None) -> str:
+    """Source spec + analysis date + the file's size and modification time."""
+    stamp = None
+    path = source.get("path")
+    if path and Path(path).exists():
+        st = Path(path).stat()
+        stamp = (st.st_size, st.st_mtime_ns)
+    raw = json.dumps({"source": source, "as_of": str(as_of), "stamp": stamp}, sort_keys=True, default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()[:20]
+
+
+def load_cached(source: dict, as_of: dt.date | None, run_dir: Path | None):
+    """:func:`rfm_helpers.loading.load_transactions`, reusing the result stored in
+    ``run_dir/.cache`` by an earlier notebook of the same run (same source, same file
+    version, same analysis date). Without ``run_dir`` nothing is cached."""
+    from .loading import load_transactions
+
+    if run_dir is None:
+        return load_transactions(source, analysis_date=as_of)
+    path = run_dir / CACHE_DIR / f"load-{_cache_key(source, as_of)}.pkl"
+    if path.exists():
+        with path.open("rb") as fh:
+            return pickle.load(fh)
+    result = load_transactions(source, analysis_date=as_of)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    with tmp.open("wb") as fh:
+        pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, path)
+    return result
+
+
 def prepare(analysis_date: Any = "", source_config: Any = "", window_days: int | None = 0,
             run_dir: Any = "", n_scores: int = 5, **extra: Any) -> Prepared:
     """Load, clean, compute and score. ``analysis_date`` empty = last date in the data;
-    ``window_days`` 0/None = whole history."""
-    from .loading import load_transactions
-
+    ``window_days`` 0/None = whole history. Within a run (``run_dir`` given, or set by
+    the runner) the loaded data is cached, see :data:`CACHE_DIR`."""
     source = resolve_source(source_config)
     as_of = parse_as_of(analysis_date) if analysis_date else None
-    result = load_transactions(source, analysis_date=as_of)
+    explicit_run_dir = run_dir or os.environ.get("RFM_RUN_DIR")
+    result = load_cached(source, as_of, Path(explicit_run_dir) if explicit_run_dir else None)
     tx = result.clean
     if as_of is None:
         if tx.empty:
             raise ValueError(f"{result.source_name}: no valid transactions to analyse")
         as_of = tx["order_date"].max().date()
     window = int(window_days) if window_days else None
-    rfm = score_quantiles(compute_rfm(tx, as_of, window), n_scores)
+    rfm = compute_scored_rfm(tx, as_of, window, n=n_scores)
     params = {"analysis_date": as_of.isoformat(), "source": source.get("name", source.get("path")),
               "window_days": window or "whole history", **extra}
     return Prepared(as_of=as_of, window_days=window, source=source, load=result, transactions=tx,

@@ -34,6 +34,7 @@ from urllib.parse import parse_qsl, urlsplit
 import nbformat
 
 from . import __version__
+from .pipeline import CACHE_DIR
 from .summary import SUMMARY_FILE
 
 #: Parameters every notebook may declare; only the declared ones are passed.
@@ -760,8 +761,10 @@ def run_month(month: str, *, reports_dir: str | os.PathLike = "reports", source_
             page, _ = redact(month_index_html(summary), hide)
             _write_text_atomic(tmp / "index.html", page)
             shutil.rmtree(tmp / ".kernel-logs", ignore_errors=True)  # debugging aid for failed runs only
+            shutil.rmtree(tmp / CACHE_DIR, ignore_errors=True)  # data shared by the notebooks of this run
             _redact_tree(tmp, hide)
         except NotebookFailed as failure:
+            shutil.rmtree(tmp / CACHE_DIR, ignore_errors=True)
             kept = _keep_failed(tmp, reports, month)
             if kept is not None:
                 failure.executed_path = kept / failure.notebook

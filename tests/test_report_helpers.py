@@ -109,3 +109,24 @@ def test_resolve_source_yaml_relative_path(tmp_path):
     assert resolve_source("")["name"].startswith("CDNOW")
     with pytest.raises(FileNotFoundError, match="nope.yaml"):
         resolve_source(str(tmp_path / "nope.yaml"))
+
+
+def test_prepare_loads_once_per_run_and_matches_an_uncached_load(tmp_path, monkeypatch):
+    from rfm_helpers import loading, pipeline
+    from rfm_helpers.rfm import compute_rfm, score_quantiles
+
+    calls = []
+    real = loading.load_transactions
+    monkeypatch.setattr(loading, "load_transactions", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = pipeline.prepare("1998-03-31", run_dir=tmp_path)
+    second = pipeline.prepare("1998-03-31", run_dir=tmp_path)
+    assert len(calls) == 1
+    assert len(list((tmp_path / pipeline.CACHE_DIR).glob("load-*.pkl"))) == 1
+    pd.testing.assert_frame_equal(first.rfm, second.rfm)
+    assert second.load.rows_in == first.load.rows_in == second.load.rows_kept + second.load.rows_quarantined
+    # the one-statement scored RFM equals the two-step computation
+    expected = score_quantiles(compute_rfm(first.transactions, first.as_of))
+    pd.testing.assert_frame_equal(first.rfm, expected)
+    # another analysis date is another cache entry
+    pipeline.prepare("1998-02-28", run_dir=tmp_path)
+    assert len(calls) == 2
