@@ -69,10 +69,17 @@ def neutralize_formulas(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     for c in out.columns:
         s = out[c]
-        if pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s) or isinstance(
-                s.dtype, pd.CategoricalDtype):
-            vals = s.astype(object).map(_neutralize_value)
-            out[c] = vals.astype("string") if not pd.api.types.is_object_dtype(s) else vals
+        is_object = pd.api.types.is_object_dtype(s)
+        if is_object or pd.api.types.is_string_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype):
+            # Vectorised: only text cells can match (non-strings in an object column give NA).
+            text = s if is_object else s.astype("string")
+            risky = text.str.startswith(FORMULA_PREFIXES, na=False).to_numpy(dtype=bool)
+            if risky.any():
+                vals = text.astype(object).to_numpy(copy=True)
+                vals[risky] = ["'" + v for v in vals[risky]]
+                text = pd.Series(vals, index=s.index, name=s.name)
+                text = text if is_object else text.astype("string")
+            out[c] = text
     # Column names are cells too.
     out.columns = [_neutralize_value(str(c)) for c in out.columns]
     return out
@@ -109,7 +116,8 @@ def load_test_recipients(test_recipients: Any) -> pd.DataFrame:
 
 
 def mailing_table(assigned: pd.DataFrame, language: str = "en", map_name: str | None = None,
-                  maps: dict | None = None, contacts: pd.DataFrame | None = None) -> pd.DataFrame:
+                  maps: dict | None = None, contacts: pd.DataFrame | None = None,
+                  sort: bool = True) -> pd.DataFrame:
     """Per-customer rows for message templates (all segments together).
 
     ``assigned`` is the output of :func:`rfm_helpers.segments.assign_segments`. Columns:
@@ -117,21 +125,32 @@ def mailing_table(assigned: pd.DataFrame, language: str = "en", map_name: str | 
     ``last_order_date`` / ``first_order_date`` (ISO dates), ``total_spend``,
     ``average_order_value``, ``suggested_offer`` (the map's strategy), ``recommended_channel``
     and ``is_test`` = 0. ``contacts`` (optional, keyed by ``customer_id``) adds columns such
-    as name or email. Sorted by segment (map order), then spend (highest first).
+    as name or email. Sorted by segment (map order), then spend (highest first); with
+    ``sort=False`` the rows stay in the order of ``assigned`` (one row per input row).
     """
     _need(assigned, ["customer_id", "segment", "recency_days", "frequency", "monetary"])
     maps = maps if maps is not None else load_segment_maps()
     name = map_name or assigned.attrs.get("segment_map") or "classic"
     maps, mp = _get_map(name, maps)
     texts = {s["key"]: s for s in mp["segments"]}
-    seg = assigned["segment"].astype(str)
-    unknown = sorted(set(seg) - set(texts))
+    # Look texts up once per distinct segment, then broadcast by integer code (a per-row
+    # Python lookup over 500k customers costs seconds).
+    codes, keys = pd.factorize(assigned["segment"].astype(object))
+    keys = [str(k) for k in keys]
+    if (codes < 0).any():
+        keys, codes = keys + ["nan"], np.where(codes < 0, len(keys), codes)
+    unknown = sorted(set(keys) - set(texts))
     if unknown:
         raise ValueError(f"segments {unknown} are not in map {name!r}")
+
+    def per_row(field: str) -> np.ndarray:
+        return np.array([texts[k][field][language] for k in keys], dtype=object)[codes]
+
+    seg = np.array(keys, dtype=object)[codes]
     out = pd.DataFrame({
         "customer_id": assigned["customer_id"].astype("string").to_numpy(),
-        "segment": seg.to_numpy(),
-        "segment_label": seg.map(lambda k: texts[k]["label"][language]).to_numpy(),
+        "segment": seg,
+        "segment_label": per_row("label"),
         "recency_days": assigned["recency_days"].to_numpy(),
         "frequency": assigned["frequency"].to_numpy(),
         "monetary": assigned["monetary"].round(2).to_numpy(),
@@ -145,8 +164,8 @@ def mailing_table(assigned: pd.DataFrame, language: str = "en", map_name: str | 
     out["total_spend"] = out["monetary"]
     freq = out["frequency"].astype("float64")
     out["average_order_value"] = np.where(freq > 0, out["monetary"] / freq.where(freq > 0, 1), 0.0).round(2)
-    out["suggested_offer"] = seg.map(lambda k: texts[k]["strategy"][language]).to_numpy()
-    out["recommended_channel"] = seg.map(lambda k: texts[k]["channel"][language]).to_numpy()
+    out["suggested_offer"] = per_row("strategy")
+    out["recommended_channel"] = per_row("channel")
     out["is_test"] = 0
     if contacts is not None:
         if "customer_id" not in contacts.columns:
@@ -155,8 +174,10 @@ def mailing_table(assigned: pd.DataFrame, language: str = "en", map_name: str | 
         extra["customer_id"] = extra["customer_id"].astype("string")
         clash = [c for c in extra.columns if c in out.columns and c != "customer_id"]
         out = out.merge(extra.drop(columns=clash), on="customer_id", how="left")
+    if not sort:
+        return out
     order = {k: i for i, k in enumerate(texts)}
-    out = out.assign(_o=out["segment"].map(order)).sort_values(
+    out = out.assign(_o=np.array([order[k] for k in keys], dtype=np.int64)[codes]).sort_values(
         ["_o", "monetary", "customer_id"], ascending=[True, False, True], kind="mergesort")
     return out.drop(columns="_o").reset_index(drop=True)
 
@@ -350,18 +371,23 @@ def write_call_list(assigned: pd.DataFrame, exports_dir: str | Path, language: s
     mname = map_name or assigned.attrs.get("segment_map") or "classic"
     _, mp = _get_map(mname, maps)
     texts = {s["key"]: s for s in mp["segments"]}
-    table = mailing_table(assigned, language, mname, maps, contacts)
-    prio = call_priority(assigned, mname, maps)
-    pr = pd.Series(prio.to_numpy(), index=assigned["customer_id"].astype("string").to_numpy())
-    table["call_priority"] = table["customer_id"].map(pr).astype("float64").round(4)
-    table = table[table["call_priority"] > 0]
+    prio = call_priority(assigned, mname, maps).to_numpy(dtype="float64").round(4)
+    # Keep only rows that can make the list before building and sorting it: priority > 0 and,
+    # with max_rows, at least the max_rows-th highest priority (ties kept, so the sort below
+    # picks exactly the same rows as sorting everyone).
+    keep = prio > 0
+    if max_rows is not None and 0 < int(max_rows) < int(keep.sum()):
+        cutoff = np.partition(prio[keep], -int(max_rows))[-int(max_rows)]
+        keep &= prio >= cutoff
+    table = mailing_table(assigned[keep], language, mname, maps, contacts, sort=False)
+    table["call_priority"] = prio[keep]
     table = table.sort_values(["call_priority", "monetary", "recency_days", "customer_id"],
                               ascending=[False, False, True, True], kind="mergesort")
     if max_rows is not None:
         table = table.head(int(max_rows))
     table = table.reset_index(drop=True)
     table.insert(0, "priority_rank", np.arange(1, len(table) + 1))
-    table["talking_points"] = table["segment"].map(lambda k: texts[k]["talking_points"][language])
+    table["talking_points"] = table["segment"].map({k: t["talking_points"][language] for k, t in texts.items()})
     cols = ["priority_rank", "call_priority", "customer_id", "segment", "segment_label", "recency_days",
             "frequency", "monetary", "last_order_date", "total_spend", "talking_points", "suggested_offer"]
     extra = [c for c in table.columns if c not in cols and c not in _BASE_COLUMNS]
