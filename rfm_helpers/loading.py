@@ -531,6 +531,18 @@ def _as_text(s: pd.Series) -> pd.Series:
         out = s.fillna("")
     elif pd.api.types.is_integer_dtype(s.dtype) and not s.isna().any():
         out = s.astype(str)
+    elif pd.api.types.is_datetime64_any_dtype(s.dtype):
+        # vectorised; same text as _stringify_value for whole seconds (typed Parquet/SQL dates)
+        out = s.astype(str).where(s.notna(), "")
+    elif pd.api.types.is_float_dtype(s.dtype) and not isinstance(s.dtype, pd.ArrowDtype):
+        v = s.to_numpy(dtype="float64", na_value=np.nan)
+        whole = np.isfinite(v) & (np.abs(v) < 1e15)
+        whole[whole] = v[whole] == np.floor(v[whole])
+        text = np.full(len(v), "", dtype=object)
+        text[whole] = v[whole].astype(np.int64).astype(str)
+        rest = ~whole & ~np.isnan(v)
+        text[rest] = [repr(x) for x in v[rest].tolist()]
+        out = pd.Series(text, index=s.index)
     else:
         out = s.map(_stringify_value)
     return out.astype("str").str.strip()

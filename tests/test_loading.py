@@ -368,3 +368,18 @@ def test_money_text_places_the_currency_sign() -> None:
     assert money_text(12.5, "€") == "€12.50"
     assert money_text(1234567, "₽", "ru") == "1\u00a0234\u00a0567 ₽"
     assert money_text(99.5, "руб.", "ru") == "99,50 руб."
+
+
+def test_typed_columns_become_the_same_text_as_the_generic_path():
+    """The vectorised text of typed (Parquet/SQL) date and float columns equals the
+    per-value formatting used for everything else."""
+    from rfm_helpers.loading import _as_text, _stringify_value
+
+    dates = pd.Series(pd.to_datetime(["2024-01-02 03:04:05", None, "1999-12-31 23:00:00"]))
+    floats = pd.Series([1.0, 2.5, float("nan"), -3.0, 1e20, 0.1])
+    for s in (dates, floats):
+        expected = s.astype(object).map(_stringify_value).astype("str").str.strip()
+        assert _as_text(s).tolist() == expected.tolist()
+    # whole days may be written without the time, and read back to the same dates
+    days = pd.Series(pd.to_datetime(["2024-01-02", None, "1999-12-31"]))
+    assert pd.to_datetime(_as_text(days).replace("", None)).equals(days)
