@@ -132,6 +132,25 @@ def discover_notebooks(notebooks_dir: str | os.PathLike) -> list[Path]:
     return sorted(p for p in d.glob(NOTEBOOK_GLOB) if p.is_file())
 
 
+#: Markdown cells tagged ``lang-en`` / ``lang-ru`` hold the same narrative in two languages;
+#: the report keeps the cells of the run's language (untagged cells are always kept).
+LANG_TAG_PREFIX = "lang-"
+
+
+def select_language(nb: nbformat.NotebookNode, language: str) -> nbformat.NotebookNode:
+    """A copy of ``nb`` without the cells tagged for another language. A notebook with no
+    cell for ``language`` falls back to its English cells rather than losing its text."""
+    tags = [[t for t in c.get("metadata", {}).get("tags", []) if t.startswith(LANG_TAG_PREFIX)]
+            for c in nb.cells]
+    present = {t for ts in tags for t in ts}
+    want = LANG_TAG_PREFIX + language
+    if want not in present:
+        want = LANG_TAG_PREFIX + "en"
+    out = nbformat.from_dict(json.loads(json.dumps(nb)))
+    out.cells = [c for c, ts in zip(out.cells, tags) if not ts or want in ts]
+    return out
+
+
 def notebook_title(nb: nbformat.NotebookNode, fallback: str) -> str:
     """The first Markdown heading of the notebook (its title), else ``fallback``."""
     for cell in nb.cells:
@@ -729,7 +748,7 @@ def run_month(month: str, *, reports_dir: str | os.PathLike = "reports", source_
                     print(f"warning: {src.name}: {n_redacted} secret value(s) from the environment "
                           f"appeared in outputs and were redacted", file=sys.stderr)
                 out.write_text(text, encoding="utf-8")
-                nb = nbformat.reads(text, as_version=4)
+                nb = select_language(nbformat.reads(text, as_version=4), language)
                 title = notebook_title(nb, src.stem)
                 shown = {**params, **{k: v for k, v in base.items() if k in STANDARD_PARAMETERS and k not in params}}
                 page = notebook_html(nb, title=title, month=month, params=shown, language=language,

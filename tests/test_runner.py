@@ -330,3 +330,21 @@ def test_bad_analysis_date_refused(tmp_path):
     rc = cli.main(["run", "--month", "1998-06", "--analysis-date", "30.06.1998", "--notebooks-dir",
                    str(tmp_path / "nb"), "--reports-dir", str(tmp_path / "r"), "--no-progress"])
     assert rc == 2 and not (tmp_path / "r" / "1998-06").exists()
+
+
+def test_select_language_keeps_the_runs_language_and_untagged_cells():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Title", metadata={"tags": ["lang-en"]}),
+        nbformat.v4.new_markdown_cell("# Заголовок", metadata={"tags": ["lang-ru"]}),
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_markdown_cell("Both", metadata={"tags": ["lang-en", "lang-ru"]}),
+    ]
+    ru = runner.select_language(nb, "ru")
+    assert [c.source for c in ru.cells] == ["# Заголовок", "x = 1", "Both"]
+    assert runner.notebook_title(ru, "x") == "Заголовок"
+    en = runner.select_language(nb, "en")
+    assert [c.source for c in en.cells] == ["# Title", "x = 1", "Both"]
+    assert len(nb.cells) == 4  # the input is not modified
+    # a language with no cells falls back to English
+    assert [c.source for c in runner.select_language(nb, "de").cells] == ["# Title", "x = 1", "Both"]
