@@ -283,12 +283,11 @@ def write_mailing_lists(assigned: pd.DataFrame, exports_dir: str | Path, languag
     out_dir = Path(exports_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest, sheets, used = [], [], set()
+    positions = table.groupby("segment", sort=False).indices  # one pass instead of a mask per segment
     for s in mp["segments"]:
-        if s["key"] not in wanted:
+        if s["key"] not in wanted or s["key"] not in positions:
             continue
-        rows = table[table["segment"] == s["key"]]
-        if rows.empty:
-            continue
+        rows = table.iloc[positions[s["key"]]]
         full = _with_tests(rows, tests, s["key"], s["label"][language], s["strategy"][language],
                            s["channel"][language])
         entry = {"segment": s["key"], "label": s["label"][language], "customers": len(rows),

@@ -151,10 +151,20 @@ def plot_agreement(ari: pd.DataFrame, language: str = "en") -> plt.Figure:
     return fig
 
 
+#: Most points drawn on the Pareto curve (see plot_pareto).
+_PARETO_POINTS = 2001
+
+
 def plot_pareto(monetary, top: float = 0.2, language: str = "en") -> plt.Figure:
     """Pareto (cumulative revenue) curve: share of revenue from the top x% of customers by
-    spend, with the top-``top`` point marked and the line of perfect equality."""
+    spend, with the top-``top`` point marked and the line of perfect equality.
+
+    With many customers the line is drawn through at most ``_PARETO_POINTS`` evenly spaced
+    points of the curve (always including both ends): the curve is smooth and concave, so
+    the picture is the same and the SVG stays small."""
     curve = pareto_curve(monetary)
+    if len(curve) > _PARETO_POINTS:
+        curve = curve.iloc[np.unique(np.linspace(0, len(curve) - 1, _PARETO_POINTS).round().astype(int))]
     share = top_share(monetary, top)
     fig, ax = plt.subplots(figsize=(6, 4.5))
     ax.plot(100 * curve["customer_share"], 100 * curve["revenue_share"], color="#4C72B0",
