@@ -214,3 +214,22 @@ def test_plots_return_labelled_figures(language, word):
     for fig in figs + [pareto]:
         assert all(ax.get_title() or ax.get_xlabel() or ax.get_ylabel() for ax in fig.axes if ax.get_visible())
         plt.close(fig)
+
+
+def test_agreement_accepts_categoricals_and_missing_labels():
+    a = pd.Categorical(["x", "x", "y", "y", None, None])
+    b = pd.Series(["p", "p", "q", "q", "r", "r"])
+    ari = agreement({"A": a, "B": b, "C": ["q", "q", "p", "p", "p", "r"]})
+    assert ari.loc["A", "B"] == pytest.approx(1.0)  # missing labels form one group
+    assert ari.loc["A", "C"] == pytest.approx(ari_by_hand(list(b), ["q", "q", "p", "p", "p", "r"]))
+
+
+def test_cluster_sample_sizes_are_recorded_and_seeded():
+    df, _ = three_groups(n_per=400, seed=2)
+    seg = ClusterSegmenter("kmeans", random_state=5, selection_rows=300, fit_rows=500).fit(df)
+    assert seg.n_customers_ == len(df)
+    assert seg.selection_rows_used_ == 300 and seg.fit_rows_used_ == 500
+    again = ClusterSegmenter("kmeans", random_state=5, selection_rows=300, fit_rows=500).fit(df)
+    assert (seg.predict_codes(df) == again.predict_codes(df)).all()
+    fixed = ClusterSegmenter("gmm", n_clusters=3, fit_rows=10_000).fit(df)
+    assert fixed.selection_rows_used_ == 0 and fixed.fit_rows_used_ == len(df)

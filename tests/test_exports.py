@@ -180,3 +180,40 @@ def test_xlsx_skipped_above_row_limit(tmp_path):
     assert manifest["customers"].sum() == 120 and (manifest["csv_file"] != "").all()
     info = write_call_list(a, tmp_path, "en", xlsx_max_rows=1)
     assert info["xlsx_file"] == "" and info["xlsx_skipped"] and not (tmp_path / "call_list.xlsx").exists()
+
+
+def test_call_list_top_rows_match_sorting_everyone_with_ties(tmp_path):
+    # Ties in spend (hence in priority) at the cut: the pre-filter must pick the same rows,
+    # in the same order, as sorting the whole customer base by the documented keys.
+    a = assigned("en", n=600, seed=9)
+    a["monetary"] = (a["monetary"] // 40) * 40.0
+    info = write_call_list(a, tmp_path, "en", max_rows=37)
+    got = read_export_csv(tmp_path / info["csv_file"], "en")
+    expected = a.assign(call_priority=call_priority(a).round(4))
+    expected = expected[expected["call_priority"] > 0].sort_values(
+        ["call_priority", "monetary", "recency_days", "customer_id"],
+        ascending=[False, False, True, True], kind="mergesort").head(37)
+    assert got["customer_id"].tolist() == expected["customer_id"].astype(str).tolist()
+    everyone = write_call_list(a, tmp_path, "en", name="all")
+    assert everyone["rows"] == int((call_priority(a) > 0).sum())
+
+
+def test_neutralize_formulas_keeps_dtypes_of_text_columns():
+    df = pd.DataFrame({"s": pd.array(["=1", "ok", None], dtype="string"),
+                       "c": pd.Categorical(["-x", "y", "-x"]),
+                       "o": pd.Series(["@a", 5, None], dtype=object)})
+    out = neutralize_formulas(df)
+    assert out["s"].tolist()[:2] == ["'=1", "ok"] and pd.isna(out["s"].iloc[2])
+    assert pd.api.types.is_string_dtype(out["s"]) and pd.api.types.is_string_dtype(out["c"])
+    assert out["c"].tolist() == ["'-x", "y", "'-x"]
+    assert out["o"].tolist()[:2] == ["'@a", 5] and out["o"].iloc[2] is None
+
+
+def test_mailing_lists_one_file_per_nonempty_segment(tmp_path):
+    a = assigned("en", n=300, seed=5)
+    man = write_mailing_lists(a, tmp_path, "en", formats=["csv"])
+    counts = a["segment"].astype(str).value_counts()
+    assert dict(zip(man["segment"], man["customers"])) == counts.to_dict()
+    for r in man.itertuples():
+        back = read_export_csv(tmp_path / r.csv_file, "en")
+        assert (back["segment"] == r.segment).all() and len(back) == r.customers
