@@ -110,3 +110,76 @@ def channel_table(rfm_by_channel: pd.DataFrame) -> pd.DataFrame:
         revenue=("monetary", "sum"), median_recency_days=("recency_days", "median"))
     g["revenue_share"] = g["revenue"] / g["revenue"].sum()
     return g.sort_values("revenue", ascending=False).reset_index()
+
+
+# ------------------------------------------------------------------ report texts (notebook 02)
+#: Fixed texts of the RFM report (captions, sentences written around tables, column headers,
+#: summary labels) in English and Russian; :func:`report_text` picks the run's language.
+_TEXT = {
+    "en": {
+        "params_caption": "Parameters of this run",
+        "score_bands": "Score bands",
+        "segments_caption": "Segments: size, revenue and what to do",
+        "channels_caption": "Channels",
+        "largest": ("The largest segment is <b>{a}</b> ({a_share} of customers); the segment bringing the most "
+                    "revenue is <b>{b}</b> ({b_share} of revenue)."),
+        "single_channel": "This data set has a single sales channel, so there is no channel breakdown.",
+        "scores_written": ("Per-customer scores for {n} customers were written to <code>{f}</code> in the "
+                           "run folder."),
+        "summary": {"customers": "Customers", "revenue": "Revenue", "active_90d_share": "Bought in the last 90 days",
+                    "top20_revenue_share": "Revenue share of the top 20% customers",
+                    "largest_segment": "Largest segment"},
+        "columns": {"parameter": "parameter", "value": "value", "dimension": "dimension", "score": "score",
+                    "customers": "customers", "from": "from", "to": "to", "label": "label",
+                    "customer_share": "customer_share", "revenue": "revenue", "revenue_share": "revenue_share",
+                    "mean_recency_days": "mean_recency_days", "mean_frequency": "mean_frequency",
+                    "mean_monetary": "mean_monetary", "strategy": "strategy", "channel": "channel",
+                    "orders": "orders", "median_recency_days": "median_recency_days"},
+        "values": {"whole history": "whole history", "CDNOW (bundled sample)": "CDNOW (bundled sample)"},
+    },
+    "ru": {
+        "params_caption": "Параметры запуска",
+        "score_bands": "Диапазоны баллов",
+        "segments_caption": "Сегменты: размер, выручка и что делать",
+        "channels_caption": "Каналы продаж",
+        "largest": ("Самый крупный сегмент — <b>{a}</b> ({a_share} клиентов); больше всего выручки приносит "
+                    "сегмент <b>{b}</b> ({b_share} выручки)."),
+        "single_channel": "В этих данных один канал продаж, поэтому разбивки по каналам нет.",
+        "scores_written": ("Баллы по каждому клиенту (клиентов: {n}) записаны в файл <code>{f}</code> "
+                           "в папке запуска."),
+        "summary": {"customers": "Клиентов", "revenue": "Выручка", "active_90d_share": "Покупали за последние 90 дней",
+                    "top20_revenue_share": "Доля выручки от 20% лучших клиентов",
+                    "largest_segment": "Самый крупный сегмент"},
+        "columns": {"parameter": "Параметр", "value": "Значение", "dimension": "Измерение", "score": "Балл",
+                    "customers": "Клиентов", "from": "От", "to": "До", "label": "Сегмент",
+                    "customer_share": "Доля клиентов", "revenue": "Выручка", "revenue_share": "Доля выручки",
+                    "mean_recency_days": "Средняя давность, дней", "mean_frequency": "Среднее число заказов",
+                    "mean_monetary": "Средняя сумма покупок", "strategy": "Что делать", "channel": "Канал",
+                    "orders": "Заказов", "median_recency_days": "Медианная давность, дней"},
+        "values": {"whole history": "вся история", "CDNOW (bundled sample)": "CDNOW (встроенный пример)"},
+    },
+}
+
+
+def report_text(language: str = "en") -> dict:
+    """Fixed texts of notebook 02 in ``language`` (English when the language is unknown)."""
+    return _TEXT.get(language, _TEXT["en"])
+
+
+def localize(df: pd.DataFrame, names: dict, formats: dict | None = None) -> tuple[pd.DataFrame, dict]:
+    """``df`` with its columns renamed by ``names`` (column -> header in the report's language)
+    and ``formats`` re-keyed to the new headers, ready for :func:`rfm_helpers.display.table`."""
+    shown = df.rename(columns=names)
+    return shown, {names.get(k, k): v for k, v in (formats or {}).items()}
+
+
+def parameters_view(params: dict, language: str = "en") -> pd.DataFrame:
+    """The run's parameters as :func:`rfm_helpers.display.parameters_frame` (secrets masked),
+    with headers and known fixed values (``whole history``, the bundled sample's name) in
+    ``language``. Show it with ``table(..., caption=report_text(language)["params_caption"])``."""
+    from .display import parameters_frame
+
+    t = report_text(language)
+    frame = parameters_frame(params)
+    frame["value"] = [t["values"].get(v, v) if isinstance(v, str) else v for v in frame["value"]]
+    return frame.rename(columns=t["columns"])

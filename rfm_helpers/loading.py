@@ -1023,23 +1023,25 @@ def monthly_activity(clean: pd.DataFrame) -> pd.DataFrame:
     return g.reset_index()
 
 
-def plot_monthly_activity(clean: pd.DataFrame, currency: str = "$"):
+def plot_monthly_activity(clean: pd.DataFrame, currency: str = "$", language: str = "en"):
     """Figure with two panels: orders per month and revenue per month (bars), so a gap,
-    a spike or a cut-off at the end of the data is visible at a glance."""
+    a spike or a cut-off at the end of the data is visible at a glance. Titles and axis
+    labels in ``language``."""
     import matplotlib.pyplot as plt
 
+    t = report_text(language)["plot"]
     m = monthly_activity(clean)
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True)
     # bars centred on the middle of each month
     x = (m["month"].dt.to_timestamp() + pd.Timedelta(days=15)) if len(m) else []
     width = 24
     ax1.bar(x, m["orders"], width=width, color="#4C72B0")
-    ax1.set_ylabel("orders (rows)")
-    ax1.set_title("Orders per month")
+    ax1.set_ylabel(t["orders"])
+    ax1.set_title(t["orders_title"])
     ax2.bar(x, m["revenue"], width=width, color="#55A868")
-    ax2.set_ylabel(f"revenue ({currency})")
-    ax2.set_title("Revenue per month")
-    ax2.set_xlabel("month")
+    ax2.set_ylabel(t["revenue"].format(currency=currency))
+    ax2.set_title(t["revenue_title"])
+    ax2.set_xlabel(t["month"])
     for ax in (ax1, ax2):
         ax.grid(axis="y", alpha=0.3)
         ax.yaxis.set_major_formatter(plt.matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
@@ -1109,12 +1111,12 @@ def load_sentences(result: LoadResult, language: str = "en", currency: str = "$"
         pass
     elif result.rows_quarantined:
         parts = "; ".join(f"{labels.get(code, code)}: {num(k)}" for code, k in result.reason_counts().items())
-        out.append((text["some"], dict(rows_in=num(result.rows_in), source=result.source_name,
+        out.append((text["some"], dict(rows_in=num(result.rows_in), source=source_label(result.source_name, lang),
                                        kept=num(result.rows_kept), kept_share=pct(result.rows_kept / denom),
                                        quarantined=num(result.rows_quarantined),
                                        q_share=pct(result.rows_quarantined / denom), parts=parts)))
     else:
-        out.append((text["none"], dict(rows_in=num(result.rows_in), source=result.source_name)))
+        out.append((text["none"], dict(rows_in=num(result.rows_in), source=source_label(result.source_name, lang))))
     lost = result.customers_fully_quarantined() if part != "coverage" else 0
     if lost:
         out.append((text["lost_1"] if lost == 1 else text["lost_n"], dict(lost=num(lost))))
@@ -1124,3 +1126,64 @@ def load_sentences(result: LoadResult, language: str = "en", currency: str = "$"
         out.append((text["cover"], dict(first=d["first_date"], last=d["last_date"], rows=num(d["rows"]),
                                         customers=num(d["customers"]), revenue=revenue)))
     return out
+
+
+# --------------------------------------------------------------------------------------
+# Fixed texts of the load report (notebook 01)
+# --------------------------------------------------------------------------------------
+
+#: Captions, sentences, column headers, table row names, summary labels and plot labels of
+#: the load report in English and Russian; :func:`report_text` picks the run's language.
+_TEXT = {
+    "en": {
+        "accounting_caption": "Row accounting for {source}",
+        "quarantine_file": "Set-aside rows ({n}) are in the file <code>{path}</code> in this run's folder.",
+        "no_remarks": "No remarks: the file was read exactly as described, without any format guessing.",
+        "analysis_date": "The analysis date is <b>{as_of}</b>.",
+        "clean_caption": "Clean data in numbers",
+        "measures": {"first_date": "first purchase date", "last_date": "last purchase date",
+                     "rows": "purchases (rows kept)", "customers": "customers", "revenue": "revenue",
+                     "average": "average purchase"},
+        "outcomes": {"kept": "kept", "quarantined": "quarantined", "total": "total"},
+        "columns": {"outcome": "outcome", "reason": "reason code", "description": "meaning", "rows": "rows",
+                    "share": "share of rows read", "measure": "measure", "value": "value"},
+        "summary": {"rows_in": "Rows read", "rows_kept": "Rows kept for analysis",
+                    "rows_invalid": "Rows rejected as invalid (quarantine)", "rows_quarantined": "Rows set aside",
+                    "rows_after_analysis_date": "Rows after the analysis date"},
+        "plot": {"orders": "orders (rows)", "orders_title": "Orders per month", "revenue": "revenue ({currency})",
+                 "revenue_title": "Revenue per month", "month": "month"},
+    },
+    "ru": {
+        "accounting_caption": "Учёт строк источника «{source}»",
+        "quarantine_file": ("Отложенные строки ({n}) находятся в файле <code>{path}</code> в папке этого "
+                            "запуска."),
+        "no_remarks": "Замечаний нет: файл прочитан точно по описанию, без угадывания формата.",
+        "analysis_date": "Дата анализа: <b>{as_of}</b>.",
+        "clean_caption": "Очищенные данные в цифрах",
+        "measures": {"first_date": "дата первой покупки", "last_date": "дата последней покупки",
+                     "rows": "покупок (оставленных строк)", "customers": "клиентов", "revenue": "выручка",
+                     "average": "средняя покупка"},
+        "outcomes": {"kept": "оставлено", "quarantined": "в карантине", "total": "итого"},
+        "columns": {"outcome": "Итог", "reason": "Код причины", "description": "Пояснение", "rows": "Строк",
+                    "share": "Доля прочитанных строк", "measure": "Показатель", "value": "Значение"},
+        "summary": {"rows_in": "Прочитано строк", "rows_kept": "Оставлено строк для анализа",
+                    "rows_invalid": "Отклонено как ошибочные (карантин)", "rows_quarantined": "Отложено строк",
+                    "rows_after_analysis_date": "Строк позже даты анализа"},
+        "plot": {"orders": "заказов (строк)", "orders_title": "Заказы по месяцам", "revenue": "выручка ({currency})",
+                 "revenue_title": "Выручка по месяцам", "month": "месяц"},
+    },
+}
+
+#: Names of bundled sources shown in reports (a configured source's own name is shown as is).
+_SOURCE_NAMES = {"ru": {"CDNOW (bundled sample)": "CDNOW (встроенный пример)"}}
+
+
+def report_text(language: str = "en") -> dict:
+    """Fixed texts of notebook 01 in ``language`` (English when the language is unknown)."""
+    return _TEXT.get(language, _TEXT["en"])
+
+
+def source_label(name: str, language: str = "en") -> str:
+    """The source's name for report text: the bundled sample's name in ``language``,
+    any other (configured) name unchanged."""
+    return _SOURCE_NAMES.get(language, {}).get(name, name)

@@ -23,6 +23,8 @@ _TEXT = {
         "score_title": "Customers per score",
         "score": "Score",
         "avg_spend": "Average spend",
+        "p99": " (≤ 99th percentile)",
+        "log": " (log scale)",
     },
     "ru": {
         "heatmap_title": "Клиенты по давности и частоте (цвет: средняя сумма покупок)",
@@ -36,6 +38,8 @@ _TEXT = {
         "score_title": "Клиентов на каждый балл",
         "score": "Балл",
         "avg_spend": "Средняя сумма",
+        "p99": " (≤ 99-го процентиля)",
+        "log": " (логарифмическая шкала)",
     },
 }
 
@@ -75,12 +79,12 @@ def rfm_distributions(rfm: pd.DataFrame, language: str = "en") -> plt.Figure:
     axes[0].set_xlabel(t["recency"])
     freq = rfm["frequency"].clip(upper=rfm["frequency"].quantile(0.99))
     sns.histplot(freq, discrete=True, ax=axes[1], color="#55A868")
-    axes[1].set_xlabel(t["frequency"] + " (≤ 99th percentile)")
+    axes[1].set_xlabel(t["frequency"] + t["p99"])
     axes[1].set_yscale("log")
     pos = rfm.loc[rfm["monetary"] > 0, "monetary"]
     if len(pos):
         sns.histplot(pos, bins=40, log_scale=True, ax=axes[2], color="#C44E52")
-    axes[2].set_xlabel(t["monetary"] + " (log scale)")
+    axes[2].set_xlabel(t["monetary"] + t["log"])
     for ax in axes:
         ax.set_ylabel(t["customers"])
     fig.suptitle(t["dist_title"])

@@ -541,3 +541,65 @@ def sentences(snapshots: Mapping[str, pd.DataFrame], order: list[str], language:
                                 "dst": labels.get(f["to"], f["to"]), "kind": t["kind"][f["kind"]],
                                 "value": fmt_money(f["value_at_stake"], currency)}))
     return out
+
+
+#: Fixed texts of the migration report (notebook 05) around its tables and figures:
+#: captions, sentences, column headers, summary labels; :func:`report_text` picks the language.
+_REPORT_TEXT = {
+    "en": {
+        "tracking": ("Tracking <b>{n}</b> months ({first} to {last}): {stored} snapshots reused, {computed} computed "
+                     "now, 1 written for this run."),
+        "one_month": "Only one month is available, so there is no transition to show yet.",
+        "transition_caption": "Customers moving from {prev} (rows) to {curr} (columns)",
+        "segments_end_caption": "Segments at the end of {month}",
+        "value_order_caption": "Segments from most to least valuable",
+        "movements_caption": "Movements per month",
+        "flows_caption": "Largest flows from high-value segments into risk or churn",
+        "movers_written": ("The {n} customers behind these flows were written to <code>{f}</code> in the "
+                           "run folder."),
+        "special_labels": {NEW: NEW},
+        "kind": {"churn": "churn", "at risk": "at risk"},
+        "summary": {"moved_up": "Customers who moved to a more valuable segment",
+                    "moved_down": "Customers who moved to a less valuable segment",
+                    "entered_churn": "Customers who fell into a churn segment",
+                    "top_flow_customers": "Customers in the largest high-value to risk/churn flow",
+                    "top_flow_value_at_stake": "Past spend of that flow"},
+        "columns": {"last month": "last month", "label": "label", "customers": "customers", "share": "share",
+                    "month_spend": "month_spend", "monetary": "monetary", "rank": "rank", "segment": "segment",
+                    "mean_rfm_score": "mean_rfm_score", "month": "month", "up": "up", "down": "down",
+                    "same": "same", "new": "new", "entered_churn": "entered_churn", "returned": "returned",
+                    "in_churn": "in_churn", "from": "from", "to": "to", "value_at_stake": "value_at_stake",
+                    "kind": "kind"},
+    },
+    "ru": {
+        "tracking": ("Отслеживаемых месяцев: <b>{n}</b> (с {first} по {last}). Снимков взято из прошлых запусков: "
+                     "{stored}, рассчитано сейчас: {computed}, записан для этого запуска: 1."),
+        "one_month": "Доступен только один месяц, поэтому переходов между месяцами пока нет.",
+        "transition_caption": "Переходы клиентов: строки — {prev}, столбцы — {curr}",
+        "segments_end_caption": "Сегменты на конец месяца {month}",
+        "value_order_caption": "Сегменты от самого ценного к наименее ценному",
+        "movements_caption": "Переходы по месяцам",
+        "flows_caption": "Крупнейшие потоки из ценных сегментов в сегменты риска и оттока",
+        "movers_written": ("Клиенты, стоящие за этими потоками (всего {n}), записаны в файл <code>{f}</code> "
+                           "в папке запуска."),
+        "special_labels": {NEW: "(новые)"},
+        "kind": {"churn": "отток", "at risk": "под угрозой"},
+        "summary": {"moved_up": "Клиентов перешли в более ценный сегмент",
+                    "moved_down": "Клиентов перешли в менее ценный сегмент",
+                    "entered_churn": "Клиентов попали в сегмент оттока",
+                    "top_flow_customers": "Клиентов в крупнейшем потоке из ценного сегмента в риск или отток",
+                    "top_flow_value_at_stake": "Прошлые покупки клиентов этого потока"},
+        "columns": {"last month": "Сегмент в прошлом месяце", "label": "Сегмент", "customers": "Клиентов",
+                    "share": "Доля", "month_spend": "Выручка за месяц", "monetary": "Сумма покупок за всё время",
+                    "rank": "Место", "segment": "Код сегмента", "mean_rfm_score": "Средний RFM-балл",
+                    "month": "Месяц", "up": "Вверх", "down": "Вниз", "same": "Без изменений", "new": "Новые",
+                    "entered_churn": "Попали в отток", "returned": "Вернулись из оттока",
+                    "in_churn": "В оттоке на конец месяца", "from": "Откуда", "to": "Куда",
+                    "value_at_stake": "Сумма под угрозой", "kind": "Тип"},
+    },
+}
+
+
+def report_text(language: str = "en") -> dict:
+    """Fixed texts of notebook 05 in ``language`` (English when the language is unknown)."""
+    return _REPORT_TEXT.get(language, _REPORT_TEXT["en"])

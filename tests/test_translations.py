@@ -1,0 +1,123 @@
+"""Russian versions of the report notebooks 01, 02 and 05 and of their fixed texts.
+
+Every Markdown cell of these notebooks exists in English (tag ``lang-en``) followed directly
+by its Russian twin (tag ``lang-ru``); the runner keeps the cells of the run's language (see
+:func:`rfm_helpers.runner.select_language`). Texts written by code cells come from
+``report_text(language)`` dictionaries whose English and Russian sides must match.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from rfm_helpers import insights, loading, plots, tracking
+from rfm_helpers.runner import select_language
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+TRANSLATED = ["01_load_and_validate", "02_rfm", "05_segment_migration"]
+LANG_TAGS = {"lang-en", "lang-ru"}
+CYRILLIC = re.compile(r"[А-Яа-яЁё]")
+
+
+@pytest.fixture(params=TRANSLATED)
+def book(request):
+    return nbformat.read(NOTEBOOK_DIR / f"{request.param}.ipynb", as_version=4)
+
+
+def _lang(cell) -> set[str]:
+    return set(cell.get("metadata", {}).get("tags", [])) & LANG_TAGS
+
+
+def test_every_markdown_cell_has_exactly_one_language(book):
+    for cell in book.cells:
+        if cell.cell_type == "markdown":
+            assert len(_lang(cell)) == 1, f"tag lang-en or lang-ru:\n{cell.source[:120]}"
+        else:
+            assert not _lang(cell), "code cells are shared by both languages"
+
+
+def test_english_and_russian_cells_alternate_as_twins(book):
+    md = [c for c in book.cells if c.cell_type == "markdown"]
+    langs = [next(iter(_lang(c))) for c in md]
+    assert langs.count("lang-en") == langs.count("lang-ru")
+    assert langs == ["lang-en", "lang-ru"] * (len(md) // 2)
+    # twins sit next to each other (no code cell between) and keep the heading structure
+    idx = [i for i, c in enumerate(book.cells) if c.cell_type == "markdown"]
+    for (i_en, i_ru), (en, ru) in zip(zip(idx[::2], idx[1::2]), zip(md[::2], md[1::2])):
+        assert i_ru == i_en + 1
+        heads = [[ln.split(" ")[0] for ln in c.source.splitlines() if ln.startswith("#")] for c in (en, ru)]
+        assert heads[0] == heads[1]
+        assert en.source.startswith("---") == ru.source.startswith("---")
+
+
+def test_russian_cells_are_russian(book):
+    for cell in book.cells:
+        if _lang(cell) == {"lang-ru"}:
+            assert CYRILLIC.search(cell.source), cell.source[:120]
+        elif _lang(cell) == {"lang-en"}:
+            assert not CYRILLIC.search(cell.source), cell.source[:120]
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_each_language_starts_with_its_title(book, language):
+    shown = select_language(book, language)
+    first = shown.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith("# ")
+    assert bool(CYRILLIC.search(first.source)) == (language == "ru")
+    assert all(_lang(c) in (set(), {f"lang-{language}"}) for c in shown.cells)
+
+
+def _same_keys(en, ru, where="") -> None:
+    assert isinstance(ru, type(en)) or (isinstance(en, str) and isinstance(ru, str)), where
+    if isinstance(en, dict):
+        assert set(en) == set(ru), f"{where}: {set(en) ^ set(ru)}"
+        for k in en:
+            _same_keys(en[k], ru[k], f"{where}.{k}")
+    elif isinstance(en, str):
+        # the same {placeholders} on both sides, so one set of values fills either template
+        assert set(re.findall(r"{(\w*)}", en)) == set(re.findall(r"{(\w*)}", ru)), f"{where}: {en!r} / {ru!r}"
+
+
+@pytest.mark.parametrize("texts", [insights._TEXT, loading._TEXT, tracking._REPORT_TEXT, plots._TEXT],
+                         ids=["insights", "loading", "tracking", "plots"])
+def test_text_dicts_have_the_same_keys_in_both_languages(texts):
+    assert set(texts) == {"en", "ru"}
+    _same_keys(texts["en"], texts["ru"], "texts")
+
+
+def test_russian_texts_are_russian():
+    for texts in (insights._TEXT, loading._TEXT, tracking._REPORT_TEXT):
+        for key, value in texts["ru"].items():
+            if isinstance(value, str):
+                assert CYRILLIC.search(value), key
+
+
+def test_english_headers_unchanged_and_formats_follow_renamed_columns():
+    import pandas as pd
+
+    df = pd.DataFrame({"customers": [1234], "revenue_share": [0.5]})
+    fmt = {"customers": "{:,}", "revenue_share": "{:.1%}"}
+    shown, f = insights.localize(df, insights.report_text("en")["columns"], fmt)
+    assert list(shown.columns) == ["customers", "revenue_share"] and f == fmt
+    shown, f = insights.localize(df, insights.report_text("ru")["columns"], fmt)
+    assert list(shown.columns) == ["Клиентов", "Доля выручки"]
+    assert f == {"Клиентов": "{:,}", "Доля выручки": "{:.1%}"}
+    assert insights.report_text("xx") is insights.report_text("en")
+
+
+def test_parameters_view_translates_fixed_values_and_keeps_masking():
+    view = insights.parameters_view({"window_days": "whole history", "source": "CDNOW (bundled sample)",
+                                     "api_token": "s3cr3t-value"}, "ru")
+    assert list(view.columns) == ["Параметр", "Значение"]
+    assert list(view["Значение"]) == ["вся история", "CDNOW (встроенный пример)", "••••"]
+    en = insights.parameters_view({"window_days": "whole history"}, "en")
+    assert list(en.columns) == ["parameter", "value"] and en["value"].iloc[0] == "whole history"
+
+
+def test_source_label_only_renames_the_bundled_sample():
+    assert loading.source_label("CDNOW (bundled sample)", "ru") == "CDNOW (встроенный пример)"
+    assert loading.source_label("CDNOW (bundled sample)", "en") == "CDNOW (bundled sample)"
+    assert loading.source_label("sales.csv", "ru") == "sales.csv"
