@@ -135,7 +135,7 @@ def mailing_table(assigned: pd.DataFrame, language: str = "en", map_name: str | 
     texts = {s["key"]: s for s in mp["segments"]}
     # Look texts up once per distinct segment, then broadcast by integer code (a per-row
     # Python lookup over 500k customers costs seconds).
-    codes, keys = pd.factorize(assigned["segment"].astype(object))
+    codes, keys = pd.factorize(assigned["segment"])  # a categorical gives its codes directly
     keys = [str(k) for k in keys]
     if (codes < 0).any():
         keys, codes = keys + ["nan"], np.where(codes < 0, len(keys), codes)
