@@ -74,11 +74,25 @@ _SENTENCES = {
 }
 
 
+def _ru_number(fmt):
+    """``fmt`` with its result in Russian number style: non-breaking space between thousands,
+    decimal comma (``23,502`` -> ``23 502``, ``14.1%`` -> ``14,1%``)."""
+    return lambda *a, **k: fmt(*a, **k).replace(",", "\u00a0").replace(".", ",")
+
+
+def share_text(x: float, language: str = "en", digits: int = 1) -> str:
+    """A 0..1 share for report text: ``18.4%`` in English, ``18,4%`` in Russian."""
+    text = f"{100 * x:.{digits}f}%"
+    return text.replace(".", ",") if language == "ru" else text
+
+
 def sentences(rfm: pd.DataFrame, as_of, language: str = "en", currency: str = "$",
               n: int = 5) -> list[tuple[str, dict]]:
     """Plain-language sentences for the RFM section, as ``(template, values)`` pairs."""
     from .display import fmt_int, fmt_money, fmt_pct
 
+    if language == "ru":  # Russian number style: 23 502 and 14,1%
+        fmt_int, fmt_money, fmt_pct = (_ru_number(fmt_int), _ru_number(fmt_money), _ru_number(fmt_pct))
     s = _SENTENCES.get(language, _SENTENCES["en"])
     h = headline(rfm)
     out = [
@@ -166,11 +180,27 @@ def report_text(language: str = "en") -> dict:
     return _TEXT.get(language, _TEXT["en"])
 
 
-def localize(df: pd.DataFrame, names: dict, formats: dict | None = None) -> tuple[pd.DataFrame, dict]:
+def localize(df: pd.DataFrame, names: dict, formats: dict | None = None,
+             language: str = "en") -> tuple[pd.DataFrame, dict]:
     """``df`` with its columns renamed by ``names`` (column -> header in the report's language)
-    and ``formats`` re-keyed to the new headers, ready for :func:`rfm_helpers.display.table`."""
-    shown = df.rename(columns=names)
-    return shown, {names.get(k, k): v for k, v in (formats or {}).items()}
+    and ``formats`` re-keyed to the new headers, ready for :func:`rfm_helpers.display.table`.
+    In Russian the formatted columns are written out here in Russian number style
+    (``4 322``, ``18,4%``) and no formats are left for the table."""
+    formats = dict(formats or {})
+    if language == "ru":
+        shown = df.copy()
+        for col, f in formats.items():
+            if col in shown.columns:
+                shown[col] = shown[col].map(
+                    lambda v, f=f: "" if pd.isna(v) else f.format(v).replace(",", "\u00a0").replace(".", ","))
+        return shown.rename(columns=names), {}
+    return df.rename(columns=names), {names.get(k, k): v for k, v in formats.items()}
+
+
+def int_text(x: float, language: str = "en") -> str:
+    """A whole number for report text: ``69,579`` in English, ``69 579`` in Russian."""
+    text = f"{int(round(x)):,}"
+    return text.replace(",", "\u00a0") if language == "ru" else text
 
 
 def parameters_view(params: dict, language: str = "en") -> pd.DataFrame:

@@ -1187,3 +1187,59 @@ def source_label(name: str, language: str = "en") -> str:
     """The source's name for report text: the bundled sample's name in ``language``,
     any other (configured) name unchanged."""
     return _SOURCE_NAMES.get(language, {}).get(name, name)
+
+
+#: Russian wording of the loader's remarks (:attr:`LoadResult.warnings`, written in English by
+#: the readers above): full-match pattern -> template filled with the pattern's groups.
+_WARNINGS_RU = [
+    (r"UTF-8 byte order mark \(BOM\) found and removed", "найдена и удалена метка порядка байтов UTF-8 (BOM)"),
+    (r"UTF-16 text detected", "обнаружен текст в кодировке UTF-16"),
+    (r"file is not UTF-8: encoding (?P<enc>.+) detected", "файл не в UTF-8: определена кодировка {enc}"),
+    (r"whitespace-separated columns detected", "столбцы разделены пробелами"),
+    (r"separator TAB detected", "определён разделитель: табуляция"),
+    (r"separator (?P<sep>.+) detected", "определён разделитель {sep}"),
+    (r"(?P<n>[\d,]+) blank line\(s\) inside the data skipped", "пропущено пустых строк внутри данных: {n}"),
+    (r"decimal comma detected in column (?P<col>.+)", "в столбце {col} обнаружена десятичная запятая"),
+    (r"column (?P<col>.+): time zone (?P<tz>.+) dropped, local wall-clock times kept",
+     "столбец {col}: часовой пояс {tz} отброшен, сохранено местное время"),
+    (r"column (?P<col>.+): Excel serial day numbers converted to dates",
+     "столбец {col}: порядковые номера дней Excel преобразованы в даты"),
+    (r"column (?P<col>.+): (?P<n>[\d,]+) Excel serial day numbers converted to dates",
+     "столбец {col}: порядковых номеров дней Excel преобразовано в даты: {n}"),
+    (r"column (?P<col>.+): (?P<n>[\d,]+) timestamps carry a time zone; the local date and time as written were "
+     r"kept, the zone dropped",
+     "столбец {col}: отметок времени с часовым поясом: {n}; сохранены местные дата и время, пояс отброшен"),
+    (r"column (?P<col>.+): both day/month/year and month/day/year dates found; (?P<n>[\d,]+) dates that could be "
+     r"either were quarantined",
+     "столбец {col}: встречаются даты и в порядке день/месяц/год, и в порядке месяц/день/год; неоднозначных дат "
+     "отложено в карантин: {n}"),
+    (r"column (?P<col>.+): dates like 01/02/2024 read as day/month/year \(set csv.dayfirst to change\)",
+     "столбец {col}: даты вида 01/02/2024 прочитаны как день/месяц/год (изменить: параметр csv.dayfirst)"),
+    (r"column (?P<col>.+): dates like 01/02/2024 read as month/day/year \(set csv.dayfirst to change\)",
+     "столбец {col}: даты вида 01/02/2024 прочитаны как месяц/день/год (изменить: параметр csv.dayfirst)"),
+    (r"column (?P<col>.+) matched (?P<found>.+) ignoring letter case",
+     "столбец {col} найден как {found} без учёта регистра букв"),
+    (r"column (?P<col>.+): customer ids stored as numbers; leading zeros, if any existed, are lost in the source",
+     "столбец {col}: идентификаторы клиентов хранятся как числа; ведущие нули, если они были, в источнике потеряны"),
+    (r"column (?P<col>.+) \(channel\) is empty in every row and was ignored",
+     "столбец {col} (канал) пуст во всех строках и не используется"),
+    (r"column (?P<col>.+) \(quantity\): (?P<n>[\d,]+) values are not numbers and were left empty \(the rows are "
+     r"kept\)",
+     "столбец {col} (количество): значений, которые не являются числами: {n}; они оставлены пустыми (строки сохранены)"),
+    (r"(?P<n>[\d,]+) amount\(s\) exceed (?P<k>[\d,]+)× the median \((?P<med>[\d,.]+)\); largest (?P<max>[\d,.-]+) "
+     r"on line (?P<line>\d+)\. They are kept; please check them",
+     "сумм, превышающих медиану ({med}) более чем в {k} раз: {n}; самая крупная — {max} в строке {line}. "
+     "Они сохранены, но их стоит проверить"),
+]
+
+
+def warning_text(warning: str, language: str = "en") -> str:
+    """A loader remark in ``language``: the Russian wording of a known remark, otherwise
+    the remark as written."""
+    if language != "ru":
+        return warning
+    for pattern, template in _WARNINGS_RU:
+        m = re.fullmatch(pattern, warning)
+        if m:
+            return template.format(**{k: (v or "").strip() for k, v in m.groupdict().items()}).strip()
+    return warning

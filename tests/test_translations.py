@@ -121,3 +121,40 @@ def test_source_label_only_renames_the_bundled_sample():
     assert loading.source_label("CDNOW (bundled sample)", "ru") == "CDNOW (встроенный пример)"
     assert loading.source_label("CDNOW (bundled sample)", "en") == "CDNOW (bundled sample)"
     assert loading.source_label("sales.csv", "ru") == "sales.csv"
+
+
+def test_russian_tables_and_texts_use_russian_number_style():
+    import pandas as pd
+
+    df = pd.DataFrame({"customers": [4322, None], "revenue_share": [0.184, 0.5]})
+    fmt = {"customers": "{:,.0f}", "revenue_share": "{:.1%}"}
+    shown, f = insights.localize(df, insights.report_text("ru")["columns"], fmt, language="ru")
+    assert f == {} and list(shown["Клиентов"]) == ["4\u00a0322", ""]
+    assert list(shown["Доля выручки"]) == ["18,4%", "50,0%"]
+    assert insights.int_text(69579, "ru") == "69\u00a0579" and insights.int_text(69579, "en") == "69,579"
+    assert insights.share_text(0.184, "ru") == "18,4%" and insights.share_text(0.184, "en") == "18.4%"
+
+
+@pytest.mark.parametrize("remark", [
+    "UTF-8 byte order mark (BOM) found and removed",
+    "file is not UTF-8: encoding cp1251 detected",
+    "separator ';' detected",
+    "separator TAB detected",
+    "1,204 blank line(s) inside the data skipped",
+    "decimal comma detected in column 'Сумма'",
+    "column 'date': time zone Europe/Moscow dropped, local wall-clock times kept",
+    "column 'date': 12 Excel serial day numbers converted to dates",
+    "column 'date': dates like 01/02/2024 read as day/month/year (set csv.dayfirst to change)",
+    "column 'Amount' matched 'amount' ignoring letter case",
+    "column 'ch' (channel) is empty in every row and was ignored",
+    "3 amount(s) exceed 1,000× the median (35.00); largest 99,000.00 on line 17. They are kept; please check them",
+])
+def test_loader_remarks_read_in_russian(remark):
+    ru = loading.warning_text(remark, "ru")
+    assert CYRILLIC.search(ru) and ru != remark
+    assert not re.search(r"\b(the|and|was|were|detected|column)\b", ru), ru
+    assert loading.warning_text(remark, "en") == remark
+
+
+def test_unknown_remark_is_shown_as_written():
+    assert loading.warning_text("something new happened", "ru") == "something new happened"
