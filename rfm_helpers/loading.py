@@ -1241,5 +1241,8 @@ def warning_text(warning: str, language: str = "en") -> str:
     for pattern, template in _WARNINGS_RU:
         m = re.fullmatch(pattern, warning)
         if m:
-            return template.format(**{k: (v or "").strip() for k, v in m.groupdict().items()}).strip()
+            values = {k: (v or "").strip() for k, v in m.groupdict().items()}
+            values = {k: (v.replace(",", "\u00a0").replace(".", ",") if re.fullmatch(r"-?[\d,]+(\.\d+)?", v) else v)
+                      for k, v in values.items()}  # Russian number style: 9 999 999,00
+            return template.format(**values).strip()
     return warning
