@@ -88,6 +88,9 @@ def parameters_frame(params: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def parameters_table(params: Mapping[str, Any]) -> None:
+_PARAMS_CAPTION = {"en": "Parameters of this run", "ru": "Параметры этого запуска"}
+
+
+def parameters_table(params: Mapping[str, Any], language: str = "en") -> None:
     """Show the run's parameters (see :func:`parameters_frame`)."""
-    table(parameters_frame(params), caption="Parameters of this run")
+    table(parameters_frame(params), caption=_PARAMS_CAPTION.get(language, _PARAMS_CAPTION["en"]))

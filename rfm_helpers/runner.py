@@ -586,15 +586,22 @@ def format_value(value: Any, fmt: str | None = None) -> str:
     return str(value)
 
 
-def _display_params(params: Mapping[str, Any]) -> list[tuple[str, str]]:
+_PARAM_WORDS = {
+    "en": {"bundled": "bundled CDNOW sample", "whole": "0 (whole history)"},
+    "ru": {"bundled": "встроенный пример CDNOW", "whole": "0 (вся история)"},
+}
+
+
+def _display_params(params: Mapping[str, Any], language: str = "en") -> list[tuple[str, str]]:
+    words = _PARAM_WORDS.get(language, _PARAM_WORDS["en"])
     rows = []
     for k, v in params.items():
         if k == "run_dir":
             continue
         if k == "source_config":
-            v = Path(v).name if v else "bundled CDNOW sample"
+            v = Path(v).name if v and v != "bundled CDNOW sample" else words["bundled"]
         if k == "window_days" and not v:
-            v = "0 (whole history)"
+            v = words["whole"]
         rows.append((k, str(v)))
     return rows
 
@@ -633,7 +640,7 @@ def notebook_html(nb: nbformat.NotebookNode, *, title: str, month: str, params: 
     body, _ = exporter.from_notebook_node(nb)
     body = _strip_external(body)
     tpl = _jinja_env().get_template("notebook.html.j2")
-    return tpl.render(title=title, month=month, params=_display_params(params), body=body,
+    return tpl.render(title=title, month=month, params=_display_params(params, language), body=body,
                       analysis_date=params.get("analysis_date", ""),
                       ui=_ui(language), lang=language, generated=generated, version=__version__)
 
@@ -869,7 +876,7 @@ def month_index_html(summary: Mapping[str, Any]) -> str:
     lang = run.get("language", "en")
     tpl = _jinja_env().get_template("month_index.html.j2")
     params = _display_params({"source_config": run.get("source") if run.get("source") != "bundled CDNOW sample"
-                              else "", **{k: v for k, v in (run.get("parameters") or {}).items()}})
+                              else "", **{k: v for k, v in (run.get("parameters") or {}).items()}}, lang)
     return tpl.render(run=run, ui=_ui(lang), lang=lang, figures=headline(summary), params=params,
                       version=run.get("package_version", __version__))
 

@@ -348,3 +348,10 @@ def test_select_language_keeps_the_runs_language_and_untagged_cells():
     assert len(nb.cells) == 4  # the input is not modified
     # a language with no cells falls back to English
     assert [c.source for c in runner.select_language(nb, "de").cells] == ["# Title", "x = 1", "Both"]
+
+
+def test_parameter_box_speaks_the_reports_language():
+    ru = dict(runner._display_params({"source_config": "", "window_days": 0, "run_dir": "/x"}, "ru"))
+    assert ru == {"source_config": "встроенный пример CDNOW", "window_days": "0 (вся история)"}
+    en = dict(runner._display_params({"source_config": "/data/shop.yaml", "window_days": 365}))
+    assert en == {"source_config": "shop.yaml", "window_days": "365"}
