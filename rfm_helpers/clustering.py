@@ -51,6 +51,7 @@ __all__ = [
     "conclusion",
     "method_crosstab",
     "method_names",
+    "report_text",
 ]
 
 #: The columns clustered, in order.
@@ -467,7 +468,7 @@ _CONCLUSION = {
     },
     "ru": {
         "pareto": "20% клиентов с наибольшими тратами приносят {top:.0%} выручки.",
-        "biggest": "По методу «{method}» крупнейший по выручке сегмент - «{label}»: {cust:.0%} клиентов "
+        "biggest": "По методу «{method}» крупнейший по выручке сегмент — «{label}»: {cust:.0%} клиентов "
                    "и {rev:.0%} выручки.",
         "agree_hi": "Методы «{a}» и «{b}» хорошо согласуются (скорректированный индекс Рэнда {ari:.2f}): "
                     "группы получаются почти одинаковыми.",
@@ -538,3 +539,74 @@ METHOD_NAMES = {
 def method_names(language: str = "en") -> dict[str, str]:
     """Display names of the methods (``quantile``, ``thresholds``, ``kmeans``, ``gmm``)."""
     return dict(METHOD_NAMES["ru" if language == "ru" else "en"])
+
+
+# ------------------------------------------------------------------ report texts (notebook 03)
+#: Fixed texts written by the code cells of notebook 03 (captions, sentences, column headers,
+#: the "automatic" parameter value) in English and Russian; :func:`report_text` picks the
+#: run's language. English headers are the column names themselves, so English reports
+#: look exactly as before.
+_REPORT_TEXT = {
+    "en": {
+        "automatic": "automatic",
+        "segmented": "{n} customers were segmented with {m} methods.",
+        "segments_caption": "Segments by {name}",
+        "k_user": "set by the user",
+        "k_auto": "chosen automatically",
+        "k_line": "{name}: {k} clusters ({how}).",
+        "k_sample": "{name}: number of clusters chosen on a random sample of {sel} customers.",
+        "k_fit": "{name}: model fitted on {fit} of the {n} customers (a seeded random sample if fewer); all assigned.",
+        "ari_caption": "Adjusted Rand index between methods",
+        "cross_rows": "{method} segment",
+        "cross_caption": "Customers: quantile segments (rows) by k-means clusters (columns)",
+        "quality_caption": "Separation and stability by method",
+        "mailing_caption": "Mailing lists written to {folder}/",
+        "xlsx_skipped": ("Excel workbook not written: {rows} rows exceed xlsx_max_rows={limit}: no workbook "
+                         "written, use the CSV files."),
+        "call_list": ("Call list: {rows} customers in {csv} and {xlsx} (highest priority first: value times "
+                      "urgency)."),
+        "exports_off": "Export of customer lists is switched off for this run.",
+        "columns": {"method": "method", "label": "label", "customers": "customers",
+                    "customer_share": "customer_share", "revenue": "revenue", "revenue_share": "revenue_share",
+                    "median_recency_days": "median_recency_days", "median_frequency": "median_frequency",
+                    "median_monetary": "median_monetary", "segments_used": "segments_used",
+                    "silhouette": "silhouette", "calinski_harabasz": "calinski_harabasz",
+                    "davies_bouldin": "davies_bouldin", "bootstrap_ari_mean": "bootstrap_ari_mean",
+                    "bootstrap_ari_min": "bootstrap_ari_min", "test_rows": "test_rows", "csv_file": "csv_file",
+                    "xlsx_sheet": "xlsx_sheet", "xlsx_file": "xlsx_file"},
+    },
+    "ru": {
+        "automatic": "автоматически",
+        "segmented": "Клиентов сегментировано: {n}; методов: {m}.",
+        "segments_caption": "Сегменты по методу «{name}»",
+        "k_user": "задано пользователем",
+        "k_auto": "выбрано автоматически",
+        "k_line": "Метод «{name}»: кластеров — {k} ({how}).",
+        "k_sample": "Метод «{name}»: число кластеров выбрано на случайной выборке из {sel} клиентов.",
+        "k_fit": ("Метод «{name}»: модель обучена на {fit} из {n} клиентов (если не на всех — на случайной "
+                  "выборке с фиксированным зерном); кластер назначен всем клиентам."),
+        "ari_caption": "Скорректированный индекс Рэнда для пар методов",
+        "cross_rows": "Сегмент ({method})",
+        "cross_caption": "Клиенты: сегменты по квантилям (строки) и кластеры k-средних (столбцы)",
+        "quality_caption": "Разделимость и устойчивость по методам",
+        "mailing_caption": "Списки рассылки записаны в папку {folder}/",
+        "xlsx_skipped": ("Книга Excel не записана: строк — {rows}, это больше предела xlsx_max_rows={limit}; "
+                         "используйте CSV-файлы."),
+        "call_list": ("Список обзвона: клиентов — {rows}, файлы {csv} и {xlsx} (сначала самые приоритетные: "
+                      "ценность клиента, умноженная на срочность)."),
+        "exports_off": "Выгрузка списков клиентов в этом запуске отключена.",
+        "columns": {"method": "Метод", "label": "Сегмент", "customers": "Клиентов",
+                    "customer_share": "Доля клиентов", "revenue": "Выручка", "revenue_share": "Доля выручки",
+                    "median_recency_days": "Медианная давность, дней", "median_frequency": "Медиана заказов",
+                    "median_monetary": "Медианная сумма покупок", "segments_used": "Сегментов",
+                    "silhouette": "Силуэт", "calinski_harabasz": "Калински — Харабаш",
+                    "davies_bouldin": "Дэвис — Болдин", "bootstrap_ari_mean": "Бутстреп-ARI, среднее",
+                    "bootstrap_ari_min": "Бутстреп-ARI, минимум", "test_rows": "Тестовых строк",
+                    "csv_file": "CSV-файл", "xlsx_sheet": "Лист Excel", "xlsx_file": "Файл Excel"},
+    },
+}
+
+
+def report_text(language: str = "en") -> dict:
+    """Fixed texts of notebook 03 in ``language`` (English when the language is unknown)."""
+    return _REPORT_TEXT.get(language, _REPORT_TEXT["en"])

@@ -29,6 +29,7 @@ _TEXT = {
         "pareto_x": "Share of customers (best first), %", "pareto_y": "Share of revenue, %",
         "pareto_title": "Pareto curve: how concentrated is revenue?",
         "stab_x": "Adjusted Rand index vs. the full-data result (red: mean)", "stab_title": "Stability under resampling",
+        "criteria": {"silhouette": "silhouette", "BIC": "BIC"},
     },
     "ru": {
         "user_k": "число кластеров задано пользователем", "chosen": "выбрано k = {k}",
@@ -45,6 +46,7 @@ _TEXT = {
         "pareto_title": "Кривая Парето: насколько сконцентрирована выручка?",
         "stab_x": "Скорректированный индекс Рэнда относительно результата на всех данных (красным: среднее)",
         "stab_title": "Устойчивость при повторных выборках",
+        "criteria": {"silhouette": "силуэт", "BIC": "BIC"},
     },
 }
 
@@ -72,6 +74,7 @@ def plot_k_selection(k_scores: Mapping[str, pd.DataFrame], chosen: Mapping[str, 
         return fig
     for ax, (name, df) in zip(axes[0], items):
         crit = str(df["criterion"].iloc[0])
+        shown_crit = _t(language)["criteria"].get(crit, crit)
         ax.plot(df["k"], df["value"], marker="o", color="#4C72B0")
         k = chosen.get(name)
         if k is not None and k in set(df["k"]):
@@ -79,9 +82,9 @@ def plot_k_selection(k_scores: Mapping[str, pd.DataFrame], chosen: Mapping[str, 
                        edgecolors="#C44E52", linewidths=2, zorder=3, label=_t(language)["chosen"].format(k=k))
             ax.legend(loc="best")
         better = _t(language)["higher" if crit.lower().startswith("sil") else "lower"]
-        ax.set_title(_t(language)["k_title"].format(name=name, crit=crit))
+        ax.set_title(_t(language)["k_title"].format(name=name, crit=shown_crit))
         ax.set_xlabel(_t(language)["k"])
-        ax.set_ylabel(f"{crit} ({better})")
+        ax.set_ylabel(f"{shown_crit} ({better})")
         ax.set_xticks(df["k"])
     fig.tight_layout()
     return fig

@@ -1,4 +1,4 @@
-"""Russian versions of the report notebooks 01, 02 and 05 and of their fixed texts.
+"""Russian versions of the report notebooks 01, 02, 03 and 05 and of their fixed texts.
 
 Every Markdown cell of these notebooks exists in English (tag ``lang-en``) followed directly
 by its Russian twin (tag ``lang-ru``); the runner keeps the cells of the run's language (see
@@ -13,11 +13,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from rfm_helpers import insights, loading, plots, tracking
+from rfm_helpers import clustering, insights, loading, plots, plots_segments, tracking
 from rfm_helpers.runner import select_language
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
-TRANSLATED = ["01_load_and_validate", "02_rfm", "05_segment_migration"]
+TRANSLATED = ["01_load_and_validate", "02_rfm", "03_segmentation", "05_segment_migration"]
 LANG_TAGS = {"lang-en", "lang-ru"}
 CYRILLIC = re.compile(r"[А-Яа-яЁё]")
 
@@ -81,15 +81,17 @@ def _same_keys(en, ru, where="") -> None:
         assert set(re.findall(r"{(\w*)}", en)) == set(re.findall(r"{(\w*)}", ru)), f"{where}: {en!r} / {ru!r}"
 
 
-@pytest.mark.parametrize("texts", [insights._TEXT, loading._TEXT, tracking._REPORT_TEXT, plots._TEXT],
-                         ids=["insights", "loading", "tracking", "plots"])
+@pytest.mark.parametrize("texts", [insights._TEXT, loading._TEXT, tracking._REPORT_TEXT, plots._TEXT,
+                                   clustering._REPORT_TEXT, clustering._CONCLUSION, plots_segments._TEXT],
+                         ids=["insights", "loading", "tracking", "plots", "clustering", "conclusion",
+                              "plots_segments"])
 def test_text_dicts_have_the_same_keys_in_both_languages(texts):
     assert set(texts) == {"en", "ru"}
     _same_keys(texts["en"], texts["ru"], "texts")
 
 
 def test_russian_texts_are_russian():
-    for texts in (insights._TEXT, loading._TEXT, tracking._REPORT_TEXT):
+    for texts in (insights._TEXT, loading._TEXT, tracking._REPORT_TEXT, clustering._REPORT_TEXT):
         for key, value in texts["ru"].items():
             if isinstance(value, str):
                 assert CYRILLIC.search(value), key
@@ -106,6 +108,19 @@ def test_english_headers_unchanged_and_formats_follow_renamed_columns():
     assert list(shown.columns) == ["Клиентов", "Доля выручки"]
     assert f == {"Клиентов": "{:,}", "Доля выручки": "{:.1%}"}
     assert insights.report_text("xx") is insights.report_text("en")
+
+
+def test_segmentation_headers_english_unchanged_russian_translated():
+    en, ru = clustering.report_text("en"), clustering.report_text("ru")
+    assert all(k == v for k, v in en["columns"].items())  # English reports keep the column names
+    assert all(CYRILLIC.search(v) for k, v in ru["columns"].items() if not k.endswith("_file")), ru["columns"]
+    assert clustering.report_text("xx") is en
+    # every column of the tables shown in notebook 03 has a header in both languages
+    shown = {"label", "customers", "customer_share", "revenue", "revenue_share", "median_recency_days",
+             "median_frequency", "median_monetary", "method", "segments_used", "silhouette",
+             "calinski_harabasz", "davies_bouldin", "bootstrap_ari_mean", "bootstrap_ari_min",
+             "test_rows", "csv_file", "xlsx_sheet", "xlsx_file"}
+    assert shown <= set(en["columns"]) == set(ru["columns"])
 
 
 def test_parameters_view_translates_fixed_values_and_keeps_masking():
