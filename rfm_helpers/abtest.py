@@ -678,3 +678,125 @@ def format_value(x: float, kind: str, signed: bool = False, currency: str = "$")
 def format_p(p: float) -> str:
     """``"p < 0.001"`` or ``"p = 0.047"``."""
     return _fmt_p(p)
+
+
+# ----------------------------------------------------------------------------------------
+# Report texts (notebook 04)
+# ----------------------------------------------------------------------------------------
+#: Fixed texts of the campaign report (captions, sentences written by code cells, column
+#: headers, fixed table values, summary labels) in English and Russian; see :func:`report_text`.
+_REPORT_TEXT = {
+    "en": {
+        "params_caption": "Parameters of this run",
+        "window": ("Send date <b>{send}</b>; outcomes are purchases from {send} to <b>{end}</b> ({days} days). "
+                   "The data run to {last}, so the whole window is observed."),
+        "note": "<b>Note:</b> {msg}",
+        "excluded_written": ("The excluded customers are listed in the exports folder "
+                             "(campaign_excluded_customers.csv)."),
+        "counts_caption": "Customers analysed per group",
+        "srm_warning": "<b style='color:#b00020'>WARNING — SAMPLE-RATIO MISMATCH.</b> {msg}",
+        "overall_caption": "Effect of the campaign, all customers",
+        "methods_caption": "Revenue per customer: difference by method",
+        "variance": ("Adjusting for pre-period behaviour reduced the variance of the revenue estimate by <b>{cu}</b> "
+                     "(CUPED, pre-period revenue) and <b>{rg}</b> (regression on pre-period RFM){vname}."),
+        "for_variant": " for {v}",
+        "adjusted_from": "The campaign", "adjusted_to": "After adjustment, the campaign",
+        "forest_title": "{v}: {metric} by segment",
+        "segment_caption": "{metric} by segment ({v} vs {control}, {correction} correction)",
+        "segment_srm": ("<b style='color:#b00020'>Warning:</b> group sizes differ from the plan within {segs}; "
+                        "results there are not reliable."),
+        "roi": ("Incremental revenue{vname}: <b>{inc}</b> (95% CI {lo} to {hi}) for a campaign cost of {cost}; "
+                "return on cost {roi} (CI {rlo} to {rhi}){m}."),
+        "roi_variant": " ({v})", "roi_margin": ", at a {m}% margin",
+        "roi_unsure": "The interval for the return includes zero: the campaign may or may not have paid for itself.",
+        "no_cost": "No cost per contact was given in the campaign file, so return on cost is not computed.",
+        "power_caption": "Detectable effects per segment (80% power)",
+        "headline": ("Conversion: {c} points ({pc}); revenue per customer: {r} ({pr}); variance reduction {vr}. "
+                     "Per-segment effect tables were written to the exports folder."),
+        "metrics": {"converted": "conversion", "revenue": "revenue per customer", "orders": "orders per customer"},
+        "summary": {"ab_srm_p": "Campaign: sample-ratio check p-value",
+                    "ab_conversion_lift_pts": "Campaign: conversion lift, points ({v})",
+                    "ab_conversion_p": "Campaign: conversion p-value",
+                    "ab_revenue_diff": "Campaign: revenue per customer difference",
+                    "ab_revenue_p": "Campaign: revenue p-value",
+                    "ab_variance_reduction_cuped": "Campaign: variance reduction (CUPED)",
+                    "ab_variance_reduction_regression": "Campaign: variance reduction (regression)"},
+        "columns": {},
+        "values": {},
+    },
+    "ru": {
+        "params_caption": "Параметры запуска",
+        "window": ("Дата рассылки — <b>{send}</b>; учитываются покупки с {send} по <b>{end}</b> (дней: {days}). "
+                   "Данные доходят до {last}, поэтому всё окно наблюдения уже в данных."),
+        "note": "<b>Примечание:</b> {msg}",
+        "excluded_written": ("Исключённые клиенты перечислены в папке выгрузок "
+                             "(campaign_excluded_customers.csv)."),
+        "counts_caption": "Клиентов в анализе по группам",
+        "srm_warning": "<b style='color:#b00020'>ВНИМАНИЕ — РАЗМЕРЫ ГРУПП НЕ СООТВЕТСТВУЮТ ПЛАНУ.</b> {msg}",
+        "overall_caption": "Эффект кампании, все клиенты",
+        "methods_caption": "Выручка на клиента: разница по разным методам",
+        "variance": ("Учёт поведения клиентов до рассылки снизил дисперсию оценки выручки на <b>{cu}</b> "
+                     "(CUPED по выручке до рассылки) и на <b>{rg}</b> (регрессия на RFM-показатели до рассылки){vname}."),
+        "for_variant": " для варианта {v}",
+        "adjusted_from": "Кампания", "adjusted_to": "С учётом поведения до рассылки кампания",
+        "forest_title": "{v}: {metric} по сегментам",
+        "segment_caption": "{metric} по сегментам ({v} против {control}, поправка {correction})",
+        "segment_srm": ("<b style='color:#b00020'>Внимание:</b> размеры групп отличаются от плана в сегментах: {segs}; "
+                        "результаты по ним ненадёжны."),
+        "roi": ("Дополнительная выручка{vname}: <b>{inc}</b> (95% ДИ от {lo} до {hi}) при затратах на кампанию {cost}; "
+                "окупаемость {roi} (ДИ от {rlo} до {rhi}){m}."),
+        "roi_variant": " ({v})", "roi_margin": " при марже {m}%",
+        "roi_unsure": ("Доверительный интервал окупаемости включает ноль: кампания могла как окупиться, "
+                       "так и не окупиться."),
+        "no_cost": "В файле кампании не указана стоимость контакта, поэтому окупаемость не рассчитана.",
+        "power_caption": "Обнаружимые эффекты по сегментам (мощность 80%)",
+        "headline": ("Конверсия: {c} п.п. ({pc}); выручка на клиента: {r} ({pr}); снижение дисперсии {vr}. "
+                     "Таблицы эффектов по сегментам записаны в папку выгрузок."),
+        "metrics": {"converted": "конверсия", "revenue": "выручка на клиента", "orders": "заказы на клиента"},
+        "summary": {"ab_srm_p": "Кампания: p-значение проверки размеров групп",
+                    "ab_conversion_lift_pts": "Кампания: прирост конверсии, п.п. ({v})",
+                    "ab_conversion_p": "Кампания: p-значение для конверсии",
+                    "ab_revenue_diff": "Кампания: разница выручки на клиента",
+                    "ab_revenue_p": "Кампания: p-значение для выручки",
+                    "ab_variance_reduction_cuped": "Кампания: снижение дисперсии (CUPED)",
+                    "ab_variance_reduction_regression": "Кампания: снижение дисперсии (регрессия)"},
+        "columns": {"group": "Группа", "customers": "Клиентов", "variant": "Вариант", "measure": "Показатель",
+                    "control": "Контроль", "treated": "Рассылка", "difference": "Разница",
+                    "relative lift": "Относительный прирост", "test": "Тест", "p-value": "p-значение",
+                    "significant": "Значимо", "method": "Метод", "variance reduction": "Снижение дисперсии",
+                    "segment": "Сегмент", "treated customers": "Клиентов с рассылкой",
+                    "control customers": "Клиентов в контроле", "adjusted p": "Скорректированное p",
+                    "baseline conversion": "Базовая конверсия",
+                    "smallest detectable lift": "Минимальный обнаружимый прирост",
+                    "smallest detectable revenue change": "Минимальное обнаружимое изменение выручки",
+                    "customers per group for +1 pt": "Клиентов на группу для +1 п.п."},
+        "values": {"yes": "да", "no": "нет", "conversion": "конверсия", "revenue per customer": "выручка на клиента",
+                   "orders per customer": "заказы на клиента",
+                   "Welch t-test (plain difference)": "t-тест Уэлча (простая разница)",
+                   "bootstrap (percentile, seeded)": "бутстреп (перцентильный, с фиксированным seed)",
+                   "CUPED with pre-period revenue": "CUPED по выручке до рассылки",
+                   "regression on pre-period RFM (HC2)": "регрессия на RFM до рассылки (HC2)",
+                   "Mann-Whitney rank test": "ранговый тест Манна–Уитни"},
+    },
+}
+
+
+def report_text(language: str = "en") -> dict:
+    """Fixed texts of notebook 04 in ``language`` (English when the language is unknown)."""
+    return _REPORT_TEXT.get(language, _REPORT_TEXT["en"])
+
+
+def table_view(df: pd.DataFrame, language: str = "en") -> pd.DataFrame:
+    """A result table of this module with headers and fixed values (yes/no, method and measure
+    names, ``pts``, ``95% CI``) in ``language``; numbers and names from the data are unchanged."""
+    if language != "ru" or df.empty:
+        return df
+    t = report_text(language)
+    shown = df.replace(t["values"])
+    for col in shown.columns:
+        if shown[col].dtype == object:
+            ci = col.endswith("% CI")
+            shown[col] = shown[col].map(lambda s, ci=ci: (s.replace(" to ", " … ") if ci else s)
+                                        .replace(" pts", " п.п.") if isinstance(s, str) else s)
+    names = {c: t["columns"].get(c, c.replace("% CI", "% ДИ")) for c in shown.columns}
+    return shown.rename(columns=names)

@@ -611,18 +611,28 @@ def campaign_for_report(
     return ReportCampaign(data=data, truth=truth, notes=notes)
 
 
+_DEMO_SENTENCE = {
+    "en": ("<b>Demonstration data.</b> No real campaign file was given, so this report uses a simulated "
+           "campaign on real customers: the {n} customers who bought in the year before the send date were "
+           "split at random into control and treatment, and {q} of treated customers were given one extra "
+           "purchase of {amt} in the window. The <b>true</b> effect is therefore known: +{conv} points of "
+           "conversion and +{rev} revenue per customer. The analysis below does not know this and should "
+           "recover it within its intervals."),
+    "ru": ("<b>Демонстрационные данные.</b> Файл реальной кампании не задан, поэтому в отчёте используется "
+           "смоделированная кампания на реальных клиентах: {n} клиентов, покупавших в течение года до даты "
+           "рассылки, случайно разделены на контрольную группу и группу рассылки, и {q} клиентов из группы "
+           "рассылки добавлена одна дополнительная покупка на {amt} в окне наблюдения. Поэтому <b>истинный</b> "
+           "эффект известен: +{conv} п.п. конверсии и +{rev} выручки на клиента. Анализ ниже об этом не знает "
+           "и должен получить эти значения в пределах своих доверительных интервалов."),
+}
+
+
 def demo_sentence(truth: Mapping[str, Any], effect: InjectedEffect, currency: str = "$",
-                  variant: str = "treatment") -> tuple[str, dict]:
+                  variant: str = "treatment", language: str = "en") -> tuple[str, dict]:
     """``(template, values)`` for display.say explaining the simulated campaign and its
-    known true effect."""
+    known true effect (in ``language``: ``"en"`` or ``"ru"``)."""
     t = truth["effects"][variant]
-    template = (
-        "<b>Demonstration data.</b> No real campaign file was given, so this report uses a simulated "
-        "campaign on real customers: the {n} customers who bought in the year before the send date were "
-        "split at random into control and treatment, and {q} of treated customers were given one extra "
-        "purchase of {amt} in the window. The <b>true</b> effect is therefore known: +{conv} points of "
-        "conversion and +{rev} revenue per customer. The analysis below does not know this and should "
-        "recover it within its intervals.")
+    template = _DEMO_SENTENCE.get(language, _DEMO_SENTENCE["en"])
     return template, {
         "n": f"{truth['n_customers']:,}", "q": f"{100 * effect.extra_purchase_prob:.0f}%",
         "amt": f"{currency}{effect.extra_amount:,.2f}", "conv": f"{100 * t['conversion']:.2f}",
