@@ -25,6 +25,7 @@ All computations call scipy / statsmodels; this module only arranges inputs and 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -721,6 +722,8 @@ _REPORT_TEXT = {
                     "ab_revenue_p": "Campaign: revenue p-value",
                     "ab_variance_reduction_cuped": "Campaign: variance reduction (CUPED)",
                     "ab_variance_reduction_regression": "Campaign: variance reduction (regression)"},
+        "corrections": {"holm": "holm", "fdr_bh": "fdr_bh"},
+        "demo_campaign": "demo campaign (generated)",
         "columns": {},
         "values": {},
     },
@@ -745,7 +748,7 @@ _REPORT_TEXT = {
                         "результаты по ним ненадёжны."),
         "roi": ("Дополнительная выручка{vname}: <b>{inc}</b> (95% ДИ от {lo} до {hi}) при затратах на кампанию {cost}; "
                 "окупаемость {roi} (ДИ от {rlo} до {rhi}){m}."),
-        "roi_variant": " ({v})", "roi_margin": " при марже {m}%",
+        "roi_variant": " (вариант {v})", "roi_margin": " при марже {m}%",
         "roi_unsure": ("Доверительный интервал окупаемости включает ноль: кампания могла как окупиться, "
                        "так и не окупиться."),
         "no_cost": "В файле кампании не указана стоимость контакта, поэтому окупаемость не рассчитана.",
@@ -760,6 +763,8 @@ _REPORT_TEXT = {
                     "ab_revenue_p": "Кампания: p-значение для выручки",
                     "ab_variance_reduction_cuped": "Кампания: снижение дисперсии (CUPED)",
                     "ab_variance_reduction_regression": "Кампания: снижение дисперсии (регрессия)"},
+        "corrections": {"holm": "Холма", "fdr_bh": "Бенджамини–Хохберга"},
+        "demo_campaign": "демонстрационная кампания (сгенерирована)",
         "columns": {"group": "Группа", "customers": "Клиентов", "variant": "Вариант", "measure": "Показатель",
                     "control": "Контроль", "treated": "Рассылка", "difference": "Разница",
                     "relative lift": "Относительный прирост", "test": "Тест", "p-value": "p-значение",
@@ -776,9 +781,14 @@ _REPORT_TEXT = {
                    "bootstrap (percentile, seeded)": "бутстреп (перцентильный, с фиксированным seed)",
                    "CUPED with pre-period revenue": "CUPED по выручке до рассылки",
                    "regression on pre-period RFM (HC2)": "регрессия на RFM до рассылки (HC2)",
-                   "Mann-Whitney rank test": "ранговый тест Манна–Уитни"},
+                   "Mann-Whitney rank test": "ранговый тест Манна–Уитни",
+                   "two-proportion z-test": "z-тест для двух долей", "Welch t-test": "t-тест Уэлча"},
     },
 }
+
+# English tables keep their headers and values as written (same keys on both sides).
+_REPORT_TEXT["en"]["columns"] = {k: k for k in _REPORT_TEXT["ru"]["columns"]}
+_REPORT_TEXT["en"]["values"] = {k: k for k in _REPORT_TEXT["ru"]["values"]}
 
 
 def report_text(language: str = "en") -> dict:
@@ -786,17 +796,27 @@ def report_text(language: str = "en") -> dict:
     return _REPORT_TEXT.get(language, _REPORT_TEXT["en"])
 
 
+def _ru_cell(value):
+    """A formatted table cell in Russian style: ``4 322``, ``+3,6 п.п.``, ``+$1,59 … +$2,54``."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return f"{int(value):,}".replace(",", "\u00a0")
+    if not isinstance(value, str):
+        return value
+    text = value.replace(" pts", " п.п.").replace(" to ", " … ")
+    text = text.replace("P(treated > control)", "P(рассылка > контроль)")
+    text = re.sub(r"(?<=\d),(?=\d{3})", "\u00a0", text)
+    return re.sub(r"(?<=\d)\.(?=\d)", ",", text)
+
+
 def table_view(df: pd.DataFrame, language: str = "en") -> pd.DataFrame:
-    """A result table of this module with headers and fixed values (yes/no, method and measure
-    names, ``pts``, ``95% CI``) in ``language``; numbers and names from the data are unchanged."""
+    """A result table of this module with headers, fixed values (yes/no, method, test and
+    measure names, ``pts``, ``95% CI``) and number style in ``language``; names from the data
+    (groups, variants) are unchanged. English tables are returned as they are."""
     if language != "ru" or df.empty:
         return df
     t = report_text(language)
-    shown = df.replace(t["values"])
+    shown = df.astype(object).replace(t["values"])
     for col in shown.columns:
-        if shown[col].dtype == object:
-            ci = col.endswith("% CI")
-            shown[col] = shown[col].map(lambda s, ci=ci: (s.replace(" to ", " … ") if ci else s)
-                                        .replace(" pts", " п.п.") if isinstance(s, str) else s)
+        shown[col] = shown[col].map(_ru_cell)
     names = {c: t["columns"].get(c, c.replace("% CI", "% ДИ")) for c in shown.columns}
     return shown.rename(columns=names)

@@ -633,7 +633,10 @@ def demo_sentence(truth: Mapping[str, Any], effect: InjectedEffect, currency: st
     known true effect (in ``language``: ``"en"`` or ``"ru"``)."""
     t = truth["effects"][variant]
     template = _DEMO_SENTENCE.get(language, _DEMO_SENTENCE["en"])
-    return template, {
+    values = {
         "n": f"{truth['n_customers']:,}", "q": f"{100 * effect.extra_purchase_prob:.0f}%",
         "amt": f"{currency}{effect.extra_amount:,.2f}", "conv": f"{100 * t['conversion']:.2f}",
         "rev": f"{currency}{t['revenue']:,.2f}"}
+    if language == "ru":  # Russian number style: 21 737, $30,00
+        values = {k: v.replace(",", "\u00a0").replace(".", ",") for k, v in values.items()}
+    return template, values
