@@ -808,6 +808,12 @@ def _ru_cell(value):
     return re.sub(r"(?<=\d)\.(?=\d)", ",", text)
 
 
+def number_style(values: Mapping[str, Any], language: str = "en") -> dict:
+    """Formatted numbers for a report sentence (``{"inc": "+$17,333"}``) in ``language``'s
+    number style: unchanged in English, ``+$17 333`` / ``35,4%`` in Russian."""
+    return {k: _ru_cell(v) if language == "ru" else v for k, v in values.items()}
+
+
 def table_view(df: pd.DataFrame, language: str = "en") -> pd.DataFrame:
     """A result table of this module with headers, fixed values (yes/no, method, test and
     measure names, ``pts``, ``95% CI``) and number style in ``language``; names from the data
