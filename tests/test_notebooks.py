@@ -63,3 +63,14 @@ def test_notebooks_stay_thin(nb):
         src = cell.source
         assert "\ndef " not in "\n" + src and "\nclass " not in "\n" + src
         assert len(src.splitlines()) <= 30, f"code cell too long:\n{src[:200]}"
+
+
+def test_code_cells_are_valid_python(nb):
+    """Cheap guard before nbval executes them: every code cell parses (magics aside)."""
+    import ast
+
+    path, book = nb
+    for i, cell in enumerate(book.cells):
+        if cell.cell_type == "code":
+            src = "\n".join(ln for ln in cell.source.splitlines() if not ln.lstrip().startswith(("%", "!")))
+            ast.parse(src, filename=f"{path.name}[cell {i}]")
