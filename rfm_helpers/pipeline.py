@@ -26,9 +26,12 @@ INTERACTIVE_RUN_DIR = Path("reports") / "_interactive"
 
 
 def project_root() -> Path:
-    """The repository root when running from a checkout (folder holding ``pyproject.toml``)."""
+    """The repository root (folder holding ``pyproject.toml`` and ``rfm_helpers/``): found
+    from the working directory upwards, else the checkout this package is installed from
+    (editable install), else the working directory."""
     here = Path.cwd().resolve()
-    for p in [here, *here.parents]:
+    package_parent = Path(__file__).resolve().parent.parent
+    for p in [here, *here.parents, package_parent]:
         if (p / "pyproject.toml").exists() and (p / "rfm_helpers").is_dir():
             return p
     return here

@@ -130,3 +130,12 @@ def test_prepare_loads_once_per_run_and_matches_an_uncached_load(tmp_path, monke
     # another analysis date is another cache entry
     pipeline.prepare("1998-02-28", run_dir=tmp_path)
     assert len(calls) == 2
+
+
+def test_project_root_is_found_from_anywhere(tmp_path, monkeypatch):
+    from rfm_helpers import pipeline, runner
+
+    monkeypatch.chdir(tmp_path)
+    root = pipeline.project_root()
+    assert (root / "pyproject.toml").exists() and (root / "notebooks").is_dir()
+    assert runner.default_notebooks_dir() == root / "notebooks"
