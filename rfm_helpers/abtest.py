@@ -25,7 +25,6 @@ All computations call scipy / statsmodels; this module only arranges inputs and 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -798,14 +797,15 @@ def report_text(language: str = "en") -> dict:
 
 def _ru_cell(value):
     """A formatted table cell in Russian style: ``4 322``, ``+3,6 п.п.``, ``+$1,59 … +$2,54``."""
+    from .display import number_style
+
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return f"{int(value):,}".replace(",", "\u00a0")
+        return number_style(f"{int(value):,}", "ru")
     if not isinstance(value, str):
         return value
     text = value.replace(" pts", " п.п.").replace(" to ", " … ")
     text = text.replace("P(treated > control)", "P(рассылка > контроль)")
-    text = re.sub(r"(?<=\d),(?=\d{3})", "\u00a0", text)
-    return re.sub(r"(?<=\d)\.(?=\d)", ",", text)
+    return number_style(text, "ru")
 
 
 def number_style(values: Mapping[str, Any], language: str = "en") -> dict:

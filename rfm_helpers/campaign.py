@@ -637,6 +637,7 @@ def demo_sentence(truth: Mapping[str, Any], effect: InjectedEffect, currency: st
         "n": f"{truth['n_customers']:,}", "q": f"{100 * effect.extra_purchase_prob:.0f}%",
         "amt": f"{currency}{effect.extra_amount:,.2f}", "conv": f"{100 * t['conversion']:.2f}",
         "rev": f"{currency}{t['revenue']:,.2f}"}
-    if language == "ru":  # Russian number style: 21 737, $30,00
-        values = {k: v.replace(",", "\u00a0").replace(".", ",") for k, v in values.items()}
+    from .display import number_style
+
+    values = {k: number_style(v, language) for k, v in values.items()}  # ru: 21 737, $30,00
     return template, values

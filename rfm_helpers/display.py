@@ -8,6 +8,7 @@ Notebooks should show text and tables through these helpers rather than through 
 from __future__ import annotations
 
 import html
+import re
 from typing import Any, Mapping
 
 import pandas as pd
@@ -21,6 +22,20 @@ _SECRET_HINTS = ("password", "passwd", "secret", "token", "key", "credential", "
 def esc(value: Any) -> str:
     """HTML-escape any value's text."""
     return html.escape(str(value), quote=True)
+
+
+_THOUSANDS_COMMA = re.compile(r"(?<=\d),(?=\d{3})")
+_DECIMAL_POINT = re.compile(r"(?<=\d)\.(?=\d)")
+
+
+def number_style(text: str, language: str = "en") -> str:
+    """Already formatted numbers in ``text`` in ``language``'s number style: unchanged in
+    English; in Russian a non-breaking space between thousands and a decimal comma
+    (``$2,500,316`` -> ``$2 500 316``, ``14.1%`` -> ``14,1%``). Only separators between
+    digits change, so words such as ``руб.`` keep their dots."""
+    if language != "ru":
+        return text
+    return _DECIMAL_POINT.sub(",", _THOUSANDS_COMMA.sub("\u00a0", text))
 
 
 def fmt_int(x: float) -> str:

@@ -77,13 +77,16 @@ _SENTENCES = {
 def _ru_number(fmt):
     """``fmt`` with its result in Russian number style: non-breaking space between thousands,
     decimal comma (``23,502`` -> ``23 502``, ``14.1%`` -> ``14,1%``)."""
-    return lambda *a, **k: fmt(*a, **k).replace(",", "\u00a0").replace(".", ",")
+    from .display import number_style
+
+    return lambda *a, **k: number_style(fmt(*a, **k), "ru")
 
 
 def share_text(x: float, language: str = "en", digits: int = 1) -> str:
     """A 0..1 share for report text: ``18.4%`` in English, ``18,4%`` in Russian."""
-    text = f"{100 * x:.{digits}f}%"
-    return text.replace(".", ",") if language == "ru" else text
+    from .display import number_style
+
+    return number_style(f"{100 * x:.{digits}f}%", language)
 
 
 def sentences(rfm: pd.DataFrame, as_of, language: str = "en", currency: str = "$",
@@ -186,21 +189,24 @@ def localize(df: pd.DataFrame, names: dict, formats: dict | None = None,
     and ``formats`` re-keyed to the new headers, ready for :func:`rfm_helpers.display.table`.
     In Russian the formatted columns are written out here in Russian number style
     (``4 322``, ``18,4%``) and no formats are left for the table."""
+    from .display import number_style
+
     formats = dict(formats or {})
     if language == "ru":
         shown = df.copy()
         for col, f in formats.items():
             if col in shown.columns:
                 shown[col] = shown[col].map(
-                    lambda v, f=f: "" if pd.isna(v) else f.format(v).replace(",", "\u00a0").replace(".", ","))
+                    lambda v, f=f: "" if pd.isna(v) else number_style(f.format(v), "ru"))
         return shown.rename(columns=names), {}
     return df.rename(columns=names), {names.get(k, k): v for k, v in formats.items()}
 
 
 def int_text(x: float, language: str = "en") -> str:
     """A whole number for report text: ``69,579`` in English, ``69 579`` in Russian."""
-    text = f"{int(round(x)):,}"
-    return text.replace(",", "\u00a0") if language == "ru" else text
+    from .display import number_style
+
+    return number_style(f"{int(round(x)):,}", language)
 
 
 def parameters_view(params: dict, language: str = "en") -> pd.DataFrame:

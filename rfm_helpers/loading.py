@@ -1080,9 +1080,9 @@ def money_text(x: float, currency: str = "$", language: str = "en") -> str:
     """A money amount for report text: ``$1,234`` for prefix signs ($ € £), otherwise the
     currency after the number (``1 234 567 ₽`` in Russian, ``1,234,567 руб.`` in English);
     cents only below 100."""
-    body = f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.2f}"
-    if language == "ru":
-        body = body.replace(",", "\u00a0").replace(".", ",")
+    from .display import number_style
+
+    body = number_style(f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.2f}", language)
     if currency in ("$", "€", "£"):
         return f"{currency}{body}"
     return f"{body} {currency}".strip()
@@ -1098,12 +1098,13 @@ def load_sentences(result: LoadResult, language: str = "en", currency: str = "$"
     text = _SENTENCES[lang]
     labels = REASON_LABELS[lang]
 
+    from .display import number_style
+
     def num(x: float) -> str:
-        return f"{int(x):,}".replace(",", "\u00a0" if lang == "ru" else ",")
+        return number_style(f"{int(x):,}", lang)
 
     def pct(x: float) -> str:
-        v = f"{100 * x:.2f}%"
-        return v.replace(".", ",") if lang == "ru" else v
+        return number_style(f"{100 * x:.2f}%", lang)
 
     out: list[tuple[str, dict]] = []
     denom = result.rows_in or 1
@@ -1236,13 +1237,15 @@ _WARNINGS_RU = [
 def warning_text(warning: str, language: str = "en") -> str:
     """A loader remark in ``language``: the Russian wording of a known remark, otherwise
     the remark as written."""
+    from .display import number_style
+
     if language != "ru":
         return warning
     for pattern, template in _WARNINGS_RU:
         m = re.fullmatch(pattern, warning)
         if m:
             values = {k: (v or "").strip() for k, v in m.groupdict().items()}
-            values = {k: (v.replace(",", "\u00a0").replace(".", ",") if re.fullmatch(r"-?[\d,]+(\.\d+)?", v) else v)
+            values = {k: (number_style(v, "ru") if re.fullmatch(r"-?[\d,]+(\.\d+)?", v) else v)
                       for k, v in values.items()}  # Russian number style: 9 999 999,00
             return template.format(**values).strip()
     return warning

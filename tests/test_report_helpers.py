@@ -139,3 +139,15 @@ def test_project_root_is_found_from_anywhere(tmp_path, monkeypatch):
     root = pipeline.project_root()
     assert (root / "pyproject.toml").exists() and (root / "notebooks").is_dir()
     assert runner.default_notebooks_dir() == root / "notebooks"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("$2,500,316", "$2\u00a0500\u00a0316"),
+    ("14.1%", "14,1%"),
+    ("+$1.59 … +$2,540.25", "+$1,59 … +$2\u00a0540,25"),
+    ("1,234 руб.", "1\u00a0234 руб."),          # the abbreviation keeps its dot
+    ("p = 0.003", "p = 0,003"),
+])
+def test_number_style_russian(text, expected):
+    assert display.number_style(text, "ru") == expected
+    assert display.number_style(text, "en") == text
