@@ -9,7 +9,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 MONTH  ?= 1998-06
 
-.PHONY: report test install install-test browser backfill bench clean
+.PHONY: report test install install-test browser backfill bench clean messages
 
 $(VENV)/.installed-main: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,12 @@ test: install-test browser
 
 bench: install-test
 	$(PY) benchmarks/bench_rfm.py
+
+# Message catalogs: extract the ids from the code and merge them into every
+# rfm_helpers/report/locale/<lang>/LC_MESSAGES/messages.po, then list what needs translating.
+messages: install
+	$(PY) -m rfm_helpers.report.catalogs update
+	$(PY) -m rfm_helpers.report.catalogs check || true
 
 clean:
 	rm -rf $(VENV) reports/*/ reports/index.html .pytest_cache
