@@ -9,7 +9,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 MONTH  ?= 1998-06
 
-.PHONY: report test install install-test browser backfill bench clean messages
+.PHONY: report test install install-test browser calc backfill bench clean messages
 
 $(VENV)/.installed-main: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,14 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "warning: could not install chromium; the browser test will be skipped"; }
 
-test: install-test browser
+# LibreOffice Calc (headless) for the real-client export test; skipped where apt is absent.
+calc:
+	@command -v soffice >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	   libreoffice-calc-nogui >/dev/null) \
+	  || echo "warning: could not install LibreOffice Calc; the export test with a real client will be skipped"; }
+
+test: install-test browser calc
 	$(PY) -m pytest -n 2 --dist loadfile -q --nbval-lax --nbval-current-env tests notebooks
 
 bench: install-test
