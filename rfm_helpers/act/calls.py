@@ -16,6 +16,7 @@ import pandas as pd
 from ..segments import _get_map, load_segment_maps
 from .columns import schema
 from .files import engine
+from .formats import prepare_contacts
 from .mailing import _check_contacts, customer_sql, extra_columns, load_test_recipients, segment_texts
 from .workbook import Sheet
 from .writer import ExportWriter
@@ -42,7 +43,8 @@ def call_priority(assigned: pd.DataFrame, map_name: str | None = None, maps: dic
 
 def write_call_list(ex: ExportWriter, assigned: pd.DataFrame, map_name: str | None = None, maps: dict | None = None,
                     max_rows: int | None = None, test_recipients: Any = None, contacts: pd.DataFrame | None = None,
-                    name: str = "call_list", formats: tuple[str, ...] = ("csv", "xlsx")) -> dict:
+                    name: str = "call_list", formats: tuple[str, ...] = ("csv", "xlsx"),
+                    phone_region: str | None = None) -> dict:
     """Write ``{name}.csv`` and ``{name}.xlsx`` (About sheet + the list). ``max_rows`` keeps the
     top N (what the call centre can handle); test recipients come last with ``is_test`` = 1.
     Returns aggregates: ``rows``, ``test_rows``, ``csv_file``, ``xlsx_file``, ``by_segment``
@@ -51,6 +53,10 @@ def write_call_list(ex: ExportWriter, assigned: pd.DataFrame, map_name: str | No
     mname = map_name or assigned.attrs.get("segment_map") or "classic"
     seg = segment_texts(mname, ex.language, maps)
     tests = load_test_recipients(test_recipients)
+    region = phone_region or ("RU" if ex.language == "ru" else "US")
+    if contacts is not None:  # phones in E.164, as in the mailing lists
+        contacts, notes = prepare_contacts(contacts, region)
+        ex.notes.extend(n for n in notes if n not in ex.notes)
     base = list(schema("call_list.csv"))
     columns = base[:-1] + extra_columns(contacts, tests if len(tests) else None, base) + base[-1:]
     frames = {"assigned": assigned, "seg": seg}

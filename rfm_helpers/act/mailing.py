@@ -17,6 +17,7 @@ import pandas as pd
 from ..segments import _get_map, load_segment_maps, map_info
 from .columns import CONTACT_COLUMNS, Column, col, schema
 from .files import engine, sql_literal
+from .formats import LIST_FORMATS, list_format, prepare_contacts, write_format
 from .workbook import Sheet
 from .writer import ExportWriter
 
@@ -134,16 +135,27 @@ def safe_filename(key: str) -> str:
 def write_mailing_lists(ex: ExportWriter, assigned: pd.DataFrame, map_name: str | None = None,
                         maps: dict | None = None, segments: Iterable[str] | None = None, test_recipients: Any = None,
                         contacts: pd.DataFrame | None = None, formats: Iterable[str] = ("csv", "xlsx"),
-                        prefix: str = "mailing") -> pd.DataFrame:
+                        prefix: str = "mailing", phone_region: str | None = None) -> pd.DataFrame:
     """Write ``{prefix}_{segment}.csv`` per non-empty segment and ``{prefix}_lists.xlsx`` (About
     sheet, then one sheet per segment named after its label). ``segments`` restricts the export
     to some segment keys. Returns a manifest (one row per segment: ``segment``, ``label``,
     ``customers``, ``test_rows``, ``csv_file``, ``xlsx_sheet``; aggregates only) whose
-    ``attrs["warnings"]`` holds the warning codes (``xlsx_capped``, ``formula_like_keys``)."""
+    ``attrs["warnings"]`` holds the warning codes (``xlsx_capped``, ``formula_like_keys`` ...).
+
+    ``formats`` may also name list formats of :data:`rfm_helpers.act.formats.LIST_FORMATS`
+    (``mailchimp``, ``unisender``, ``amocrm``): then ``{format}_{segment}.csv`` is written per
+    segment, ready for that service's import (see :mod:`rfm_helpers.act.formats`). Phones of
+    ``contacts`` are written in E.164; a number without a country code is read in
+    ``phone_region`` (default: ``RU`` for a Russian run, else ``US``), and that is reported."""
     formats = [f.lower() for f in formats]
-    bad = [f for f in formats if f not in ("csv", "xlsx")]
+    bad = [f for f in formats if f not in ("csv", "xlsx", *LIST_FORMATS)]
     if bad:
-        raise ValueError(f"unknown export format(s) {bad}; use 'csv' and/or 'xlsx'")
+        raise ValueError(f"unknown export format(s) {bad}; use 'csv', 'xlsx' or a list format {sorted(LIST_FORMATS)}")
+    services = [list_format(f) for f in formats if f in LIST_FORMATS]
+    region = phone_region or ("RU" if ex.language == "ru" else "US")
+    prep_warnings: list[dict] = []
+    if contacts is not None:
+        contacts, prep_warnings = prepare_contacts(contacts, region)
     maps = maps if maps is not None else load_segment_maps()
     name = map_name or assigned.attrs.get("segment_map") or "classic"
     _, mp = _get_map(name, maps)
@@ -154,6 +166,10 @@ def write_mailing_lists(ex: ExportWriter, assigned: pd.DataFrame, map_name: str 
         raise ValueError(f"segments {unknown} are not in map {name!r}")
     seg = segment_texts(name, ex.language, maps)
     tests = load_test_recipients(test_recipients)
+    if len(tests):
+        tests, more = prepare_contacts(tests, region)
+        tests = tests.astype("string")
+        prep_warnings += [dict(w, test_recipients=True) for w in more]
     base = list(schema("mailing_<segment>.csv"))
     columns = base[:-1] + extra_columns(contacts, tests if len(tests) else None, base) + base[-1:]
     frames = {"assigned": assigned, "seg": seg}
@@ -186,6 +202,8 @@ def write_mailing_lists(ex: ExportWriter, assigned: pd.DataFrame, map_name: str 
                 file = f"{prefix}_{safe_filename(s.segment)}.csv"
                 ex.write_query(con, file, sql, columns, "mailing_<segment>.csv")
                 entry["csv_file"] = file
+            for fmt in services:
+                write_format(ex, con, fmt, sql, [c.key for c in columns], f"{fmt.name}_{safe_filename(s.segment)}.csv")
             if "xlsx" in formats:
                 sheets.append(Sheet(s.segment_label, columns, sql, total, entry["csv_file"]))
             rows_out.append(entry)
@@ -195,7 +213,8 @@ def write_mailing_lists(ex: ExportWriter, assigned: pd.DataFrame, map_name: str 
             for entry, rec in zip([e for e in rows_out], recs):
                 entry["xlsx_sheet"] = rec.file.split("#", 1)[1]
     manifest = pd.DataFrame(rows_out, columns=["segment", "label", "customers", "test_rows", "csv_file", "xlsx_sheet"])
-    manifest.attrs["warnings"] = [w for r in ex.records[records:] for w in r.warnings]
+    ex.notes.extend(prep_warnings)
+    manifest.attrs["warnings"] = prep_warnings + [w for r in ex.records[records:] for w in r.warnings]
     return manifest
 
 

@@ -42,6 +42,7 @@ class ExportWriter:
     currency: str = ""
     xlsx_max_rows: int = XLSX_MAX_ROWS
     records: list[FileRecord] = field(default_factory=list)
+    notes: list[dict] = field(default_factory=list)  # warnings not tied to one file (contacts)
 
     def __post_init__(self) -> None:
         self.exports_dir = Path(self.exports_dir)
@@ -66,7 +67,7 @@ class ExportWriter:
     @property
     def warnings(self) -> list[dict]:
         """Warning codes with values of every file written so far (no customer data)."""
-        return [w for r in self.records for w in r.warnings]
+        return self.notes + [w for r in self.records for w in r.warnings]
 
     def manifest(self) -> pd.DataFrame:
         """One row per file (or workbook sheet) written: ``file``, ``rows``."""

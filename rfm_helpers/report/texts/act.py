@@ -11,7 +11,7 @@ from typing import Iterable, Mapping
 from ...act.workbook import ExportWords
 from ..i18n import N_, translator
 
-__all__ = ["export_words", "export_notes", "HEADERS"]
+__all__ = ["export_words", "export_notes", "contact_notes", "HEADERS"]
 
 HEADERS = {
     "customer_id": N_("Customer id"),
@@ -171,4 +171,38 @@ def export_notes(warnings: Iterable[Mapping], language: str = "en") -> list[str]
             out.append(t._("Sheet {sheet} of {file} shows the first {rows} of {total} rows; {csv} holds them all.").format(
                 sheet=w["sheet"], file=w["file"], rows=t.integer(w["rows"]), total=t.integer(w["total"]),
                 csv=w.get("csv_file") or "-"))
+    return out + contact_notes(warnings, language)
+
+
+def contact_notes(warnings: Iterable[Mapping], language: str = "en") -> list[str]:
+    """Sentences about the contacts and the service import files (counts only)."""
+    t = translator(language)
+    out = []
+    for w in warnings:
+        code = w.get("code")
+        if code == "phone_region_assumed":
+            out.append(t.plural(w["count"], "{n} phone without a country code was read as a number of {region}.",
+                                "{n} phones without a country code were read as numbers of {region}.",
+                                region=w["region"]))
+        elif code == "phones_invalid":
+            out.append(t.plural(w["count"], "{n} phone is not a valid number and was left out.",
+                                "{n} phones are not valid numbers and were left out."))
+        elif code == "emails_invalid":
+            out.append(t.plural(w["count"], "{n} e-mail address is not valid and was left out.",
+                                "{n} e-mail addresses are not valid and were left out."))
+        elif code == "list_rows_left_out":
+            out.append(t.plural(w["count"], "{file}: {n} customer without the contact {service} needs (or without "
+                                            "consent) was left out.",
+                                "{file}: {n} customers without the contact {service} needs (or without consent) "
+                                "were left out.", file=w["file"], service=w["format"]))
+        elif code == "duplicate_emails":
+            out.append(t.plural(w["count"], "{file}: {n} e-mail address appears more than once.",
+                                "{file}: {n} e-mail addresses appear more than once.", file=w["file"]))
+        elif code == "text_over_limit":
+            out.append(t.plural(w["count"], "{file}: {n} text is longer than the service's {limit} bytes.",
+                                "{file}: {n} texts are longer than the service's {limit} bytes.",
+                                file=w["file"], limit=t.integer(w["limit_bytes"])))
+        elif code == "file_over_limit":
+            out.append(t._("{file} is larger than the service's limit of {limit} bytes: split it or zip it.").format(
+                file=w["file"], limit=t.integer(w["limit_bytes"])))
     return out
