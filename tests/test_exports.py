@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import numpy as np
 import openpyxl
@@ -286,3 +287,50 @@ def test_bad_options(tmp_path):
         act.write_mailing_lists(writer(tmp_path), a, segments=["vip"])
     with pytest.raises(KeyError, match="lacks columns"):
         act.write_scores(writer(tmp_path), a.drop(columns=["monetary"]))
+
+
+def readme_exports() -> str:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    return text[text.index("## Exports\n"):text.index("\n## ", text.index("## Exports\n") + 5)]
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_readme_reading_recipe_keeps_ids_numbers_and_dates(tmp_path, language):
+    """The README's pandas recipe, run as written (path and, for Russian runs, the separator
+    as its comment says), on a list with ids of real shapes."""
+    import re
+
+    section = readme_exports()
+    code = re.search(r"\*\*Reading a CSV with pandas\*\*.*?```python\n(.*?)```", section, re.S).group(1)
+    a = assigned(language, ids=NASTY_IDS)
+    ex = writer(tmp_path, language)
+    man = act.write_mailing_lists(ex, a, formats=["csv"])
+    for r in man.itertuples():
+        path = tmp_path / r.csv_file
+        src = code.replace("reports/1998-06/exports/mailing_lost.csv", str(path))
+        if language == "ru":
+            src = src.replace('sep=",", decimal="."', 'sep=";", decimal=","')
+        ns: dict = {}
+        exec(src, ns)
+        df = ns["df"]
+        want = a[a["segment"].astype(str) == r.segment].set_index("customer_id")
+        assert sorted(df["customer_id"]) == sorted(want.index)
+        got = df.set_index("customer_id")
+        assert got["monetary"].to_dict() == pytest.approx(want["monetary"].round(2).to_dict())
+        assert (got["last_order_date"].dt.date == want.loc[got.index, "last_purchase"].dt.date).all()
+        assert got["recency_days"].dtype.kind == "i"
+
+
+def test_readme_documents_every_column():
+    section = readme_exports()
+    for name, cols in act.SCHEMAS.items():
+        line = next(l for l in section.splitlines() if l.startswith(f"| `{name}`"))
+        assert all(f"`{c.key}`" in line for c in cols), name
+    for c in act.CONTACT_COLUMNS:
+        assert f"`{c.key}`" in section
+    from rfm_helpers.act.formats import LIST_FORMATS
+
+    for fmt in LIST_FORMATS.values():
+        assert fmt.source in section and f"`{fmt.name}`" in section
