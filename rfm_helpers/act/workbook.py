@@ -187,7 +187,8 @@ def write_workbook(con: Any, path: str | os.PathLike, about: Sequence[Sequence[A
                 c.number_format = words.date_format
             else:
                 c = WriteOnlyCell(info, value=v)
-            if i == 0 or (j == 0 and isinstance(v, str) and v and len(row) > 1):
+            heading = len(row) == 1 and isinstance(v, str) and len(v) < 40  # a section title
+            if i == 0 or heading or (j == 0 and isinstance(v, str) and v and len(row) > 1):
                 c.font = bold
             cells.append(c)
         info.append(cells)

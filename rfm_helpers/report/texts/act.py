@@ -158,14 +158,10 @@ def export_notes(warnings: Iterable[Mapping], language: str = "en") -> list[str]
     out = []
     keys = [w for w in warnings if w.get("code") == "formula_like_keys"]
     if keys:
-        n = max(int(w["count"]) for w in keys)
-        files = sorted({w["file"] for w in keys})
-        out.append(t.plural(n, "{n} value in key columns starts like a formula (=, @, +, -): it is written unchanged "
-                               "in the CSV files ({files}); open them with the import recipe of the README, or use "
-                               "the workbook, where it is plain text.",
-                            "{n} values in key columns start like a formula (=, @, +, -): they are written unchanged "
-                            "in the CSV files ({files}); open them with the import recipe of the README, or use "
-                            "the workbook, where they are plain text.", files=", ".join(files)))
+        files = ", ".join(f"{w['file']} ({w['column']}: {t.integer(w['count'])})" for w in keys)
+        out.append(t._("Key values that start like a formula (=, @, +, -) are written unchanged in the CSV files "
+                       "{files}: open those files with the import recipe of the README, or use the workbook, "
+                       "where they are plain text.").format(files=files))
     for w in warnings:
         if w.get("code") == "xlsx_capped":
             out.append(t._("Sheet {sheet} of {file} shows the first {rows} of {total} rows; {csv} holds them all.").format(
