@@ -70,16 +70,22 @@ def write_call_list(ex: ExportWriter, assigned: pd.DataFrame, map_name: str | No
         _check_contacts(con, contacts)
         extra = [c for c in columns if c.key not in {b.key for b in base}]
         con.execute(f"CREATE TEMP VIEW customers AS {customer_sql(assigned, contacts, extra)}")
-        con.execute(f"""CREATE TEMP TABLE calls AS
-            SELECT row_number() OVER (ORDER BY call_priority DESC, monetary DESC, recency_days, customer_id)
-                   AS priority_rank, *
-            FROM (SELECT *, {PRIORITY_SQL} AS call_priority FROM customers) AS p
+        # the priority and the order on a narrow projection; only the listed rows are joined back
+        # to their full columns (window functions over every column would hold the whole base)
+        con.execute(f"""CREATE TEMP TABLE top AS
+            SELECT customer_id, call_priority,
+                   row_number() OVER (ORDER BY call_priority DESC, monetary DESC, recency_days, customer_id)
+                   AS priority_rank
+            FROM (SELECT customer_id, monetary, recency_days, {PRIORITY_SQL} AS call_priority
+                  FROM (SELECT customer_id, monetary, recency_days, call_weight FROM customers) AS n) AS p
             WHERE call_priority > 0 ORDER BY priority_rank {limit}""")
+        con.execute("""CREATE TEMP VIEW calls AS
+            SELECT t.priority_rank, t.call_priority, c.* FROM top AS t JOIN customers AS c USING (customer_id)""")
         sql = "SELECT * FROM calls"
         if len(tests):
             sql += " UNION ALL BY NAME SELECT *, 'TEST' AS talking_points, 1 AS is_test FROM tests"
         sql = f"SELECT * FROM ({sql}) AS l ORDER BY is_test, priority_rank"
-        rows = int(con.execute("SELECT count(*) FROM calls").fetchone()[0])
+        rows = int(con.execute("SELECT count(*) FROM top").fetchone()[0])
         by_segment = dict(con.execute("SELECT segment_label, count(*) FROM calls GROUP BY segment_label, ord "
                                       "ORDER BY ord").fetchall())
         out = {"rows": rows, "test_rows": len(tests), "csv_file": "", "xlsx_file": "", "by_segment": by_segment}

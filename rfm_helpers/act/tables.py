@@ -16,8 +16,9 @@ __all__ = ["write_scores", "write_excluded_customers", "write_segment_effects", 
 
 
 def write_scores(ex: ExportWriter, rfm: pd.DataFrame, name: str = "rfm_scores.csv") -> FileRecord:
-    """The per-customer scored RFM table (``rfm_scores.csv``)."""
-    return ex.write_table("rfm_scores.csv", rfm, name, order_by="customer_id")
+    """The per-customer scored RFM table (``rfm_scores.csv``), in the table's own order (the
+    engine streams it: sorting would hold every row)."""
+    return ex.write_table("rfm_scores.csv", rfm, name)
 
 
 def write_excluded_customers(ex: ExportWriter, ids: pd.Series | Sequence[str],
