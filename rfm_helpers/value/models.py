@@ -479,3 +479,20 @@ def _interval_product(clv: np.ndarray, fitted: FittedValueModels):
         lo, hi = np.exp(g[0] - z * se), np.exp(g[0] + z * se)
     zero = point <= 0
     return point, np.where(zero, point, lo), np.where(zero, point, hi)
+
+
+def probability_alive(fitted: FittedValueModels, summary: pd.DataFrame) -> pd.Series:
+    """Point P(alive) per customer of ``summary`` (indexed by ``customer_id``), with the
+    fitted parameters: used for last month's P(alive) with this month's parameters."""
+    point = pd.DataFrame([fitted.purchase_params])[list(_BG_PARAMS)]
+    one = dataclasses.replace(fitted, purchase_draws=point, method="mcmc")
+    if len(summary) == 0:
+        return pd.Series(dtype="float64", index=pd.Index([], name="customer_id"), name="p_alive")
+    data = _bg_data(summary)
+    ctx = _quiet()
+    try:
+        values = _per_draw(_predictor(one, data).expected_probability_alive(data))[0]
+    finally:
+        ctx.__exit__(None, None, None)
+    return pd.Series(values, index=pd.Index(summary["customer_id"].to_numpy(), name="customer_id"),
+                     name="p_alive")
