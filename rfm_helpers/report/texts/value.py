@@ -22,7 +22,6 @@ _MODEL_NAMES = {"bgnbd": N_("BG/NBD"), "mbgnbd": N_("modified BG/NBD")}
 _CAPTIONS = {
     "params": N_("Parameters of this run"),
     "backtest": N_("Backtest per decile of predicted purchases: average per customer in the {days} days after {cutoff}"),
-    "backtest_totals": N_("Backtest in total: {days} days after {cutoff}"),
     "segments": N_("Expected value by RFM segment (next {days} days; CLV over {months} months)"),
     "clusters": N_("Expected value by cluster (next {days} days; CLV over {months} months)"),
     "parameters": N_("Fitted model parameters (time unit: days)"),
@@ -80,13 +79,14 @@ def sufficiency_sentences(t: Translator, suff) -> list[tuple[str, dict[str, str]
 def model_sentences(t: Translator, analysis) -> list[tuple[str, dict[str, str]]]:
     """What was fitted, on how many customers, and what the intervals mean."""
     f, s = analysis.fitted, analysis.summary
-    out = [(t._("The {model} model was fitted on {customers} ({repeat} of them bought more than once, "
-                "{one_time} only once); spend per order by the Gamma-Gamma model on {spend}."),
+    out = [(t._("The {model} model was fitted on the purchase histories of {customers}: {repeat} bought more "
+                "than once, {one_time} only once. Spend per order: the Gamma-Gamma model, fitted on the repeat "
+                "customers with a positive spend ({spend})."),
             {"model": model_name(t, f.transaction_model),
              "customers": t.plural(f.n_fit_customers, "{n} customer", "{n} customers"),
              "repeat": t.integer(analysis.sufficiency.repeat_customers),
              "one_time": t.integer(int((s["frequency"] == 0).sum())),
-             "spend": t.plural(f.n_spend_customers, "{n} repeat customer", "{n} repeat customers")})]
+             "spend": t.integer(f.n_spend_customers)})]
     out.append((t._("Each figure comes with a {level} interval. It shows how precisely the data pin down the "
                     "model's parameters, not whether the model is right: the backtest below measures that."),
                 {"level": t.percent(f.level, 0)}))
@@ -118,10 +118,10 @@ def headline_sentences(t: Translator, head: dict, analysis) -> list[tuple[str, d
             {"days": t.plural(h, "{n} day", "{n} days"), "purchases": t.integer(head["expected_purchases"]),
              "revenue": t.money(head["expected_revenue"]), "low": t.money(head["expected_revenue_low"]),
              "high": t.money(head["expected_revenue_high"])})]
-    out.append((t._("{active} of {customers} are more likely active than not (average probability {mean})."),
-                {"active": t.integer(head["likely_active"]),
-                 "customers": t.plural(head["customers"], "{n} customer", "{n} customers"),
-                 "mean": t.percent(head["mean_p_alive"])}))
+    out.append((t.plural(head["likely_active"],
+                         "{n} customer of {total} is more likely active than not (average probability {mean}).",
+                         "{n} customers of {total} are more likely active than not (average probability {mean}).",
+                         total=t.integer(head["customers"]), mean=t.percent(head["mean_p_alive"])), {}))
     out.append((t._("Customer lifetime value over the next {months}, discounted at {rate} a year: {clv} in total."),
                 {"months": t.plural(st["clv_months"], "{n} month", "{n} months"),
                  "rate": t.percent(st["annual_discount_rate"], 0), "clv": t.money(head["clv"])}))
@@ -129,18 +129,23 @@ def headline_sentences(t: Translator, head: dict, analysis) -> list[tuple[str, d
                     "if they were still active, weighted by the probability that they have already left."),
                 {"var": t.money(head["value_at_risk"])}))
     if head["slipping"]:
-        out.append((t._("{slipping} are alive but slipping: among the 20% most valuable, still more likely active "
-                        "than not, but their probability of being active fell by 10 points or more since "
-                        "{last}. Their value at risk is {var}."),
-                    {"slipping": t.plural(head["slipping"], "{n} customer", "{n} customers"),
-                     "last": t.date(analysis.last_month_end), "var": t.money(head["slipping_value_at_risk"])}))
+        out.append((t.plural(head["slipping"],
+                             "{n} customer is alive but slipping: among the 20% most valuable, still more likely "
+                             "active than not, but the probability of being active fell by 10 points or more since "
+                             "{last}. Value at risk: {var}.",
+                             "{n} customers are alive but slipping: among the 20% most valuable, still more likely "
+                             "active than not, but their probability of being active fell by 10 points or more "
+                             "since {last}. Their value at risk: {var}.",
+                             last=t.date(analysis.last_month_end), var=t.money(head["slipping_value_at_risk"])), {}))
     else:
         out.append((t._("No valuable customer's probability of being active fell by 10 points or more since {last}."),
                     {"last": t.date(analysis.last_month_end)}))
     if head["new_customers"]:
-        out.append((t._("{new} bought for the first time in the last 30 days: the model knows little about them yet, "
-                        "so their figures are close to those of an average new customer."),
-                    {"new": t.plural(head["new_customers"], "{n} customer", "{n} customers")}))
+        out.append((t.plural(head["new_customers"],
+                             "{n} customer bought for the first time in the last 30 days: the model knows little "
+                             "about them yet, so their figures are close to those of an average new customer.",
+                             "{n} customers bought for the first time in the last 30 days: the model knows little "
+                             "about them yet, so their figures are close to those of an average new customer."), {}))
     return out
 
 
