@@ -15,7 +15,7 @@ matplotlib.rcParams.setdefault("figure.dpi", 100)
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 from ..i18n import Translator  # noqa: E402
 
@@ -52,7 +52,7 @@ def plot_backtest(bt, t: Translator) -> plt.Figure:
                 t._("Purchases in total"), t.integer)
     if bt.spend_available:
         _total_bars(axes[2], names, [tot["predicted_revenue"], tot["baseline_revenue"], tot["actual_revenue"]],
-                    colors, t._("Revenue in total"), t.money)
+                    colors, t._("Revenue in total"), lambda v: t.money(v, cents=False))
     fig.tight_layout()
     return fig
 
@@ -86,7 +86,8 @@ def plot_value_by_group(table: pd.DataFrame, t: Translator, labels: Mapping[str,
     axes[0].set_yticks(y)
     axes[0].set_yticklabels(names)
     for ax in axes:
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: t.money(v)))
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: t.money(v, cents=False)))
         ax.tick_params(axis="x", labelsize=8)
         ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()

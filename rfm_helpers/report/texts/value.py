@@ -132,13 +132,14 @@ def headline_sentences(t: Translator, head: dict, analysis) -> list[tuple[str, d
         out.append((t.plural(head["slipping"],
                              "{n} customer is alive but slipping: among the 20% most valuable, still more likely "
                              "active than not, but the probability of being active fell by 10 points or more since "
-                             "{last}. Value at risk: {var}.",
+                             "the end of last month ({last}). Value at risk: {var}.",
                              "{n} customers are alive but slipping: among the 20% most valuable, still more likely "
                              "active than not, but their probability of being active fell by 10 points or more "
-                             "since {last}. Their value at risk: {var}.",
+                             "since the end of last month ({last}). Their value at risk: {var}.",
                              last=t.date(analysis.last_month_end), var=t.money(head["slipping_value_at_risk"])), {}))
     else:
-        out.append((t._("No valuable customer's probability of being active fell by 10 points or more since {last}."),
+        out.append((t._("No valuable customer's probability of being active fell by 10 points or more since the end of "
+                        "last month ({last})."),
                     {"last": t.date(analysis.last_month_end)}))
     if head["new_customers"]:
         out.append((t.plural(head["new_customers"],
