@@ -8,18 +8,29 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 MONTH  ?= 1998-06
+# Lock files: exact versions of every package (see requirements/README.md).
+LOCK      := requirements/lock.txt
+TEST_LOCK := requirements/lock-test.txt
+UV_VERSION ?= 0.13.9
 
-.PHONY: report test install install-test browser calc backfill bench clean messages
+.PHONY: report test install install-test browser calc backfill bench clean messages lock
 
-$(VENV)/.installed-main: pyproject.toml
+$(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e .
+
+# Install exactly the locked versions, then the package itself without resolving anything
+# (--no-deps); check_lock.py stops first if pyproject.toml gained a dependency the lock lacks.
+$(VENV)/.installed-main: pyproject.toml $(LOCK) | $(PY)
+	$(PY) requirements/check_lock.py $(LOCK)
+	$(PIP) install -q -r $(LOCK)
+	$(PIP) install -q --no-deps -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed-main
-	$(PIP) install -q -e ".[test]"
+$(VENV)/.installed-test: $(VENV)/.installed-main $(TEST_LOCK)
+	$(PY) requirements/check_lock.py $(TEST_LOCK) --extras test spark
+	$(PIP) install -q -r $(TEST_LOCK)
 	touch $@
 
 install: $(VENV)/.installed-main
@@ -55,6 +66,18 @@ bench: install-test
 messages: install
 	$(PY) -m rfm_helpers.report.catalogs update
 	$(PY) -m rfm_helpers.report.catalogs check || true
+
+# Re-resolve both lock files from pyproject.toml (after adding or changing a dependency).
+# uv resolves for Python 3.11 and every platform at once (--universal); versions already
+# pinned are kept where they still fit. Commit requirements/*.txt afterwards.
+lock: | $(PY)
+	$(PIP) install -q "uv==$(UV_VERSION)"
+	$(VENV)/bin/uv pip compile -q pyproject.toml --all-extras --universal --python-version 3.11 \
+	  --custom-compile-command "make lock" -o $(TEST_LOCK)
+	$(VENV)/bin/uv pip compile -q pyproject.toml --universal --python-version 3.11 \
+	  --custom-compile-command "make lock" -c $(TEST_LOCK) -o $(LOCK)
+	$(PY) requirements/check_lock.py $(LOCK)
+	$(PY) requirements/check_lock.py $(TEST_LOCK) --extras test spark
 
 clean:
 	rm -rf $(VENV) reports/*/ reports/index.html .pytest_cache

@@ -12,9 +12,12 @@ act             export files: mailing and call lists, scores, campaign and migra
 campaign        campaign files, outcomes after sending, the demo campaign generator
 abtest          A/B statistics: SRM, conversion, revenue, CUPED, per-segment effects, power, ROI
 tracking        monthly segment snapshots, transitions, migration
-runner, cli     papermill runs into reports/YYYY-MM, HTML, summary.json, index (rfm-report)
-display         safe (escaped) narrative, tables and parameters for stakeholder HTML
-summary         headline figures a notebook records for the run's summary.json
+params          RunParams: the one place run parameters are parsed and checked; month arithmetic
+paths           project root, reports folder, run folder, cache folder
+redaction       what a secret looks like: refuse, mask, redact
+report          the report layer: words and formats (i18n), the monthly run (run, execute,
+                publish, render, index, manifest, cli = rfm-report), display (safe HTML),
+                summary (headline figures a notebook records for summary.json)
 insights        headline figures and sentences about the RFM table
 plots*          plotting functions (each returns a matplotlib Figure)
 datasets        the bundled CDNOW sample

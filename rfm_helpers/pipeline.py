@@ -19,23 +19,8 @@ import pandas as pd
 import yaml
 
 from . import datasets
+from .paths import CACHE_DIR, INTERACTIVE_RUN_DIR, project_root, resolve_run_dir  # noqa: F401 (re-exported)
 from .rfm import compute_scored_rfm, parse_as_of
-
-#: Where interactive (non-runner) sessions write exports and quarantine files.
-INTERACTIVE_RUN_DIR = Path("reports") / "_interactive"
-
-
-def project_root() -> Path:
-    """The repository root (folder holding ``pyproject.toml`` and ``rfm_helpers/``): found
-    from the working directory upwards, else the checkout this package is installed from
-    (editable install), else the working directory."""
-    here = Path.cwd().resolve()
-    package_parent = Path(__file__).resolve().parent.parent
-    for p in [here, *here.parents, package_parent]:
-        if (p / "pyproject.toml").exists() and (p / "rfm_helpers").is_dir():
-            return p
-    return here
-
 
 def resolve_source(source_config: str | os.PathLike | dict | None) -> dict:
     """Source spec for the loader: ``""``/``None`` = bundled CDNOW, a dict as is, or a
@@ -58,12 +43,6 @@ def resolve_source(source_config: str | os.PathLike | dict | None) -> dict:
     return spec
 
 
-def resolve_run_dir(run_dir: str | os.PathLike | None) -> Path:
-    d = Path(run_dir) if run_dir else (os.environ.get("RFM_RUN_DIR") and Path(os.environ["RFM_RUN_DIR"])) or (project_root() / INTERACTIVE_RUN_DIR)
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
 @dataclass
 class Prepared:
     """Everything a notebook needs after loading."""
@@ -82,12 +61,6 @@ class Prepared:
         d = self.run_dir / "exports"
         d.mkdir(parents=True, exist_ok=True)
         return d
-
-
-#: Folder inside a run directory where :func:`prepare` keeps the loaded data, so the
-#: notebooks of one run load and validate the source once and all see the same rows.
-#: The runner deletes it before publishing a report.
-CACHE_DIR = ".cache"
 
 
 def _cache_key(source: dict, as_of: dt.date | None) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from rfm_helpers import runner
+from rfm_helpers.report import run as report_run
 from runner_fixtures import basic_set
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -175,8 +175,18 @@ def rendered(tmp_path_factory):
     base = tmp_path_factory.mktemp("browser")
     nbs = basic_set(base / "nb")
     (nbs / "02_small.ipynb").unlink()  # one notebook is enough for the browser
-    out = runner.run_month("1998-06", reports_dir=base / "reports", notebooks_dir=nbs, progress=False)
+    out = report_run.run_month("1998-06", reports_dir=base / "reports", notebooks_dir=nbs, progress=False)
     return out
+
+
+@pytest.fixture(scope="module")
+def rendered_ru(tmp_path_factory):
+    """The same notebook as a Russian report in rubles."""
+    base = tmp_path_factory.mktemp("browser-ru")
+    nbs = basic_set(base / "nb")
+    (nbs / "02_small.ipynb").unlink()
+    return report_run.run_month("1998-06", reports_dir=base / "reports", notebooks_dir=nbs, language="ru",
+                                currency="RUB", progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +212,8 @@ def test_notebook_page_renders_offline(rendered, browser):
     assert result["scripts"] == 0
     assert result["images"] >= 1 and result["brokenImages"] == 0
     assert "<script>alert(1)</script>" in result["text"]  # hostile channel name shown as text
-    assert "analysis_date" in result["allText"] and "1998-06-30" in result["text"]  # params box (folded)
+    assert "analysis_date" in result["allText"] and "1998-06-30" in result["allText"]  # params box (folded)
+    assert "Analysis date: June 30, 1998" in result["text"]  # the header says it in the report's words
     assert result["width"] <= 1300  # no sideways scrolling on a laptop-width window
     assert shot.stat().st_size > 10_000
 
@@ -214,6 +225,24 @@ def test_month_and_run_index_render(rendered, browser):
         _check_offline_and_clean(result, page)
         assert "1998-06" in result["text"] and "Customers" in result["text"]
         assert (ARTIFACTS / name).stat().st_size > 5_000
+
+
+def test_russian_ruble_pages_render_in_their_language(rendered_ru, browser):
+    """What a Russian reader sees: money in rubles formatted by Babel, no dollar sign, the
+    page frame and the run manifest in Russian."""
+    for page, name in [(rendered_ru / "index.html", "report-ru-1998-06-index.png"),
+                       (rendered_ru / "01_overview.html", "report-ru-1998-06-01_overview.png"),
+                       (rendered_ru.parent / "index.html", "reports-index-ru.png")]:
+        result = visit(browser, page.as_uri(), ARTIFACTS / name)
+        _check_offline_and_clean(result, page)
+        text = result["text"]
+        assert "$" not in text, f"{page.name}: a dollar sign in a ruble report"
+        for english in ("Monthly RFM report", "All runs", "Analysis date", "Generated", "Headline figures",
+                        "rows read", "commit "):
+            assert english not in text, f"{page.name}: English '{english}' on a Russian page"
+        if page.name == "index.html" and page.parent == rendered_ru:
+            assert "12\u00a0346\u00a0₽" in text and "Ежемесячный RFM-отчёт" in text and "Июнь 1998" in text
+            assert "Паспорт запуска" in text and "CDNOW_master.txt" in text
 
 
 def test_harness_detects_external_requests_and_errors(tmp_path, browser):

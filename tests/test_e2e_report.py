@@ -16,7 +16,9 @@ import nbformat
 import pytest
 import yaml
 
-from rfm_helpers import datasets, runner
+from rfm_helpers import datasets
+from rfm_helpers.report import execute, render
+from rfm_helpers.report import run as report_run
 from runner_fixtures import make_notebook, parse_html
 
 pytestmark = pytest.mark.slow
@@ -58,13 +60,13 @@ def _assert_no_secrets(folder: Path):
 
 @pytest.fixture(scope="module")
 def real_run(tmp_path_factory):
-    present = [p.name for p in runner.discover_notebooks(NOTEBOOKS)]
+    present = [p.name for p in execute.discover_notebooks(NOTEBOOKS)]
     for required in ("01_", "02_"):
         assert any(n.startswith(required) for n in present), f"notebook {required}*.ipynb missing in {NOTEBOOKS}"
     reports = tmp_path_factory.mktemp("e2e") / "reports"
     db = tmp_path_factory.mktemp("db") / "unused.db"
     with _SecretEnv(RFM_DB_URL=f"sqlite:///{db}?password={SECRET}", SHOP_API_TOKEN=ENV_SECRET):
-        out = runner.run_month(MONTH, reports_dir=reports, progress=False)
+        out = report_run.run_month(MONTH, reports_dir=reports, progress=False)
     ran = [n["name"] for n in json.loads((out / "summary.json").read_text(encoding="utf-8"))["run"]["notebooks"]]
     assert ran == present, "the run must render every notebook found, in name order"
     return out
@@ -101,7 +103,7 @@ def test_html_title_parameters_images(real_run):
     for stem in _notebooks(real_run):
         page = (real_run / f"{stem}.html").read_text(encoding="utf-8")
         src = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4)
-        title = runner.notebook_title(src, stem)
+        title = render.notebook_title(src, stem)
         assert f"<title>{html.escape(title)} — {MONTH}</title>" in page, stem
         cells = parse_html(page).cells
         assert "analysis_date" in cells and "1998-06-30" in cells, stem  # parameters table
@@ -128,6 +130,22 @@ def test_summary_headline_and_metadata(real_run):
     assert run["analysis_date"] == "1998-06-30" and run["status"] == "ok"
     assert all(n["status"] == "ok" and n["duration_s"] > 0 for n in run["notebooks"])
     assert run["duration_s"] > 0 and run["started_at"] <= run["finished_at"]
+
+
+def test_manifest_names_data_code_and_packages(real_run):
+    """The manifest of a real run, checked against independent readings of the same facts."""
+    import hashlib
+    import importlib.metadata as md
+
+    s = json.loads((real_run / "summary.json").read_text(encoding="utf-8"))
+    data = s["manifest"]["data"]
+    assert data["rows_read"] == len(datasets.read_cdnow_raw())  # what the loader read: every line of the file
+    assert data["sha256"] == hashlib.sha256(datasets.cdnow_path().read_bytes()).hexdigest()
+    assert s["manifest"]["packages"]["pandas"] == md.version("pandas")
+    assert s["manifest"]["parameters"]["currency"] == "USD" == s["run"]["currency"]
+    for page in real_run.glob("*.html"):
+        footer = page.read_text(encoding="utf-8").split("<footer>", 1)[1]
+        assert data["sha256"] in footer and "69,659 rows read" in footer, page.name
 
 
 def test_month_and_reports_index(real_run):
@@ -165,7 +183,7 @@ def test_rerun_replaces_month_atomically(real_run, tmp_path):
     subset = tmp_path / "nb"
     first = make_notebook(subset / "01_tiny.ipynb", "Tiny", ["x = 1"])  # any notebook set will do
     old_inode = (reports / MONTH).stat().st_ino
-    out = runner.run_month(MONTH, reports_dir=reports, notebooks_dir=subset, progress=False)
+    out = report_run.run_month(MONTH, reports_dir=reports, notebooks_dir=subset, progress=False)
     assert out.stat().st_ino != old_inode  # a new folder was swapped in, not edited in place
     assert sorted(p.name for p in out.glob("*.html")) == sorted(["index.html", f"{first.stem}.html"])
     assert [p.name for p in reports.iterdir() if p.name.startswith((".tmp-", ".old-", ".failed-"))] == []
@@ -205,7 +223,7 @@ def hostile_run(tmp_path_factory):
             shutil.copy(p, nbs / p.name)
     ids = {r[0] for r in rows}
     with _SecretEnv(RFM_DB_URL=f"sqlite:///{db}?password={SECRET}", SHOP_API_TOKEN=ENV_SECRET):
-        out = runner.run_month(MONTH, reports_dir=base / "reports", notebooks_dir=nbs,
+        out = report_run.run_month(MONTH, reports_dir=base / "reports", notebooks_dir=nbs,
                                source_config=str(cfg), progress=False)
     return out, ids
 
@@ -219,6 +237,18 @@ def test_hostile_text_is_escaped(hostile_run):
         assert "<script" not in page.lower(), name
     rfm = next(v for k, v in pages.items() if k.startswith("02_"))
     assert html.escape(XSS) in rfm  # the channel named <script>... is shown, as text
+
+
+def test_sql_source_manifest_has_no_file_hash_but_the_rows_read(hostile_run):
+    out, _ = hostile_run
+    data = json.loads((out / "summary.json").read_text(encoding="utf-8"))["manifest"]["data"]
+    con = sqlite3.connect(out.parent.parent / "shop.db")
+    (n,) = con.execute("select count(*) from orders").fetchone()
+    con.close()
+    assert data["kind"] == "sql" and data["sha256"] is None and data["note"] == "sql_no_file"
+    assert data["rows_read"] == n
+    footer = (out / "index.html").read_text(encoding="utf-8").split("<footer>", 1)[1]
+    assert "SQL source: no file to hash" in footer and f"{n:,} rows read" in footer
 
 
 def test_hostile_run_leaks_no_secret_and_no_ids(hostile_run):

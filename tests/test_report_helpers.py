@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rfm_helpers import display, insights, summary
+from rfm_helpers import insights
+from rfm_helpers.report import display, summary
 from rfm_helpers.pipeline import resolve_source
 
 
@@ -133,12 +134,13 @@ def test_prepare_loads_once_per_run_and_matches_an_uncached_load(tmp_path, monke
 
 
 def test_project_root_is_found_from_anywhere(tmp_path, monkeypatch):
-    from rfm_helpers import pipeline, runner
+    from rfm_helpers import paths, pipeline
 
     monkeypatch.chdir(tmp_path)
-    root = pipeline.project_root()
+    root = paths.project_root()
     assert (root / "pyproject.toml").exists() and (root / "notebooks").is_dir()
-    assert runner.default_notebooks_dir() == root / "notebooks"
+    assert paths.notebooks_dir() == root / "notebooks"
+    assert pipeline.project_root() is not None and pipeline.project_root() == root  # still importable there
 
 
 @pytest.mark.parametrize("text,expected", [

@@ -2,7 +2,7 @@
 
 Every Markdown cell of these notebooks exists in English (tag ``lang-en``) followed directly
 by its Russian twin (tag ``lang-ru``); the runner keeps the cells of the run's language (see
-:func:`rfm_helpers.runner.select_language`). Texts written by code cells come from
+:func:`rfm_helpers.report.render.select_language`). Texts written by code cells come from
 ``report_text(language)`` dictionaries whose English and Russian sides must match.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import nbformat
 import pytest
 
 from rfm_helpers import clustering, insights, loading, plots, plots_segments, tracking
-from rfm_helpers.runner import select_language
+from rfm_helpers.report.render import select_language
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 TRANSLATED = ["01_load_and_validate", "02_rfm", "03_segmentation", "05_segment_migration"]

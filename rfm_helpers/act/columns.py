@@ -101,6 +101,18 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
         col("p_value", "number"), col("p_adjusted", "number"), col("n_comparisons", "integer"),
         col("test", "label"), col("alpha", "number"), col("significant", "flag"),
     ),
+    "customer_value_<month>.csv": (
+        col("customer_id", "id"), col("p_alive", "number"), col("p_alive_low", "number"),
+        col("p_alive_high", "number"), col("p_alive_last_month", "number"), col("p_alive_change", "number"),
+        col("expected_purchases_90d", "number"), col("expected_purchases_90d_low", "number"),
+        col("expected_purchases_90d_high", "number"), col("expected_purchases_365d", "number"),
+        col("expected_purchases_365d_low", "number"), col("expected_purchases_365d_high", "number"),
+        col("expected_spend", "money"), col("expected_spend_low", "money"), col("expected_spend_high", "money"),
+        col("expected_revenue_90d", "money"), col("expected_revenue_90d_low", "money"),
+        col("expected_revenue_90d_high", "money"), col("clv", "money"), col("clv_low", "money"),
+        col("clv_high", "money"), col("value_at_risk", "money"), col("slipping", "flag"),
+        col("one_time_buyer", "flag"), col("new_customer", "flag"),
+    ),
     "migration_at_risk_<month>.csv": (
         col("customer_id", "id"), col("from_segment", "label"), col("from_label", "label"),
         col("to_segment", "label"), col("to_label", "label"), col("monetary_before", "money"),

@@ -9,10 +9,12 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
+from .columns import schema
 from .files import FileRecord
 from .writer import ExportWriter
 
-__all__ = ["write_scores", "write_excluded_customers", "write_segment_effects", "write_migration_list"]
+__all__ = ["write_scores", "write_excluded_customers", "write_segment_effects", "write_migration_list",
+           "write_customer_value"]
 
 
 def write_scores(ex: ExportWriter, rfm: pd.DataFrame, name: str = "rfm_scores.csv") -> FileRecord:
@@ -50,3 +52,11 @@ def write_migration_list(ex: ExportWriter, movers: pd.DataFrame, labels: Mapping
               "LEFT JOIN lab AS g ON g.segment = CAST(t.\"to\" AS VARCHAR)")
     return ex.write_table("migration_at_risk_<month>.csv", movers, f"migration_at_risk_{month}.csv",
                           order_by="monetary_before DESC, customer_id", select=select, lab=lab)
+
+
+def write_customer_value(ex: ExportWriter, value: pd.DataFrame, month: str) -> FileRecord:
+    """The per-customer value table of notebook 06 (``rfm_helpers.value``): the columns of the
+    schema that ``value`` has, highest value at risk first."""
+    cols = [c for c in schema("customer_value_<month>.csv") if c.key in value.columns]
+    return ex.write_table("customer_value_<month>.csv", value, f"customer_value_{month}.csv", columns=cols,
+                          order_by="value_at_risk DESC NULLS LAST, customer_id")

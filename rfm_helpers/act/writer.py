@@ -55,10 +55,12 @@ class ExportWriter:
                 **options: Any) -> "ExportWriter":
         """The writer of a prepared run (its exports folder, source name and analysis date)."""
         source = getattr(prepared, "source", {}) or {}
+        params = getattr(prepared, "params", {}) or {}
+        currency = next((str(c).upper() for c in (source.get("currency"), params.get("currency"))
+                         if isinstance(c, str) and len(c) == 3 and c.isalpha()), "")
         return cls(prepared.exports_dir, language, words or ExportWords(language=language),
                    source_name=str(source.get("name") or source.get("path") or ""),
-                   as_of=getattr(prepared, "as_of", None), currency=str(source.get("currency") or ""),
-                   **options)
+                   as_of=getattr(prepared, "as_of", None), currency=currency, **options)
 
     @property
     def dialect(self) -> CsvDialect:

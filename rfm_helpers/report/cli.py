@@ -3,13 +3,16 @@
 Examples::
 
     rfm-report run --month 1998-06
-    rfm-report run --month 1998-06 --source-config configs/shop.yaml --language ru --window-days 365
+    rfm-report run --month 1998-06 --source-config configs/shop.yaml --language ru --currency RUB
     rfm-report run --from 1997-03 --to 1998-06          # backfill, then rebuild reports/index.html
     rfm-report index                                      # only rebuild reports/index.html
 
 Exit status: 0 when every month succeeded, 1 when a notebook (or month) failed, 2 for bad
 arguments. A backfill continues past a failed month (so one bad month does not block the
 others) unless ``--stop-on-failure``; it still exits 1 if any month failed.
+
+This module only reads options; :mod:`rfm_helpers.params` checks them and
+:mod:`rfm_helpers.report.run` does the work.
 """
 from __future__ import annotations
 
@@ -18,7 +21,11 @@ import sys
 import time
 from typing import Sequence
 
-from .runner import NotebookFailed, build_index, parse_month, parse_params, run_month, run_range
+from ..params import parse_month, parse_params
+from .execute import NotebookFailed
+from .i18n import available_languages
+from .index import build_index
+from .run import run_month, run_range
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,7 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--source-config", default="", help="YAML data-source file; default: bundled CDNOW sample")
     run.add_argument("--window-days", type=int, default=0,
                      help="frequency/monetary over the last N days; 0 = whole history (default)")
-    run.add_argument("--language", choices=["en", "ru"], default="en", help="language of texts and segment names")
+    run.add_argument("--language", choices=available_languages(), default="en",
+                     help="language of texts, numbers and segment names")
+    run.add_argument("--currency", default=None, metavar="ISO",
+                     help="currency of the amounts (ISO 4217 code: USD, RUB, EUR...); default: the source "
+                          "config's 'currency:', else USD")
     run.add_argument("--reports-dir", default="reports", help="where reports go (default: reports)")
     run.add_argument("--notebooks-dir", default=None, help="folder of NN_*.ipynb notebooks (default: ./notebooks)")
     run.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
@@ -69,8 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         ap.error(str(exc))
     common = dict(reports_dir=args.reports_dir, source_config=args.source_config, window_days=args.window_days,
-                  language=args.language, notebooks_dir=args.notebooks_dir, extra_params=extras,
-                  progress=not args.no_progress)
+                  language=args.language, currency=args.currency, notebooks_dir=args.notebooks_dir,
+                  extra_params=extras, progress=not args.no_progress)
     t0 = time.perf_counter()
     if args.month:
         try:
@@ -86,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         outcome = run_range(args.start, args.end, stop_on_failure=args.stop_on_failure, **common)
-    except ValueError as exc:
+    except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     failed = {m: r for m, r in outcome.items() if isinstance(r, BaseException)}
