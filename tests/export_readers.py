@@ -359,7 +359,8 @@ def evaluate_workbooks(files: list[Path], truth: Truth, language: str, workdir: 
     for f in files:
         checks.append(check_workbook(f.name, "calc-default", read_xlsx_sheets(out[f]), truth))
         checks.append(check_workbook(f.name, "calc-careful", read_xlsx_sheets(out[f]), truth))
-        frames = pd.read_excel(f, sheet_name=None)
+        frames = pd.read_excel(f, sheet_name=None, converters={0: str}, keep_default_na=False,
+                               na_values=[""])  # the README recipe for workbooks
         checks.append(check_workbook(f.name, "pandas", {k: [list(v.columns)] + v.astype(object).where(v.notna(), None)
                                                         .values.tolist() for k, v in frames.items()}, truth))
     return checks
