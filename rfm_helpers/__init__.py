@@ -8,7 +8,7 @@ rfm             one SQL definition of recency / frequency / monetary and quantil
 pipeline        what every notebook does first: parameters -> load -> RFM -> scores
 segments        named segment maps (segment_maps.yaml, EN/RU), quantile and threshold methods
 clustering      k-means / Gaussian-mixture segmentation and the comparison of methods
-exports         mailing lists (CSV with BOM, XLSX) and prioritised call lists
+act             export files: mailing and call lists, scores, campaign and migration files
 campaign        campaign files, outcomes after sending, the demo campaign generator
 abtest          A/B statistics: SRM, conversion, revenue, CUPED, per-segment effects, power, ROI
 tracking        monthly segment snapshots, transitions, migration

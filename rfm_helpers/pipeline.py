@@ -116,10 +116,3 @@ def prepare(analysis_date: Any = "", source_config: Any = "", window_days: int |
     return Prepared(as_of=as_of, window_days=window, source=source, load=result, transactions=tx,
                     rfm=rfm, run_dir=resolve_run_dir(run_dir), params=params)
 
-
-def export_scores(prepared: Prepared, name: str = "rfm_scores.csv") -> Path:
-    """Write the per-customer scored RFM table to the run's exports (UTF-8 with BOM so
-    Excel opens it correctly). Customer-level data goes to files, never into the report."""
-    path = prepared.exports_dir / name
-    prepared.rfm.to_csv(path, index=False, encoding="utf-8-sig", date_format="%Y-%m-%d")
-    return path
