@@ -2,7 +2,8 @@
 
 Modules
 -------
-loading         read CSV / Excel / Parquet / SQL with a column mapping, validate, quarantine
+load            strict source spec, readers (CSV, spreadsheets, HTML tables, Parquet, SQL), per-column
+                parsing, row rules as one SQL definition, quarantine with reasons (load/bundled: CDNOW)
 rfm             one SQL definition of recency / frequency / monetary and quantile scores;
                 DuckDB (DataFrame or files) and Spark engines
 pipeline        what every notebook does first: parameters -> load -> RFM -> scores
@@ -17,6 +18,5 @@ display         safe (escaped) narrative, tables and parameters for stakeholder 
 summary         headline figures a notebook records for the run's summary.json
 insights        headline figures and sentences about the RFM table
 plots*          plotting functions (each returns a matplotlib Figure)
-datasets        the bundled CDNOW sample
 """
 __version__ = "0.1.0"

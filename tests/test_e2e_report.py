@@ -16,7 +16,8 @@ import nbformat
 import pytest
 import yaml
 
-from rfm_helpers import datasets, runner
+from rfm_helpers import runner
+from rfm_helpers.load import bundled as datasets
 from runner_fixtures import make_notebook, parse_html
 
 pytestmark = pytest.mark.slow
