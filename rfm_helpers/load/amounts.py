@@ -57,12 +57,12 @@ def _core(sig: str) -> tuple[str | None, str | None, str]:
     """(mark as written or None, currency or None, the number's shape without mark and spaces)."""
     mark = None
     s = sig.strip()
-    m = re.match(rf"^({_TOKEN})\s*", s)
-    if m and m.group(1) in MARKS:
-        mark, s = m.group(1), s[m.end():]
-    m = re.search(rf"\s*({_TOKEN}\.?)$", s)
+    m = re.match(rf"^([-−(]?)\s*({_TOKEN})\s*", s)
+    if m and m.group(2) in MARKS:
+        mark, s = m.group(2), m.group(1) + s[m.end():]
+    m = re.search(rf"\s*({_TOKEN}\.?)(\)?)$", s)
     if m and mark is None and m.group(1) in MARKS:
-        mark, s = m.group(1), s[:m.start()]
+        mark, s = m.group(1), s[:m.start()] + m.group(2)
     s = "".join(ch for ch in s if ch not in _SPACE_CHARS).replace("−", "-")
     if s.startswith("(") and s.endswith(")"):
         s = "-" + s[1:-1]
@@ -225,7 +225,9 @@ def plan_amounts(con: duckdb.DuckDBPyConnection, col: str, column_name: str, typ
         if any(v[0] for v in info.values()):
             marks = sorted({v[0] for v in info.values() if v[0]}, key=len, reverse=True)
             alt = "|".join(re.sub(r"([.$()\[\]{}*+?^|\\])", r"\\\1", m) for m in marks)
-            x = f"regexp_replace({x}, {lit(f'^(?:{alt})|(?:{alt})$')}, '', 'g')"
+            prefix = lit("^([-−(]?) ?(?:" + alt + ") ?")
+            suffix = lit(" ?(?:" + alt + ")(\\)?)$")
+            x = f"regexp_replace(regexp_replace({x}, {prefix}, '\\1'), {suffix}, '\\1')"
         for ch in _SPACE_CHARS:
             if ch in joined:
                 x = f"replace({x}, {lit(ch)}, '')"

@@ -199,8 +199,11 @@ def _phone_map(con: duckdb.DuckDBPyConnection, spec: Any, col: str, remarks: lis
 def _statuses(con: duckdb.DuckDBPyConnection, col: str, spec: Any, label: str, line_of: Any,
               built: Built) -> str:
     """SQL (over stage column ``st``) telling whether a row's status counts as a purchase."""
-    rows = con.execute(f"""SELECT st, count(*), min(__i), mode(trim({ident(src(col))})) FROM
-                           (SELECT *, {_status_sql(col)} AS st FROM raw) GROUP BY st ORDER BY 2 DESC""").fetchall()
+    # totals, repeated headers and continuation rows (no date, no amount) carry no status of their own
+    rows = con.execute("""SELECT status_key, count(*), min(__i), mode(status_raw) FROM rows
+                          WHERE NOT is_total_row AND NOT is_repeated_header
+                            AND NOT coalesce(date_issue = 'missing' AND amount_issue = 'missing', false)
+                          GROUP BY status_key ORDER BY 2 DESC""").fetchall()
     opts = spec.statuses
     include = {status_key(s) for s in opts.include} if opts.include is not None else None
     exclude = {status_key(s) for s in opts.exclude} if opts.exclude is not None else None
@@ -233,8 +236,10 @@ def _statuses(con: duckdb.DuckDBPyConnection, col: str, spec: Any, label: str, l
     built.statuses = {"counted": counted, "excluded": excluded}
     built.remarks.append(Remark("statuses", {"column": col, "counted": counted, "excluded": excluded},
                                 "warning" if excluded else "info"))
-    keys = [status_key(k) if k != "(empty)" else "" for k in counted]
-    return f"(coalesce(st, '') IN ({', '.join(lit(k) for k in keys) or 'NULL'}))"
+    keys = [st for st, n, first, shown in rows if (shown if st else "(empty)") in counted]
+    if not keys:
+        return "false"
+    return f"(coalesce(status_key, '') IN ({', '.join(lit(k or '') for k in keys)}))"
 
 
 def _null_short(x: str) -> str:
@@ -296,11 +301,10 @@ def build_rows(con: duckdb.DuckDBPyConnection, raw: RawTable, cols: dict[str, st
             num = f"TRY_CAST(replace(regexp_replace(trim({q}), '[\\s\\x{{00a0}}\\x{{202f}}]', '', 'g'), ',', '.') AS DOUBLE)"
             stages[0]["quantity"] = num
             stages[0]["quantity_bad"] = f"({num} IS NULL AND NOT {NULL_SQL.format(x=q)})"
+    final["status_counts"] = "true"
     if "status" in cols:
         stages[0]["st"] = _status_sql(cols["status"])
-        final["status_counts"] = _statuses(con, cols["status"], spec, label, line_of, built)
-    else:
-        final["status_counts"] = "true"
+        stages[0]["status_raw"] = f"trim({ident(src(cols['status']))})"
     # repeated headers and total lines (only looked for where the date is not a date)
     header_test = " AND ".join(f"trim(w.{ident(src(cols[t]))}) = {lit(cols[t])}"
                                for t in ("customer_id", "order_date", "amount")
@@ -321,7 +325,7 @@ def build_rows(con: duckdb.DuckDBPyConnection, raw: RawTable, cols: dict[str, st
         if t in stages[0]:
             keep.append(t)
     if "status" in cols:
-        keep.append("st AS status_key")
+        keep += ["st AS status_key", "status_raw"]
     built.columns = [k.split(" AS ")[-1] for k in keep]
     if "order_id" not in stages[0]:
         keep.append("CAST(NULL AS VARCHAR) AS order_id")
@@ -330,6 +334,11 @@ def build_rows(con: duckdb.DuckDBPyConnection, raw: RawTable, cols: dict[str, st
     header_sql = header_test or "false"
     con.execute(f"""UPDATE rows SET is_repeated_header = {header_sql}, is_total_row = ({totals or 'false'})
                     FROM raw w WHERE rows.__i = w.__i AND rows.date_issue IS NOT NULL""")
+    if "status" in cols:
+        counts = _statuses(con, cols["status"], spec, label, line_of, built)
+        con.execute(f"""UPDATE rows SET status_counts = {counts}
+                        WHERE NOT is_total_row AND NOT is_repeated_header
+                          AND NOT coalesce(date_issue = 'missing' AND amount_issue = 'missing', false)""")
     if spec.ids.kind == "phone":
         _phone_map(con, spec, cols["customer_id"], built.remarks)
     _ = lines

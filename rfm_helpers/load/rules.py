@@ -38,6 +38,8 @@ WITH checked AS (
             WHEN is_total_row THEN 'total_row'
             WHEN customer_id_issue = 'missing' THEN 'missing_customer_id'
             WHEN customer_id_issue IS NOT NULL THEN 'bad_customer_id'
+            WHEN date_issue = 'missing' AND amount_issue = 'missing' AND {order_level} AND order_id IS NOT NULL
+                THEN NULL
             WHEN date_issue IS NOT NULL THEN 'bad_date'
             WHEN amount_issue = 'missing' AND {order_level} AND order_id IS NOT NULL THEN NULL
             WHEN amount_issue IS NOT NULL THEN 'bad_amount'
@@ -182,7 +184,8 @@ FROM (
     SELECT order_id, COUNT(*) AS n, COUNT(amount_minor) AS na, MIN(amount_minor) AS amin,
            MAX(amount_minor) AS amax, COUNT(DISTINCT row_key) AS nk, MIN(source_row) AS first_row
     FROM {rows}
-    WHERE order_id IS NOT NULL AND customer_id_issue IS NULL AND date_issue IS NULL
+    WHERE order_id IS NOT NULL AND customer_id_issue IS NULL
+      AND (date_issue IS NULL OR (date_issue = 'missing' AND amount_issue = 'missing'))
       AND NOT is_total_row AND NOT is_repeated_header
       AND (amount_issue IS NULL OR amount_issue = 'missing') AND COALESCE(amount_minor, 1) > 0
     GROUP BY order_id
