@@ -17,7 +17,7 @@ from typing import Any, Callable
 import pandas as pd
 import pytest
 
-from rfm_helpers.load import DataValidationError, SourceSpecError, load_transactions, read_source_spec
+from rfm_helpers.load import DataValidationError, load_transactions, read_source_spec
 
 
 @dataclass

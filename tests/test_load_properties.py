@@ -49,7 +49,7 @@ def _export(draw):
     with_totals_row = draw(st.booleans())
     level = draw(st.sampled_from(["line", "order"]))
     customers = [draw(st.sampled_from(["001", "Анна", "ООО Ромашка", "a@x.ru", "42"])) for _ in range(n_orders)]
-    rows, truth, data_rows = [], 0, 0
+    rows, truth = [], 0
     base = dt.datetime(2024, 1, 1, 9, 0, 0)
     for k in range(n_orders):
         day = base + dt.timedelta(days=draw(st.integers(0, 300)), seconds=draw(st.integers(0, 40000)))

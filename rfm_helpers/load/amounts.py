@@ -25,7 +25,7 @@ import duckdb
 
 from .dates import ColumnPlan
 from .result import DataValidationError, Remark
-from .sqltext import NULL_SQL, NULL_TOKENS, ident, lit, staged
+from .sqltext import NULL_TOKENS, ident, lit, staged
 
 #: currency marks as written -> ISO code
 MARKS = {
@@ -221,7 +221,7 @@ def plan_amounts(con: duckdb.DuckDBPyConnection, col: str, column_name: str, typ
         # the number as text with '.' as the decimal mark
         all_sigs = [v[6] for v in info.values()]
         joined = "".join(all_sigs)
-        x = f"trim({c})"
+        x = f"trim({c})" if any(sg != sg.strip() for sg in all_sigs) else c
         if any(v[0] for v in info.values()):
             marks = sorted({v[0] for v in info.values() if v[0]}, key=len, reverse=True)
             alt = "|".join(re.sub(r"([.$()\[\]{}*+?^|\\])", r"\\\1", m) for m in marks)

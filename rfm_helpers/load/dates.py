@@ -94,7 +94,8 @@ def _normaliser(sigs: list[str]) -> tuple[str, Callable[[str], str], bool]:
     steps = [(pat, rep) for test, pat, rep in _NORMALISERS if re.search(test, joined, re.M)]
     ws = bool(re.search(_WS, joined))
     tz = any(test == _NORMALISERS[2][0] and re.search(test, joined, re.M) for test, _, _ in _NORMALISERS)
-    x = "trim({x})"
+    padded = any(s != s.strip() for s in sigs if s)
+    x = "trim({x})" if padded else "{x}"
     if ws:
         x = "trim(regexp_replace({x}, '[\\x{{00a0}}\\x{{202f}}\\x{{2009}}\\t ]+', ' ', 'g'))"
     for pat, rep in steps:

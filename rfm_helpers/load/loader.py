@@ -17,7 +17,6 @@ import os
 from typing import Any
 
 import duckdb
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -129,7 +128,7 @@ def _whole_column_checks(con: duckdb.DuckDBPyConnection, cols: dict[str, str], s
 
 
 def _to_text_column(arr: pa.ChunkedArray) -> list[str]:
-    from .readers import _cell_text
+    from .read_sheets import _cell_text
 
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
         return [("" if v is None else v.strip()) for v in arr.to_pylist()]
@@ -340,4 +339,3 @@ def assert_usable(result: LoadResult, analysis_date: dt.date | None) -> None:
 
 
 __all__ = ["load_transactions", "assert_usable", "REASONS"]
-_ = np

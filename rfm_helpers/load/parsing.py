@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from .amounts import plan_amounts
 from .dates import ColumnPlan, plan_dates
 from .readers import RawTable
-from .shapes import ODD_BYTES, digit_shapes, rows_containing
+from .shapes import ODD_BYTES, digit_shapes, edge_whitespace, rows_containing
 from .result import DataValidationError, Remark
 from .sqltext import NULL_SQL, ident, lit, staged
 
@@ -116,9 +116,13 @@ def prepare_raw(raw: RawTable, cols: dict[str, str], remarks: list[Remark]) -> t
     table = table.rename_columns([src(n) for n in table.column_names])
     table = table.append_column("__row", pa.array(raw.source_row, pa.int64()))
     table = table.append_column("__i", pa.array(np.arange(table.num_rows, dtype=np.int64)))
-    table = table.append_column("__idodd", pa.array(rows_containing(table.column(src(cols["customer_id"])),
-                                                                    ODD_BYTES)))
-    shapes = {}
+    ids = table.column(src(cols["customer_id"]))
+    table = table.append_column("__idodd", pa.array(rows_containing(ids, ODD_BYTES)))
+    # cheap byte-level facts that let the id plan skip work: padding, and the characters that an id
+    # in scientific notation (E) or with a '.0' suffix must contain
+    table = table.append_column("__idsuspect", pa.array(rows_containing(ids, [b"E", b"e", b"."])))
+    id_padded = edge_whitespace(ids)
+    shapes: dict[str, Any] = {"id_padded": id_padded}
     for target, name in (("order_date", "__dsig"), ("amount", "__asig")):
         arr = table.column(src(cols[target]))
         if _typed(arr) == "text":
@@ -127,19 +131,19 @@ def prepare_raw(raw: RawTable, cols: dict[str, str], remarks: list[Remark]) -> t
     return table, shapes
 
 
-def _plan_ids(con: duckdb.DuckDBPyConnection, col: str, spec: Any, remarks: list[Remark]) -> ColumnPlan:
+def _plan_ids(con: duckdb.DuckDBPyConnection, col: str, spec: Any, remarks: list[Remark],
+              padded: bool = True) -> ColumnPlan:
     c = ident(src(col))
     plan = ColumnPlan()
     s1, s2, s3, s4, s5 = plan.stages[:5]
-    s1["id0"] = f"trim({c})"
+    s1["id0"] = f"trim({c})" if padded else c
     s2["idodd"] = "__idodd AND regexp_matches(id0, '[^ ]  |[^ ][\\x{200b}-\\x{200d}\\x{2060}\\x{feff}\\x{00ad}\\x{00a0}\\x{2007}\\x{202f}\\x{2009}\\t\\n\\r]+[^ ]|[\\x{200b}-\\x{200d}\\x{2060}\\x{feff}\\x{00ad}\\x{00a0}\\x{2007}\\x{202f}\\x{2009}\\t\\n\\r]')"
     email = spec.ids.kind == "email"
     stats = con.execute(staged([s1, s2], f"""
         count(*) FILTER (WHERE idodd),
-        count(*) FILTER (WHERE (contains(id0, 'E') OR contains(id0, 'e'))
-                         AND regexp_full_match(id0, '[0-9]+(?:[.,][0-9]+)?[eE]\\+?[0-9]+')),
-        count(*) FILTER (WHERE contains(id0, '.') AND regexp_full_match(id0, '[0-9]+\\.0+')),
-        count(*) FILTER (WHERE contains(id0, '.') AND regexp_full_match(id0, '[0-9]+\\.[0-9]*[1-9][0-9]*')),
+        count(*) FILTER (WHERE __idsuspect AND regexp_full_match(id0, '[0-9]+(?:[.,][0-9]+)?[eE]\\+?[0-9]+')),
+        count(*) FILTER (WHERE __idsuspect AND regexp_full_match(id0, '[0-9]+\\.0+')),
+        count(*) FILTER (WHERE __idsuspect AND regexp_full_match(id0, '[0-9]+\\.[0-9]*[1-9][0-9]*')),
         {"count(*) FILTER (WHERE id0 <> lower(id0))" if email else "0"}""")).fetchone()
     s3["idc"] = ("CASE WHEN idodd THEN trim(regexp_replace(regexp_replace(id0, '" + _INVISIBLE + "', '', 'g'), "
                  "'[\\s\\x{00a0}\\x{2007}\\x{202f}\\x{2009}]+', ' ', 'g')) ELSE id0 END"
@@ -271,7 +275,7 @@ def build_rows(con: duckdb.DuckDBPyConnection, raw: RawTable, cols: dict[str, st
     def line_of(pos: int) -> int:
         return int(lines[int(pos)])
 
-    idp = _plan_ids(con, cols["customer_id"], spec, built.remarks)
+    idp = _plan_ids(con, cols["customer_id"], spec, built.remarks, shapes["id_padded"])
     date_typed = _typed(table.column(src(cols["order_date"]))) == "date"
     dp = plan_dates(con, src(cols["order_date"]), cols["order_date"], date_typed, spec.dates, label, line_of,
                     shapes.get("order_date"), table.column(src(cols["order_date"])))
@@ -341,5 +345,4 @@ def build_rows(con: duckdb.DuckDBPyConnection, raw: RawTable, cols: dict[str, st
                           AND NOT coalesce(date_issue = 'missing' AND amount_issue = 'missing', false)""")
     if spec.ids.kind == "phone":
         _phone_map(con, spec, cols["customer_id"], built.remarks)
-    _ = lines
     return built

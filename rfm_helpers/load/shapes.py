@@ -60,6 +60,27 @@ ODD_BYTES = [b"\xc2\xa0", b"\xe2\x80\x87", b"\xe2\x80\xaf", b"\xe2\x80\x89", b"\
              b"\xe2\x80\x8d", b"\xe2\x81\xa0", b"\xef\xbb\xbf", b"\xc2\xad", b"\t", b"\n", b"\r", b"  "]
 
 
+def edge_whitespace(arr: pa.ChunkedArray | pa.Array) -> bool:
+    """Whether any value starts or ends with an ASCII space, tab or line break."""
+    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    for c in chunks:
+        if not pa.types.is_string(c.type):
+            return True
+        _, offsets, data = c.buffers()
+        n = len(c)
+        if data is None or n == 0:
+            continue
+        off = np.frombuffer(offsets, dtype=np.int32)[c.offset:c.offset + n + 1]
+        b = np.frombuffer(data, dtype=np.uint8)
+        nonempty = off[1:] > off[:-1]
+        first = b[off[:-1][nonempty]]
+        last = b[off[1:][nonempty] - 1]
+        ws = np.array([32, 9, 10, 13], dtype=np.uint8)
+        if np.isin(first, ws).any() or np.isin(last, ws).any():
+            return True
+    return False
+
+
 def rows_containing(arr: pa.ChunkedArray | pa.Array, needles: list[bytes]) -> np.ndarray:
     """Boolean per row: the value contains any of ``needles`` (found on the raw bytes)."""
     chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
