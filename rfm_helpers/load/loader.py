@@ -17,6 +17,7 @@ import os
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -88,20 +89,20 @@ def _whole_column_checks(con: duckdb.DuckDBPyConnection, cols: dict[str, str], s
                count(*) FILTER (WHERE {base} AND customer_id_issue IS NULL AND date_issue IS NULL
                                 AND amount_issue = 'unreadable'),
                count(*) FILTER (WHERE {base} AND customer_id_issue = 'scientific')
-        FROM rows""").fetchone()
+        FROM rows""").fetchall()[0]
     if n_rows and no_id == n_rows:
         raise DataValidationError(f"{label}: column {cols['customer_id']!r} (customer_id) is empty in every row")
     if n_rows and no_date == n_rows:
         raise DataValidationError(f"{label}: column {cols['order_date']!r} (order_date) is empty in every row")
     if n_rows and no_amount == n_rows:
         raise DataValidationError(f"{label}: column {cols['amount']!r} (amount) is empty in every row")
-    readable = con.execute(f"SELECT count(*) FROM rows WHERE {base} AND date_issue IS NULL").fetchone()[0]
+    readable = con.execute(f"SELECT count(*) FROM rows WHERE {base} AND date_issue IS NULL").fetchall()[0][0]
     if n_rows and readable == 0:
         fmt = f" with dates.format {spec.dates.format!r}" if spec.dates.format else ""
         raise DataValidationError(
             f"{label}: column {cols['order_date']!r} (order_date): none of the values could be read as a "
             f"date{fmt}; examples: {_examples(con, cols['order_date'], f'{base} AND date_issue IS NOT NULL')}")
-    numbers = con.execute(f"SELECT count(*) FROM rows WHERE {base} AND amount_issue IS NULL").fetchone()[0]
+    numbers = con.execute(f"SELECT count(*) FROM rows WHERE {base} AND amount_issue IS NULL").fetchall()[0][0]
     if n_rows and numbers == 0:
         raise DataValidationError(
             f"{label}: column {cols['amount']!r} (amount): none of the values is a number; examples: "
@@ -114,11 +115,11 @@ def _whole_column_checks(con: duckdb.DuckDBPyConnection, cols: dict[str, str], s
                 f"cannot be read, more than the {rules.max_bad_share:.0%} allowed: probably a wrong format "
                 f"option ({hint}); examples: {_examples(con, col, where)}")
 
-    considered = con.execute(f"SELECT count(*) FROM rows WHERE {base} AND customer_id_issue IS NULL").fetchone()[0]
+    considered = con.execute(f"SELECT count(*) FROM rows WHERE {base} AND customer_id_issue IS NULL").fetchall()[0][0]
     share(bad_date, considered, cols["order_date"], "order_date", "dates", "check dates.format / dates.order",
           f"{base} AND customer_id_issue IS NULL AND date_issue IN ('unreadable', 'ambiguous')")
     considered_a = con.execute(f"SELECT count(*) FROM rows WHERE {base} AND customer_id_issue IS NULL "
-                               "AND date_issue IS NULL").fetchone()[0]
+                               "AND date_issue IS NULL").fetchall()[0][0]
     share(bad_amount, considered_a, cols["amount"], "amount", "amounts",
           "check amounts.decimal / amounts.thousands",
           f"{base} AND customer_id_issue IS NULL AND date_issue IS NULL AND amount_issue = 'unreadable'")
@@ -151,9 +152,13 @@ def load_transactions(source: Any, analysis_date: Any = None, *, rules: Cleaning
     label = spec.data_label
     bundled = bool(getattr(spec, "_bundled", False))
     as_of = _as_date(analysis_date)
-    wanted = [v for v in spec.columns.model_dump().values() if v] or list(REQUIRED)
+    mapping = {k: v for k, v in spec.columns.model_dump().items() if v}
+    wanted = list(mapping.values()) or list(REQUIRED)
+    # an exact-repeat check (order id mapped) compares whole rows: then every column is needed
+    keep = None if ("order_id" in mapping and spec.cleaning.dedupe_with_order_id) else \
+        [mapping.get(t, t) for t in REQUIRED + OPTIONAL]
     clock = _Clock()
-    raw = read_table(spec, wanted)
+    raw = read_table(spec, wanted, keep)
     clock("read")
     remarks: list[Remark] = list(raw.remarks)
     cols = _resolve_columns(raw, spec, label, remarks)
@@ -164,6 +169,10 @@ def load_transactions(source: Any, analysis_date: Any = None, *, rules: Cleaning
         clock("parse")
         remarks += built.remarks
         _whole_column_checks(con, cols, spec, label)
+        if raw.refetch is not None:  # the text columns are not needed any more: free them
+            con.unregister("raw")
+            raw.table = raw.table.select([])
+            pa.default_memory_pool().release_unused()
         layouts = {r[0]: (int(r[1]), int(r[2])) for r in con.execute(LAYOUT_SQL.format(rows="rows")).fetchall()} \
             if "order_id" in cols else {}
         level, evidence = decide_level(layouts, spec.amounts.level, "order_id" in cols, label, cols["amount"],
@@ -231,12 +240,17 @@ def _result(con: duckdb.DuckDBPyConnection, raw: RawTable, cols: dict[str, str],
         "reason_detail": pd.array(q.column("reason_detail").to_pylist(), dtype="string"),
         "reason_value": pd.array(q.column("reason_value").to_pylist(), dtype="string"),
     })
-    if q.num_rows:
-        taken = raw.table.take(pa.array(q.column("__i").to_numpy()))
+    positions = q.column("__i").to_numpy()
+    if q.num_rows and raw.refetch is not None:
+        texts = raw.refetch(positions)
+        order = pd.Series(range(len(positions)), index=positions).sort_index().to_numpy()
+        texts = {k: [v[i] for i in np.argsort(order)] for k, v in texts.items()}
+    elif q.num_rows:
+        taken = raw.table.take(pa.array(positions))
+        texts = {name: _to_text_column(taken.column(name)) for name in raw.header}
     for name in raw.header:
         out_name = name if name not in quarantine.columns else f"raw_{name}"
-        quarantine[out_name] = (_to_text_column(taken.column(name)) if q.num_rows
-                                else pd.array([], dtype="string"))
+        quarantine[out_name] = texts[name] if q.num_rows else pd.array([], dtype="string")
     # channel empty in every row: dropped with a remark
     if "channel" in clean.columns and clean["channel"].isna().all() and len(clean):
         clean = clean.drop(columns="channel")
@@ -246,7 +260,7 @@ def _result(con: duckdb.DuckDBPyConnection, raw: RawTable, cols: dict[str, str],
     _outcome_remarks(con, cols, spec, built, remarks, scale)
     # freshness and data range
     first_all, last_all = con.execute("SELECT min(order_date), max(order_date) FROM rows WHERE date_issue IS NULL "
-                                      "AND NOT is_total_row AND NOT is_repeated_header").fetchone()
+                                      "AND NOT is_total_row AND NOT is_repeated_header").fetchall()[0]
     data_range = (first_all.date() if first_all else None, last_all.date() if last_all else None)
     freshness = None
     if len(clean):
@@ -263,7 +277,7 @@ def _result(con: duckdb.DuckDBPyConnection, raw: RawTable, cols: dict[str, str],
         WHERE o.reason IS NOT NULL AND o.reason NOT IN ({', '.join(repr(x) for x in SET_ASIDE_NOT_LOST)})
           AND r.customer_id IS NOT NULL
           AND r.customer_id NOT IN (SELECT r2.customer_id FROM rows r2 JOIN outcome o2 ON r2.__i = o2.__i
-                                    WHERE o2.reason IS NULL AND r2.customer_id IS NOT NULL)""").fetchone()[0]
+                                    WHERE o2.reason IS NULL AND r2.customer_id IS NOT NULL)""").fetchall()[0][0]
     return LoadResult(clean=clean.reset_index(drop=True), quarantine=quarantine, rows_in=rows_in, rows_kept=kept,
                       rows_quarantined=len(quarantine), source_name=spec.display_name, remarks=remarks,
                       column_map=dict(cols), currency=built.currency, freshness=freshness, data_range=data_range,
@@ -299,25 +313,25 @@ def _outcome_remarks(con: duckdb.DuckDBPyConnection, cols: dict[str, str], spec:
         remarks.append(Remark("unlinked_returns", {"rows": int(n), "amount": -money(amount)}, "warning"))
     if spec.returns.policy == "keep":
         n, amount = con.execute("SELECT count(*), sum(amount_final) FROM outcome WHERE reason IS NULL "
-                                "AND amount_final < 0").fetchone()
+                                "AND amount_final < 0").fetchall()[0]
         if n:
             remarks.append(Remark("returns_kept", {"rows": int(n), "amount": -money(amount)}, "warning"))
-    rounded = con.execute("SELECT count(*) FROM rows WHERE amount_rounded").fetchone()[0]
+    rounded = con.execute("SELECT count(*) FROM rows WHERE amount_rounded").fetchall()[0][0]
     if rounded:
         remarks.append(Remark("amount_rounded", {"column": cols["amount"], "count": int(rounded),
                                                  "digits": built.digits, "currency": built.currency or ""},
                               "warning"))
     if "quantity_bad" in built.columns:
-        bad = con.execute("SELECT count(*) FROM rows WHERE quantity_bad").fetchone()[0]
+        bad = con.execute("SELECT count(*) FROM rows WHERE quantity_bad").fetchall()[0][0]
         if bad:
             remarks.append(Remark("quantity_not_numbers", {"column": cols["quantity"], "count": int(bad)}))
     factor = spec.cleaning.outlier_factor
     if factor:
         n_pos, med = con.execute("SELECT count(*), median(amount_final) FROM outcome WHERE reason IS NULL "
-                                 "AND amount_final > 0").fetchone()
+                                 "AND amount_final > 0").fetchall()[0]
         if n_pos >= 10 and med:
             big, largest, row = con.execute(f"""SELECT count(*) FILTER (WHERE amount_final > {factor} * {med}),
-                max(amount_final), arg_max(source_row, amount_final) FROM outcome WHERE reason IS NULL""").fetchone()
+                max(amount_final), arg_max(source_row, amount_final) FROM outcome WHERE reason IS NULL""").fetchall()[0]
             if big:
                 remarks.append(Remark("outliers", {"count": int(big), "factor": factor, "median": money(med),
                                                    "largest": money(largest), "row": int(row)}, "warning"))

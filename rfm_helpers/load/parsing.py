@@ -144,7 +144,7 @@ def _plan_ids(con: duckdb.DuckDBPyConnection, col: str, spec: Any, remarks: list
         count(*) FILTER (WHERE __idsuspect AND regexp_full_match(id0, '[0-9]+(?:[.,][0-9]+)?[eE]\\+?[0-9]+')),
         count(*) FILTER (WHERE __idsuspect AND regexp_full_match(id0, '[0-9]+\\.0+')),
         count(*) FILTER (WHERE __idsuspect AND regexp_full_match(id0, '[0-9]+\\.[0-9]*[1-9][0-9]*')),
-        {"count(*) FILTER (WHERE id0 <> lower(id0))" if email else "0"}""")).fetchone()
+        {"count(*) FILTER (WHERE id0 <> lower(id0))" if email else "0"}""")).fetchall()[0]
     s3["idc"] = ("CASE WHEN idodd THEN trim(regexp_replace(regexp_replace(id0, '" + _INVISIBLE + "', '', 'g'), "
                  "'[\\s\\x{00a0}\\x{2007}\\x{202f}\\x{2009}]+', ' ', 'g')) ELSE id0 END"
                  if stats[0] else "id0")
@@ -193,7 +193,7 @@ def _phone_map(con: duckdb.DuckDBPyConnection, spec: Any, col: str, remarks: lis
     pmap = pa.table({"raw_id": pa.array(out_raw, pa.string()), "e164": pa.array(out_e164, pa.string())})
     con.register("phone_map", pmap)
     changed = con.execute("SELECT count(*) FROM rows r JOIN phone_map m ON r.customer_id = m.raw_id "
-                          "WHERE m.e164 IS NOT NULL AND m.e164 <> m.raw_id").fetchone()[0]
+                          "WHERE m.e164 IS NOT NULL AND m.e164 <> m.raw_id").fetchall()[0][0]
     con.execute("""UPDATE rows SET customer_id_issue = CASE WHEN m.e164 IS NULL THEN 'not_phone' END,
                    customer_id = m.e164 FROM phone_map m WHERE rows.customer_id = m.raw_id""")
     con.unregister("phone_map")

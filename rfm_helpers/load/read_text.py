@@ -178,6 +178,7 @@ def read_csv(spec: Any, ctx: ReadContext) -> RawTable:
     while header and header[-1] == "" and len(header) > 1 and sep not in (r"\s+",):
         header = header[:-1] + [f"unnamed_{len(header)}"]
     _check_duplicates(header, label)
+    header_orig = list(header)
     if sep in (r"\s+", " "):
         return _read_whitespace(path, enc, bom, hidx, header, label, remarks)
     starts = _line_starts(head)
@@ -195,8 +196,14 @@ def read_csv(spec: Any, ctx: ReadContext) -> RawTable:
 
     newlines = bool(opts.quote) and opts.quote.encode() in head
     read_opts = pcsv.ReadOptions(column_names=names, block_size=1 << 24, encoding=enc if enc != "utf-8" else "utf8")
+    # keep in memory only what the load needs (the first column too: total lines say "Итого" there);
+    # the quarantine file gets every column's text through a second, streaming read
+    keep_names = names
+    if ctx.keep is not None and not newlines:
+        keep_fold = {k.casefold() for k in ctx.keep}
+        keep_names = [n for i, (n, h) in enumerate(zip(names, header)) if i == 0 or h.casefold() in keep_fold]
     conv = pcsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=False,
-                               quoted_strings_can_be_null=False)
+                               quoted_strings_can_be_null=False, include_columns=keep_names)
 
     def parse(newlines_in_values: bool) -> pa.Table:
         src = pa.OSFile(str(path))
@@ -230,7 +237,8 @@ def read_csv(spec: Any, ctx: ReadContext) -> RawTable:
     except UnicodeDecodeError as e:
         raise DataValidationError(f"{label}: cannot be read as {enc} text ({e.reason}); set csv.encoding to the "
                                   "file's encoding") from None
-    table = table.rename_columns(header)
+    kept_header = [header[names.index(n)] for n in table.column_names]
+    table = table.rename_columns(kept_header)
     # physical line numbers of the rows
     blanks, _ = _blank_lines_after(path, offset, hidx + 2)
     n = table.num_rows
@@ -256,12 +264,45 @@ def read_csv(spec: Any, ctx: ReadContext) -> RawTable:
     if inner:
         remarks.append(Remark("blank_lines_skipped", {"count": inner}))
     # blank trailing columns from trailing separators
-    for name in [h for h in header if h.startswith("unnamed_")]:
+    for name in [h for h in header if h.startswith("unnamed_") and h in table.column_names]:
         col = table.column(name)
         if pa.compute.all(pa.compute.equal(pa.compute.utf8_trim_whitespace(col), "")).as_py() in (True, None):
             table = table.drop_columns([name])
             header.remove(name)
-    return RawTable(table, lines_no, header, remarks)
+    raw = RawTable(table, lines_no, header, remarks)
+    if len(keep_names) < len(names):
+        full_header = list(header)
+
+        def refetch(positions: np.ndarray) -> dict[str, list[str]]:
+            """Every column's text for the rows at ``positions`` (sorted), by streaming the file again."""
+            want = np.sort(np.asarray(positions, dtype=np.int64))
+            out: dict[str, list[str]] = {h: [] for h in full_header}
+            src = pa.OSFile(str(path))
+            src.seek(offset)
+            popts = pcsv.ParseOptions(delimiter=sep, quote_char=opts.quote or False, ignore_empty_lines=True,
+                                      invalid_row_handler=on_invalid)
+            full_conv = pcsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=False,
+                                            quoted_strings_can_be_null=False)
+            reader = pcsv.open_csv(src, read_options=pcsv.ReadOptions(column_names=names, block_size=1 << 22,
+                                                                      encoding=read_opts.encoding),
+                                   parse_options=popts, convert_options=full_conv)
+            start = 0
+            for batch in reader:
+                stop = start + batch.num_rows
+                sel = want[(want >= start) & (want < stop)] - start
+                if len(sel):
+                    part = batch.take(pa.array(sel))
+                    for n_, h in zip(names, header_all):
+                        if h in out:
+                            out[h] += [v.strip() for v in part.column(names.index(n_)).to_pylist()]
+                start = stop
+                if start > want[-1]:
+                    break
+            return out
+
+        header_all = [header_orig[i] for i in range(len(names))]
+        raw.refetch = refetch
+    return raw
 
 
 def _find_ragged_line(path: Path, enc: str, offset: int, first_line: int, sep: str, quote: str,

@@ -15,7 +15,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import numpy as np
 import pyarrow as pa
@@ -36,6 +36,9 @@ class RawTable:
     header: list[str]
     remarks: list[Remark] = field(default_factory=list)
     text_source: bool = True   # every value was text in the source (CSV, HTML)
+    #: for big text files only the columns the load needs are kept in memory; this reads the
+    #: original text of every column for the given row positions (the quarantine file)
+    refetch: Optional[Callable[[np.ndarray], dict[str, list[str]]]] = None
 
     def __post_init__(self) -> None:
         assert len(self.source_row) == self.table.num_rows
@@ -49,6 +52,7 @@ READERS: dict[str, Reader] = {}
 class ReadContext:
     label: str                      # the data as the user named it
     wanted: list[str]               # mapped column names (help find the header row)
+    keep: Optional[list[str]] = None  # columns the load needs (None: all); others may be left on disk
 
 
 def register(name: str) -> Callable[[Reader], Reader]:
@@ -97,9 +101,9 @@ def format_for(spec: Any) -> str:
     return "csv"
 
 
-def read_table(spec: Any, wanted: list[str]) -> RawTable:
+def read_table(spec: Any, wanted: list[str], keep: Optional[list[str]] = None) -> RawTable:
     fmt = format_for(spec)
-    ctx = ReadContext(label=spec.data_label, wanted=[w for w in wanted if w])
+    ctx = ReadContext(label=spec.data_label, wanted=[w for w in wanted if w], keep=keep)
     if fmt not in READERS:
         raise DataValidationError(f"{ctx.label}: unknown format {fmt!r} (use one of {sorted(READERS)})")
     if fmt not in ("sql", "dataframe"):
