@@ -163,7 +163,7 @@ def load_transactions(source: Any, analysis_date: Any = None, *, rules: Cleaning
     remarks: list[Remark] = list(raw.remarks)
     cols = _resolve_columns(raw, spec, label, remarks)
     con = duckdb.connect(config={"threads": max(1, min(4, os.cpu_count() or 2)), "memory_limit": "600MB",
-                                 "preserve_insertion_order": False})
+                                 "preserve_insertion_order": True})
     try:
         built = build_rows(con, raw, cols, spec, label, bundled)
         clock("parse")
@@ -180,7 +180,8 @@ def load_transactions(source: Any, analysis_date: Any = None, *, rules: Cleaning
         sql = rules_sql(as_of=as_of, level=level, returns=spec.returns.policy,
                         quarantine_zero=spec.cleaning.quarantine_zero,
                         dedupe=spec.cleaning.dedupe_with_order_id, has_refund_of="refund_of" in cols,
-                        has_status="status" in cols, has_order_id="order_id" in cols)
+                        has_status="status" in cols, has_order_id="order_id" in cols,
+                        passthrough=tuple(t for t in ("order_id", "channel", "quantity") if t in built.columns))
         con.execute(f"CREATE OR REPLACE TEMP TABLE outcome AS {sql}")
         clock("rules")
         result = _result(con, raw, cols, spec, built, remarks, as_of, label)
@@ -223,17 +224,33 @@ def _result(con: duckdb.DuckDBPyConnection, raw: RawTable, cols: dict[str, str],
             remarks: list[Remark], as_of: dt.date | None, label: str) -> LoadResult:
     scale = 10 ** built.digits
     extra = [t for t in ("order_id", "channel", "quantity") if t in built.columns]
-    sel = ", ".join(["r.customer_id", "r.order_date", f"CAST(o.amount_final AS DOUBLE) / {scale} AS amount"]
-                    + [f"r.{t}" for t in extra])
-    clean_arrow = con.sql(f"SELECT {sel} FROM rows r JOIN outcome o ON r.__i = o.__i WHERE o.reason IS NULL "
-                              "ORDER BY r.source_row").to_arrow_table()
+    q = con.sql("SELECT __i, source_row, reason, reason_detail, reason_value FROM outcome "
+                "WHERE reason IS NOT NULL ORDER BY source_row").to_arrow_table()
+    rows_in = raw.table.num_rows
+    _outcome_remarks(con, cols, spec, built, remarks, scale, q.num_rows)
+    first_all, last_all = con.execute("SELECT min(order_date), max(order_date) FROM rows WHERE date_issue IS NULL "
+                                      "AND NOT is_total_row AND NOT is_repeated_header").fetchall()[0]
+    lost = 0
+    if q.num_rows:
+        lost = con.execute(f"""SELECT count(DISTINCT o.customer_id) FROM outcome o
+            WHERE o.reason IS NOT NULL AND o.reason NOT IN ({', '.join(repr(x) for x in SET_ASIDE_NOT_LOST)})
+              AND o.customer_id IS NOT NULL
+              AND o.customer_id NOT IN (SELECT customer_id FROM outcome WHERE reason IS NULL
+                                        AND customer_id IS NOT NULL)""").fetchall()[0][0]
+    con.execute("DROP TABLE rows")
+    sel = ", ".join(["customer_id", "order_date", f"CAST(amount_final AS DOUBLE) / {scale} AS amount", "source_row"]
+                    + extra)
+    clean_arrow = con.sql(f"SELECT {sel} FROM outcome WHERE reason IS NULL").to_arrow_table()
+    order = clean_arrow.column("source_row").to_numpy()
+    if len(order) > 1 and not (np.diff(order) > 0).all():  # windows (order ids) may reorder rows
+        clean_arrow = clean_arrow.take(pa.compute.sort_indices(clean_arrow.column("source_row")))
+    clean_arrow = clean_arrow.drop_columns(["source_row"])
+    con.execute("DROP TABLE outcome")
     clean = clean_arrow.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get)
     clean["order_date"] = clean["order_date"].astype("datetime64[ns]")
     clean["amount"] = clean["amount"].astype("float64")
     if "quantity" in clean:
         clean["quantity"] = clean["quantity"].astype("float64")
-    q = con.sql("SELECT __i, source_row, reason, reason_detail, reason_value FROM outcome "
-                    "WHERE reason IS NOT NULL ORDER BY source_row").to_arrow_table()
     quarantine = pd.DataFrame({
         "source_row": q.column("source_row").to_numpy().astype("int64"),
         "reason": pd.array(q.column("reason").to_pylist(), dtype="string"),
@@ -255,12 +272,8 @@ def _result(con: duckdb.DuckDBPyConnection, raw: RawTable, cols: dict[str, str],
     if "channel" in clean.columns and clean["channel"].isna().all() and len(clean):
         clean = clean.drop(columns="channel")
         remarks.append(Remark("channel_empty", {"column": cols["channel"]}))
-    rows_in = raw.table.num_rows
     kept = len(clean)
-    _outcome_remarks(con, cols, spec, built, remarks, scale)
     # freshness and data range
-    first_all, last_all = con.execute("SELECT min(order_date), max(order_date) FROM rows WHERE date_issue IS NULL "
-                                      "AND NOT is_total_row AND NOT is_repeated_header").fetchall()[0]
     data_range = (first_all.date() if first_all else None, last_all.date() if last_all else None)
     freshness = None
     if len(clean):
@@ -273,11 +286,6 @@ def _result(con: duckdb.DuckDBPyConnection, raw: RawTable, cols: dict[str, str],
                                                  "threshold": STALE_AFTER_DAYS}, "high"))
     elif as_of:
         freshness = Freshness(as_of, None, None, None, False)
-    lost = con.execute(f"""SELECT count(DISTINCT r.customer_id) FROM rows r JOIN outcome o ON r.__i = o.__i
-        WHERE o.reason IS NOT NULL AND o.reason NOT IN ({', '.join(repr(x) for x in SET_ASIDE_NOT_LOST)})
-          AND r.customer_id IS NOT NULL
-          AND r.customer_id NOT IN (SELECT r2.customer_id FROM rows r2 JOIN outcome o2 ON r2.__i = o2.__i
-                                    WHERE o2.reason IS NULL AND r2.customer_id IS NOT NULL)""").fetchall()[0][0]
     return LoadResult(clean=clean.reset_index(drop=True), quarantine=quarantine, rows_in=rows_in, rows_kept=kept,
                       rows_quarantined=len(quarantine), source_name=spec.display_name, remarks=remarks,
                       column_map=dict(cols), currency=built.currency, freshness=freshness, data_range=data_range,
@@ -285,10 +293,11 @@ def _result(con: duckdb.DuckDBPyConnection, raw: RawTable, cols: dict[str, str],
 
 
 def _outcome_remarks(con: duckdb.DuckDBPyConnection, cols: dict[str, str], spec: SourceSpec, built: Built,
-                     remarks: list[Remark], scale: int) -> None:
+                     remarks: list[Remark], scale: int, set_aside: int) -> None:
     stats = {r[0]: r[1:] for r in con.execute("""
         SELECT o.reason, count(*), count(DISTINCT o.reason_value), sum(r.amount_minor)
-        FROM outcome o JOIN rows r ON r.__i = o.__i WHERE o.reason IS NOT NULL GROUP BY o.reason""").fetchall()}
+        FROM outcome o JOIN rows r ON r.__i = o.__i WHERE o.reason IS NOT NULL GROUP BY o.reason""").fetchall()} \
+        if set_aside else {}
 
     def money(v: Any) -> float:
         return round(float(v or 0) / scale, 10)

@@ -133,6 +133,8 @@ final AS (
 SELECT
     source_row,
     __i,
+    customer_id,
+    order_date{passthrough},
     reason,
     CASE
         WHEN reason IN ('bad_customer_id', 'bad_date', 'bad_amount') THEN COALESCE(detail1, 'no_amount_in_order')
@@ -197,7 +199,8 @@ GROUP BY 1
 
 def rules_sql(*, rows: str = "rows", as_of: dt.date | None = None, level: str = "line", returns: str = "net",
               quarantine_zero: bool = True, dedupe: bool = True, has_refund_of: bool = False,
-              has_status: bool = False, has_order_id: bool = True, dialect: str = "duckdb") -> str:
+              has_status: bool = False, has_order_id: bool = True, passthrough: tuple[str, ...] = (),
+              dialect: str = "duckdb") -> str:
     """The row rules with their parameters filled in; ``dialect="spark"`` translates the same
     text with sqlglot."""
     if as_of is not None:
@@ -210,6 +213,7 @@ def rules_sql(*, rows: str = "rows", as_of: dt.date | None = None, level: str = 
         quarantine_zero="true" if quarantine_zero else "false", dedupe="true" if dedupe else "false",
         returns=f"'{returns}'", refund_of="refund_of" if has_refund_of else "CAST(NULL AS VARCHAR)",
         status_key="status_key" if has_status else "CAST(NULL AS VARCHAR)", as_of_text=as_of_text,
+        passthrough="".join(f",\n    {c}" for c in passthrough),
         **(_WINDOWS if has_order_id else _NO_WINDOWS))
     if dialect != "duckdb":
         import sqlglot
