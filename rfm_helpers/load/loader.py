@@ -14,6 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import os
+import shutil
+import tempfile
 from typing import Any
 
 import duckdb
@@ -162,8 +164,12 @@ def load_transactions(source: Any, analysis_date: Any = None, *, rules: Cleaning
     clock("read")
     remarks: list[Remark] = list(raw.remarks)
     cols = _resolve_columns(raw, spec, label, remarks)
-    con = duckdb.connect(config={"threads": max(1, min(4, os.cpu_count() or 2)), "memory_limit": "600MB",
-                                 "preserve_insertion_order": True})
+    # DuckDB works within a small memory budget and spills to a private temporary folder (never
+    # the working directory, which may be the notebooks folder): a 3e6-row export stays under 1 GB
+    spill = tempfile.mkdtemp(prefix="rfm-load-")
+    con = duckdb.connect(config={"threads": max(1, min(4, os.cpu_count() or 2)),
+                                 "memory_limit": os.environ.get("RFM_LOAD_DUCKDB_MEMORY", "256MB"),
+                                 "temp_directory": spill, "preserve_insertion_order": True})
     try:
         built = build_rows(con, raw, cols, spec, label, bundled)
         clock("parse")
@@ -190,6 +196,7 @@ def load_transactions(source: Any, analysis_date: Any = None, *, rules: Cleaning
         return result
     finally:
         con.close()
+        shutil.rmtree(spill, ignore_errors=True)
 
 
 class _Clock:
