@@ -216,6 +216,15 @@ CASES = [
                            "amount": "sum"}, "amounts": {"level": "line"}},
          kept=2, reasons={"refund_netted": 1}, revenue=240.0,
          check=lambda r: r.clean["amount"].tolist() == [160.0, 80.0]),
+    Case("orders_partial_refund_spread_over_lines_exactly",
+         {"r.csv": "id,client,date,item,sum\nS1,c1,2024-01-01,a,0.01\nS1,c1,2024-01-01,b,0.01\n"
+                   "S1,c1,2024-01-05,refund,-0.01\nS2,c2,2024-01-02,a,100\nS2,c2,2024-01-02,b,50\n"
+                   "S2,c2,2024-01-06,refund,-25\n"},
+         spec={"columns": {"order_id": "id", "customer_id": "client", "order_date": "date", "amount": "sum"},
+               "amounts": {"level": "line"}, "currency": "EUR"},
+         kept=3, reasons={"zero_amount": 1, "refund_netted": 2}, revenue=0.01 + 125.0,
+         check=lambda r: (r.clean["amount"].tolist() == [0.01, 83.34, 41.66]
+                          and r.quarantine["reason_detail"].tolist()[0] == "after_refunds")),
     Case("orders_refund_after_the_analysis_date_not_netted",
          {"r.csv": "id,client,date,sum\nS1,c1,2024-01-01,200\nS1,c1,2024-02-09,-200\n"},
          spec={"columns": {"order_id": "id", "customer_id": "client", "order_date": "date", "amount": "sum"}},

@@ -27,7 +27,7 @@ from typing import Any, Callable
 import duckdb
 
 from .result import DataValidationError, Remark
-from .shapes import Shapes
+from .shapes import Shapes, field_numbers
 from .sqltext import NULL_SQL, NULL_TOKENS, ident, lit
 
 _TIME = r"(?: 9{1,2}:99(?::99)?(?: [AaPp][Mm])?)?"
@@ -158,9 +158,15 @@ def plan_dates(con: duckdb.DuckDBPyConnection, col: str, column_name: str, typed
             if not m:
                 continue
             pos = np.flatnonzero(shapes.codes == k)
-            vals = col_values.take(pa.array(pos))
-            a = pc.cast(pc.utf8_slice_codeunits(vals, m.start(2), m.end(2)), pa.int32()).to_numpy(zero_copy_only=False)
-            b = pc.cast(pc.utf8_slice_codeunits(vals, m.start(3), m.end(3)), pa.int32()).to_numpy(zero_copy_only=False)
+            if info[k][5][:m.end(3)].isascii():  # digits at fixed byte positions: read them from the bytes
+                a = field_numbers(col_values, pos, m.start(2), m.end(2))
+                b = field_numbers(col_values, pos, m.start(3), m.end(3))
+            else:
+                vals = col_values.take(pa.array(pos))
+                a = pc.cast(pc.utf8_slice_codeunits(vals, m.start(2), m.end(2)), pa.int32()).to_numpy(
+                    zero_copy_only=False)
+                b = pc.cast(pc.utf8_slice_codeunits(vals, m.start(3), m.end(3)), pa.int32()).to_numpy(
+                    zero_copy_only=False)
             ev_day += int((a > 12).sum())
             ev_month += int(((b > 12) & (a <= 12)).sum())
             amb = (a <= 12) & (b <= 12) & (a != b)

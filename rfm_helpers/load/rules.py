@@ -111,7 +111,7 @@ decided AS (
             WHEN amount_minor < 0 THEN 'refund_netted'
             WHEN {returns} = 'net' AND link_key IS NOT NULL AND refunds < 0 AND gross + refunds <= 0
                 THEN 'refunded_order'
-        END AS reason,
+        END AS reason0,
         CASE
             WHEN {returns} = 'net' AND link_key IS NOT NULL AND amount_minor > 0 AND refunds < 0
                  AND gross + refunds > 0
@@ -123,12 +123,19 @@ decided AS (
 final AS (
     SELECT d.*,
         CASE
-            WHEN reason IS NULL AND {returns} = 'net' AND link_key IS NOT NULL AND amount_minor > 0 AND refunds < 0
+            WHEN reason0 IS NULL AND {returns} = 'net' AND link_key IS NOT NULL AND amount_minor > 0 AND refunds < 0
                  AND source_row = first_line
             THEN amount_share + (gross + refunds) - {shares}
             ELSE amount_share
         END AS amount_final
     FROM decided d
+),
+settled AS (
+    -- a line whose share of a partly refunded order rounds to nothing is not a purchase either
+    SELECT f.*,
+        CASE WHEN reason0 IS NULL AND amount_final = 0 AND {quarantine_zero} THEN 'zero_amount' ELSE reason0 END
+            AS reason
+    FROM final f
 )
 SELECT
     source_row,
@@ -141,6 +148,7 @@ SELECT
         WHEN reason = 'return_or_cancellation' AND {returns} = 'quarantine' THEN 'policy'
         WHEN reason = 'return_or_cancellation' THEN 'unlinked'
         WHEN reason = 'missing_customer_id' THEN 'missing'
+        WHEN reason = 'zero_amount' AND reason0 IS NULL THEN 'after_refunds'
     END AS reason_detail,
     CASE
         WHEN reason = 'after_analysis_date' THEN {as_of_text}
@@ -151,7 +159,7 @@ SELECT
     END AS reason_value,
     CASE WHEN reason IS NULL THEN amount_final END AS amount_final,
     CASE WHEN reason IS NULL AND refunds < 0 AND amount_minor > 0 THEN true ELSE false END AS netted
-FROM final
+FROM settled
 """
 
 #: The window expressions of :data:`RULES_SQL`; without an order id they are constants
@@ -168,7 +176,7 @@ _WINDOWS = {
     "gross": "SUM(CASE WHEN amount_minor > 0 THEN amount_minor END) OVER (PARTITION BY link_key)",
     "refunds": "COALESCE(SUM(CASE WHEN amount_minor < 0 THEN amount_minor END) OVER (PARTITION BY link_key), 0)",
     "first_line": "MIN(CASE WHEN amount_minor > 0 THEN source_row END) OVER (PARTITION BY link_key)",
-    "shares": "SUM(CASE WHEN reason IS NULL AND amount_minor > 0 THEN amount_share END) OVER (PARTITION BY link_key)",
+    "shares": "SUM(CASE WHEN reason0 IS NULL AND amount_minor > 0 THEN amount_share END) OVER (PARTITION BY link_key)",
 }
 _NO_WINDOWS = {"first_same": "CAST(NULL AS BIGINT)", "total_row": "CAST(NULL AS BIGINT)",
                "total_min": "CAST(NULL AS BIGINT)", "total_max": "CAST(NULL AS BIGINT)",

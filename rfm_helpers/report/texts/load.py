@@ -58,6 +58,7 @@ DETAIL_LABELS = {
     ("bad_amount", "unreadable"): N_("amount is not a number"),
     ("bad_amount", "no_amount_in_order"): N_("no row of this order carries an amount"),
     ("return_or_cancellation", "unlinked"): N_("no order to subtract it from"),
+    ("zero_amount", "after_refunds"): N_("nothing of this line is left after its order's refunds"),
     ("return_or_cancellation", "policy"): N_("returns are set aside by the source settings"),
 }
 VALUE_LABELS = {
