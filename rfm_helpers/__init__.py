@@ -2,7 +2,8 @@
 
 Modules
 -------
-loading         read CSV / Excel / Parquet / SQL with a column mapping, validate, quarantine
+load            strict source spec, readers (CSV, spreadsheets, HTML tables, Parquet, SQL), per-column
+                parsing, row rules as one SQL definition, quarantine with reasons (load/bundled: CDNOW)
 rfm             one SQL definition of recency / frequency / monetary and quantile scores;
                 DuckDB (DataFrame or files) and Spark engines
 pipeline        what every notebook does first: parameters -> load -> RFM -> scores
@@ -20,6 +21,5 @@ report          the report layer: words and formats (i18n), the monthly run (run
                 summary (headline figures a notebook records for summary.json)
 insights        headline figures and sentences about the RFM table
 plots*          plotting functions (each returns a matplotlib Figure)
-datasets        the bundled CDNOW sample
 """
 __version__ = "0.1.0"

@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from rfm_helpers import clustering, insights, loading, plots, plots_segments, tracking
+from rfm_helpers import clustering, insights, plots, plots_segments, tracking
 from rfm_helpers.report.render import select_language
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
@@ -81,9 +81,9 @@ def _same_keys(en, ru, where="") -> None:
         assert set(re.findall(r"{(\w*)}", en)) == set(re.findall(r"{(\w*)}", ru)), f"{where}: {en!r} / {ru!r}"
 
 
-@pytest.mark.parametrize("texts", [insights._TEXT, loading._TEXT, tracking._REPORT_TEXT, plots._TEXT,
+@pytest.mark.parametrize("texts", [insights._TEXT, tracking._REPORT_TEXT, plots._TEXT,
                                    clustering._REPORT_TEXT, clustering._CONCLUSION, plots_segments._TEXT],
-                         ids=["insights", "loading", "tracking", "plots", "clustering", "conclusion",
+                         ids=["insights", "tracking", "plots", "clustering", "conclusion",
                               "plots_segments"])
 def test_text_dicts_have_the_same_keys_in_both_languages(texts):
     assert set(texts) == {"en", "ru"}
@@ -91,7 +91,7 @@ def test_text_dicts_have_the_same_keys_in_both_languages(texts):
 
 
 def test_russian_texts_are_russian():
-    for texts in (insights._TEXT, loading._TEXT, tracking._REPORT_TEXT, clustering._REPORT_TEXT):
+    for texts in (insights._TEXT, tracking._REPORT_TEXT, clustering._REPORT_TEXT):
         for key, value in texts["ru"].items():
             if isinstance(value, str):
                 assert CYRILLIC.search(value), key
@@ -132,12 +132,6 @@ def test_parameters_view_translates_fixed_values_and_keeps_masking():
     assert list(en.columns) == ["parameter", "value"] and en["value"].iloc[0] == "whole history"
 
 
-def test_source_label_only_renames_the_bundled_sample():
-    assert loading.source_label("CDNOW (bundled sample)", "ru") == "CDNOW (встроенный пример)"
-    assert loading.source_label("CDNOW (bundled sample)", "en") == "CDNOW (bundled sample)"
-    assert loading.source_label("sales.csv", "ru") == "sales.csv"
-
-
 def test_russian_tables_and_texts_use_russian_number_style():
     import pandas as pd
 
@@ -148,31 +142,6 @@ def test_russian_tables_and_texts_use_russian_number_style():
     assert list(shown["Доля выручки"]) == ["18,4%", "50,0%"]
     assert insights.int_text(69579, "ru") == "69\u00a0579" and insights.int_text(69579, "en") == "69,579"
     assert insights.share_text(0.184, "ru") == "18,4%" and insights.share_text(0.184, "en") == "18.4%"
-
-
-@pytest.mark.parametrize("remark", [
-    "UTF-8 byte order mark (BOM) found and removed",
-    "file is not UTF-8: encoding cp1251 detected",
-    "separator ';' detected",
-    "separator TAB detected",
-    "1,204 blank line(s) inside the data skipped",
-    "decimal comma detected in column 'Сумма'",
-    "column 'date': time zone Europe/Moscow dropped, local wall-clock times kept",
-    "column 'date': 12 Excel serial day numbers converted to dates",
-    "column 'date': dates like 01/02/2024 read as day/month/year (set csv.dayfirst to change)",
-    "column 'Amount' matched 'amount' ignoring letter case",
-    "column 'ch' (channel) is empty in every row and was ignored",
-    "3 amount(s) exceed 1,000× the median (35.00); largest 99,000.00 on line 17. They are kept; please check them",
-])
-def test_loader_remarks_read_in_russian(remark):
-    ru = loading.warning_text(remark, "ru")
-    assert CYRILLIC.search(ru) and ru != remark
-    assert not re.search(r"\b(the|and|was|were|detected|column)\b", ru), ru
-    assert loading.warning_text(remark, "en") == remark
-
-
-def test_unknown_remark_is_shown_as_written():
-    assert loading.warning_text("something new happened", "ru") == "something new happened"
 
 
 def test_notebook_04_campaign_reads_in_russian():
