@@ -246,7 +246,7 @@ def test_english_page_says_what_changed(tmp_path):
                      "-29.8% (-$32,287) vs the same month a year earlier (June 1997)", "Average order value, June 1998",
                      "$38.93", "Three actions for this month", "Win back: At risk", "1,616 customers",
                      "Personal win-back message", "Revenue at risk", "$3,443", "46 customers", "$503,879",
-                     "Value at risk, next 12 months (model estimate)", "Data up to June 30, 1998"):
+                     "Value at risk, next 12 months (model estimate)", "Data from January 1, 1997 to June 30, 1998"):
         assert expected in text, expected
     assert "Headline figures" not in text  # the tiles are replaced by the summary
     assert page.count("data:image/png;base64,") == 1
@@ -275,7 +275,8 @@ def test_first_month_says_no_comparison(tmp_path):
         m["periods"][name].update(covered=False, active_covered=False)
     s["executive"]["segments"]["value"].update(previous_month=None)
     text = re.sub(r"<[^>]+>", " ", render.month_index_html(s, tmp_path))
-    assert text.count("no comparison, the data start on June 1, 1998") == 8  # 4 figures x 2 comparisons
+    assert text.count(": no comparison") == 8  # 4 figures x 2 comparisons
+    assert "Data from June 1, 1998 to June 30, 1998" in text
     assert "+7.2%" not in text
 
 

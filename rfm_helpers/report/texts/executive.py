@@ -29,8 +29,8 @@ _COMPARISON = {
     "year_ago": N_("{change} vs the same month a year earlier ({period})"),
 }
 _NO_COMPARISON = {
-    "previous": N_("vs the previous month ({period}): no comparison, {why}"),
-    "year_ago": N_("vs the same month a year earlier ({period}): no comparison, {why}"),
+    "previous": N_("vs the previous month ({period}): no comparison"),
+    "year_ago": N_("vs the same month a year earlier ({period}): no comparison"),
 }
 _ACTION_TITLES = {"win_back": N_("Win back: {segment}"), "grow": N_("Grow: {segment}"),
                   "reward": N_("Reward: {segment}")}
@@ -89,15 +89,13 @@ def _definition(t: Translator, kpi: Kpi, ex: Executive, period: str) -> str:
 
 
 def _why_no_comparison(t: Translator, ex: Executive, d: Delta) -> str:
+    """Why a comparison is missing, when the freshness line (which gives the first date of
+    the data) does not already say it."""
     if d.reason == "no_orders":
         return t._("no orders in that period")
-    first = ex.data_first_date
-    if d.reason == "active_window" and first:
-        return t._("the data start on {date}, too late to count that month's active customers").format(
-            date=t.date(first))
-    if first:
-        return t._("the data start on {date}").format(date=t.date(first))
-    return t._("there are no data")
+    if d.reason == "active_window":
+        return t._("the data start too late to count that month's active customers")
+    return ""
 
 
 def _kpi_view(t: Translator, kpi: Kpi, ex: Executive, period: str) -> dict[str, Any]:
@@ -107,7 +105,9 @@ def _kpi_view(t: Translator, kpi: Kpi, ex: Executive, period: str) -> dict[str, 
         if d.available:
             text = t._(_COMPARISON[d.period]).format(change=change_text(t, kpi.fmt, d), period=p)
         else:
-            text = t._(_NO_COMPARISON[d.period]).format(period=p, why=_why_no_comparison(t, ex, d))
+            text = t._(_NO_COMPARISON[d.period]).format(period=p)
+            why = _why_no_comparison(t, ex, d)
+            text = f"{text}: {why}" if why else text
         deltas.append({"text": text, "direction": _direction(d), "available": d.available})
     notes = []
     if "active_window_not_covered" in kpi.notes and ex.data_first_date:
@@ -248,7 +248,8 @@ def view(ex: Executive, t: Translator, month_title: str) -> dict[str, Any]:
     last = ex.data_last_date
     if last:
         gap = (_date(ex.as_of) - _date(last)).days
-        fresh = t._("Data up to {date} (the last transaction)").format(date=t.date(last))
+        fresh = t._("Data from {first} to {last} (first and last transaction)").format(
+            first=t.date(ex.data_first_date), last=t.date(last))
         if gap > 0:
             fresh += " · " + t._("{days} before the analysis date").format(days=t.plural(gap, "{n} day", "{n} days"))
     else:
