@@ -89,68 +89,73 @@ def periods_for(as_of: dt.date) -> dict[str, Period]:
 
 # ----------------------------------------------------------------------------- the data
 _MONTH_SQL = """
-WITH tx AS (
-    SELECT CAST(customer_id AS VARCHAR) AS cid, CAST(order_date AS DATE) AS day,
-           {order_key} AS okey, CAST(amount AS DOUBLE) AS amount
+WITH orders AS (
+    SELECT CAST(customer_id AS VARCHAR) AS cid, {order_key} AS okey,
+           MIN(CAST(order_date AS DATE)) AS day, SUM(CAST(amount AS DOUBLE)) AS amount
     FROM t
     WHERE CAST(order_date AS DATE) <= DATE '{as_of}' AND customer_id IS NOT NULL
+    GROUP BY 1, 2
 ),
-orders AS (SELECT cid, okey, MIN(day) AS day, SUM(amount) AS amount FROM tx GROUP BY cid, okey),
-firsts AS (SELECT cid, MIN(day) AS day FROM orders GROUP BY cid),
-periods AS (SELECT * FROM (VALUES {periods}) AS p(name, start_day, end_day))
-SELECT p.name,
-       COUNT(DISTINCT o.cid) FILTER (WHERE o.day <= p.end_day) AS customers,
-       COUNT(DISTINCT o.cid) FILTER (WHERE o.day <= p.end_day AND o.day >= p.end_day - {active_days})
-           AS active_customers,
-       COUNT(DISTINCT o.cid) FILTER (WHERE o.day BETWEEN p.start_day AND p.end_day) AS buyers,
-       COUNT(*) FILTER (WHERE o.day BETWEEN p.start_day AND p.end_day) AS orders,
-       COALESCE(SUM(o.amount) FILTER (WHERE o.day BETWEEN p.start_day AND p.end_day), 0) AS revenue,
-       (SELECT COUNT(*) FROM firsts AS f WHERE f.day BETWEEN p.start_day AND p.end_day) AS new_customers
-FROM periods AS p LEFT JOIN orders AS o ON TRUE
-GROUP BY p.name, p.start_day, p.end_day
+customers AS (SELECT cid, MIN(day) AS first_day, {last_days} FROM orders GROUP BY cid),
+c AS (SELECT MIN(first_day) AS data_first, MAX(last_current) AS data_last, {customer_counts} FROM customers),
+o AS (SELECT {order_sums} FROM orders)
+SELECT * FROM c, o
 """
 
 
 def month_figures(transactions: pd.DataFrame, as_of: dt.date, *, active_days: int = ACTIVE_DAYS) -> dict[str, Any]:
     """The month's figures and their comparison periods from the clean transactions (columns
     ``customer_id``, ``order_date``, ``amount``, optionally ``order_id``); see the module
-    docstring. JSON-ready: dates as ISO text."""
+    docstring. JSON-ready: dates as ISO text.
+
+    One pass groups the rows into orders, one groups the orders per customer (first purchase,
+    last purchase up to each period's end); every count follows from those without a
+    distinct count: a customer is a buyer of a period when their last purchase up to its end
+    is on or after its start, active when it is within ``active_days`` of its end."""
     import duckdb
 
     if isinstance(as_of, dt.datetime):
         as_of = as_of.date()
     periods = periods_for(as_of)
     has_id = "order_id" in transactions.columns
+    # without an order id, one customer's purchases of one day are one order (RFM frequency)
     order_key = ("COALESCE(CAST(order_id AS VARCHAR), CAST(CAST(order_date AS DATE) AS VARCHAR))" if has_id
-                 else "CAST(CAST(order_date AS DATE) AS VARCHAR)")
-    values = ", ".join(f"('{k}', DATE '{p.start}', DATE '{p.end}')" for k, p in periods.items())
-    sql = _MONTH_SQL.format(order_key=order_key, as_of=as_of.isoformat(), periods=values,
-                            active_days=int(active_days))
-    cols = [c for c in ("customer_id", "order_date", "amount", "order_id") if c in transactions.columns]
+                 else "CAST(order_date AS DATE)")
+    last_days, counts, sums = [], [], []
+    for k, p in periods.items():
+        start, end = f"DATE '{p.start}'", f"DATE '{p.end}'"
+        active_from = f"DATE '{p.end - dt.timedelta(days=int(active_days))}'"
+        last_days.append(f"MAX(day) FILTER (WHERE day <= {end}) AS last_{k}")
+        counts += [f"COUNT(*) FILTER (WHERE first_day <= {end}) AS {k}__customers",
+                   f"COUNT(*) FILTER (WHERE last_{k} >= {active_from}) AS {k}__active_customers",
+                   f"COUNT(*) FILTER (WHERE last_{k} >= {start}) AS {k}__buyers",
+                   f"COUNT(*) FILTER (WHERE first_day BETWEEN {start} AND {end}) AS {k}__new_customers"]
+        sums += [f"COUNT(*) FILTER (WHERE day BETWEEN {start} AND {end}) AS {k}__orders",
+                 f"COALESCE(SUM(amount) FILTER (WHERE day BETWEEN {start} AND {end}), 0) AS {k}__revenue"]
+    sql = _MONTH_SQL.format(order_key=order_key, as_of=as_of.isoformat(), last_days=", ".join(last_days),
+                            customer_counts=", ".join(counts), order_sums=", ".join(sums))
     con = duckdb.connect()
     try:
         con.execute("SET threads TO 2")
-        con.register("t", transactions[cols])
-        rows = con.execute(sql).fetchdf().set_index("name")
-        first, last = con.execute(
-            f"SELECT MIN(CAST(order_date AS DATE)), MAX(CAST(order_date AS DATE)) FROM t "
-            f"WHERE CAST(order_date AS DATE) <= DATE '{as_of.isoformat()}'").fetchone()
+        con.register("t", transactions)
+        cur = con.execute(sql)
+        row = dict(zip([d[0] for d in cur.description], cur.fetchone()))
     finally:
         con.close()
+    first, last = row["data_first"], row["data_last"]
     out: dict[str, Any] = {"as_of": as_of.isoformat(), "month": periods["current"].month,
                            "active_days": int(active_days), "has_order_id": has_id,
                            "data_first_date": first.isoformat() if first else None,
                            "data_last_date": last.isoformat() if last else None, "periods": {}}
-    for name, p in periods.items():
-        r = rows.loc[name]
-        orders, revenue = int(r["orders"]), float(r["revenue"])
-        out["periods"][name] = {
+    for k, p in periods.items():
+        orders, revenue = int(row[f"{k}__orders"]), float(row[f"{k}__revenue"])
+        out["periods"][k] = {
             "month": p.month, "start": p.start.isoformat(), "end": p.end.isoformat(), "full_month": p.full_month,
             "covered": first is not None and first <= p.start,
             "active_covered": first is not None and first <= p.end - dt.timedelta(days=int(active_days)),
-            "customers": int(r["customers"]), "active_customers": int(r["active_customers"]),
-            "buyers": int(r["buyers"]), "new_customers": int(r["new_customers"]), "orders": orders,
-            "revenue": round(revenue, 2), "average_order_value": round(revenue / orders, 2) if orders else None,
+            **{m: int(row[f"{k}__{m}"]) for m in ("customers", "active_customers", "buyers", "new_customers")},
+            "orders": orders, "revenue": round(revenue, 2),
+            "average_order_value": round(revenue / orders, 2) if orders else None,
         }
     return out
 
