@@ -285,7 +285,7 @@ def test_all_runs_page_shows_decision_figures():
     figs = index.run_figures(_summary(), t)
     assert figs == [("Customers", "23,502 (+0.0% vs the previous month)"),
                     ("Active customers", "3,317 (+0.0% vs the previous month)"),
-                    ("Revenue", "$76,109 (+7.2% vs the previous month)"),
+                    ("Revenue in the month", "$76,109 (+7.2% vs the previous month)"),
                     ("Moved into at-risk or churn segments", "46 customers, $3,443 spent so far")]
     old = {"headline": {"customers": {"value": 5, "label": "Customers"}}}
     assert index.run_figures(old, t) == [("Customers", "5")]  # runs without the summary keep their figures

@@ -382,7 +382,9 @@ def recommend(segments: Mapping[str, Any], exports: Mapping[str, Any], folder: P
        (``largest_active``).
     3. ``reward``: the most valuable active segment in the value order (``most_valuable``).
 
-    Groups and call weights come from the segment map; files from the recorded exports."""
+    Groups (the map's ``active``/``passive``/``lost`` keys) and call weights come from the
+    segment map; files from the recorded exports. A map with other group keys gets only the
+    ``moved_in`` action."""
     from ..segments import map_info
 
     rows = {r["segment"]: r for r in segments.get("segments") or [] if r.get("customers")}

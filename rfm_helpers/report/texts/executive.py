@@ -23,7 +23,7 @@ _LABELS = {
     "revenue": N_("Revenue, {period}"),
     "average_order_value": N_("Average order value, {period}"),
 }
-_SHORT_LABELS = {"revenue": N_("Revenue"), "average_order_value": N_("Average order value")}
+_SHORT_LABELS = {"revenue": N_("Revenue in the month"), "average_order_value": N_("Average order value")}
 _COMPARISON = {
     "previous": N_("{change} vs the previous month ({period})"),
     "year_ago": N_("{change} vs the same month a year earlier ({period})"),
