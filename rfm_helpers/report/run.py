@@ -184,7 +184,7 @@ def _render_month(params: RunParams, notebooks: list[Path], nb_dir: Path, tmp: P
     summary["manifest"] = manifest
     summary = redact_data(summary, hide)
     publish.write_text_atomic(summary_path, json.dumps(summary, indent=2, ensure_ascii=False, default=str))
-    publish.write_text_atomic(tmp / "index.html", redact(month_index_html(summary), hide)[0])
+    publish.write_text_atomic(tmp / "index.html", redact(month_index_html(summary, tmp), hide)[0])
     shutil.rmtree(logs, ignore_errors=True)  # debugging aid for failed runs only
     shutil.rmtree(tmp / CACHE_DIR, ignore_errors=True)  # data shared by the notebooks of this run
     redact_tree(tmp, hide)
