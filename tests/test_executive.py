@@ -11,7 +11,8 @@ import re
 import pandas as pd
 import pytest
 
-from rfm_helpers import datasets, tracking
+from rfm_helpers import tracking
+from rfm_helpers.load import bundled as datasets
 from rfm_helpers.pipeline import prepare
 from rfm_helpers.report import executive, index, render
 from rfm_helpers.report.i18n import translator
