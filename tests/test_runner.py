@@ -459,6 +459,6 @@ def test_russian_ruble_run_formats_money_with_babel(tmp_path):
     top = (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
     assert "12\u00a0346\u00a0₽" in top and "RFM-отчёты: все запуски" in top
     nb_page = (out / "01_overview.html").read_text(encoding="utf-8")
-    assert "<tr><th>currency</th><td>RUB</td></tr>" in nb_page and "Паспорт запуска" in nb_page
+    assert "<tr><th translate=\"no\">currency</th><td>RUB</td></tr>" in nb_page and "Паспорт запуска" in nb_page
     injected = nbformat.read(out / "01_overview.ipynb", as_version=4).cells[2].source
     assert 'currency = "RUB"' in injected
