@@ -82,13 +82,18 @@ def test_top20_share_matches_numpy_and_is_at_least_20_percent(values):
     assert h.top20_revenue_share >= k / len(v) - 1e-9
 
 
-@pytest.mark.parametrize("language,word", [("en", "customers"), ("ru", "клиентов")])
-def test_sentences_mention_empty_scores_when_ties(language, word):
+@pytest.mark.parametrize("language,word,scores", [("en", "customers", "2, 3, and 4"), ("ru", "клиентов", "2, 3 и 4")])
+def test_sentences_mention_empty_scores_when_ties(language, word, scores):
+    from rfm_helpers.report.i18n import translator
+    from rfm_helpers.report.texts import rfm as texts
+
     frame = rfm([1.0] * 10, [1] * 8 + [2, 3])
     frame["f_score"] = [1] * 8 + [5, 5]
-    texts = [t.format(**v) for t, v in insights.sentences(frame, "1998-06-30", language)]
-    assert any(word in t for t in texts)
-    assert any("2, 3, 4" in t for t in texts)
+    assert insights.unused_scores(frame, "f_score") == [2, 3, 4]
+    said = [tpl.format(**v) for tpl, v in texts.base_sentences(
+        translator(language), insights.headline(frame), "1998-06-30", insights.unused_scores(frame, "f_score"))]
+    assert any(word in s for s in said)
+    assert any(scores in s for s in said)
 
 
 def test_channel_table_shares_sum_to_one():

@@ -1,8 +1,9 @@
-"""Russian versions of the report notebooks 01, 02, 03 and 05 and of their fixed texts.
+"""Russian versions of the report notebooks 01, 02, 03 and 05 and of the texts still kept in dictionaries.
 
 Every Markdown cell of these notebooks exists in English (tag ``lang-en``) followed directly
 by its Russian twin (tag ``lang-ru``); the runner keeps the cells of the run's language (see
 :func:`rfm_helpers.report.render.select_language`). Texts written by code cells come from
+the message catalogs (``test_i18n.py``) or, for the loader and the campaign modules, still from
 ``report_text(language)`` dictionaries whose English and Russian sides must match.
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from rfm_helpers import clustering, insights, loading, plots, plots_segments, tracking
+from rfm_helpers import insights, loading
 from rfm_helpers.report.render import select_language
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
@@ -81,55 +82,36 @@ def _same_keys(en, ru, where="") -> None:
         assert set(re.findall(r"{(\w*)}", en)) == set(re.findall(r"{(\w*)}", ru)), f"{where}: {en!r} / {ru!r}"
 
 
-@pytest.mark.parametrize("texts", [insights._TEXT, loading._TEXT, tracking._REPORT_TEXT, plots._TEXT,
-                                   clustering._REPORT_TEXT, clustering._CONCLUSION, plots_segments._TEXT],
-                         ids=["insights", "loading", "tracking", "plots", "clustering", "conclusion",
-                              "plots_segments"])
-def test_text_dicts_have_the_same_keys_in_both_languages(texts):
-    assert set(texts) == {"en", "ru"}
-    _same_keys(texts["en"], texts["ru"], "texts")
+def test_loader_texts_have_the_same_keys_in_both_languages():
+    assert set(loading._TEXT) == {"en", "ru"}
+    _same_keys(loading._TEXT["en"], loading._TEXT["ru"], "texts")
+    for key, value in loading._TEXT["ru"].items():
+        if isinstance(value, str):
+            assert CYRILLIC.search(value), key
 
 
-def test_russian_texts_are_russian():
-    for texts in (insights._TEXT, loading._TEXT, tracking._REPORT_TEXT, clustering._REPORT_TEXT):
-        for key, value in texts["ru"].items():
-            if isinstance(value, str):
-                assert CYRILLIC.search(value), key
-
-
-def test_english_headers_unchanged_and_formats_follow_renamed_columns():
+def test_legacy_localize_keeps_english_headers_and_formats():
     import pandas as pd
 
     df = pd.DataFrame({"customers": [1234], "revenue_share": [0.5]})
     fmt = {"customers": "{:,}", "revenue_share": "{:.1%}"}
-    shown, f = insights.localize(df, insights.report_text("en")["columns"], fmt)
+    shown, f = insights.localize(df, {"customers": "customers"}, fmt)
     assert list(shown.columns) == ["customers", "revenue_share"] and f == fmt
-    shown, f = insights.localize(df, insights.report_text("ru")["columns"], fmt)
+    shown, f = insights.localize(df, {"customers": "Клиентов", "revenue_share": "Доля выручки"}, fmt)
     assert list(shown.columns) == ["Клиентов", "Доля выручки"]
     assert f == {"Клиентов": "{:,}", "Доля выручки": "{:.1%}"}
-    assert insights.report_text("xx") is insights.report_text("en")
-
-
-def test_segmentation_headers_english_unchanged_russian_translated():
-    en, ru = clustering.report_text("en"), clustering.report_text("ru")
-    assert all(k == v for k, v in en["columns"].items())  # English reports keep the column names
-    assert all(CYRILLIC.search(v) for k, v in ru["columns"].items() if not k.endswith("_file")), ru["columns"]
-    assert clustering.report_text("xx") is en
-    # every column of the tables shown in notebook 03 has a header in both languages
-    shown = {"label", "customers", "customer_share", "revenue", "revenue_share", "median_recency_days",
-             "median_frequency", "median_monetary", "method", "segments_used", "silhouette",
-             "calinski_harabasz", "davies_bouldin", "bootstrap_ari_mean", "bootstrap_ari_min",
-             "test_rows", "csv_file", "xlsx_sheet", "xlsx_file"}
-    assert shown <= set(en["columns"]) == set(ru["columns"])
+    assert insights.report_text("ru")["params_caption"] == "Параметры этого запуска"
+    assert insights.report_text("xx")["params_caption"] == "Parameters of this run"
 
 
 def test_parameters_view_translates_fixed_values_and_keeps_masking():
     view = insights.parameters_view({"window_days": "whole history", "source": "CDNOW (bundled sample)",
-                                     "api_token": "s3cr3t-value"}, "ru")
+                                     "api_token": "s3cr3t-value", "n_clusters": "automatic"}, "ru")
     assert list(view.columns) == ["Параметр", "Значение"]
-    assert list(view["Значение"]) == ["вся история", "CDNOW (встроенный пример)", "••••"]
+    assert list(view["Значение"]) == ["вся история", "CDNOW (встроенный пример)", "••••", "автоматически"]
+    assert list(view["Параметр"]) == ["window_days", "source", "api_token", "n_clusters"]  # names as typed
     en = insights.parameters_view({"window_days": "whole history"}, "en")
-    assert list(en.columns) == ["parameter", "value"] and en["value"].iloc[0] == "whole history"
+    assert list(en.columns) == ["Parameter", "Value"] and en["Value"].iloc[0] == "whole history"
 
 
 def test_source_label_only_renames_the_bundled_sample():
@@ -143,11 +125,11 @@ def test_russian_tables_and_texts_use_russian_number_style():
 
     df = pd.DataFrame({"customers": [4322, None], "revenue_share": [0.184, 0.5]})
     fmt = {"customers": "{:,.0f}", "revenue_share": "{:.1%}"}
-    shown, f = insights.localize(df, insights.report_text("ru")["columns"], fmt, language="ru")
+    shown, f = insights.localize(df, {"customers": "Клиентов", "revenue_share": "Доля выручки"}, fmt, language="ru")
     assert f == {} and list(shown["Клиентов"]) == ["4\u00a0322", ""]
     assert list(shown["Доля выручки"]) == ["18,4%", "50,0%"]
     assert insights.int_text(69579, "ru") == "69\u00a0579" and insights.int_text(69579, "en") == "69,579"
-    assert insights.share_text(0.184, "ru") == "18,4%" and insights.share_text(0.184, "en") == "18.4%"
+    assert insights.share_text(0.184, "ru") == "18,4\u00a0%" and insights.share_text(0.184, "en") == "18.4%"
 
 
 @pytest.mark.parametrize("remark", [
