@@ -1,10 +1,7 @@
-"""Russian versions of the report notebooks 01, 02, 03 and 05 and of the texts still kept in dictionaries.
-
-Every Markdown cell of these notebooks exists in English (tag ``lang-en``) followed directly
-by its Russian twin (tag ``lang-ru``); the runner keeps the cells of the run's language (see
-:func:`rfm_helpers.report.render.select_language`). Texts written by code cells come from
-the message catalogs (``test_i18n.py``) or, for the loader and the campaign modules, still from
-``report_text(language)`` dictionaries whose English and Russian sides must match.
+"""Russian texts still kept in dictionaries by the loader and the campaign modules (their owners
+are moving them onto the message catalogs), and the Russian number style of the report
+helpers kept for their notebook cells. The notebooks in both languages are checked in
+``test_notebook_sets.py``; the catalogs in ``test_i18n.py``.
 """
 from __future__ import annotations
 
@@ -15,60 +12,9 @@ import nbformat
 import pytest
 
 from rfm_helpers import insights, loading
-from rfm_helpers.report.render import select_language
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
-TRANSLATED = ["01_load_and_validate", "02_rfm", "03_segmentation", "05_segment_migration"]
-LANG_TAGS = {"lang-en", "lang-ru"}
 CYRILLIC = re.compile(r"[А-Яа-яЁё]")
-
-
-@pytest.fixture(params=TRANSLATED)
-def book(request):
-    return nbformat.read(NOTEBOOK_DIR / f"{request.param}.ipynb", as_version=4)
-
-
-def _lang(cell) -> set[str]:
-    return set(cell.get("metadata", {}).get("tags", [])) & LANG_TAGS
-
-
-def test_every_markdown_cell_has_exactly_one_language(book):
-    for cell in book.cells:
-        if cell.cell_type == "markdown":
-            assert len(_lang(cell)) == 1, f"tag lang-en or lang-ru:\n{cell.source[:120]}"
-        else:
-            assert not _lang(cell), "code cells are shared by both languages"
-
-
-def test_english_and_russian_cells_alternate_as_twins(book):
-    md = [c for c in book.cells if c.cell_type == "markdown"]
-    langs = [next(iter(_lang(c))) for c in md]
-    assert langs.count("lang-en") == langs.count("lang-ru")
-    assert langs == ["lang-en", "lang-ru"] * (len(md) // 2)
-    # twins sit next to each other (no code cell between) and keep the heading structure
-    idx = [i for i, c in enumerate(book.cells) if c.cell_type == "markdown"]
-    for (i_en, i_ru), (en, ru) in zip(zip(idx[::2], idx[1::2]), zip(md[::2], md[1::2])):
-        assert i_ru == i_en + 1
-        heads = [[ln.split(" ")[0] for ln in c.source.splitlines() if ln.startswith("#")] for c in (en, ru)]
-        assert heads[0] == heads[1]
-        assert en.source.startswith("---") == ru.source.startswith("---")
-
-
-def test_russian_cells_are_russian(book):
-    for cell in book.cells:
-        if _lang(cell) == {"lang-ru"}:
-            assert CYRILLIC.search(cell.source), cell.source[:120]
-        elif _lang(cell) == {"lang-en"}:
-            assert not CYRILLIC.search(cell.source), cell.source[:120]
-
-
-@pytest.mark.parametrize("language", ["en", "ru"])
-def test_each_language_starts_with_its_title(book, language):
-    shown = select_language(book, language)
-    first = shown.cells[0]
-    assert first.cell_type == "markdown" and first.source.startswith("# ")
-    assert bool(CYRILLIC.search(first.source)) == (language == "ru")
-    assert all(_lang(c) in (set(), {f"lang-{language}"}) for c in shown.cells)
 
 
 def _same_keys(en, ru, where="") -> None:
@@ -158,28 +104,14 @@ def test_unknown_remark_is_shown_as_written():
 
 
 def test_notebook_04_campaign_reads_in_russian():
-    """Notebook 04 (campaign A/B test): English/Russian twins of every Markdown cell, a title
-    first in either language, matching report texts and chart labels, Russian table headers
-    and values, and the English tables left exactly as they were."""
+    """Notebook 04 (campaign A/B test): a Russian title, matching report texts and chart labels,
+    Russian table headers and values, and the English tables left exactly as they were."""
     import pandas as pd
 
     from rfm_helpers import abtest, campaign, plots_abtest
 
-    nb = nbformat.read(NOTEBOOK_DIR / "04_campaign_ab_test.ipynb", as_version=4)
-    md = [c for c in nb.cells if c.cell_type == "markdown"]
-    assert [next(iter(_lang(c))) for c in md] == ["lang-en", "lang-ru"] * (len(md) // 2)
-    idx = [i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"]
-    for i_en, i_ru in zip(idx[::2], idx[1::2]):
-        en, ru = nb.cells[i_en], nb.cells[i_ru]
-        assert i_ru == i_en + 1
-        assert [ln.split(" ")[0] for ln in en.source.splitlines() if ln.startswith("#")] == \
-               [ln.split(" ")[0] for ln in ru.source.splitlines() if ln.startswith("#")]
-        assert CYRILLIC.search(ru.source) and not CYRILLIC.search(en.source)
-    assert all(not _lang(c) for c in nb.cells if c.cell_type == "code")
-    for language in ("en", "ru"):
-        first = select_language(nb, language).cells[0]
-        assert first.source.startswith("# ") and bool(CYRILLIC.search(first.source)) == (language == "ru")
-
+    nb = nbformat.read(NOTEBOOK_DIR / "ru" / "04_campaign_ab_test.ipynb", as_version=4)
+    assert nb.cells[0].source.startswith("# ") and CYRILLIC.search(nb.cells[0].source)
     for texts in (abtest._REPORT_TEXT, plots_abtest._TEXT, campaign._DEMO_SENTENCE):
         assert set(texts) == {"en", "ru"}
         _same_keys(texts["en"], texts["ru"], "texts")
