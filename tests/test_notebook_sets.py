@@ -28,6 +28,28 @@ def test_every_report_notebook_has_a_russian_twin_notebook():
     assert [p.name for p in SOURCES] == sorted(p.name for p in (NOTEBOOKS / "ru").glob("*.ipynb"))
 
 
+def test_an_interactive_session_does_not_make_a_generated_notebook_stale(tmp_path):
+    """JupyterLab writes kernel metadata and outputs into a notebook an analyst opened or ran:
+    still the same notebook. A changed cell is not."""
+    import shutil
+
+    nbs = tmp_path / "nb"
+    (nbs / "ru").mkdir(parents=True)
+    shutil.copy(SOURCES[1], nbs / SOURCES[1].name)
+    notebooks.build(nbs, ["ru"])
+    dest = nbs / "ru" / SOURCES[1].name
+    nb = nbformat.read(dest, as_version=4)
+    nb.metadata["language_info"] = {"name": "python", "version": "3.11.7"}
+    nb.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text="hello")]
+    nb.cells[2].execution_count = 1
+    nbformat.write(nb, dest)
+    assert notebooks.stale(nbs, ["ru"]) == []
+    nb.cells[0].source += " (edited)"
+    nbformat.write(nb, dest)
+    assert notebooks.stale(nbs, ["ru"]) == [f"{dest}: out of date with {SOURCES[1].name}"]
+    assert notebooks.build(nbs, ["ru"]) == [dest] and notebooks.stale(nbs, ["ru"]) == []
+
+
 def test_generated_notebooks_are_fresh_and_fully_translated():
     problems = notebooks.stale(NOTEBOOKS) + notebooks.untranslated(NOTEBOOKS)
     assert problems == [], "run 'make messages', translate, then 'make notebooks':\n" + "\n".join(problems[:20])

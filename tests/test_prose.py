@@ -25,3 +25,7 @@ def test_codes_names_identifiers_and_marked_text_are_not_prose():
 def test_tags_never_glue_two_words_and_blocks_are_separate():
     blocks = page_text("<li><span class='v'>0,29</span><span class='l'>Agreement</span></li><p>a<br>b</p>")
     assert blocks == ["0,29 Agreement", "a b"]
+
+
+def test_page_text_keeps_no_break_spaces_of_numbers():
+    assert page_text("<p><b>23\u00a0502 клиента</b>\n на  сумму</p>") == ["23\u00a0502 клиента на сумму"]

@@ -39,8 +39,8 @@ import nbformat
 from ..paths import notebooks_dir
 from .i18n import available_languages, translator
 
-__all__ = ["Block", "blocks", "translate_markdown", "translate_notebook", "expected_text", "sources", "build",
-           "stale", "language_notebook", "untranslated", "extract_notebook", "absorb_twins", "SOURCE_GLOB"]
+__all__ = ["Block", "blocks", "translate_markdown", "translate_notebook", "expected_text", "content",
+           "is_current", "sources", "build", "stale", "language_notebook", "untranslated", "extract_notebook", "absorb_twins", "SOURCE_GLOB"]
 
 SOURCE_GLOB = "[0-9][0-9]_*.ipynb"
 #: Notebook metadata key of a generated notebook (its source and language).
@@ -179,6 +179,26 @@ def expected_text(source: Path, language: str) -> str:
     return nbformat.writes(translate_notebook(nb, language, source.name)) + "\n"
 
 
+def content(nb: nbformat.NotebookNode) -> list[tuple[str, str, tuple[str, ...]]]:
+    """What a notebook says and does: each cell's type, source and tags. Outputs, execution
+    counts and metadata that JupyterLab writes when an analyst opens or runs a notebook
+    (kernel and language info) are not part of it."""
+    return [(c.cell_type, c.source, tuple(c.get("metadata", {}).get("tags", []))) for c in nb.cells]
+
+
+def is_current(generated: Path, source: Path, language: str) -> bool:
+    """Whether the generated notebook says and does what a fresh build of ``source`` does
+    (see :func:`content`)."""
+    if not generated.exists():
+        return False
+    try:
+        have = nbformat.read(generated, as_version=4)
+    except Exception:  # noqa: BLE001 - an unreadable file is simply not current
+        return False
+    fresh = translate_notebook(nbformat.read(source, as_version=4), language, source.name)
+    return content(have) == content(fresh)
+
+
 def sources(folder: Path | None = None) -> list[Path]:
     """The English source notebooks of ``folder`` (default ``notebooks/``), in name order."""
     d = Path(folder) if folder else notebooks_dir()
@@ -213,7 +233,8 @@ def build(folder: Path | None = None, languages: Iterable[str] | None = None) ->
 
 
 def stale(folder: Path | None = None, languages: Iterable[str] | None = None) -> list[str]:
-    """Generated notebooks that are missing, out of date or left over (empty: all fresh)."""
+    """Generated notebooks that are missing, out of date (their cells differ from a fresh
+    build; outputs and JupyterLab's metadata do not count) or left over (empty: all fresh)."""
     folder = Path(folder) if folder else notebooks_dir()
     out = []
     for lang in _languages(languages):
@@ -223,7 +244,7 @@ def stale(folder: Path | None = None, languages: Iterable[str] | None = None) ->
             dest = folder / lang / src.name
             if not dest.exists():
                 out.append(f"{dest}: missing")
-            elif dest.read_text(encoding="utf-8") != expected_text(src, lang):
+            elif not is_current(dest, src, lang):
                 out.append(f"{dest}: out of date with {src.name}")
         out += [f"{p}: no English source" for p in (folder / lang).glob(SOURCE_GLOB) if p.name not in names]
     return out
@@ -233,8 +254,9 @@ def language_notebook(source: Path, language: str, scratch: Path) -> tuple[Path,
     """The notebook a ``language`` report executes for the English ``source``, and a warning
     (empty when there is nothing to say).
 
-    English: ``source``. Another language: ``<folder>/<language>/<name>`` when it is exactly
-    what a fresh build gives; otherwise a fresh translation written into ``scratch``, so a
+    English: ``source``. Another language: ``<folder>/<language>/<name>`` when its cells are
+    those of a fresh build (:func:`is_current`; outputs left by an interactive session do not
+    matter, papermill replaces them); otherwise a fresh translation written into ``scratch``, so a
     run never executes a generated notebook older than its source (the warning says which
     file is out of date). A folder without a ``<language>/`` set (a custom notebook folder)
     is translated on the fly without a warning."""
@@ -242,12 +264,11 @@ def language_notebook(source: Path, language: str, scratch: Path) -> tuple[Path,
     if language == "en":
         return source, ""
     committed = source.parent / language / source.name
-    text = expected_text(source, language)
-    if committed.exists() and committed.read_text(encoding="utf-8") == text:
+    if is_current(committed, source, language):
         return committed, ""
     scratch.mkdir(parents=True, exist_ok=True)
     fresh = scratch / source.name
-    fresh.write_text(text, encoding="utf-8")
+    fresh.write_text(expected_text(source, language), encoding="utf-8")
     if committed.exists():
         return fresh, (f"{committed} is out of date with {source.name} (edit the English notebook, then run "
                        f"'make notebooks'); this run uses a fresh translation")

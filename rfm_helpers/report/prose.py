@@ -40,6 +40,7 @@ ALLOWED = frozenset(w.lower() for w in (
 _SKIP_TAGS = {"script", "style", "code", "pre", "kbd", "samp", "var", "svg", "math"}
 _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 _LATIN = re.compile(r"[A-Za-z]")
+_SPACES = re.compile(r"[ \t\r\n\f\v]+")
 _CYRILLIC = re.compile(r"[\u0400-\u04FF]")
 _IDENTIFIER = re.compile(r"[0-9_./\\@=:]")
 _EDGE = re.compile(r"^[^\w]+|[^\w]+$")  # punctuation and quotes around a word
@@ -77,7 +78,7 @@ class _Text(HTMLParser):
         return bool(self._stack) and self._stack[-1][1]
 
     def _flush(self) -> None:
-        text = " ".join("".join(self._buf).split())
+        text = _SPACES.sub(" ", "".join(self._buf)).strip()  # keeps no-break spaces (23 502)
         if text:
             self.blocks.append(text)
         self._buf = []
@@ -91,7 +92,7 @@ class _Text(HTMLParser):
         if not skip:
             for name in ("alt", "title", "aria-label"):
                 if a.get(name):
-                    self.blocks.append(" ".join(a[name].split()))
+                    self.blocks.append(_SPACES.sub(" ", a[name]).strip())
         if tag in _BLOCK:
             self._flush()
         elif tag not in _INLINE:
