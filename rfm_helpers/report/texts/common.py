@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Sequence
 
+import re
+
 import pandas as pd
 
 from ...redaction import mask_parameters
 from ..i18n import N_, Translator
 
-__all__ = ["Column", "cell", "frame", "parameters_view", "list_text", "PARAMETER_VALUES"]
+__all__ = ["Column", "cell", "frame", "parameters_view", "list_text", "sentence", "PARAMETER_VALUES"]
 
 #: ``(column, header message id, kind)``; kind is one of :data:`KINDS`.
 Column = tuple[str, str, str]
@@ -79,3 +81,19 @@ def list_text(t: Translator, items: Sequence[Any]) -> str:
     from babel.lists import format_list
 
     return format_list([str(i) for i in items], locale=t.locale)
+
+
+_FIRST = re.compile(r"^(?:<[^>]+>)*\{(\w+)\}")
+
+
+def sentence(template: str, values: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
+    """``(template, values)`` for :func:`rfm_helpers.report.display.say`, the value that opens
+    the sentence (after any leading tags) with a capital first letter. Whether a name opens
+    the sentence depends on the language (``{a} and {b} agree`` / ``Методы «{a}» и «{b}»``),
+    so it is decided on the translated template."""
+    out = {k: str(v) for k, v in values.items()}
+    m = _FIRST.match(template)
+    if m and m.group(1) in out:
+        v = out[m.group(1)]
+        out[m.group(1)] = v[:1].upper() + v[1:]
+    return template, out

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 
 from ..i18n import N_, Translator
-from .common import Column, frame
+from .common import Column, frame, sentence
 
 __all__ = ["METHODS", "method_name", "method_title", "caption", "segmented_sentence", "cluster_sentences", "conclusion_sentences",
            "segments_view", "ari_view", "crosstab_view", "quality_view", "summary_labels"]
@@ -62,17 +62,18 @@ def cluster_sentences(t: Translator, key: str, fitted, user_k: bool) -> list[Sen
     chosen and fitted (``fitted``: a fitted :class:`rfm_helpers.clustering.ClusterSegmenter`)."""
     name = method_name(t, key)
     how = t._("set by the user") if user_k else t._("chosen automatically")
-    out = [(t._("{method}: {clusters} ({how})."),
-            {"method": name, "clusters": t.plural(fitted.k_, "{n} cluster", "{n} clusters"), "how": how})]
+    out = [sentence(t._("{method}: {clusters} ({how})."),
+                    {"method": name, "clusters": t.plural(fitted.k_, "{n} cluster", "{n} clusters"), "how": how})]
     if not user_k:
-        out.append((t._("{method}: the number of clusters was chosen on {sample}."),
-                    {"method": name, "sample": t.plural(fitted.selection_rows_used_, "a random sample of {n} customer",
-                                                        "a random sample of {n} customers")}))
-    out.append((t.ngettext("{method}: the model was fitted on {fit} of the {n} customer (a seeded random sample "
-                           "if fewer); every customer was then assigned a cluster.",
-                           "{method}: the model was fitted on {fit} of the {n} customers (a seeded random sample "
-                           "if fewer); every customer was then assigned a cluster.", fitted.n_customers_),
-                {"method": name, "fit": t.integer(fitted.fit_rows_used_), "n": t.integer(fitted.n_customers_)}))
+        out.append(sentence(t._("{method}: the number of clusters was chosen on {sample}."),
+                            {"method": name, "sample": t.plural(fitted.selection_rows_used_,
+                                                                "a random sample of {n} customer",
+                                                                "a random sample of {n} customers")}))
+    out.append(sentence(t.ngettext("{method}: the model was fitted on {fit} of the {n} customer (a seeded random "
+                                   "sample if fewer); every customer was then assigned a cluster.",
+                                   "{method}: the model was fitted on {fit} of the {n} customers (a seeded random "
+                                   "sample if fewer); every customer was then assigned a cluster.", fitted.n_customers_),
+                        {"method": name, "fit": t.integer(fitted.fit_rows_used_), "n": t.integer(fitted.n_customers_)}))
     return out
 
 
@@ -98,26 +99,22 @@ def conclusion_sentences(t: Translator, found: Sequence[tuple[str, Mapping[str, 
     out = []
     for code, v in found:
         if code == "pareto":
-            out.append((t._(_FINDINGS["pareto"]), {"top": t.percent(v["top"], 0)}))
+            values = {"top": t.percent(v["top"], 0)}
         elif code == "biggest":
-            out.append((t._(_FINDINGS["biggest"]),
-                        {"method": method_name(t, v["method"]), "label": v["label"],
-                         "customer_share": t.percent(v["customer_share"], 0),
-                         "revenue_share": t.percent(v["revenue_share"], 0)}))
+            values = {"method": method_name(t, v["method"]), "label": v["label"],
+                      "customer_share": t.percent(v["customer_share"], 0), "revenue_share": t.percent(v["revenue_share"], 0)}
         elif code == "agreement":
-            out.append((t._(_FINDINGS[v["level"]]),
-                        {"a": method_title(t, v["a"]), "b": method_name(t, v["b"]),
-                         "ari": t.number(v["ari"], 2)}))
+            code = v["level"]
+            values = {"a": method_name(t, v["a"]), "b": method_name(t, v["b"]), "ari": t.number(v["ari"], 2)}
         elif code == "best_separation":
-            out.append((t._(_FINDINGS[code]), {"method": method_title(t, v["method"]),
-                                               "silhouette": t.number(v["silhouette"], 2)}))
+            values = {"method": method_name(t, v["method"]), "silhouette": t.number(v["silhouette"], 2)}
         elif code == "unstable":
-            out.append((t._(_FINDINGS[code]), {"method": method_title(t, v["method"]),
-                                               "ari": t.number(v["ari"], 2)}))
+            values = {"method": method_name(t, v["method"]), "ari": t.number(v["ari"], 2)}
         elif code == "stable":
-            out.append((t._(_FINDINGS[code]), {"ari": t.number(v["ari"], 2)}))
+            values = {"ari": t.number(v["ari"], 2)}
         else:  # a finding this page does not know yet: say so rather than drop it
             raise ValueError(f"no sentence for the segmentation finding {code!r}")
+        out.append(sentence(t._(_FINDINGS[code]), values))
     return out
 
 

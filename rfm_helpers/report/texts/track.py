@@ -14,7 +14,7 @@ import pandas as pd
 
 from ...tracking import GONE, NEW
 from ..i18n import N_, Translator
-from .common import Column, frame, list_text
+from .common import Column, frame, list_text, sentence
 
 __all__ = ["segment_labels", "caption", "tracking_sentence", "month_sentences", "kind_name", "transition_view",
            "segments_end_view", "value_order_view", "movements_view", "flows_view", "summary_labels"]
@@ -36,10 +36,6 @@ _CAPTIONS = {
 def segment_labels(t: Translator, labels: Mapping[str, str]) -> dict[str, str]:
     """Segment code -> name: the snapshots' labels plus the rows for new and gone customers."""
     return {**dict(labels), **{code: t._(msg) for code, msg in _SPECIAL.items()}}
-
-
-def _capital(text: str) -> str:
-    return text[:1].upper() + text[1:]
 
 
 def _name(labels: Mapping[str, str], code: Any) -> str:
@@ -74,9 +70,9 @@ def month_sentences(t: Translator, found: Iterable[tuple[str, Mapping[str, Any]]
         if code == "one_month":
             out.append((t._("Only one month is available, so there are no movements to show yet."), {}))
         elif code == "moves":
-            out.append((t._("<b>{prev} → {curr}</b>: <b>{up}</b> moved to a more valuable segment, <b>{down}</b> to a "
-                            "less valuable one; <b>{same}</b> stayed in their segment; <b>{new}</b>."),
-                        {"prev": _capital(t.month(v["prev"])), "curr": t.month(v["curr"]),
+            out.append(sentence(t._("<b>{prev} → {curr}</b>: <b>{up}</b> moved to a more valuable segment, <b>{down}</b> "
+                                    "to a less valuable one; <b>{same}</b> stayed in their segment; <b>{new}</b>."),
+                        {"prev": t.month(v["prev"]), "curr": t.month(v["curr"]),
                          "up": t.plural(v["up"], "{n} customer", "{n} customers"),
                          "down": t.plural(v["down"], "{n} customer", "{n} customers"),
                          "same": t.plural(v["same"], "{n} customer", "{n} customers"),
