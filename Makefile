@@ -13,7 +13,7 @@ LOCK      := requirements/lock.txt
 TEST_LOCK := requirements/lock-test.txt
 UV_VERSION ?= 0.13.9
 
-.PHONY: report test install install-test browser backfill bench clean messages notebooks lock
+.PHONY: report test install install-test browser calc backfill bench clean messages notebooks lock
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -48,7 +48,14 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "warning: could not install chromium; the browser test will be skipped"; }
 
-test: install-test browser
+# LibreOffice Calc (headless) for the real-client export test; skipped where apt is absent.
+calc:
+	@command -v soffice >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	   libreoffice-calc-nogui >/dev/null) \
+	  || echo "warning: could not install LibreOffice Calc; the export test with a real client will be skipped"; }
+
+test: install-test browser calc
 	$(PY) -m pytest -n 2 --dist loadfile -q --nbval-lax --nbval-current-env tests notebooks
 
 bench: install-test

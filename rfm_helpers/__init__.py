@@ -2,13 +2,14 @@
 
 Modules
 -------
-loading         read CSV / Excel / Parquet / SQL with a column mapping, validate, quarantine
+load            strict source spec, readers (CSV, spreadsheets, HTML tables, Parquet, SQL), per-column
+                parsing, row rules as one SQL definition, quarantine with reasons (load/bundled: CDNOW)
 rfm             one SQL definition of recency / frequency / monetary and quantile scores;
                 DuckDB (DataFrame or files) and Spark engines
 pipeline        what every notebook does first: parameters -> load -> RFM -> scores
 segments        named segment maps (segment_maps.yaml, EN/RU), quantile and threshold methods
 clustering      k-means / Gaussian-mixture segmentation and the comparison of methods
-exports         mailing lists (CSV with BOM, XLSX) and prioritised call lists
+act             export files: mailing and call lists, scores, campaign and migration files
 campaign        campaign files, outcomes after sending, the demo campaign generator
 abtest          A/B statistics: SRM, conversion, revenue, CUPED, per-segment effects, power, ROI
 tracking        monthly segment snapshots, transitions, migration
@@ -23,6 +24,5 @@ report          the report layer: words and formats (i18n, message catalogs), th
                 views) and charts/<stage> (matplotlib figures) of every page
 insights        headline figures of the RFM table (numbers only)
 plots_abtest    charts of the campaign page (moving to report/charts)
-datasets        the bundled CDNOW sample
 """
 __version__ = "0.1.0"

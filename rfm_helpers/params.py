@@ -164,9 +164,9 @@ def source_currency(source_config: str) -> str | None:
     """The ``currency:`` the source spec states (ISO code), or ``None``: the bundled sample
     states USD; a YAML file is read for its top-level ``currency`` key only."""
     if not source_config:
-        from . import datasets
+        from .load.bundled import CDNOW_SPEC
 
-        return (getattr(datasets, "CDNOW_SOURCE", {}) or {}).get("currency") or DEFAULT_CURRENCY
+        return CDNOW_SPEC["currency"]
     if "://" in source_config:
         return None
     try:

@@ -16,7 +16,7 @@ import nbformat
 import pytest
 import yaml
 
-from rfm_helpers import datasets
+from rfm_helpers.load import bundled as datasets
 from rfm_helpers.report import execute, render
 from rfm_helpers.report import run as report_run
 from runner_fixtures import make_notebook, parse_html

@@ -110,20 +110,20 @@ def test_resolve_source_yaml_relative_path(tmp_path):
     cfg = tmp_path / "shop.yaml"
     cfg.write_text("format: csv\npath: data.csv\ncolumns: {customer_id: Клиент}\n", encoding="utf-8")
     spec = resolve_source(str(cfg))
-    assert spec["path"] == str((tmp_path / "data.csv").resolve())
-    assert spec["name"] == "shop" and spec["columns"]["customer_id"] == "Клиент"
-    assert resolve_source("")["name"].startswith("CDNOW")
+    assert spec.resolved_path == (tmp_path / "data.csv").resolve()
+    assert spec.name == "shop" and spec.columns.customer_id == "Клиент"
+    assert resolve_source("").name.startswith("CDNOW")
     with pytest.raises(FileNotFoundError, match="nope.yaml"):
         resolve_source(str(tmp_path / "nope.yaml"))
 
 
 def test_prepare_loads_once_per_run_and_matches_an_uncached_load(tmp_path, monkeypatch):
-    from rfm_helpers import loading, pipeline
+    from rfm_helpers import load, pipeline
     from rfm_helpers.rfm import compute_rfm, score_quantiles
 
     calls = []
-    real = loading.load_transactions
-    monkeypatch.setattr(loading, "load_transactions", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = load.load_transactions
+    monkeypatch.setattr(load, "load_transactions", lambda *a, **k: calls.append(1) or real(*a, **k))
     first = pipeline.prepare("1998-03-31", run_dir=tmp_path)
     second = pipeline.prepare("1998-03-31", run_dir=tmp_path)
     assert len(calls) == 1

@@ -386,7 +386,7 @@ def test_manifest_in_summary_and_every_footer(fixture_run):
     assert m["parameters"]["analysis_date"] == "1998-06-30" and m["parameters"]["threshold"] == 7
     data = m["data"]  # the bundled file, hashed independently here
     import hashlib
-    from rfm_helpers import datasets
+    from rfm_helpers.load import bundled as datasets
     assert data["kind"] == "file" and data["file"] == "CDNOW_master.txt"
     assert data["sha256"] == hashlib.sha256(datasets.cdnow_path().read_bytes()).hexdigest()
     assert data["rows_read"] is None and data["rows_note"] == "not_loaded"  # the fixtures load no data

@@ -241,7 +241,7 @@ def test_history_tables_and_plots():
 
 def test_real_segment_map_on_cdnow(tmp_path):
     segments = pytest.importorskip("rfm_helpers.segments")
-    from rfm_helpers import datasets
+    from rfm_helpers.load import bundled as datasets
 
     raw = datasets.read_cdnow_raw()
     tx = pd.DataFrame({"customer_id": raw["customer_id"],

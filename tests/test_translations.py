@@ -1,6 +1,6 @@
-"""Russian texts still kept in dictionaries by the loader and the campaign modules (their owners
-are moving them onto the message catalogs), and the Russian number style of the report
-helpers kept for their notebook cells. The notebooks in both languages are checked in
+"""Russian texts still kept in dictionaries by the campaign modules (their owner is moving them
+onto the message catalogs), and the Russian number style of the report helpers kept for the
+notebook cells that still call them. The notebooks in both languages are checked in
 ``test_notebook_sets.py``; the catalogs in ``test_i18n.py``.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from rfm_helpers import insights, loading
+from rfm_helpers import insights
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 CYRILLIC = re.compile(r"[А-Яа-яЁё]")
@@ -26,14 +26,6 @@ def _same_keys(en, ru, where="") -> None:
     elif isinstance(en, str):
         # the same {placeholders} on both sides, so one set of values fills either template
         assert set(re.findall(r"{(\w*)}", en)) == set(re.findall(r"{(\w*)}", ru)), f"{where}: {en!r} / {ru!r}"
-
-
-def test_loader_texts_have_the_same_keys_in_both_languages():
-    assert set(loading._TEXT) == {"en", "ru"}
-    _same_keys(loading._TEXT["en"], loading._TEXT["ru"], "texts")
-    for key, value in loading._TEXT["ru"].items():
-        if isinstance(value, str):
-            assert CYRILLIC.search(value), key
 
 
 def test_legacy_localize_keeps_english_headers_and_formats():
@@ -60,12 +52,6 @@ def test_parameters_view_translates_fixed_values_and_keeps_masking():
     assert list(en.columns) == ["Parameter", "Value"] and en["Value"].iloc[0] == "whole history"
 
 
-def test_source_label_only_renames_the_bundled_sample():
-    assert loading.source_label("CDNOW (bundled sample)", "ru") == "CDNOW (встроенный пример)"
-    assert loading.source_label("CDNOW (bundled sample)", "en") == "CDNOW (bundled sample)"
-    assert loading.source_label("sales.csv", "ru") == "sales.csv"
-
-
 def test_russian_tables_and_texts_use_russian_number_style():
     import pandas as pd
 
@@ -76,31 +62,6 @@ def test_russian_tables_and_texts_use_russian_number_style():
     assert list(shown["Доля выручки"]) == ["18,4%", "50,0%"]
     assert insights.int_text(69579, "ru") == "69\u00a0579" and insights.int_text(69579, "en") == "69,579"
     assert insights.share_text(0.184, "ru") == "18,4\u00a0%" and insights.share_text(0.184, "en") == "18.4%"
-
-
-@pytest.mark.parametrize("remark", [
-    "UTF-8 byte order mark (BOM) found and removed",
-    "file is not UTF-8: encoding cp1251 detected",
-    "separator ';' detected",
-    "separator TAB detected",
-    "1,204 blank line(s) inside the data skipped",
-    "decimal comma detected in column 'Сумма'",
-    "column 'date': time zone Europe/Moscow dropped, local wall-clock times kept",
-    "column 'date': 12 Excel serial day numbers converted to dates",
-    "column 'date': dates like 01/02/2024 read as day/month/year (set csv.dayfirst to change)",
-    "column 'Amount' matched 'amount' ignoring letter case",
-    "column 'ch' (channel) is empty in every row and was ignored",
-    "3 amount(s) exceed 1,000× the median (35.00); largest 99,000.00 on line 17. They are kept; please check them",
-])
-def test_loader_remarks_read_in_russian(remark):
-    ru = loading.warning_text(remark, "ru")
-    assert CYRILLIC.search(ru) and ru != remark
-    assert not re.search(r"\b(the|and|was|were|detected|column)\b", ru), ru
-    assert loading.warning_text(remark, "en") == remark
-
-
-def test_unknown_remark_is_shown_as_written():
-    assert loading.warning_text("something new happened", "ru") == "something new happened"
 
 
 def test_notebook_04_campaign_reads_in_russian():

@@ -104,7 +104,7 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _spec(params: RunParams) -> dict:
+def _spec(params: RunParams):
     from ..pipeline import resolve_source
 
     return resolve_source(params.source_config or None)
@@ -125,18 +125,17 @@ def data_fingerprint(params: RunParams) -> dict[str, Any]:
         spec = _spec(params)
     except Exception as exc:  # noqa: BLE001 - the loader will say it better; the manifest says it failed
         return {"kind": "unknown", "sha256": None, "note": "spec_unreadable", "error": type(exc).__name__}
-    out: dict[str, Any] = {"source": str(spec.get("name") or ""), "format": str(spec.get("format") or "")}
+    fmt = spec.effective_format()
+    out: dict[str, Any] = {"source": spec.display_name, "format": fmt}
     if params.source_config and "://" not in params.source_config and Path(params.source_config).is_file():
         out["config"] = Path(params.source_config).name
         out["config_sha256"] = file_sha256(Path(params.source_config))
-    sql = spec.get("sql") or spec.get("query")
-    if spec.get("format") == "sql" or sql:
-        query = sql.get("query") if isinstance(sql, dict) else sql
+    if fmt == "sql" or spec.sql is not None:
         out.update(kind="sql", sha256=None, note="sql_no_file")
-        if query:
-            out["query_sha256"] = hashlib.sha256(str(query).encode("utf-8")).hexdigest()
+        if spec.sql is not None and spec.sql.query:
+            out["query_sha256"] = hashlib.sha256(spec.sql.query.encode("utf-8")).hexdigest()
         return out
-    path = spec.get("path")
+    path = spec.resolved_path
     files = _files(str(path)) if path else []
     if not files:
         out.update(kind="file", sha256=None, note="file_missing")
