@@ -250,7 +250,7 @@ def test_index_shows_first_figures_and_links_the_rest(tmp_path):
 def test_cli_range_and_failure_exit(tmp_path, capsys):
     nbs = tmp_path / "nb"
     make_notebook(nbs / "01_only.ipynb", "Only",
-                  ["from rfm_helpers import summary\nsummary.record('month_end', analysis_date, 'Month end')\n"
+                  ["from rfm_helpers.report import summary\nsummary.record('month_end', analysis_date, 'Month end')\n"
                    "assert analysis_date != '1998-02-28', 'bad month'"])
     rc = cli.main(["run", "--from", "1998-02", "--to", "1998-03", "--reports-dir", str(tmp_path / "r"),
                    "--notebooks-dir", str(nbs), "--no-progress"])
@@ -292,7 +292,7 @@ def test_secrets_never_reach_outputs(tmp_path, monkeypatch):
     nbs = tmp_path / "nb"
     make_notebook(nbs / "01_leaky.ipynb", "Leaky", [
         "import os\nprint('connecting to', os.environ['RFM_DB_URL'])\n"
-        "from rfm_helpers import display, summary\n"
+        "from rfm_helpers.report import display, summary\n"
         "display.say('token {t}', t=os.environ['SHOP_API_TOKEN'])\n"
         "summary.record('conn', os.environ['RFM_DB_URL'], 'Connection')\n"
         "open(os.path.join(run_dir, 'exports.csv'), 'w').write('x,' + os.environ['SHOP_API_TOKEN'])\n"
