@@ -54,12 +54,10 @@ class ExportWriter:
     def for_run(cls, prepared: Any, language: str = "en", words: ExportWords | None = None,
                 **options: Any) -> "ExportWriter":
         """The writer of a prepared run (its exports folder, source name and analysis date)."""
-        source = getattr(prepared, "source", {}) or {}
-        params = getattr(prepared, "params", {}) or {}
-        currency = next((str(c).upper() for c in (source.get("currency"), params.get("currency"))
-                         if isinstance(c, str) and len(c) == 3 and c.isalpha()), "")
+        source = getattr(prepared, "source", None)
+        currency = str(getattr(prepared, "currency", "") or "").upper()
         return cls(prepared.exports_dir, language, words or ExportWords(language=language),
-                   source_name=str(source.get("name") or source.get("path") or ""),
+                   source_name=str(getattr(source, "display_name", "") or ""),
                    as_of=getattr(prepared, "as_of", None), currency=currency, **options)
 
     @property

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from .readers import RawTable, ReadContext, _check_duplicates, _find_header, register
+from .raw import RawTable, ReadContext, _check_duplicates, _find_header, register
 from .result import DataValidationError, Remark
 
 

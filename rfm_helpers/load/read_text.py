@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .readers import RawTable, ReadContext, _check_duplicates, _find_header, register
+from .raw import RawTable, ReadContext, _check_duplicates, _find_header, register
 from .result import DataValidationError, Remark
 
 _LEGACY_ENCODINGS = ["cp1251", "koi8_r", "cp866", "cp1252", "latin_1"]

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .readers import RawTable, ReadContext, _check_duplicates, register
+from .raw import RawTable, ReadContext, _check_duplicates, register
 from .result import DataValidationError
 
 from .read_sheets import _cell_text
