@@ -21,27 +21,9 @@ from .templating import BUNDLED_SOURCE, PARAM_WORDS, display_params, headline, j
 from .texts import executive as executive_texts
 from .texts import run as run_texts
 
-__all__ = ["LANG_TAG_PREFIX", "select_language", "notebook_title", "notebook_html", "month_index_html",
-           "manifest_view"]
+__all__ = ["notebook_title", "notebook_html", "month_index_html", "manifest_view"]
 
-#: Markdown cells tagged ``lang-en`` / ``lang-ru`` hold the same narrative in two languages;
-#: the report keeps the cells of the run's language (untagged cells are always kept).
-LANG_TAG_PREFIX = "lang-"
 _CHART = N_("Chart: {section}")
-
-
-def select_language(nb: nbformat.NotebookNode, language: str) -> nbformat.NotebookNode:
-    """A copy of ``nb`` without the cells tagged for another language. A notebook with no
-    cell for ``language`` falls back to its English cells rather than losing its text."""
-    tags = [[t for t in c.get("metadata", {}).get("tags", []) if t.startswith(LANG_TAG_PREFIX)]
-            for c in nb.cells]
-    present = {t for ts in tags for t in ts}
-    want = LANG_TAG_PREFIX + language
-    if want not in present:
-        want = LANG_TAG_PREFIX + "en"
-    out = nbformat.from_dict(json.loads(json.dumps(nb)))
-    out.cells = [c for c, ts in zip(out.cells, tags) if not ts or want in ts]
-    return out
 
 
 def notebook_title(nb: nbformat.NotebookNode, fallback: str) -> str:
