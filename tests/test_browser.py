@@ -160,7 +160,8 @@ def visit(browser: Browser, url: str, screenshot: Path) -> dict:
         brokenImages: Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).length,
         scripts: document.scripts.length,
         proseText: (() => { const c = document.body.cloneNode(true);
-            c.querySelectorAll("table.rfm-params, code").forEach(e => e.remove()); return c.textContent; })(),
+            c.querySelectorAll("table.rfm-params, code, pre, [translate=no]").forEach(e => e.remove());
+            return c.textContent; })(),
         summary: (() => { const s = document.querySelector("section.rfm-exec"); if (!s) return null;
             const kids = Array.from(document.querySelector("main").children);
             return {index: kids.indexOf(s), headerIndex: kids.findIndex(k => k.matches("header")),

@@ -94,8 +94,12 @@ def test_russian_numbers_money_and_plurals(run_ru):
     assert f"23{NBSP}502 клиента" in rfm and f"2{NBSP}500{NBSP}316{NBSP}₽" in rfm
     assert "клиентов" not in rfm.split("23\u00a0502", 1)[1][:12]
     index = " ".join(page_text((run_ru / "index.html").read_text(encoding="utf-8")))
-    assert "Согласованность баллов по квантилям и k-средних" in index  # was an English label (issue 11)
-    assert f"2{NBSP}500{NBSP}316{NBSP}₽" in index
+    assert "₽" in index and "$" not in index
+    # the agreement figure left the month page for summary.json's analyst section; its label was
+    # English in Russian runs (issue 11)
+    analyst = json.loads((run_ru / "summary.json").read_text(encoding="utf-8"))["analyst"]
+    assert analyst["segmentation_ari_quantile_kmeans"]["label"].startswith(
+        "Согласованность баллов по квантилям и k-средних")
 
 
 @pytest.mark.parametrize("stem", [p.stem for p in execute.discover_notebooks(NOTEBOOKS)])
