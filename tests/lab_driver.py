@@ -181,13 +181,42 @@ _JS_OUTPUTS = """() => {
     for (let k = 0; k < model.length; k++) {
       const child = children[k];
       const node = child && child.querySelector('.jp-OutputArea-output');
+      const data = model.get(k).data || {};
+      let source = null;
+      if (typeof data['text/html'] === 'string') {  // the output's own text, never typeset
+        const d = document.createElement('div');
+        d.innerHTML = data['text/html'];
+        d.querySelectorAll('script, style').forEach(e => e.remove());
+        source = d.textContent;
+      }
       out.push({
         cell: index, output: k, kind: model.get(k).type,
         mime: node ? (node.getAttribute('data-mime-type') || '') : '',
         maths: node ? node.querySelectorAll('mjx-container, .MathJax, .MathJax_Display, .MathJax_Preview').length : 0,
+        tables: node ? node.querySelectorAll('table').length : 0,
+        images: node ? node.querySelectorAll('img').length : 0,
         text: node ? node.innerText : '',
+        shown: node ? node.textContent : '',
+        source: source,
       });
     }
+  });
+  return out;
+}"""
+
+_JS_MARKDOWN = """() => {
+  const w = window.jupyterapp.shell.currentWidget;
+  const out = [];
+  w.content.widgets.forEach((cell, index) => {
+    if (cell.model.type !== 'markdown') return;
+    const node = cell.node.querySelector('.jp-MarkdownOutput');
+    out.push({
+      cell: index,
+      rendered: !!node && cell.rendered,
+      headings: node ? Array.from(node.querySelectorAll('h1, h2, h3, h4')).map(h => h.textContent.replace(/\u00b6$/, '').trim()) : [],
+      maths: node ? node.querySelectorAll('mjx-container, .MathJax, .MathJax_Display, .MathJax_Preview').length : 0,
+      text: node ? node.innerText : '',
+    });
   });
   return out;
 }"""
@@ -209,6 +238,31 @@ class Output:
     mime: str
     maths: int
     text: str
+    tables: int = 0
+    images: int = 0
+    shown: str = ""  #: the page's text of the output (textContent)
+    source: str | None = None  #: the text of the output's HTML itself (None: not an HTML output)
+
+    @property
+    def altered(self) -> bool:
+        """Whether the page shows other text than the output's HTML holds (maths typeset, ...)."""
+        if self.maths:
+            return True
+        if self.source is None:
+            return False
+        squash = lambda s: "".join(s.split())  # noqa: E731
+        return squash(self.shown) != squash(self.source)
+
+
+@dataclass
+class Markdown:
+    """One Markdown cell as the page shows it."""
+
+    cell: int
+    rendered: bool
+    headings: list[str]
+    maths: int
+    text: str
 
 
 @dataclass
@@ -218,11 +272,17 @@ class NotebookRun:
     path: str
     seconds: float
     outputs: list[Output] = field(default_factory=list)
+    markdown: list[Markdown] = field(default_factory=list)
+
+    @property
+    def headings(self) -> list[str]:
+        return [h for m in self.markdown for h in m.headings]
 
     @property
     def altered(self) -> list[Output]:
-        """Outputs in which maths was typeset (text between two ``$`` turned into formulas)."""
-        return [o for o in self.outputs if o.maths]
+        """Outputs the page shows altered: maths typeset in them (text between two ``$`` turned
+        into formulas) or their text otherwise not the output's own."""
+        return [o for o in self.outputs if o.altered]
 
     @property
     def errors(self) -> list[Output]:
@@ -288,10 +348,17 @@ class Lab:
         time.sleep(0.5)  # the last output's typesetting (MathJax runs asynchronously)
         self._wait(done, 30, f"Run All of {relpath}")
         outputs = [Output(**o) for o in self.page.evaluate(_JS_OUTPUTS)]
-        return NotebookRun(relpath, time.monotonic() - t0, outputs)
+        markdown = [Markdown(**m) for m in self.page.evaluate(_JS_MARKDOWN)]
+        return NotebookRun(relpath, time.monotonic() - t0, outputs, markdown)
 
     def _has_error(self) -> bool:
         return bool(self.page.evaluate(_JS_HAS_ERROR))
+
+    def save(self) -> None:
+        """Save the open notebook as JupyterLab saves it (File > Save)."""
+        self.page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+        self._wait(lambda s: s is not None and not self.page.evaluate(
+            "() => window.jupyterapp.shell.currentWidget.context.model.dirty"), 30, "save")
 
     def scroll_to_output(self, cell: int) -> None:
         self.page.evaluate("(i) => { const w = window.jupyterapp.shell.currentWidget;"
