@@ -243,3 +243,29 @@ def test_an_exports_folder_never_mixes_two_sources(tmp_path):
     with pytest.raises(ExportFolderConflict, match="holds the files of 'Shop A' for 2024-05-31"):
         ExportWriter(tmp_path, source_name="Shop B", as_of=dt.date(2024, 5, 31))
     ExportWriter(tmp_path, source_name="Shop A", as_of=dt.date(2024, 5, 31))  # the same run again: fine
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+                         + sorted((REPO / "notebooks" / "ru").glob("[0-9][0-9]_*.ipynb")),
+                         ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_every_notebook_checks_its_parameters_in_the_first_code_cell(path):
+    """The first code cell after the parameters cell calls start() with every parameter of the
+    notebook that the validation knows, so a wrong one stops there and not cells later; the
+    parameters cell ends with use_local_settings(globals())."""
+    import ast
+
+    from rfm_helpers.params import STANDARD_PARAMETERS, WHOLE_NUMBERS, RunParams
+
+    checked = ({*STANDARD_PARAMETERS, "segment_map", "correction", "on_unknown", "value_model", "fit_method", "alpha",
+                "send_date"} | set(WHOLE_NUMBERS) | set(RunParams.PATH_PARAMETERS)) - {"run_dir"}
+    code = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", [])
+    body = ast.parse(code[0].source).body
+    declared = {t.id for n in body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+    assert ast.unparse(body[-1]) == "use_local_settings(globals())"
+    calls = [n for n in ast.walk(ast.parse(code[1].source))
+             if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "start"]
+    assert len(calls) == 1, "the first code cell must call start(...)"
+    passed = {k.arg for k in calls[0].keywords}
+    assert not (declared & checked) - passed, f"not checked in the first code cell: {sorted((declared & checked) - passed)}"
+    assert all(isinstance(k.value, ast.Name) and k.value.id == k.arg for k in calls[0].keywords)
