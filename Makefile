@@ -64,6 +64,11 @@ calc:
 test: install-test browser calc
 	$(PY) -m pytest -n 2 --dist loadfile -q --nbval-lax --nbval-current-env tests notebooks
 
+# The README's pictures (docs/images/*.png): the month page and notebooks in JupyterLab, taken in
+# the system Chromium; a few minutes (the 1998-06 report is rendered into a temporary folder).
+screenshots: install-test browser
+	$(PY) tests/screenshots.py
+
 bench: install-test
 	$(PY) benchmarks/bench_rfm.py
 
