@@ -16,6 +16,8 @@ the counts per notebook for any checkout):
   from the bundled file independently of the package);
 * saved by JupyterLab after the run, the notebook goes through the git filter to exactly the
   committed file (git stays clean after interactive work);
+* JupyterLab's kernels pick up an analyst's settings file (``rfm_settings.yaml`` in the scratch project,
+  fewer bootstrap resamples) and the first code cell says which values it took;
 * the interactive run wrote into its own folder (``reports/_interactive/cdnow_1998-06-30/``,
   exports with their README.txt, snapshots inside it, none in the monthly store).
 
@@ -59,12 +61,18 @@ pytestmark = [
 ]
 
 
+SETTINGS = "bootstrap_reps: 0\nbootstrap_resamples: 200\n"
+
+
 @pytest.fixture(scope="module")
 def lab():
     pytest.importorskip("playwright.sync_api", reason="playwright is a test extra: make install-test")
     root = Path(tempfile.mkdtemp(prefix="rfm-lab-"))
     make_scratch_project(root)
-    server = LabServer(root)
+    # An analyst's settings file, as JupyterLab's kernels find it (point 4); fewer resamples keep
+    # the test short (the stability and bootstrap code runs in full under nbval).
+    (root / "rfm_settings.yaml").write_text(SETTINGS, encoding="utf-8")
+    server = LabServer(root, env={"RFM_SETTINGS": str(root / "rfm_settings.yaml")})
     browser = None
     try:
         browser = Lab(server)
@@ -113,6 +121,9 @@ def test_notebook_in_jupyterlab(lab, relpath, cdnow_counts):
         assert cyrillic == (run.headings if "/ru/" in relpath else []), run.headings
         # tables and charts are there as tables and images
         assert sum(o.tables for o in run.outputs) >= 1 and sum(o.images for o in run.outputs) >= 1
+        if not relpath.endswith("01_load_and_validate.ipynb"):  # 01 has neither parameter
+            first = run.outputs[0].text if run.outputs else ""
+            assert "rfm_settings.yaml" in first and "bootstrap_re" in first, f"settings not reported: {first[:500]!r}"
         text = digits(run.text())
         if relpath.endswith("01_load_and_validate.ipynb"):
             for key in ("rows", "purchases", "customers", "revenue"):
