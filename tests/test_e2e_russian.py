@@ -57,8 +57,6 @@ def _allowed() -> set[str]:
 #: Russian page (counted on 2026-11-30). The mark is strict: the test reports XPASS (a failure) as
 #: soon as the page reads fully in Russian; then delete its line.
 _BEING_REWRITTEN = {
-    "01_load_and_validate": "loader's page: 1 English word - the file value 'Total' quoted in the Russian "
-                            "data-quality rules ('«Итого», Total'); mark it <span lang=\"en\">Total</span> or as code",
     "04_campaign_ab_test": "campaign texts (campaigns developer, next): 13 English words - 11 x the group name "
                            "'treatment' in captions and table cells, 'sample-ratio mismatch'",
 }
