@@ -13,7 +13,7 @@ LOCK      := requirements/lock.txt
 TEST_LOCK := requirements/lock-test.txt
 UV_VERSION ?= 0.13.9
 
-.PHONY: report test install install-test browser calc backfill bench clean messages notebooks lock
+.PHONY: report test install install-test browser calc backfill bench clean messages notebooks lock git-filter screenshots
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,14 @@ $(VENV)/.installed-test: $(VENV)/.installed-main $(TEST_LOCK)
 	$(PIP) install -q -r $(TEST_LOCK)
 	touch $@
 
-install: $(VENV)/.installed-main
-install-test: $(VENV)/.installed-test
+# Notebooks enter git without outputs or volatile metadata by themselves: .gitattributes puts
+# *.ipynb through the nbstripout filter, whose commands this writes into the git config
+# (every install and test run; idempotent; nothing outside a git checkout).
+git-filter: | $(VENV)/.installed-main
+	@$(PY) -m rfm_helpers.report.gitclean install >/dev/null
+
+install: $(VENV)/.installed-main git-filter
+install-test: $(VENV)/.installed-test git-filter
 
 report: install
 	$(VENV)/bin/rfm-report run --month $(MONTH)
@@ -57,6 +63,11 @@ calc:
 
 test: install-test browser calc
 	$(PY) -m pytest -n 2 --dist loadfile -q --nbval-lax --nbval-current-env tests notebooks
+
+# The README's pictures (docs/images/*.png): the month page and notebooks in JupyterLab, taken in
+# the system Chromium; a few minutes (the 1998-06 report is rendered into a temporary folder).
+screenshots: install-test browser
+	$(PY) tests/screenshots.py
 
 bench: install-test
 	$(PY) benchmarks/bench_rfm.py

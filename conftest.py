@@ -6,3 +6,9 @@ executed by the Russian end-to-end run (``tests/test_e2e_report.py``) instead, s
 does not run every notebook twice under nbval.
 """
 collect_ignore_glob = ["notebooks/*/*.ipynb"]
+
+import os
+
+# An analyst's own rfm_settings.yaml must not change what the tests run (the notebooks' kernels
+# inherit this); tests of the settings file set RFM_SETTINGS themselves.
+os.environ["RFM_SETTINGS"] = "off"

@@ -44,6 +44,12 @@ MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 CORRECTIONS = ("holm", "fdr_bh", "bonferroni", "sidak", "holm-sidak", "simes-hochberg", "hommel",
                "fdr_by", "fdr_tsbh", "fdr_tsbky")
 ON_UNKNOWN = ("exclude", "error")
+#: Customer value models and fitting methods (notebook 06; ``rfm_helpers.value.models``).
+VALUE_MODELS = ("mbgnbd", "bgnbd")
+FIT_METHODS = ("map", "mcmc")
+#: Notebook parameters that are whole numbers with a lower bound.
+WHOLE_NUMBERS = {"history_months": 1, "outcome_window_days": 1, "clv_months": 1, "bootstrap_resamples": 0,
+                 "bootstrap_reps": 0, "call_list_rows": 0, "n_clusters": 0, "k_min": 2, "k_max": 2}
 
 
 class ParameterError(ValueError):
@@ -287,6 +293,27 @@ class RunParams(BaseModel):
                              f"{', '.join(CORRECTIONS)}")
         if "on_unknown" in extra and extra["on_unknown"] not in ON_UNKNOWN:
             raise ValueError(f"on_unknown {extra['on_unknown']!r} must be one of: {', '.join(ON_UNKNOWN)}")
+        if "value_model" in extra and extra["value_model"] not in VALUE_MODELS:
+            raise ValueError(f"value_model {extra['value_model']!r} is not a value model; use one of: "
+                             f"{', '.join(VALUE_MODELS)}")
+        if "fit_method" in extra and extra["fit_method"] not in FIT_METHODS:
+            raise ValueError(f"fit_method {extra['fit_method']!r} is not a fitting method; use one of: "
+                             f"{', '.join(FIT_METHODS)}")
+        if "alpha" in extra and not (isinstance(extra["alpha"], (int, float)) and not isinstance(extra["alpha"], bool)
+                                     and 0 < extra["alpha"] < 0.5):
+            raise ValueError(f"alpha {extra['alpha']!r} must be a significance level between 0 and 0.5 (0.05: 95% "
+                             "confidence intervals)")
+        for name, low in WHOLE_NUMBERS.items():
+            value = extra.get(name)
+            if name in extra and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+                raise ValueError(f"{name} {value!r} must be a whole number of at least {low}")
+        if isinstance(extra.get("k_min"), int) and isinstance(extra.get("k_max"), int) and extra["k_min"] > extra["k_max"]:
+            raise ValueError(f"k_min {extra['k_min']} is larger than k_max {extra['k_max']}")
+        if "send_date" in extra and extra["send_date"] not in ("", None):
+            try:
+                dt.date.fromisoformat(str(extra["send_date"]).strip())
+            except ValueError:
+                raise ValueError(f"send_date {extra['send_date']!r} must be a date like 1998-01-15 (YYYY-MM-DD)") from None
         for name, what in cls.PATH_PARAMETERS.items():
             value = extra.get(name)
             if isinstance(value, str) and value.strip() and "://" not in value:

@@ -5,16 +5,24 @@ the pipeline, the report runner) can ask it the same questions and get the same 
 """
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import json
 import os
+import re
 from pathlib import Path
 from typing import Iterable
 
 __all__ = ["project_root", "package_checkout", "INTERACTIVE_RUN_DIR", "CACHE_DIR", "DEFAULT_REPORTS_DIR",
            "RUN_DIR_ENV", "resolve_run_dir", "reports_dir", "notebooks_dir", "cache_dir", "find_file",
-           "candidates"]
+           "candidates", "interactive_run_dir", "is_interactive", "slug", "RUN_INFO_FILE", "snapshots_home"]
 
-#: Where interactive (non-runner) sessions write exports and quarantine files.
+#: Where interactive (non-runner) sessions write: one folder per source and analysis date,
+#: ``reports/_interactive/<source>_<YYYY-MM-DD>/`` (:func:`interactive_run_dir`).
 INTERACTIVE_RUN_DIR = Path("reports") / "_interactive"
+#: File in an interactive run folder naming its source and analysis date (which source a
+#: folder belongs to, so two sources never share one).
+RUN_INFO_FILE = "run.json"
 
 #: Folder inside a run directory where :func:`rfm_helpers.pipeline.prepare` keeps the loaded
 #: data, so the notebooks of one run load and validate the source once and all see the same
@@ -53,12 +61,62 @@ def package_checkout() -> Path | None:
     return parent if _is_root(parent) else None
 
 
+def is_interactive(run_dir: str | os.PathLike | None = None) -> bool:
+    """Whether a notebook runs outside the monthly runner: no ``run_dir`` given and no
+    runner's ``RFM_RUN_DIR`` in the environment."""
+    return not run_dir and not os.environ.get(RUN_DIR_ENV)
+
+
+def slug(text: str, fallback: str = "source") -> str:
+    """``"Shop sales (1C).yaml"`` -> ``"shop-sales-1c-yaml"``: letters (any alphabet), digits,
+    ``-``; lower case; at most 40 characters."""
+    s = re.sub(r"[^\w]+|_", "-", str(text).strip().lower()).strip("-")
+    return re.sub(r"-{2,}", "-", s)[:40].strip("-") or fallback
+
+
+def interactive_run_dir(source: str, identity: str, as_of: dt.date, *, root: Path | None = None) -> Path:
+    """The folder of an interactive run: ``reports/_interactive/<slug(source)>_<as_of>`` of the
+    project (created, with its :data:`RUN_INFO_FILE`). ``identity`` says which source it is (the
+    spec file and data file, resolved): re-running the same source and date gives the same
+    folder; another source whose name gives the same slug gets ``<slug>-<hash>_<as_of>``
+    instead, so no folder ever holds files of two sources."""
+    base = (root or project_root()) / INTERACTIVE_RUN_DIR
+    name = slug(source)
+    for candidate in (name, f"{name}-{hashlib.sha256(identity.encode()).hexdigest()[:6]}"):
+        d = base / f"{candidate}_{as_of.isoformat()}"
+        info = d / RUN_INFO_FILE
+        try:
+            known = json.loads(info.read_text(encoding="utf-8")).get("identity") if info.exists() else None
+        except (OSError, ValueError):
+            known = None
+        if known in (None, identity):
+            d.mkdir(parents=True, exist_ok=True)
+            if known is None:
+                info.write_text(json.dumps({"source": source, "identity": identity, "analysis_date": as_of.isoformat()},
+                                           ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+            return d
+    raise RuntimeError(f"{base}: folders for source {source!r} and {as_of} hold other sources; remove them")
+
+
 def resolve_run_dir(run_dir: str | os.PathLike | None) -> Path:
     """The folder a notebook writes into: ``run_dir`` if given, else the runner's
-    ``RFM_RUN_DIR``, else ``reports/_interactive`` of the project (created if missing)."""
+    ``RFM_RUN_DIR``, else ``reports/_interactive`` of the project (created if missing).
+    :func:`rfm_helpers.pipeline.prepare` gives an interactive run its own folder
+    (:func:`interactive_run_dir`) instead of the last one."""
     env = os.environ.get(RUN_DIR_ENV)
     d = Path(run_dir) if run_dir else Path(env) if env else project_root() / INTERACTIVE_RUN_DIR
     d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def snapshots_home(run_dir: str | os.PathLike) -> Path:
+    """The folder whose ``snapshots/`` a run reads and writes segment snapshots in: the
+    reports folder (the parent) for a monthly run folder (``reports/YYYY-MM`` or the runner's
+    temporary folder beside it), the run folder itself for anything else, so an interactive
+    run never overwrites or evicts the monthly runs' snapshots."""
+    d = Path(run_dir).resolve()
+    if re.fullmatch(r"\d{4}-\d{2}|\.tmp-\d{4}-\d{2}-[0-9a-f]+", d.name):
+        return d.parent
     return d
 
 

@@ -19,7 +19,8 @@ import pandas as pd
 
 from .load import LoadResult, SourceSpec, assert_usable, read_source_spec, spec_from
 from .load.bundled import cdnow_source
-from .paths import CACHE_DIR, INTERACTIVE_RUN_DIR, project_root, resolve_run_dir  # noqa: F401 (re-exported)
+from .paths import (CACHE_DIR, INTERACTIVE_RUN_DIR, interactive_run_dir, is_interactive,  # noqa: F401 (re-exported)
+                    project_root, resolve_run_dir)
 from .rfm import compute_scored_rfm, parse_as_of
 
 
@@ -69,6 +70,23 @@ class Prepared:
         return d
 
 
+def source_slug_and_identity(source: SourceSpec) -> tuple[str, str]:
+    """How an interactive run folder names a source (the YAML file's name, ``cdnow`` for the
+    bundled sample, else the display name) and what makes it that source (the data file's
+    resolved path, the SQL query, or the name)."""
+    if getattr(source, "_bundled", False):
+        return "cdnow", "bundled:cdnow"
+    label = getattr(source, "_spec_file", None)
+    name = Path(label).stem if label else source.display_name
+    if source.resolved_path is not None:
+        identity = f"file:{source.resolved_path.resolve()}"
+    elif source.sql is not None:
+        identity = "sql:" + hashlib.sha256(str(source.sql.query or "").encode()).hexdigest()
+    else:
+        identity = f"name:{source.display_name}"
+    return name, identity
+
+
 def _cache_key(source: SourceSpec, as_of: dt.date | None) -> str:
     """Source spec + analysis date + the file's size and modification time."""
     stamp = None
@@ -106,7 +124,9 @@ def prepare(analysis_date: Any = "", source_config: Any = "", window_days: int |
             run_dir: Any = "", n_scores: int = 5, **extra: Any) -> Prepared:
     """Load, clean, compute and score. ``analysis_date`` empty = last date in the data;
     ``window_days`` 0/None = whole history. Within a run (``run_dir`` given, or set by
-    the runner) the loaded data is cached, see :data:`CACHE_DIR`."""
+    the runner) the loaded data is cached, see :data:`CACHE_DIR`. An interactive session (no
+    ``run_dir``, no runner) writes into its own folder named by source and analysis date,
+    ``reports/_interactive/<source>_<YYYY-MM-DD>/`` (:func:`rfm_helpers.paths.interactive_run_dir`)."""
     source = resolve_source(source_config)
     as_of = parse_as_of(analysis_date) if analysis_date else None
     explicit_run_dir = run_dir or os.environ.get("RFM_RUN_DIR")
@@ -120,6 +140,11 @@ def prepare(analysis_date: Any = "", source_config: Any = "", window_days: int |
     rfm = compute_scored_rfm(tx, as_of, window, n=n_scores)
     params = {"analysis_date": as_of.isoformat(), "source": source.display_name,
               "window_days": window or "whole history", **extra}
+    if is_interactive(run_dir):  # its own folder per source and analysis date (re-running replaces it)
+        name, identity = source_slug_and_identity(source)
+        folder = interactive_run_dir(name, identity, as_of)
+    else:
+        folder = resolve_run_dir(run_dir)
     return Prepared(as_of=as_of, window_days=window, source=source, load=result, transactions=tx,
-                    rfm=rfm, run_dir=resolve_run_dir(run_dir), params=params)
+                    rfm=rfm, run_dir=folder, params=params)
 

@@ -110,9 +110,13 @@ def history_months(as_of: Any, n: int) -> list[str]:
 
 
 def reports_dir_for(run_dir: str | os.PathLike) -> Path:
-    """Reports folder of a run: the parent of the run folder (``reports/_interactive`` ->
-    ``reports``; a runner's ``reports/2024-05`` -> ``reports``)."""
-    return Path(run_dir).resolve().parent
+    """The folder whose ``snapshots/`` holds a run's segment snapshots: the reports folder for
+    a monthly run (``reports/2024-05`` or the runner's temporary folder -> ``reports``), the run
+    folder itself for an interactive one (``reports/_interactive/shop_2024-05-31`` keeps its
+    own), so interactive runs never overwrite or evict the monthly snapshots."""
+    from .paths import snapshots_home
+
+    return snapshots_home(run_dir)
 
 
 def snapshot_path(reports_dir: str | os.PathLike, month: Any) -> Path:

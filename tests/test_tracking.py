@@ -67,7 +67,13 @@ def test_months_and_paths(tmp_path):
     assert tracking.history_months("1998-06-30", 3) == ["1998-04", "1998-05", "1998-06"]
     assert tracking.history_months("1998-01-10", 2) == ["1997-12", "1998-01"]
     assert tracking.snapshot_path(tmp_path, "1998-06") == tmp_path / "snapshots" / "segments_1998-06.parquet"
-    assert tracking.reports_dir_for(tmp_path / "_interactive") == tmp_path.resolve()
+    # a monthly run (or the runner's temporary folder) shares the reports folder's snapshots;
+    # an interactive run keeps its own (never overwriting or evicting the monthly ones)
+    assert tracking.reports_dir_for(tmp_path / "1998-06") == tmp_path.resolve()
+    assert tracking.reports_dir_for(tmp_path / ".tmp-1998-06-0a1b2c3d") == tmp_path.resolve()
+    inter = tmp_path / "_interactive" / "cdnow_1998-06-30"
+    assert tracking.reports_dir_for(inter) == inter.resolve()
+    assert tracking.reports_dir_for(tmp_path / "_interactive") == (tmp_path / "_interactive").resolve()
     with pytest.raises(ValueError):
         tracking.history_months("1998-06-30", 0)
 

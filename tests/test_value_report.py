@@ -116,6 +116,6 @@ def test_notebook_06_in_english_and_russian_and_parameters():
     for en, ru in zip(md, ru_md):
         assert CYRILLIC.search(ru.source) and not CYRILLIC.search(en.source)
     params = pm.inspect_notebook(str(NB))
-    assert params["currency"]["default"] == '"USD"'
+    assert params["currency"]["default"] == '""'  # empty: the source spec's currency, else USD (start())
     assert {"analysis_date", "source_config", "window_days", "language", "run_dir", "segment_map",
             "currency"} <= set(params)

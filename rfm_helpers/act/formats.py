@@ -193,5 +193,5 @@ def write_format(ex: Any, con: Any, fmt: ListFormat, rows_sql: str, have: Sequen
                                  "limit_bytes": fmt.max_text_bytes})
     if fmt.max_file_bytes and ex.path(file).stat().st_size > fmt.max_file_bytes:
         rec.warnings.append({"code": "file_over_limit", "file": file, "limit_bytes": fmt.max_file_bytes})
-    ex.records.append(rec)
+    ex.add(rec)
     return rec

@@ -6,7 +6,11 @@
 
 Every file written is listed in ``data_dictionary.csv`` beside the exports (file, column,
 kind, meaning; in the run's dialect and language), so a file's columns are documented next to
-it. The writer keeps nothing per customer: tables are written by the engine from the frame
+it, and in ``README.txt`` (:data:`README_FILE`): the source, the analysis date, the currency and
+the CSV format of the folder, then every file with its rows and the time it was written, so a
+list found later says where it came from. ``.files.json`` keeps that listing for the next
+writer of the same folder; a writer refuses a folder that holds another source's or another
+analysis date's files. The writer keeps nothing per customer: tables are written by the engine from the frame
 the caller holds.
 """
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,9 +30,18 @@ from .columns import Column, SCHEMAS, schema
 from .files import CsvDialect, FileRecord, dialect_for, engine, write_csv
 from .workbook import EXCEL_MAX_ROWS, XLSX_MAX_ROWS, ExportWords, Sheet, sheet_title, write_workbook
 
-__all__ = ["ExportWriter", "DICTIONARY_FILE"]
+__all__ = ["ExportWriter", "DICTIONARY_FILE", "README_FILE", "ExportFolderConflict"]
 
 DICTIONARY_FILE = "data_dictionary.csv"
+README_FILE = "README.txt"
+_LISTING = ".files.json"
+
+
+class ExportFolderConflict(ValueError):
+    """An exports folder already holds files of another source or analysis date."""
+
+    def _render_traceback_(self) -> list[str]:  # IPython: the sentence, no traceback
+        return [f"{type(self).__name__}: {self}"]
 
 
 @dataclass
@@ -47,6 +61,14 @@ class ExportWriter:
     def __post_init__(self) -> None:
         self.exports_dir = Path(self.exports_dir)
         self.exports_dir.mkdir(parents=True, exist_ok=True)
+        self.started = dt.datetime.now().astimezone().replace(microsecond=0)
+        listing = self._read_listing()
+        if listing and self.source_name and (listing.get("source"), listing.get("analysis_date")) != (
+                self.source_name, self.as_of.isoformat() if self.as_of else None):
+            raise ExportFolderConflict(
+                f"{self.exports_dir} holds the files of {listing.get('source')!r} for {listing.get('analysis_date')}; "
+                f"this run is {self.source_name!r} for {self.as_of}: write them into another folder "
+                "(an interactive run gets its own, reports/_interactive/<source>_<date>/)")
         if self.words.language != self.language:
             self.words = ExportWords(language=self.language) if not self.words.headers else self.words
 
@@ -80,8 +102,8 @@ class ExportWriter:
     def write_query(self, con: Any, name: str, sql: str, columns: Sequence[Column], schema_name: str) -> FileRecord:
         """Write the rows of ``sql`` (on the engine connection ``con``) as CSV file ``name``."""
         rec = write_csv(con, sql, columns, self.path(name), self.dialect, schema=schema_name)
-        self.records.append(rec)
         self._document(schema_name, columns)
+        self.add(rec)
         return rec
 
     def write_table(self, schema_name: str, frame: pd.DataFrame, name: str | None = None,
@@ -116,7 +138,8 @@ class ExportWriter:
             listing.append([w.label("xlsx_cap_note").format(rows=w.integer(cap))])
         recs = write_workbook(con, self.path(name), [*self.about_rows(), *about, *listing], sheets, w,
                               max_rows=cap, about_title=w.label("about_sheet"))
-        self.records.extend(recs)
+        for rec in recs:
+            self.add(rec)
         return recs
 
     def about_rows(self) -> list[list[Any]]:
@@ -126,12 +149,58 @@ class ExportWriter:
                                  [w.label("source"), self.source_name or "-"]]
         if self.as_of is not None:
             rows.append([w.label("analysis_date"), self.as_of])
+        rows.append([w.label("written_at"), self.started.strftime("%Y-%m-%d %H:%M %z")])
         if self.currency:
             rows.append([w.label("currency"), self.currency])
         rows.append([w.label("csv_format"), w.label(f"csv_dialect_{self.dialect.name}")])
         rows.append([w.label("data_dictionary"), DICTIONARY_FILE])
         rows.append([])
         return rows
+
+    # ------------------------------------------------------------------ README.txt
+    def add(self, rec: FileRecord) -> None:
+        """Record a file written (for :meth:`manifest` and ``README.txt``)."""
+        self.records.append(rec)
+        listing = self._read_listing() or {}
+        files = listing.get("files", {})
+        name = rec.file.split("#", 1)[0]  # a workbook's sheets are "file.xlsx#Sheet": rows of all its sheets
+        rows = rec.rows if name == rec.file else sum(r.rows for r in self.records if r.file.startswith(name + "#"))
+        files[name] = {"rows": rows, "written_at": self._stamp()}
+        listing.update({"source": self.source_name, "analysis_date": self.as_of.isoformat() if self.as_of else None,
+                        "currency": self.currency, "language": self.language, "files": files})
+        self._write_text(self.path(_LISTING), json.dumps(listing, ensure_ascii=False, indent=1) + "\n")
+        self._write_text(self.path(README_FILE), self.readme(listing))
+
+    def _stamp(self) -> str:
+        return self.started.strftime("%Y-%m-%d %H:%M:%S %z")
+
+    def _read_listing(self) -> dict | None:
+        try:
+            return json.loads(self.path(_LISTING).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def readme(self, listing: Mapping[str, Any]) -> str:
+        """The text of ``README.txt`` for ``listing`` (see the module's docstring)."""
+        w = self.words
+        lines = [w.label("readme_title"), "", f"{w.label('source')}: {listing.get('source') or '-'}",
+                 f"{w.label('analysis_date')}: {listing.get('analysis_date') or '-'}"]
+        if listing.get("currency"):
+            lines.append(f"{w.label('currency')}: {listing['currency']}")
+        lines += [f"{w.label('csv_format')}: {w.label(f'csv_dialect_{self.dialect.name}')}",
+                  f"{w.label('data_dictionary')}: {DICTIONARY_FILE}", "", w.label("readme_files"), ""]
+        files = listing.get("files", {})
+        width = max([len(n) for n in files] + [10])
+        for name in sorted(files):
+            f = files[name]
+            lines.append(f"{name:<{width}}  {w.label('rows')}: {w.integer(int(f['rows'])):>9}  "
+                         f"{w.label('written_at')}: {f['written_at']}")
+        return "\n".join(lines) + "\n"
+
+    def _write_text(self, path: Path, text: str) -> None:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
 
     # ------------------------------------------------------------------ data dictionary
     def _document(self, schema_name: str, columns: Sequence[Column]) -> None:

@@ -25,6 +25,9 @@ class DataValidationError(ValueError):
     wrote it (never a connection string), the column(s) involved, example rows by line
     number and the option that resolves the problem."""
 
+    def _render_traceback_(self) -> list[str]:  # IPython (a notebook) shows the message, no traceback
+        return [f"{type(self).__name__}: {self}"]
+
 
 #: Quarantine reason codes, in the order they are decided (a row gets the first that applies).
 REASONS = (

@@ -6,6 +6,7 @@ Examples::
     rfm-report run --month 1998-06 --source-config configs/shop.yaml --language ru --currency RUB
     rfm-report run --from 1997-03 --to 1998-06          # backfill, then rebuild reports/index.html
     rfm-report index                                      # only rebuild reports/index.html
+    rfm-report init exports/sales_2024.csv                # draft a source spec for a new export
 
 Exit status: 0 when every month succeeded, 1 when a notebook (or month) failed, 2 for bad
 arguments. A backfill continues past a failed month (so one bad month does not block the
@@ -54,7 +55,46 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     idx = sub.add_parser("index", help="rebuild reports/index.html from the published months")
     idx.add_argument("--reports-dir", default="reports")
+    init = sub.add_parser("init", help="look at a new export and write a commented source spec draft (YAML)")
+    init.add_argument("file", help="the export: CSV/TXT, Excel (.xlsx/.xls/.xlsb/.ods), HTML table, Parquet")
+    init.add_argument("-o", "--output", default=None, help="the YAML to write (default: <file>.yaml beside it)")
+    init.add_argument("--sheet", default=None, help="the sheet to read when a workbook has several with data")
+    init.add_argument("--force", action="store_true", help="overwrite an existing YAML")
     return ap
+
+
+def _init(args: argparse.Namespace) -> int:
+    """``rfm-report init FILE``: write the draft, then say what was decided and what is left."""
+    from ..load.init import write_draft
+    from ..load.result import DataValidationError
+
+    try:
+        target, draft = write_draft(args.file, args.output, force=args.force, sheet=args.sheet)
+    except (DataValidationError, FileExistsError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {target}")
+    read = ", ".join(f"{k} {v!r}" for k, v in draft.read.items())
+    if read:
+        print(f"  read as: {read}")
+    for role, column in draft.columns.items():
+        print(f"  {role:<12} <- {column!r}")
+    for block, values in draft.options.items():
+        for key, value in values.items():
+            print(f"  {block}.{key}: {value!r}")
+    if draft.currency:
+        print(f"  currency: {draft.currency}")
+    if draft.result is not None:
+        r = draft.result
+        print(f"  loads: {r.rows_in} rows read, {r.rows_kept} kept, {r.rows_in - r.rows_kept} set aside")
+    if draft.undecided:
+        print(f"left to decide ({len(draft.undecided)}), marked TO DECIDE in {target.name}:")
+        for option, why in draft.undecided:
+            print(f"  {option}: {' '.join(why.split())}")
+        print(f"then check it: rfm-report init is done; run notebook 01 with source_config = {str(target)!r}")
+    else:
+        print(f"next: rfm-report run --month YYYY-MM --source-config {target}   (or source_config in rfm_settings.yaml)")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -64,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "index":
         print(build_index(args.reports_dir))
         return 0
+    if args.command == "init":
+        return _init(args)
     try:
         extras = parse_params(args.param)
         if args.month:

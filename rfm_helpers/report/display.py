@@ -5,6 +5,17 @@ campaign names) is HTML-escaped here, so a ``<script>`` in a channel name render
 Notebooks should show text and tables through these helpers rather than through raw
 ``Markdown(f"...")`` or ``Styler`` (which does not escape by default).
 
+**What JupyterLab shows equals what the report shows.** JupyterLab typesets text between two
+``$`` signs in HTML and Markdown outputs as maths ("raised revenue by $1.59 (from $7.72 to
+$9.31" became a formula); its MathJax does not honour the ``tex2jax_ignore`` class on outputs
+(jupyterlab/jupyterlab#17935). MathJax reads an element's text piece by piece, starting a new
+piece at every element boundary, and a formula must open and close within one piece. So every
+HTML output made here goes through :func:`no_maths`, which puts each ``$`` (and each ``\\``, the
+start of ``\\(``, ``\\[`` and ``\\begin``) of the text into its own ``<span class="rfm-nomath">``:
+no piece of text then holds two delimiters, nothing is typeset, and the text a reader sees,
+copies or finds is unchanged (checked in the real JupyterLab by ``tests/test_jupyterlab.py``).
+Show any other HTML with :func:`show_html` rather than ``display(HTML(...))``.
+
 The few words these helpers add themselves (a table's "First 60 of 100 rows.", the
 parameters caption) come from the message catalogs in the report's language: pass
 ``language=``, else the language the report runner gives the notebook's kernel
@@ -59,10 +70,38 @@ def number_style(text: str, language: str = "en") -> str:
     return _DECIMAL_POINT.sub(",", _THOUSANDS_COMMA.sub("\u00a0", text))
 
 
+#: Markup MathJax must never see as a whole: comments, scripts and styles are kept as they are,
+#: every other tag is a boundary between two pieces of text.
+_MARKUP = re.compile(r"(<!--.*?-->|<script\b.*?</script\s*>|<style\b.*?</style\s*>|<[^>]*>)", re.S | re.I)
+#: Characters that open a formula for JupyterLab's MathJax: ``$``/``$$`` and ``\\(``, ``\\[``,
+#: ``\\begin{...}`` (processEscapes and processEnvironments are on).
+_TEX_START = re.compile(r"[$\\]")
+NO_MATHS_CLASS = "rfm-nomath"
+
+
+def no_maths(html_text: str) -> str:
+    """``html_text`` with every ``$`` and ``\\`` of its text in an element of its own, so
+    JupyterLab's MathJax finds no formula in it (see the module's docstring); tags, attributes,
+    comments, scripts and styles are left as they are. The text shown does not change."""
+    parts = _MARKUP.split(html_text)
+    for i in range(0, len(parts), 2):  # even items: text between tags
+        if "$" in parts[i] or "\\" in parts[i]:
+            parts[i] = _TEX_START.sub(lambda m: f'<span class="{NO_MATHS_CLASS}">{m.group()}</span>', parts[i])
+    return "".join(parts)
+
+
+def show_html(html_text: str) -> None:
+    """Show trusted HTML as a notebook output, safe from maths typesetting (:func:`no_maths`).
+    Values from the data must already be escaped (:func:`esc`)."""
+    display(HTML(no_maths(html_text)))
+
+
 def say_html(template: str, **values: Any) -> str:
     """The HTML of :func:`say`: ``template`` is trusted HTML written by us (``<b>``,
-    ``<br>``); every ``{value}`` is escaped before it is inserted."""
-    return "<p class='rfm-say'>" + template.format(**{k: esc(v) for k, v in values.items()}) + "</p>"
+    ``<br>``); every ``{value}`` is escaped before it is inserted. Safe from maths
+    typesetting (:func:`no_maths`)."""
+    return no_maths("<p class='rfm-say tex2jax_ignore'>"
+                    + template.format(**{k: esc(v) for k, v in values.items()}) + "</p>")
 
 
 def say(template: str, **values: Any) -> None:
@@ -78,7 +117,7 @@ def say_all(sentences: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
 
 
 def heading(text: str, level: int = 2) -> None:
-    display(HTML(f"<h{level}>{esc(text)}</h{level}>"))
+    show_html(f"<h{level}>{esc(text)}</h{level}>")
 
 
 def pretty_header(name: Any) -> str:
@@ -98,14 +137,14 @@ def table_html(df: pd.DataFrame, caption: str | None = None, *, index: bool = Fa
             shown[col] = shown[col].map(lambda v, f=f: "" if pd.isna(v) else f.format(v))
     if pretty_headers:
         shown.columns = [pretty_header(c) for c in shown.columns]
-    body = shown.to_html(index=index, escape=True, border=0, classes="rfm-table", na_rep="")
+    body = shown.to_html(index=index, escape=True, border=0, classes="rfm-table tex2jax_ignore", na_rep="")
     cap = f"<p class='rfm-caption'><b>{esc(caption)}</b></p>" if caption else ""
     more = ""
     if len(df) > max_rows:
         t = run_translator(language)
         note = t.ngettext("First {shown} of {n} row.", "First {shown} of {n} rows.", len(df))
         more = f"<p class='rfm-caption'>{esc(note.format(shown=t.integer(max_rows), n=t.integer(len(df))))}</p>"
-    return cap + body + more
+    return no_maths(cap + body + more)
 
 
 def table(df: pd.DataFrame, caption: str | None = None, **kwargs: Any) -> None:

@@ -130,6 +130,10 @@ LABELS = {
     "call_list_sheet": N_("Call list"),
     "call_priority_rule": N_("Call priority = the segment's call weight x the customer's spend percentile; highest first."),
     "call_weight": N_("Call weight"),
+    "readme_title": N_("Customer lists and tables of one run"),
+    "readme_files": N_("Files (rows; when written):"),
+    "rows": N_("rows"),
+    "written_at": N_("Written"),
 }
 
 VALUES = {
