@@ -98,11 +98,67 @@ def test_export_is_sorted_by_value_at_risk_and_has_no_extra_columns(tmp_path):
     value = pd.DataFrame({c: [0.0, 0.0, 0.0] for c in EXPORT_COLUMNS})
     value["customer_id"] = ["007", "b", "a"]
     value["value_at_risk"] = [1.0, np.nan, 5.0]
+    value["p_alive_change"] = [-1e-9, 0.1234567, 0.0]
+    value["slipping"] = [True, False, False]
     value["internal"] = 1
     path = write_value_export(value, tmp_path, "1998-06")
     back = pd.read_csv(path, dtype={"customer_id": str}, encoding="utf-8-sig")
     assert list(back.columns) == EXPORT_COLUMNS and list(back["customer_id"]) == ["a", "007", "b"]
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")
+    text = path.read_text(encoding="utf-8-sig")
+    assert "-0," not in text and "0.123457" in text and list(back["slipping"]) == [False, True, False]
+
+
+def _analysis(spend_status="ok", sampled=True):
+    from rfm_helpers.value.analysis import ValueAnalysis
+    from rfm_helpers.value.models import FittedValueModels
+
+    fitted = FittedValueModels("mbgnbd", "map", 0.9, {"r": 1.0, "alpha": 1.0, "a": 1.0, "b": 1.0}, pd.DataFrame(),
+                               {"p": 1.0, "q": 2.0, "v": 3.0}, pd.DataFrame(), spend_status, 478120,
+                               50000 if sampled else 478120, 20123, 1.0, n_fit_repeat=20321, sampled=sampled, fit_seed=7)
+    stats = {"customers": 478120, "one_time_buyers": 287000, "customers_without_purchase_day": 0, "nonpositive_days": 0}
+    suff = Sufficiency(True, True, True, [], 700, 478120, 191120, 190000)
+    return ValueAnalysis(dt.date(2024, 12, 31), stats, suff, fitted, None, None, {}, None, dt.date(2024, 11, 30),
+                         {"horizons": (90, 365), "clv_months": 12, "annual_discount_rate": 0.1})
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_model_sentences_say_the_fit_used_a_sample(language):
+    t = translator(language, "RUB" if language == "ru" else "USD")
+    text = " ".join(tpl.format(**v) for tpl, v in texts.model_sentences(t, _analysis()))
+    if language == "en":
+        assert "random sample of 50,000 of the 478,120 customers" in text and "seed 7" in text
+        assert "20,321 repeat" in text and "include the sampling error" in text
+    else:
+        assert "в выборке — 50\u00a0000, всего — 478\u00a0120 клиентов" in text and "— 7)" in text
+        assert "ошибка выборки" in text
+    full = " ".join(tpl.format(**v) for tpl, v in texts.model_sentences(t, _analysis(sampled=False)))
+    assert ("sample" not in full) if language == "en" else ("выборк" not in full)
+
+
+def test_without_a_spend_model_the_page_shows_no_money():
+    t = translator("en")
+    va = _analysis(spend_status="infinite_mean")
+    said = " ".join(tpl.format(**v) for tpl, v in texts.model_sentences(t, va))
+    assert "cannot be used (the fitted spend distribution has no finite mean" in said
+    head = {"customers": 10, "expected_purchases": 3.0, "expected_revenue": float("nan"), "likely_active": 4,
+            "mean_p_alive": 0.4, "slipping": 0, "new_customers": 0}
+    text = " ".join(tpl.format(**v) for tpl, v in texts.headline_sentences(t, head, va))
+    assert "$" not in text and "nan" not in text.lower() and "3 purchases" in text
+
+
+def test_p_alive_chart_from_bands_and_unassigned_group_label():
+    from rfm_helpers.value.segments import UNASSIGNED
+
+    bands = pd.DataFrame({"low": np.linspace(0, 0.95, 20), "high": np.linspace(0.05, 1, 20),
+                          "repeat_customers": np.arange(20), "one_time_buyers": np.arange(20)[::-1]})
+    for language in ("en", "ru"):
+        t = translator(language)
+        fig = charts.plot_p_alive(bands, t)
+        assert sum(p.get_height() for p in fig.axes[0].patches) == 2 * sum(range(20))
+        matplotlib.pyplot.close(fig)
+    assert texts.group_label(translator("en"), UNASSIGNED) == "Not in this grouping"
+    assert texts.group_label(translator("ru"), UNASSIGNED) == "Вне группировки"
 
 
 def test_notebook_06_twins_and_parameters():
@@ -117,4 +173,5 @@ def test_notebook_06_twins_and_parameters():
     params = pm.inspect_notebook(str(NB))
     assert params["currency"]["default"] == '"USD"'
     assert {"analysis_date", "source_config", "window_days", "language", "run_dir", "segment_map",
-            "currency"} <= set(params)
+            "currency", "fit_customers", "fit_seed"} <= set(params)
+    assert params["fit_customers"]["default"] == "50000"
