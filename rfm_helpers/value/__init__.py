@@ -15,12 +15,12 @@ scoring does not need it.
 from .analysis import ValueAnalysis, analyse_value, write_value_export
 from .backtest import Backtest, run_backtest
 from .features import compute_holdout, compute_value_summary
-from .models import FittedValueModels, ModelNotIdentified, fit_value_models
+from .models import FittedValueModels, ModelNotIdentified, fit_value_models, warm_up
 from .scoring import probability_alive, score_customers
 from .segments import Sufficiency, p_alive_histogram, sufficiency, value_by_group, value_headline
 from .store import ValueStore
 
 __all__ = ["ValueAnalysis", "analyse_value", "write_value_export", "Backtest", "run_backtest",
            "compute_holdout", "compute_value_summary", "FittedValueModels", "ModelNotIdentified", "fit_value_models",
-           "probability_alive", "score_customers", "Sufficiency", "p_alive_histogram", "sufficiency",
+           "probability_alive", "score_customers", "Sufficiency", "p_alive_histogram", "sufficiency", "warm_up",
            "value_by_group", "value_headline", "ValueStore"]

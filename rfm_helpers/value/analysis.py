@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..rfm import parse_as_of
 from .backtest import Backtest, backtest_in_store
-from .models import FIT_CUSTOMERS, FittedValueModels, ModelNotIdentified, fit_value_models
+from .models import FIT_CUSTOMERS, FittedValueModels, ModelNotIdentified, fit_value_models, warm_up
 from .segments import (MIN_SPEND_CUSTOMERS, NEW_CUSTOMER_DAYS, Sufficiency, p_alive_histogram, sufficiency,
                        value_by_group, value_headline)
 from .store import DEFAULT_MEMORY_LIMIT, ValueStore, previous_month_end, write_csv
@@ -114,6 +114,7 @@ def analyse_value(transactions: Any, as_of: Any, *, transaction_model: str = "bg
     fitted = headline = bands = bt = None
     tables: dict[str, pd.DataFrame] = {}
     path, rows = None, 0
+    warm_up(transaction_model, method)  # imports (and compiles) while DuckDB builds the summary
     with ValueStore(transactions, as_of_d, holdout_days=holdout_days, memory_limit=memory_limit) as store:
         stats = store.stats()
         cal = store.stats(calibration=True) if backtest else None

@@ -28,6 +28,7 @@ import pandas as pd
 
 from ..rfm import parse_as_of
 from .models import FIT_CUSTOMERS, FittedValueModels, fit_value_models
+from .scoring import point_only
 from .segments import MIN_SPEND_CUSTOMERS
 
 __all__ = ["Backtest", "run_backtest", "backtest_in_store", "backtest_cutoff", "decile_table", "verdict",
@@ -102,7 +103,7 @@ def backtest_in_store(store, *, transaction_model: str = "bgnbd", level: float =
     fitted = fit_value_models(rows, transaction_model=transaction_model, level=level, fit_customers=None,
                               min_spend_customers=MIN_SPEND_CUSTOMERS, n_customers=stats["customers"],
                               random_seed=random_seed)
-    store.score(fitted, "backtest", calibration=True, horizons=(h,), clv_months=1,
+    store.score(point_only(fitted), "backtest", calibration=True, horizons=(h,), clv_months=1,
                 columns=[f"expected_purchases_{h}d", f"expected_revenue_{h}d"])
     scores = (f"(SELECT customer_id, expected_purchases_{h}d AS predicted, expected_revenue_{h}d AS predicted_revenue "
               f"FROM {store.source('backtest')})")

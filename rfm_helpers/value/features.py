@@ -290,7 +290,7 @@ def _customers_up_to(transactions: pd.DataFrame, as_of: dt.date) -> int:
         return int(con.execute(
             "SELECT COUNT(DISTINCT CAST(customer_id AS VARCHAR)) FROM value_tx "
             f"WHERE CAST(order_date AS DATE) <= DATE '{as_of.isoformat()}' AND customer_id IS NOT NULL"
-        ).fetchone()[0])
+        ).fetchall()[0][0])
     finally:
         con.close()
 

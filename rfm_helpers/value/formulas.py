@@ -90,10 +90,17 @@ def expected_spend(p, q, v, x, mean_spend) -> np.ndarray:
 
 def distinct_pairs(x: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Distinct ``(x, T)`` pairs: ``(x_unique, T_unique, inverse)`` with
-    ``x_unique[inverse] == x`` and ``T_unique[inverse] == T``."""
+    ``x_unique[inverse] == x`` and ``T_unique[inverse] == T``. Whole-day values (the summary's)
+    are paired through one integer key (a 1-d sort); anything else row-wise."""
     x = np.asarray(x, dtype="float64")
     T = np.asarray(T, dtype="float64")
     if len(x) == 0:
         return x, T, np.zeros(0, dtype="int64")
+    whole = (np.all(x == np.floor(x)) and np.all(T == np.floor(T)) and x.min() >= 0 and T.min() >= 0
+             and (x.max() + 1) * (T.max() + 1) < 2 ** 62)
+    if whole:
+        width = int(T.max()) + 1
+        keys, inverse = np.unique(x.astype("int64") * width + T.astype("int64"), return_inverse=True)
+        return (keys // width).astype("float64"), (keys % width).astype("float64"), inverse.reshape(-1)
     pairs, inverse = np.unique(np.stack([x, T], axis=1), axis=0, return_inverse=True)
     return pairs[:, 0], pairs[:, 1], inverse.reshape(-1)

@@ -49,8 +49,10 @@ actually do: they say how well the data pin down the expected value.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import threading
 import time
 import warnings
 
@@ -60,7 +62,7 @@ import pandas as pd
 from .scoring import monthly_discount_rate, probability_alive, score_customers
 
 __all__ = ["TRANSACTION_MODELS", "FIT_METHODS", "FIT_CUSTOMERS", "FittedValueModels", "ModelNotIdentified",
-           "fit_value_models", "score_customers", "probability_alive", "monthly_discount_rate"]
+           "fit_value_models", "warm_up", "score_customers", "probability_alive", "monthly_discount_rate"]
 
 #: Transaction model codes -> PyMC-Marketing class names.
 TRANSACTION_MODELS = {"bgnbd": "BetaGeoModel", "mbgnbd": "ModifiedBetaGeoModel"}
@@ -86,7 +88,11 @@ class ModelNotIdentified(RuntimeError):
 
 def _quiet():
     """Silence the import-time and fit-time chatter of PyMC/ArviZ (FutureWarnings about
-    ArviZ's refactor, pytensor's BLAS notice); real errors still raise."""
+    ArviZ's refactor, pytensor's BLAS notice); real errors still raise. In the warm-up thread
+    this does nothing: ``warnings.catch_warnings`` swaps the process-wide filter list and is not
+    thread-safe."""
+    if threading.current_thread() is not threading.main_thread():
+        return contextlib.nullcontext()
     ctx = warnings.catch_warnings()
     ctx.__enter__()
     warnings.simplefilter("ignore", FutureWarning)
@@ -110,6 +116,42 @@ def _clv_module():
     finally:
         ctx.__exit__(None, None, None)
     return clv, Prior
+
+
+_WARM_UP: dict[str, threading.Thread] = {}
+_WARM_UP_LOCK = threading.Lock()
+
+
+def warm_up(transaction_model: str = "bgnbd", method: str = "map") -> None:
+    """Import PyMC-Marketing and (for ``method="map"``) compile the log-likelihoods in a
+    background thread, once per process, so that this fixed cost (a few seconds) overlaps work
+    the caller does meanwhile, e.g. DuckDB building the customer summary, which releases the
+    GIL. The fit waits for it. Start it only when the calling thread is not itself importing
+    new modules meanwhile (two threads importing the same packages can deadlock); a failure in
+    the thread is ignored: the fit then does the work itself and raises any real error."""
+    key = f"{transaction_model}:{method}"
+    with _WARM_UP_LOCK:
+        if key in _WARM_UP or (method == "map" and f"purchase:{transaction_model}" in _COMPILED):
+            return
+        thread = threading.Thread(target=_warm_up, args=(transaction_model, method), name="rfm-value-warm-up",
+                                  daemon=True)
+        _WARM_UP[key] = thread
+        thread.start()
+
+
+def _warm_up(transaction_model: str, method: str) -> None:
+    try:
+        _clv_module()
+        if method == "map":
+            purchase_loglik(transaction_model)
+            spend_loglik()
+    except Exception:  # noqa: BLE001 - the main thread repeats the work and raises for real
+        pass
+
+
+def _wait_for_warm_up() -> None:
+    for thread in list(_WARM_UP.values()):
+        thread.join()
 
 
 @dataclasses.dataclass
@@ -388,6 +430,7 @@ def fit_value_models(summary: pd.DataFrame, *, transaction_model: str = "bgnbd",
         raise KeyError(f"summary lacks {sorted(need - set(summary.columns))}; use compute_value_summary")
     if len(summary) < 2 or (summary["frequency"] > 0).sum() < 1:
         raise ValueError("cannot fit a purchase model without repeat customers")
+    _wait_for_warm_up()
     bound = mcmc_customers if method == "mcmc" else fit_customers
     population = int(n_customers) if n_customers is not None else len(summary)
     rows = summary

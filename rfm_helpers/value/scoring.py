@@ -35,7 +35,7 @@ import pandas as pd
 from . import formulas
 
 __all__ = ["CHUNK_ELEMENTS", "VALUE_AT_RISK_DAYS", "monthly_discount_rate", "score_arrays", "score_customers",
-           "score_batches", "probability_alive", "chunk_rows"]
+           "score_batches", "probability_alive", "chunk_rows", "point_only"]
 
 #: Largest ``(parameter sets x customers)`` array a chunk may create (8 bytes each: 32 MB).
 CHUNK_ELEMENTS = 4_000_000
@@ -56,6 +56,17 @@ def chunk_rows(fitted) -> int:
     """Customers per chunk for ``fitted`` (fewer when there are many posterior draws)."""
     k = max(len(fitted.purchase_draws), len(fitted.spend_draws), 1)
     return max(1024, CHUNK_ELEMENTS // k)
+
+
+def point_only(fitted):
+    """``fitted`` with its point estimates as the only parameter set: point predictions at a
+    ninth of the cost (the intervals collapse to the point; for the backtest, which compares
+    points)."""
+    import dataclasses
+
+    spend = pd.DataFrame([fitted.spend_params])[list(_GG)] if fitted.spend_params else fitted.spend_draws.iloc[:0]
+    return dataclasses.replace(fitted, method="map", purchase_draws=pd.DataFrame([fitted.purchase_params])[list(_BG)],
+                               spend_draws=spend)
 
 
 def _params(draws: pd.DataFrame, names) -> list[np.ndarray]:

@@ -38,7 +38,7 @@ __all__ = ["ValueStore", "previous_month_end", "write_csv", "DEFAULT_MEMORY_LIMI
 #: DuckDB's memory limit for the value stage (it spills to disk beyond it).
 DEFAULT_MEMORY_LIMIT = "1GB"
 _BATCH_ROWS = 200_000
-_BOM = "\ufeff".encode("utf-8")
+_BOM = "\ufeff"  # byte-order mark: EF BB BF in UTF-8
 
 
 def previous_month_end(as_of: Any) -> dt.date:
@@ -126,13 +126,13 @@ class ValueStore:
         row = self.con.execute(
             f"SELECT COUNT(*), COUNT(*) FILTER (WHERE frequency > 0), "
             f"COUNT(*) FILTER (WHERE frequency > 0 AND monetary_value > 0), COUNT(*) FILTER (WHERE frequency = 0), "
-            f"MIN(first_purchase) FROM {self._view(calibration)}").fetchone()
+            f"MIN(first_purchase) FROM {self._view(calibration)}").fetchall()[0]
         out = {"customers": int(row[0]), "repeat_customers": int(row[1]), "spend_customers": int(row[2]),
                "one_time_buyers": int(row[3]), "first_purchase": row[4]}
         if not calibration:
             extra = self.con.execute("SELECT COUNT(*) FILTER (WHERE NOT has_purchase), "
                                  "COALESCE(SUM(nonpositive_days) FILTER (WHERE has_purchase), 0) "
-                                 "FROM value_base").fetchone()
+                                 "FROM value_base").fetchall()[0]
             out["customers_without_purchase_day"] = int(extra[0])
             out["nonpositive_days"] = int(extra[1])
         return out
@@ -193,9 +193,11 @@ class ValueStore:
         """Create ``view``: the scored customers of ``name`` with the ``slipping`` flag (which
         needs the CLV threshold of all customers, known only after scoring)."""
         src = self.source(name)
-        n = self.con.execute(f"SELECT COUNT(*) FROM {src}").fetchone()[0]
-        row = self.con.execute(slipping_threshold_sql(src, n)).fetchone()
-        threshold = float(row[0]) if row else None
+        n = self.con.execute(f"SELECT COUNT(*) FROM {src}").fetchall()[0][0]
+        rows = self.con.execute(slipping_threshold_sql(src, n)).fetchall()
+        if not rows:  # fewer customers with a CLV than the top share: all of them are in it
+            rows = self.con.execute(f"SELECT MIN(clv) FROM {src}").fetchall()
+        threshold = float(rows[0][0]) if rows and rows[0][0] is not None else None
         self.con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT *, {slipping_sql(threshold)} AS slipping "
                          f"FROM {src}")
         return view
@@ -211,29 +213,23 @@ class ValueStore:
 
 def write_csv(con, view: str, path: str | Path, columns: list[str], order: str) -> int:
     """Write ``columns`` of ``view`` (in connection ``con``) sorted by ``order`` to a UTF-8 CSV
-    with a byte-order mark (Excel), streamed in Arrow batches; floats rounded to 6 decimals,
-    booleans as True/False, missing values empty. Returns the number of rows."""
-    import pyarrow.csv as pacsv
-
+    with a byte-order mark (so Excel reads it as UTF-8): DuckDB's parallel CSV writer, the mark
+    written as the first bytes of the header. Floats rounded to 6 decimals (never "-0"),
+    booleans as True/False, missing values empty, fields quoted only when needed. Returns the
+    number of rows."""
     types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {view})").fetchall())
     exprs = []
-    for c in columns:
+    for i, c in enumerate(columns):
         q = f'"{c}"'
+        name = f'"{_BOM}{c}"' if i == 0 else q
         if types[c] in ("DOUBLE", "FLOAT"):
-            exprs.append(f"CASE WHEN ROUND({q}, 6) = 0 THEN 0.0 ELSE ROUND({q}, 6) END AS {q}")  # never "-0"
+            exprs.append(f"CASE WHEN ROUND({q}, 6) = 0 THEN 0.0 ELSE ROUND({q}, 6) END AS {name}")
         elif types[c] == "BOOLEAN":
-            exprs.append(f"CASE WHEN {q} THEN 'True' WHEN NOT {q} THEN 'False' END AS {q}")
+            exprs.append(f"CASE WHEN {q} THEN 'True' WHEN NOT {q} THEN 'False' END AS {name}")
         else:
-            exprs.append(f"CAST({q} AS VARCHAR) AS {q}" if c == "customer_id" else q)
-    reader = con.sql(f"SELECT {', '.join(exprs)} FROM {view} ORDER BY {order}").to_arrow_reader(_BATCH_ROWS)
+            exprs.append(f"CAST({q} AS VARCHAR) AS {name}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    rows = 0
-    with open(path, "wb") as f:
-        f.write(_BOM)
-        writer = pacsv.CSVWriter(f, reader.schema, write_options=pacsv.WriteOptions(quoting_style="needed"))
-        for batch in reader:
-            writer.write_batch(batch)
-            rows += batch.num_rows
-        writer.close()
-    return rows
+    con.execute(f"COPY (SELECT {', '.join(exprs)} FROM {view} ORDER BY {order}) TO {_quote_path(path)} "
+                f"(FORMAT csv, HEADER true, DELIMITER ',')")
+    return int(con.execute(f"SELECT COUNT(*) FROM {view}").fetchall()[0][0])
