@@ -55,6 +55,18 @@ def test_backtest_sentences_say_the_verdict_honestly(verdict, language):
         assert not LATIN_WORD.search(text.replace("Gamma", "")), text
 
 
+def test_a_sampled_backtest_says_so():
+    import dataclasses
+
+    bt = dataclasses.replace(_backtest(), population=4_409_924)
+    en = " ".join(tpl.format(**v) for tpl, v in texts.backtest_sentences(translator("en"), bt))
+    ru = " ".join(tpl.format(**v) for tpl, v in texts.backtest_sentences(translator("ru"), bt))
+    assert "random sample of the 4,409,924 customers known at the cut-off" in en
+    assert "случайная выборка" in ru and "4\u00a0409\u00a0924 клиента" in ru
+    assert "random sample" not in " ".join(tpl.format(**v) for tpl, v in
+                                          texts.backtest_sentences(translator("en"), _backtest()))
+
+
 def test_backtest_table_and_chart_in_both_languages():
     for language in ("en", "ru"):
         t = translator(language)
@@ -100,13 +112,16 @@ def test_export_is_sorted_by_value_at_risk_and_has_no_extra_columns(tmp_path):
     value["value_at_risk"] = [1.0, np.nan, 5.0]
     value["p_alive_change"] = [-1e-9, 0.1234567, 0.0]
     value["slipping"] = [True, False, False]
+    value["p_alive"] = [0.5, 0.25, 1.0]
+    value["clv"] = [2.5e12, 1.0, 0.5]  # too large for fixed-point: this column is printed as floats
     value["internal"] = 1
     path = write_value_export(value, tmp_path, "1998-06")
     back = pd.read_csv(path, dtype={"customer_id": str}, encoding="utf-8-sig")
     assert list(back.columns) == EXPORT_COLUMNS and list(back["customer_id"]) == ["a", "007", "b"]
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")
     text = path.read_text(encoding="utf-8-sig")
-    assert "-0," not in text and "0.123457" in text and list(back["slipping"]) == [False, True, False]
+    assert "-0," not in text and ",0.123457," in text and "\n007,0.500000," in text and ",2500000000000.0," in text
+    assert list(back["slipping"]) == [False, True, False] and back["clv"].max() == 2.5e12
 
 
 def _analysis(spend_status="ok", sampled=True):

@@ -73,11 +73,14 @@ def test_only_samples_and_aggregates_reach_pandas(tx, tmp_path, monkeypatch):
     ids = pd.Index(tx["customer_id"].unique())
     groups = pd.Series(np.where(np.arange(len(ids)) % 3 == 0, "a", "b"), index=ids)[ids[:-50]]  # 50 without
     va = analysis.analyse_value(tx, AS_OF, transaction_model="mbgnbd", fit_customers=1000, random_seed=3,
+                                backtest_customers=1500,
                                 groups={"segment": groups}, group_order={"segment": ["b", "a"]},
                                 export_path=tmp_path / "value.csv")
     customers = va.stats["customers"]
     assert customers > 3000 and va.fitted.sampled and va.fitted.n_fit_customers == 1000
-    assert va.backtest is not None and va.backtest.fitted.n_fit_customers == 1000
+    bt = va.backtest
+    assert bt is not None and bt.fitted.n_fit_customers == 1000
+    assert bt.sampled and bt.customers == 1500 and bt.population > 3000 and bt.deciles["customers"].sum() == 1500
     # two fit samples (now and at the cut-off) of 1,000; everything else is an aggregate
     assert sorted(s for s in sizes if s > 100) == [1000, 1000], sizes
     for value in vars(va).values():

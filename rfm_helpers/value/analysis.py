@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from ..rfm import parse_as_of
-from .backtest import Backtest, backtest_in_store
+from .backtest import BACKTEST_CUSTOMERS, Backtest, backtest_in_store
 from .models import FIT_CUSTOMERS, FittedValueModels, ModelNotIdentified, fit_value_models, warm_up
 from .segments import (MIN_SPEND_CUSTOMERS, NEW_CUSTOMER_DAYS, Sufficiency, p_alive_histogram, sufficiency,
                        value_by_group, value_headline)
@@ -76,7 +76,7 @@ def _fit(store: ValueStore, calibration: bool, *, transaction_model, method, lev
     n = store.stats(calibration)["customers"]
     k = mcmc_customers if method == "mcmc" else fit_customers
     while True:
-        rows = store.sample(k, random_seed, calibration)
+        rows = store.sample(k, calibration=calibration)
         try:
             return fit_value_models(rows, transaction_model=transaction_model, method=method, level=level,
                                     fit_customers=None, mcmc_customers=None, random_seed=random_seed,
@@ -91,6 +91,7 @@ def analyse_value(transactions: Any, as_of: Any, *, transaction_model: str = "bg
                   level: float = 0.9, horizons: tuple[int, ...] = (90, 365), clv_months: int = 12,
                   annual_discount_rate: float = 0.10, holdout_days: int = 90, backtest: bool = True,
                   fit_customers: int | None = FIT_CUSTOMERS, mcmc_customers: int = 2000, random_seed: int = 0,
+                  backtest_customers: int | None = BACKTEST_CUSTOMERS,
                   groups: Mapping[str, pd.Series] | None = None, group_order: Mapping[str, list] | None = None,
                   export_path: str | Path | None = None,
                   memory_limit: str = DEFAULT_MEMORY_LIMIT) -> ValueAnalysis:
@@ -109,13 +110,15 @@ def analyse_value(transactions: Any, as_of: Any, *, transaction_model: str = "bg
     settings = {"transaction_model": transaction_model, "method": method, "level": level, "horizons": horizons,
                 "clv_months": int(clv_months), "annual_discount_rate": float(annual_discount_rate),
                 "holdout_days": int(holdout_days), "fit_customers": fit_customers,
-                "mcmc_customers": int(mcmc_customers), "random_seed": int(random_seed)}
+                "mcmc_customers": int(mcmc_customers), "random_seed": int(random_seed),
+                "backtest_customers": backtest_customers}
     last_end = previous_month_end(as_of_d)
     fitted = headline = bands = bt = None
     tables: dict[str, pd.DataFrame] = {}
     path, rows = None, 0
     warm_up(transaction_model, method)  # imports (and compiles) while DuckDB builds the summary
-    with ValueStore(transactions, as_of_d, holdout_days=holdout_days, memory_limit=memory_limit) as store:
+    with ValueStore(transactions, as_of_d, holdout_days=holdout_days, seed=random_seed,
+                    memory_limit=memory_limit) as store:
         stats = store.stats()
         cal = store.stats(calibration=True) if backtest else None
         suff = sufficiency(stats, as_of_d, holdout_days=holdout_days, backtest_summary=cal)
@@ -141,7 +144,8 @@ def analyse_value(transactions: Any, as_of: Any, *, transaction_model: str = "bg
             if backtest and suff.can_backtest:
                 try:
                     bt = backtest_in_store(store, transaction_model=transaction_model, level=level,
-                                           fit_customers=fit_customers, random_seed=random_seed)
+                                           fit_customers=fit_customers, random_seed=random_seed,
+                                           backtest_customers=backtest_customers)
                 except ModelNotIdentified as e:
                     suff.problems.append(("backtest_not_identified", {"model": e.model}))
                     suff.can_backtest = False

@@ -43,8 +43,8 @@ import pyarrow as pa
 
 from ..rfm import parse_as_of
 
-__all__ = ["SUMMARY_SQL", "HOLDOUT_SQL", "BASE_SQL", "SAMPLE_SQL", "summary_sql", "holdout_sql", "base_sql",
-           "sample_sql", "sample_summary", "stratified_counts", "compute_value_summary", "compute_holdout",
+__all__ = ["SUMMARY_SQL", "HOLDOUT_SQL", "BASE_SQL", "SAMPLE_SQL", "SAMPLE_KEY_SQL", "summary_sql", "holdout_sql",
+           "base_sql", "sample_sql", "sample_key_sql", "sample_summary", "stratified_counts", "compute_value_summary", "compute_holdout",
            "SUMMARY_COLUMNS"]
 
 #: Columns of :func:`compute_value_summary`, in order.
@@ -112,8 +112,9 @@ ORDER BY customer_id
 #: as of ``{as_of}`` (columns as in :data:`SUMMARY_SQL`), the same as of the end of last month
 #: (``last_*``, NULL for customers whose first purchase came later) and as of the backtest's
 #: cut-off (``cal_*``), purchase days and spend after the cut-off (``holdout_*``) and in the
-#: same number of days before it (``baseline_*``). Customers with days up to ``{as_of}`` but no
-#: purchase day are kept with ``has_purchase = false`` (counted, never modelled).
+#: same number of days before it (``baseline_*``), and the customer's place in the seeded random
+#: order of the fit samples (``sample_key``, :data:`SAMPLE_KEY_SQL`). Customers with days up to
+#: ``{as_of}`` but no purchase day are kept with ``has_purchase = false`` (counted, never modelled).
 BASE_SQL = """
 WITH days AS (
     SELECT CAST(customer_id AS VARCHAR) AS customer_id,
@@ -166,28 +167,34 @@ SELECT customer_id,
        CAST(holdout_purchases AS INTEGER) AS holdout_purchases,
        COALESCE(holdout_spend, 0.0) AS holdout_spend,
        CAST(baseline_purchases AS INTEGER) AS baseline_purchases,
-       COALESCE(baseline_spend, 0.0) AS baseline_spend
+       COALESCE(baseline_spend, 0.0) AS baseline_spend,
+       {sample_key} AS sample_key
 FROM c
 """
 
-#: A seeded random sample of ``{k}`` rows of ``{source}`` among rows with ``{where}``: the
-#: rows whose ``md5('{seed}:' || customer_id)`` comes first. The hash makes the draw depend only
-#: on the seed and the customer ids -- not on row order, threads or the DuckDB version -- and the
-#: same customers stay in the sample from month to month.
+#: A customer's place in the seeded random order: the first 64 bits of
+#: ``md5('{seed}:' || customer_id)`` as an unsigned integer. It depends only on the seed and the
+#: id -- not on row order, threads or the DuckDB version (md5 is a standard) -- so the same
+#: customers stay in the sample from month to month.
+SAMPLE_KEY_SQL = "CAST('0x' || substr(md5('{seed}:' || CAST(customer_id AS VARCHAR)), 1, 16) AS UBIGINT)"
+
+#: ``{k}`` rows of ``{source}`` among rows with ``{where}``: those first in the seeded order
+#: ``{key}`` (:data:`SAMPLE_KEY_SQL`, or a column holding it), ties by customer id.
 SAMPLE_SQL = """
 SELECT * FROM {source} WHERE {where}
-ORDER BY md5('{seed}:' || CAST(customer_id AS VARCHAR)) LIMIT {k}
+ORDER BY {key}, customer_id LIMIT {k}
 """
 
 
-def base_sql(source: str, as_of: Any, last_end: Any, cutoff: Any, baseline_start: Any) -> str:
-    """:data:`BASE_SQL` for a table expression ``source``."""
+def base_sql(source: str, as_of: Any, last_end: Any, cutoff: Any, baseline_start: Any, seed: int = 0) -> str:
+    """:data:`BASE_SQL` for a table expression ``source`` (``seed``: of the sample order)."""
     dates = [parse_as_of(d) for d in (as_of, last_end, cutoff, baseline_start)]
     if not dates[3] < dates[2] < dates[0] or dates[1] > dates[0]:
         raise ValueError(f"expected baseline start < cut-off < analysis date and last month's end <= analysis "
                          f"date, got {[d.isoformat() for d in dates]}")
     return BASE_SQL.format(source=source, as_of=dates[0].isoformat(), last_end=dates[1].isoformat(),
-                           cutoff=dates[2].isoformat(), baseline_start=dates[3].isoformat())
+                           cutoff=dates[2].isoformat(), baseline_start=dates[3].isoformat(),
+                           sample_key=sample_key_sql(seed))
 
 
 def stratified_counts(k: int, repeat: int, one_time: int) -> tuple[int, int]:
@@ -200,13 +207,20 @@ def stratified_counts(k: int, repeat: int, one_time: int) -> tuple[int, int]:
     return k_repeat, min(one_time, k - k_repeat)
 
 
+def sample_key_sql(seed: int) -> str:
+    """:data:`SAMPLE_KEY_SQL` for ``seed``."""
+    return SAMPLE_KEY_SQL.format(seed=int(seed))
+
+
 def sample_sql(source: str, k: int, seed: int, repeat: int, one_time: int, *, frequency: str = "frequency",
-               where: str = "TRUE") -> str:
+               where: str = "TRUE", key: str | None = None) -> str:
     """A stratified seeded sample of ``k`` customers of ``source`` (SQL): repeat buyers
     (``frequency > 0``) and one-time buyers each in proportion to their counts ``repeat`` and
-    ``one_time``, drawn by :data:`SAMPLE_SQL`; ordered by customer id."""
+    ``one_time``, the first of each in the order :data:`SAMPLE_KEY_SQL` (``key``: a column that
+    already holds it for ``seed``); ordered by customer id."""
     k_repeat, k_once = stratified_counts(int(k), int(repeat), int(one_time))
-    parts = [SAMPLE_SQL.format(source=source, where=f"({where}) AND {frequency} {cond}", seed=int(seed), k=kk)
+    order = key or sample_key_sql(seed)
+    parts = [SAMPLE_SQL.format(source=source, where=f"({where}) AND {frequency} {cond}", key=order, k=kk)
              for cond, kk in (("> 0", k_repeat), ("= 0", k_once))]
     return f"SELECT * FROM (({parts[0]}) UNION ALL ({parts[1]})) ORDER BY customer_id"
 

@@ -249,12 +249,16 @@ def score_customers(fitted, summary: pd.DataFrame, *, horizons: tuple[int, ...] 
 
 def score_batches(fitted, batches: Iterable, *, horizons=(90, 365), clv_months: int = 12,
                   annual_discount_rate: float = 0.10, keep: tuple[str, ...] = ("customer_id",),
-                  columns: list[str] | None = None) -> Iterator:
+                  columns: list[str] | None = None, threads: int = 1) -> Iterator:
     """Score a stream of Arrow record batches with columns ``frequency``, ``recency``, ``T``,
     ``monetary_value`` (and optionally ``last_frequency``, ``last_recency``, ``last_T`` for
-    last month's P(alive)); yield Arrow record batches with the ``keep`` columns passed through
-    and the score ``columns`` (default: everything :func:`score_arrays` returns). Missing
-    values are nulls. Only one chunk is in memory at a time."""
+    last month's P(alive)); yield Arrow record batches, in order, with the ``keep`` columns
+    passed through and the score ``columns`` (default: everything :func:`score_arrays`
+    returns). Missing values are nulls. At most ``threads`` chunks are scored at a time (numpy
+    and scipy release the GIL) and at most ``threads + 1`` are held in memory."""
+    import collections
+    from concurrent.futures import ThreadPoolExecutor
+
     import pyarrow as pa
 
     horizons = _check_settings(horizons, clv_months)
@@ -264,23 +268,37 @@ def score_batches(fitted, batches: Iterable, *, horizons=(90, 365), clv_months: 
     def col(batch, name):
         return batch.column(name).to_numpy(zero_copy_only=False)
 
-    for batch in batches:
-        for start in range(0, batch.num_rows, step):
-            part = batch.slice(start, step)
-            if part.num_rows == 0:
-                continue
-            last = None
-            if "last_frequency" in part.schema.names:
-                last = tuple(np.asarray(col(part, c), dtype="float64")
-                             for c in ("last_frequency", "last_recency", "last_T"))
-            arr = score_arrays(fitted, col(part, "frequency"), col(part, "recency"), col(part, "T"),
-                               col(part, "monetary_value"), horizons=horizons, clv_months=int(clv_months),
-                               monthly_rate=monthly, last_month=last)
-            names = columns or list(arr)
-            yield pa.RecordBatch.from_arrays(
-                [part.column(k) for k in keep] + [pa.array(arr[c], type=pa.float64(), from_pandas=True)
-                                                  for c in names],
-                names=[*keep, *names])
+    def parts():
+        for batch in batches:
+            for start in range(0, batch.num_rows, step):
+                part = batch.slice(start, step)
+                if part.num_rows:
+                    yield part
+
+    def one(part):
+        last = None
+        if "last_frequency" in part.schema.names:
+            last = tuple(np.asarray(col(part, c), dtype="float64") for c in ("last_frequency", "last_recency", "last_T"))
+        arr = score_arrays(fitted, col(part, "frequency"), col(part, "recency"), col(part, "T"),
+                           col(part, "monetary_value"), horizons=horizons, clv_months=int(clv_months),
+                           monthly_rate=monthly, last_month=last)
+        names = columns or list(arr)
+        return pa.RecordBatch.from_arrays(
+            [part.column(k) for k in keep] + [pa.array(arr[c], type=pa.float64(), from_pandas=True) for c in names],
+            names=[*keep, *names])
+
+    if threads <= 1:
+        for part in parts():
+            yield one(part)
+        return
+    with ThreadPoolExecutor(max_workers=int(threads), thread_name_prefix="rfm-value-score") as pool:
+        pending: collections.deque = collections.deque()
+        for part in parts():
+            pending.append(pool.submit(one, part))
+            if len(pending) > threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def probability_alive(fitted, summary: pd.DataFrame) -> pd.Series:

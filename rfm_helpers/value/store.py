@@ -20,6 +20,7 @@ leaving a ``with`` block).
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -37,6 +38,8 @@ __all__ = ["ValueStore", "previous_month_end", "write_csv", "DEFAULT_MEMORY_LIMI
 
 #: DuckDB's memory limit for the value stage (it spills to disk beyond it).
 DEFAULT_MEMORY_LIMIT = "1GB"
+#: Chunks scored at the same time (numpy and scipy release the GIL): at most two, as many as cores.
+SCORING_THREADS = min(2, os.cpu_count() or 1)
 _BATCH_ROWS = 200_000
 _BOM = "\ufeff"  # byte-order mark: EF BB BF in UTF-8
 
@@ -57,7 +60,7 @@ class ValueStore:
     ``transactions``: a pandas frame or the path of a Parquet file (or a list of paths) with
     ``customer_id``, ``order_date``, ``amount`` (clean rows, as the loader returns them)."""
 
-    def __init__(self, transactions: Any, as_of: Any, *, holdout_days: int = 90,
+    def __init__(self, transactions: Any, as_of: Any, *, holdout_days: int = 90, seed: int = 0,
                  memory_limit: str = DEFAULT_MEMORY_LIMIT, workdir: str | Path | None = None):
         self.as_of = parse_as_of(as_of)
         self.holdout_days = int(holdout_days)
@@ -66,15 +69,18 @@ class ValueStore:
         self.last_end = previous_month_end(self.as_of)
         self.cutoff = self.as_of - dt.timedelta(days=self.holdout_days)
         self.baseline_start = self.cutoff - dt.timedelta(days=self.holdout_days)
+        self.seed = int(seed)
         self.dir = Path(tempfile.mkdtemp(prefix="rfm-value-", dir=workdir))
         self.con = duckdb.connect(config={"memory_limit": memory_limit,
                                           "temp_directory": str(self.dir / "spill"),
                                           "preserve_insertion_order": False})
+        self.con.execute("SET enable_progress_bar = false")  # no bars in the notebook's output
         self.scored: dict[str, Path] = {}
         try:
             source = self._source(transactions)
             base = self.dir / "base.parquet"
-            self.con.execute(f"COPY ({base_sql(source, self.as_of, self.last_end, self.cutoff, self.baseline_start)}) "
+            sql = base_sql(source, self.as_of, self.last_end, self.cutoff, self.baseline_start, self.seed)
+            self.con.execute(f"COPY ({sql}) "
                              f"TO {_quote_path(base)} (FORMAT parquet)")
             if source == "value_tx":
                 self.con.unregister("value_tx")
@@ -113,10 +119,10 @@ class ValueStore:
     def _view(self, calibration: bool) -> str:
         if calibration:
             return ("(SELECT customer_id, cal_frequency AS frequency, cal_recency AS recency, cal_T AS T, "
-                    "cal_monetary_value AS monetary_value, first_purchase FROM value_base "
+                    "cal_monetary_value AS monetary_value, first_purchase, sample_key FROM value_base "
                     "WHERE cal_frequency IS NOT NULL)")
-        return ("(SELECT customer_id, frequency, recency, T, monetary_value, first_purchase FROM value_base "
-                "WHERE has_purchase)")
+        return ("(SELECT customer_id, frequency, recency, T, monetary_value, first_purchase, sample_key "
+                "FROM value_base WHERE has_purchase)")
 
     def stats(self, calibration: bool = False) -> dict[str, Any]:
         """Counts of the summary as of the analysis date (or the cut-off): ``customers``,
@@ -137,30 +143,39 @@ class ValueStore:
             out["nonpositive_days"] = int(extra[1])
         return out
 
-    def sample(self, k: int | None, seed: int = 0, calibration: bool = False) -> pd.DataFrame:
+    def sample(self, k: int | None, seed: int | None = None, calibration: bool = False) -> pd.DataFrame:
         """A stratified seeded sample of at most ``k`` customers (all when ``k`` is None or
-        there are fewer), with ``frequency``, ``recency``, ``T``, ``monetary_value``."""
+        there are fewer), with ``frequency``, ``recency``, ``T``, ``monetary_value``. ``seed``
+        defaults to the store's (whose sample order was computed with the summary)."""
         view = self._view(calibration)
         if k is None:
             sql = f"SELECT * FROM {view} ORDER BY customer_id"
         else:
             st = self.stats(calibration)
-            sql = sample_sql(view, int(k), seed, st["repeat_customers"], st["one_time_buyers"])
-        out = self.con.execute(sql).df()
+            seed = self.seed if seed is None else int(seed)
+            sql = sample_sql(view, int(k), seed, st["repeat_customers"], st["one_time_buyers"],
+                             key="sample_key" if seed == self.seed else None)
+        out = self.con.execute(sql).df().drop(columns=["sample_key"])
         out["frequency"] = out["frequency"].astype("int64")
         return out
 
     # ------------------------------------------------------------------ scoring
     def score(self, fitted, name: str, *, calibration: bool = False, horizons=(90, 365), clv_months: int = 12,
               annual_discount_rate: float = 0.10, new_customer_days: int = 30,
-              columns: list[str] | None = None) -> Path:
+              columns: list[str] | None = None, sample: int | None = None) -> Path:
         """Score every customer (of the cut-off's summary with ``calibration``) into
-        ``<name>.parquet`` and return its path; ``columns``: which score columns to keep."""
+        ``<name>.parquet`` and return its path; ``columns``: which score columns to keep;
+        ``sample`` (with ``calibration``): only a stratified sample of that many customers, in
+        the store's seeded order."""
         import pyarrow.parquet as pq
 
         if calibration:
-            sql = (f"SELECT customer_id, cal_frequency AS frequency, cal_recency AS recency, cal_T AS T, "
-                   f"cal_monetary_value AS monetary_value FROM value_base WHERE cal_frequency IS NOT NULL")
+            sql = "SELECT customer_id, frequency, recency, T, monetary_value FROM " + self._view(True)
+            if sample is not None:
+                st = self.stats(calibration=True)
+                sql = (f"SELECT customer_id, frequency, recency, T, monetary_value FROM ("
+                       + sample_sql(self._view(True), int(sample), self.seed, st["repeat_customers"],
+                                    st["one_time_buyers"], key="sample_key") + ")")
             keep: tuple[str, ...] = ("customer_id",)
         else:
             sql = (f"SELECT customer_id, frequency, recency, T, monetary_value, last_frequency, last_recency, last_T, "
@@ -173,7 +188,8 @@ class ValueStore:
         writer = None
         try:
             for batch in score_batches(fitted, reader, horizons=horizons, clv_months=clv_months,
-                                       annual_discount_rate=annual_discount_rate, keep=keep, columns=columns):
+                                       annual_discount_rate=annual_discount_rate, keep=keep, columns=columns,
+                                       threads=SCORING_THREADS):
                 if writer is None:
                     writer = pq.ParquetWriter(path, batch.schema)
                 writer.write_batch(batch)
@@ -214,16 +230,24 @@ class ValueStore:
 def write_csv(con, view: str, path: str | Path, columns: list[str], order: str) -> int:
     """Write ``columns`` of ``view`` (in connection ``con``) sorted by ``order`` to a UTF-8 CSV
     with a byte-order mark (so Excel reads it as UTF-8): DuckDB's parallel CSV writer, the mark
-    written as the first bytes of the header. Floats rounded to 6 decimals (never "-0"),
-    booleans as True/False, missing values empty, fields quoted only when needed. Returns the
-    number of rows."""
+    written as the first bytes of the header. Numbers with 6 decimals (as fixed-point decimals,
+    which DuckDB prints much faster than floats; a column with values of 10^12 or more is
+    rounded and printed as floats instead), booleans as True/False, missing values empty,
+    fields quoted only when needed. Returns the number of rows."""
     types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {view})").fetchall())
+    floats = [c for c in columns if types[c] in ("DOUBLE", "FLOAT")]
+    big = set()
+    if floats:
+        row = con.execute("SELECT " + ", ".join(f'MAX(ABS("{c}"))' for c in floats) + f" FROM {view}").fetchall()[0]
+        big = {c for c, m in zip(floats, row) if m is not None and not m < 1e12}
     exprs = []
     for i, c in enumerate(columns):
         q = f'"{c}"'
         name = f'"{_BOM}{c}"' if i == 0 else q
-        if types[c] in ("DOUBLE", "FLOAT"):
-            exprs.append(f"CASE WHEN ROUND({q}, 6) = 0 THEN 0.0 ELSE ROUND({q}, 6) END AS {name}")
+        if c in big:
+            exprs.append(f"CASE WHEN ROUND({q}, 6) = 0 THEN 0.0 ELSE ROUND({q}, 6) END AS {name}")  # never "-0"
+        elif c in floats:
+            exprs.append(f"CAST(ROUND({q}, 6) AS DECIMAL(18, 6)) AS {name}")
         elif types[c] == "BOOLEAN":
             exprs.append(f"CASE WHEN {q} THEN 'True' WHEN NOT {q} THEN 'False' END AS {name}")
         else:

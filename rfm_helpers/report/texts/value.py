@@ -201,6 +201,10 @@ def backtest_sentences(t: Translator, bt) -> list[tuple[str, dict[str, str]]]:
              "model_error": t.percent(tot["model_total_error"], signed=True),
              "baseline": t.integer(tot["baseline"]),
              "baseline_error": t.percent(tot["baseline_total_error"], signed=True)})]
+    if getattr(bt, "sampled", False):
+        out.append((t._("These customers are a random sample of the {population} known at the cut-off (repeat and "
+                        "one-time buyers in their true proportions); the errors below are measured on this sample."),
+                    {"population": t.plural(bt.population, "{n} customer", "{n} customers")}))
     if bt.spend_available:
         out.append((t._("Revenue in that period: actual {actual}, predicted {predicted} ({model_error}), "
                         "baseline {baseline} ({baseline_error})."),
