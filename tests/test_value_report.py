@@ -99,6 +99,8 @@ def test_group_table_and_chart():
     t = translator("ru", "RUB")
     shown = texts.group_table(t, table, labels)
     assert list(shown.iloc[:, 0]) == ["Чемпионы", "Потерянные"] and shown.iloc[0, 3] == "400\u00a0₽"
+    assert shown.columns[0] == "Сегмент" and texts.group_table(t, table, labels, kind="cluster").columns[0] == "Кластер"
+    assert all(CYRILLIC.search(c) or c == "CLV" for c in shown.columns), list(shown.columns)
     said = [tpl.format(**v) for tpl, v in texts.group_sentences(t, table, labels)]
     assert "«Чемпионы»" in said[0] and "«Потерянные»" in said[1]
     fig = charts.plot_value_by_group(table, t, labels)

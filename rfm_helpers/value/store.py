@@ -74,7 +74,10 @@ class ValueStore:
         self.con = duckdb.connect(config={"memory_limit": memory_limit,
                                           "temp_directory": str(self.dir / "spill"),
                                           "preserve_insertion_order": False})
-        self.con.execute("SET enable_progress_bar = false")  # no bars in the notebook's output
+        try:  # no progress bars on a terminal; in Jupyter DuckDB refuses the setting without ipywidgets
+            self.con.execute("SET enable_progress_bar = false")  # (and draws no bars there either)
+        except duckdb.Error:
+            pass
         self.scored: dict[str, Path] = {}
         try:
             source = self._source(transactions)

@@ -18,6 +18,8 @@ __all__ = ["model_name", "sufficiency_sentences", "model_sentences", "headline_s
            "summary_labels", "caption", "parameters_table", "verdict_label"]
 
 _MODEL_NAMES = {"bgnbd": N_("BG/NBD"), "mbgnbd": N_("modified BG/NBD")}
+#: First column of a group table, per kind of grouping.
+_GROUP_HEADERS = {"segment": N_("Segment"), "cluster": N_("Cluster")}
 
 _CAPTIONS = {
     "params": N_("Parameters of this run"),
@@ -248,10 +250,10 @@ def backtest_table(t: Translator, bt) -> pd.DataFrame:
 
 
 def group_table(t: Translator, table: pd.DataFrame, labels: dict[str, str] | None = None,
-                group_header: str | None = None) -> pd.DataFrame:
+                kind: str = "segment") -> pd.DataFrame:
     """A :func:`rfm_helpers.value.segments.value_by_group` table, formatted."""
     return pd.DataFrame({
-        group_header or t._("Segment"): table["group"].map(lambda g: group_label(t, g, labels)),
+        t._(_GROUP_HEADERS[kind]): table["group"].map(lambda g: group_label(t, g, labels)),
         t._("Customers"): table["customers"].map(t.integer),
         t._("Expected purchases"): table["expected_purchases"].map(t.integer),
         t._("Expected revenue"): table["expected_revenue"].map(t.money),
