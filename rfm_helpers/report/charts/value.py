@@ -106,6 +106,7 @@ def plot_p_alive(bands: pd.DataFrame, t: Translator) -> plt.Figure:
     ax.bar(left, bands["one_time_buyers"].to_numpy(), width=width, bottom=repeat, align="edge", color=_BASE,
            label=t._("One-time buyers"))
     ax.set_xlim(0, 1)
+    ax.set_ylim(bottom=0)
     ax.set_xlabel(t._("Probability of being active"))
     ax.set_ylabel(t._("Customers"))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: t.percent(v, 0)))
