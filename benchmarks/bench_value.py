@@ -16,7 +16,8 @@ includes DuckDB's native memory):
 * ``fit_full``: the same on all customers (what the sample saves, and the parameters it gives);
 * ``score``: every customer scored (numpy closed forms, chunked) into Parquet, slipping flag,
   headline and P(alive) histogram in SQL;
-* ``export``: the sorted per-customer CSV written by DuckDB;
+* ``export``: the sorted per-customer CSV written by DuckDB through the run's export writer
+  (``rfm_helpers.act``: all-quoted, money in cents);
 * ``backtest``: calibration sample fit, scoring of the calibration customers, decile SQL;
 * ``analyse``: the whole ``analyse_value`` (everything above, export included) from the Parquet
   path, including import and compile: the value stage's own cost in a notebook;
@@ -40,6 +41,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -101,14 +103,17 @@ def _measure(step: str, path: str, fit_customers: int) -> dict:
             import pandas as pd
 
             source = pd.read_parquet(path)
-        export = Path(tempfile.mkdtemp(prefix="bench-value-")) / "customer_value.csv"
+        from rfm_helpers.act import ExportWriter
+
+        folder = Path(tempfile.mkdtemp(prefix="bench-value-"))
         with _Clock() as c:
             va = analyse_value(source, bench_rfm.AS_OF, transaction_model=MODEL, fit_customers=fit_customers,
-                               export_path=export)
-        out = {"wall": c.wall, "cpu": c.cpu, "customers": va.stats["customers"], "rows_out": va.export_rows,
+                               export=ExportWriter(folder, "en"))
+        export = folder / va.export.file
+        out = {"wall": c.wall, "cpu": c.cpu, "customers": va.stats["customers"], "rows_out": va.export.rows,
                "params": {k: round(v, 5) for k, v in va.fitted.purchase_params.items()},
                "export_mb": export.stat().st_size / 2 ** 20}
-        export.unlink()
+        shutil.rmtree(folder)
         return out
     models._clv_module()
     models.purchase_loglik(MODEL)
@@ -142,13 +147,12 @@ def _measure(step: str, path: str, fit_customers: int) -> dict:
             p_alive_histogram(view, con=store.con)
         if step == "score":
             return {"wall": c.wall, "cpu": c.cpu, "customers": head["customers"]}
-        from rfm_helpers.value.analysis import EXPORT_COLUMNS, EXPORT_ORDER
-        from rfm_helpers.value.store import write_csv
+        from rfm_helpers.act import ExportWriter, write_customer_value
 
-        target = store.dir / "export.csv"
         with _Clock() as c:
-            rows_out = write_csv(store.con, view, target, EXPORT_COLUMNS, EXPORT_ORDER)
-        return {"wall": c.wall, "cpu": c.cpu, "rows_out": rows_out, "export_mb": target.stat().st_size / 2 ** 20}
+            rec = write_customer_value(ExportWriter(store.dir / "exports", "en"), view, "bench", con=store.con)
+        target = store.dir / "exports" / rec.file
+        return {"wall": c.wall, "cpu": c.cpu, "rows_out": rec.rows, "export_mb": target.stat().st_size / 2 ** 20}
     finally:
         store.close()
 

@@ -218,7 +218,7 @@ def _file_source(path: str | Path) -> str:
     raise ValueError(
         f"{p}: only Parquet or CSV files with canonical columns (customer_id, order_date, "
         "amount[, order_id, channel]) can be aggregated in place; load other formats with "
-        "rfm_helpers.loading.load_transactions first"
+        "rfm_helpers.load.load_transactions first"
     )
 
 
@@ -329,7 +329,7 @@ def _check_columns(columns: Iterable[str], by: list[str]) -> None:
     if missing:
         raise KeyError(
             f"transactions lack column(s) {missing}; found {sorted(columns)}. "
-            "Load raw files with rfm_helpers.loading.load_transactions, which maps columns."
+            "Load raw files with rfm_helpers.load.load_transactions, which maps columns."
         )
 
 

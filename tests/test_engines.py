@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rfm_helpers import datasets
+from rfm_helpers.load import bundled as datasets
 from rfm_helpers.rfm import compute_rfm, compute_scored_rfm, score_quantiles
 
 # PySpark 4 warns that it does not fully support pandas 3; our Spark path is checked here.

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rfm_helpers import datasets
-from rfm_helpers.loading import load_transactions
+from rfm_helpers.load import bundled as datasets
+from rfm_helpers.load import load_transactions
 from rfm_helpers.value import features
 from rfm_helpers.value.backtest import DECILE_SQL, decile_table, verdict
 from rfm_helpers.value.segments import (MIN_CUSTOMERS, MIN_HISTORY_DAYS, MIN_REPEAT_CUSTOMERS, SLIPPING_DROP,

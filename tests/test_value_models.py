@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rfm_helpers import datasets
-from rfm_helpers.loading import load_transactions
+from rfm_helpers.load import bundled as datasets
+from rfm_helpers.load import load_transactions
 from rfm_helpers.value import analysis, features, formulas, models, scoring
 from rfm_helpers.value.backtest import run_backtest
 

@@ -1,5 +1,5 @@
 """The customer value page's words and charts (report/texts/value.py, report/charts/value.py)
-and notebook 06's twin cells. Numbers come from small hand-made results, so no model is fitted."""
+and notebook 06 in English and Russian. Numbers come from small hand-made results, so no model is fitted."""
 from __future__ import annotations
 
 import datetime as dt
@@ -14,10 +14,10 @@ import pytest
 
 matplotlib.use("Agg")
 
+from rfm_helpers import act  # noqa: E402
 from rfm_helpers.report.charts import value as charts  # noqa: E402
 from rfm_helpers.report.i18n import translator  # noqa: E402
 from rfm_helpers.report.texts import value as texts  # noqa: E402
-from rfm_helpers.value.analysis import EXPORT_COLUMNS, write_value_export  # noqa: E402
 from rfm_helpers.value.backtest import Backtest, decile_table  # noqa: E402
 from rfm_helpers.value.segments import Sufficiency  # noqa: E402
 
@@ -108,22 +108,49 @@ def test_group_table_and_chart():
     matplotlib.pyplot.close(fig)
 
 
-def test_export_is_sorted_by_value_at_risk_and_has_no_extra_columns(tmp_path):
+EXPORT_COLUMNS = [c.key for c in act.SCHEMAS["customer_value_<month>.csv"]]
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_value_export_goes_through_the_run_writer_from_duckdb(tmp_path, language):
+    """The value stage writes its per-customer rows from its DuckDB connection; the file is the
+    act writer's: the run's dialect, every value quoted, money in exact cents, ids byte for
+    byte, most value at risk first, no extra columns -- and byte-identical to the same table
+    written from a pandas frame."""
+    import duckdb
+
     value = pd.DataFrame({c: [0.0, 0.0, 0.0] for c in EXPORT_COLUMNS})
-    value["customer_id"] = ["007", "b", "a"]
-    value["value_at_risk"] = [1.0, np.nan, 5.0]
+    value["customer_id"] = [" 007", "b;\"x\"", "=1+2"]
+    value["value_at_risk"] = [1.005, np.nan, 5.0]
+    value["clv"] = [2.5e12, 100.1 + 0.2, 0.5]
+    value["p_alive"] = [0.5, 0.25, 1.0]
     value["p_alive_change"] = [-1e-9, 0.1234567, 0.0]
     value["slipping"] = [True, False, False]
-    value["p_alive"] = [0.5, 0.25, 1.0]
-    value["clv"] = [2.5e12, 1.0, 0.5]  # too large for fixed-point: this column is printed as floats
     value["internal"] = 1
-    path = write_value_export(value, tmp_path, "1998-06")
-    back = pd.read_csv(path, dtype={"customer_id": str}, encoding="utf-8-sig")
-    assert list(back.columns) == EXPORT_COLUMNS and list(back["customer_id"]) == ["a", "007", "b"]
-    assert path.read_bytes().startswith(b"\xef\xbb\xbf")
-    text = path.read_text(encoding="utf-8-sig")
-    assert "-0," not in text and ",0.123457," in text and "\n007,0.500000," in text and ",2500000000000.0," in text
-    assert list(back["slipping"]) == [False, True, False] and back["clv"].max() == 2.5e12
+    sep, dec = (";", ",") if language == "ru" else (",", ".")
+    con = duckdb.connect()
+    try:
+        con.register("value_customers", value)
+        rec = act.write_customer_value(act.ExportWriter(tmp_path / "db", language), "value_customers", "1998-06",
+                                       con=con)
+    finally:
+        con.close()
+    frame_rec = act.write_customer_value(act.ExportWriter(tmp_path / "pd", language), value, "1998-06")
+    path = tmp_path / "db" / rec.file
+    assert rec.file == "customer_value_1998-06.csv" and rec.rows == 3
+    assert path.read_bytes() == (tmp_path / "pd" / frame_rec.file).read_bytes()
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    lines = raw.decode("utf-8-sig").splitlines()
+    assert lines[0] == sep.join(f'"{c}"' for c in EXPORT_COLUMNS)
+    assert lines[1].startswith(f'"=1+2"{sep}"1"{sep}')  # value at risk 5.00 first; the id unaltered
+    assert lines[2].startswith(f'" 007"{sep}"0{dec}5"{sep}') and f'"2500000000000{dec}00"' in lines[2]
+    assert f'"1{dec}00"' in lines[2] or f'"1{dec}01"' in lines[2]  # 1.005 to cents, exactly two decimals
+    assert lines[3].startswith(f'"b;""x"""{sep}') and f'"100{dec}30"' in lines[3]
+    back = pd.read_csv(path, **act.dialect_for(language).read_options, dtype={"customer_id": str})
+    assert list(back.columns) == EXPORT_COLUMNS
+    assert list(back["customer_id"]) == ["=1+2", " 007", 'b;"x"'] and list(back["slipping"]) == [0, 1, 0]
+    assert [w["code"] for w in rec.warnings] == ["formula_like_keys"]
 
 
 def _analysis(spend_status="ok", sampled=True):
@@ -178,14 +205,15 @@ def test_p_alive_chart_from_bands_and_unassigned_group_label():
     assert texts.group_label(translator("ru"), UNASSIGNED) == "Вне группировки"
 
 
-def test_notebook_06_twins_and_parameters():
+def test_notebook_06_in_english_and_russian_and_parameters():
     import papermill as pm
 
     book = nbformat.read(NB, as_version=4)
+    ru_book = nbformat.read(NB.parent / "ru" / NB.name, as_version=4)
     md = [c for c in book.cells if c.cell_type == "markdown"]
-    tags = [c.metadata.get("tags", []) for c in md]
-    assert tags == [["lang-en"], ["lang-ru"]] * (len(md) // 2)
-    for en, ru in zip(md[::2], md[1::2]):
+    ru_md = [c for c in ru_book.cells if c.cell_type == "markdown"]
+    assert len(md) == len(ru_md)  # the Russian notebook is generated from the English one
+    for en, ru in zip(md, ru_md):
         assert CYRILLIC.search(ru.source) and not CYRILLIC.search(en.source)
     params = pm.inspect_notebook(str(NB))
     assert params["currency"]["default"] == '"USD"'

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from rfm_helpers.act import ExportWriter
 from rfm_helpers.value import analysis, store
 from rfm_helpers.value.segments import UNASSIGNED
 
@@ -75,7 +76,7 @@ def test_only_samples_and_aggregates_reach_pandas(tx, tmp_path, monkeypatch):
     va = analysis.analyse_value(tx, AS_OF, transaction_model="mbgnbd", fit_customers=1000, random_seed=3,
                                 backtest_customers=1500,
                                 groups={"segment": groups}, group_order={"segment": ["b", "a"]},
-                                export_path=tmp_path / "value.csv")
+                                export=ExportWriter(tmp_path, "en"))
     customers = va.stats["customers"]
     assert customers > 3000 and va.fitted.sampled and va.fitted.n_fit_customers == 1000
     bt = va.backtest
@@ -89,8 +90,8 @@ def test_only_samples_and_aggregates_reach_pandas(tx, tmp_path, monkeypatch):
     table = va.groups["segment"]
     assert list(table["group"]) == ["b", "a", UNASSIGNED] and table["customers"].sum() == customers
     assert table.set_index("group").loc[UNASSIGNED, "customers"] == 50
-    assert va.export_rows == customers
-    export = pd.read_csv(tmp_path / "value.csv", encoding="utf-8-sig", dtype={"customer_id": str})
+    assert va.export.rows == customers and va.export.file == "customer_value_2024-06.csv"
+    export = pd.read_csv(tmp_path / va.export.file, encoding="utf-8-sig", dtype={"customer_id": str})
     assert len(export) == customers and export["customer_id"].is_unique
     assert export["value_at_risk"].is_monotonic_decreasing
     assert va.headline["customers"] == customers

@@ -12,7 +12,7 @@ analysis   the whole stage in one call (notebook 06) and the per-customer export
 PyMC-Marketing is imported on first fit (a few seconds), not when this package is imported;
 scoring does not need it.
 """
-from .analysis import ValueAnalysis, analyse_value, write_value_export
+from .analysis import ValueAnalysis, analyse_value
 from .backtest import Backtest, run_backtest
 from .features import compute_holdout, compute_value_summary
 from .models import FittedValueModels, ModelNotIdentified, fit_value_models, warm_up
@@ -20,7 +20,7 @@ from .scoring import probability_alive, score_customers
 from .segments import Sufficiency, p_alive_histogram, sufficiency, value_by_group, value_headline
 from .store import ValueStore
 
-__all__ = ["ValueAnalysis", "analyse_value", "write_value_export", "Backtest", "run_backtest",
+__all__ = ["ValueAnalysis", "analyse_value", "Backtest", "run_backtest",
            "compute_holdout", "compute_value_summary", "FittedValueModels", "ModelNotIdentified", "fit_value_models",
            "probability_alive", "score_customers", "Sufficiency", "p_alive_histogram", "sufficiency", "warm_up",
            "value_by_group", "value_headline", "ValueStore"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from pathlib import Path
 from typing import Any, Mapping
 
 import pandas as pd
@@ -20,10 +19,9 @@ from .backtest import BACKTEST_CUSTOMERS, Backtest, backtest_in_store
 from .models import FIT_CUSTOMERS, FittedValueModels, ModelNotIdentified, fit_value_models, warm_up
 from .segments import (MIN_SPEND_CUSTOMERS, NEW_CUSTOMER_DAYS, Sufficiency, p_alive_histogram, sufficiency,
                        value_by_group, value_headline)
-from .store import DEFAULT_MEMORY_LIMIT, ValueStore, previous_month_end, write_csv
+from .store import DEFAULT_MEMORY_LIMIT, ValueStore, previous_month_end
 
-__all__ = ["ValueAnalysis", "analyse_value", "previous_month_end", "write_value_export", "export_columns",
-           "EXPORT_COLUMNS", "EXPORT_ORDER"]
+__all__ = ["ValueAnalysis", "analyse_value", "previous_month_end"]
 
 
 @dataclasses.dataclass
@@ -35,8 +33,9 @@ class ValueAnalysis:
     (see :func:`~rfm_helpers.value.segments.p_alive_histogram`) and ``groups`` (one
     :func:`~rfm_helpers.value.segments.value_by_group` table per grouping) are ``None``/empty
     when the data do not support the models (see ``sufficiency.problems``); ``backtest`` is
-    ``None`` when the history is too short for one. ``export_path`` / ``export_rows``: the
-    per-customer file, when one was asked for."""
+    ``None`` when the history is too short for one. ``export``: the record of the per-customer
+    file (``file``, ``rows``, ``warnings``; :class:`rfm_helpers.act.files.FileRecord`), when an
+    export writer was given."""
 
     as_of: dt.date
     stats: dict[str, Any]
@@ -48,25 +47,7 @@ class ValueAnalysis:
     backtest: Backtest | None
     last_month_end: dt.date
     settings: dict[str, Any]
-    export_path: Path | None = None
-    export_rows: int = 0
-
-
-def export_columns(horizons=(90, 365)) -> list[str]:
-    """Columns of the per-customer value export, in order."""
-    cols = ["customer_id", "p_alive", "p_alive_low", "p_alive_high", "p_alive_last_month", "p_alive_change"]
-    for h in horizons:
-        cols += [f"expected_purchases_{h}d", f"expected_purchases_{h}d_low", f"expected_purchases_{h}d_high"]
-    cols += ["expected_spend", "expected_spend_low", "expected_spend_high"]
-    for h in horizons[:1]:
-        cols += [f"expected_revenue_{h}d", f"expected_revenue_{h}d_low", f"expected_revenue_{h}d_high"]
-    return cols + ["clv", "clv_low", "clv_high", "value_at_risk", "slipping", "one_time_buyer", "new_customer"]
-
-
-#: Columns of the per-customer value export with the default horizons, in order.
-EXPORT_COLUMNS = export_columns()
-#: Order of the export's rows: most value at risk first.
-EXPORT_ORDER = "value_at_risk DESC NULLS LAST, customer_id"
+    export: Any = None
 
 
 def _fit(store: ValueStore, calibration: bool, *, transaction_model, method, level, fit_customers, mcmc_customers,
@@ -93,7 +74,7 @@ def analyse_value(transactions: Any, as_of: Any, *, transaction_model: str = "bg
                   fit_customers: int | None = FIT_CUSTOMERS, mcmc_customers: int = 2000, random_seed: int = 0,
                   backtest_customers: int | None = BACKTEST_CUSTOMERS,
                   groups: Mapping[str, pd.Series] | None = None, group_order: Mapping[str, list] | None = None,
-                  export_path: str | Path | None = None,
+                  export: Any = None,
                   memory_limit: str = DEFAULT_MEMORY_LIMIT) -> ValueAnalysis:
     """Run the value stage on clean transactions up to ``as_of`` (a pandas frame or Parquet
     path(s); see :mod:`~rfm_helpers.value.features`, :mod:`~rfm_helpers.value.models`,
@@ -102,7 +83,9 @@ def analyse_value(transactions: Any, as_of: Any, *, transaction_model: str = "bg
 
     ``groups``: named groupings of customers (a Series of group keys indexed by customer id,
     e.g. RFM segment or cluster), summed per group into ``ValueAnalysis.groups[name]`` in the
-    order ``group_order[name]``. ``export_path``: where to write the per-customer CSV.
+    order ``group_order[name]``. ``export``: the run's :class:`rfm_helpers.act.ExportWriter`; the per-customer
+    table is written through it as ``customer_value_<YYYY-MM>.csv`` (the run's CSV dialect,
+    every value quoted, money in exact cents, ids byte for byte) straight from DuckDB.
     ``fit_customers`` / ``mcmc_customers`` / ``random_seed``: the bounded sample the models are
     fitted on (see :mod:`~rfm_helpers.value.models`)."""
     as_of_d = parse_as_of(as_of)
@@ -115,7 +98,7 @@ def analyse_value(transactions: Any, as_of: Any, *, transaction_model: str = "bg
     last_end = previous_month_end(as_of_d)
     fitted = headline = bands = bt = None
     tables: dict[str, pd.DataFrame] = {}
-    path, rows = None, 0
+    record = None
     warm_up(transaction_model, method)  # imports (and compiles) while DuckDB builds the summary
     with ValueStore(transactions, as_of_d, holdout_days=holdout_days, seed=random_seed,
                     memory_limit=memory_limit) as store:
@@ -138,9 +121,10 @@ def analyse_value(transactions: Any, as_of: Any, *, transaction_model: str = "bg
                 store.register_groups(f"groups_{name}", keys)
                 tables[name] = value_by_group(view, f"groups_{name}", order=(group_order or {}).get(name),
                                               horizon=horizons[0], con=store.con)
-            if export_path is not None:
-                path = Path(export_path)
-                rows = write_csv(store.con, view, path, export_columns(horizons), EXPORT_ORDER)
+            if export is not None:
+                from ..act import write_customer_value
+
+                record = write_customer_value(export, view, f"{as_of_d:%Y-%m}", con=store.con)
             if backtest and suff.can_backtest:
                 try:
                     bt = backtest_in_store(store, transaction_model=transaction_model, level=level,
@@ -151,25 +135,9 @@ def analyse_value(transactions: Any, as_of: Any, *, transaction_model: str = "bg
                     suff.can_backtest = False
     return ValueAnalysis(as_of=as_of_d, stats=stats, sufficiency=suff, fitted=fitted, headline=headline,
                          p_alive_bands=bands, groups=tables, backtest=bt, last_month_end=last_end,
-                         settings=settings, export_path=path, export_rows=rows)
+                         settings=settings, export=record)
 
 
 def _not_identified(suff: Sufficiency, model: str | None, customers: int) -> Sufficiency:
     problems = [*suff.problems, ("not_identified", {"model": model or "purchase", "customers": customers})]
     return dataclasses.replace(suff, can_model=False, can_spend=False, can_backtest=False, problems=problems)
-
-
-def write_value_export(value: pd.DataFrame, exports_dir: str | Path, month: str) -> Path:
-    """Write a per-customer value frame to ``exports_dir/customer_value_<month>.csv`` the way
-    :func:`analyse_value` writes its export (same columns, order, rounding and encoding)."""
-    import duckdb
-
-    cols = [c for c in EXPORT_COLUMNS if c in value.columns]
-    path = Path(exports_dir) / f"customer_value_{month}.csv"
-    con = duckdb.connect()
-    try:
-        con.register("value_export", value[cols])
-        write_csv(con, "value_export", path, cols, EXPORT_ORDER)
-    finally:
-        con.close()
-    return path

@@ -10,8 +10,8 @@ A :class:`ValueStore` holds one DuckDB connection and a temporary folder:
 3. ``<name>.parquet`` -- every customer scored by :func:`rfm_helpers.value.scoring.score_batches`,
    streamed from DuckDB in Arrow batches and written batch by batch;
 4. aggregates over the scored customers in SQL (:mod:`rfm_helpers.value.segments`,
-   :mod:`rfm_helpers.value.backtest`) and the per-customer export, streamed from a sorted
-   DuckDB query to the CSV file.
+   :mod:`rfm_helpers.value.backtest`) and the per-customer export, written from a sorted
+   DuckDB query on this connection by the run's export writer (:mod:`rfm_helpers.act`).
 
 DuckDB runs with a memory limit and spills to the temporary folder, so memory does not grow
 with the number of customers. The folder is removed by :meth:`ValueStore.close` (or on
@@ -34,14 +34,13 @@ from .features import base_sql, sample_sql
 from .scoring import score_batches
 from .segments import slipping_sql, slipping_threshold_sql
 
-__all__ = ["ValueStore", "previous_month_end", "write_csv", "DEFAULT_MEMORY_LIMIT"]
+__all__ = ["ValueStore", "previous_month_end", "DEFAULT_MEMORY_LIMIT"]
 
 #: DuckDB's memory limit for the value stage (it spills to disk beyond it).
 DEFAULT_MEMORY_LIMIT = "1GB"
 #: Chunks scored at the same time (numpy and scipy release the GIL): at most two, as many as cores.
 SCORING_THREADS = min(2, os.cpu_count() or 1)
 _BATCH_ROWS = 200_000
-_BOM = "\ufeff"  # byte-order mark: EF BB BF in UTF-8
 
 
 def previous_month_end(as_of: Any) -> dt.date:
@@ -229,34 +228,3 @@ class ValueStore:
         self.con.register(name, frame)
         return name
 
-
-def write_csv(con, view: str, path: str | Path, columns: list[str], order: str) -> int:
-    """Write ``columns`` of ``view`` (in connection ``con``) sorted by ``order`` to a UTF-8 CSV
-    with a byte-order mark (so Excel reads it as UTF-8): DuckDB's parallel CSV writer, the mark
-    written as the first bytes of the header. Numbers with 6 decimals (as fixed-point decimals,
-    which DuckDB prints much faster than floats; a column with values of 10^12 or more is
-    rounded and printed as floats instead), booleans as True/False, missing values empty,
-    fields quoted only when needed. Returns the number of rows."""
-    types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {view})").fetchall())
-    floats = [c for c in columns if types[c] in ("DOUBLE", "FLOAT")]
-    big = set()
-    if floats:
-        row = con.execute("SELECT " + ", ".join(f'MAX(ABS("{c}"))' for c in floats) + f" FROM {view}").fetchall()[0]
-        big = {c for c, m in zip(floats, row) if m is not None and not m < 1e12}
-    exprs = []
-    for i, c in enumerate(columns):
-        q = f'"{c}"'
-        name = f'"{_BOM}{c}"' if i == 0 else q
-        if c in big:
-            exprs.append(f"CASE WHEN ROUND({q}, 6) = 0 THEN 0.0 ELSE ROUND({q}, 6) END AS {name}")  # never "-0"
-        elif c in floats:
-            exprs.append(f"CAST(ROUND({q}, 6) AS DECIMAL(18, 6)) AS {name}")
-        elif types[c] == "BOOLEAN":
-            exprs.append(f"CASE WHEN {q} THEN 'True' WHEN NOT {q} THEN 'False' END AS {name}")
-        else:
-            exprs.append(f"CAST({q} AS VARCHAR) AS {name}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    con.execute(f"COPY (SELECT {', '.join(exprs)} FROM {view} ORDER BY {order}) TO {_quote_path(path)} "
-                f"(FORMAT csv, HEADER true, DELIMITER ',')")
-    return int(con.execute(f"SELECT COUNT(*) FROM {view}").fetchall()[0][0])
