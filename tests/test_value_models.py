@@ -84,6 +84,8 @@ def _given(params: dict, spend: dict | None = None, transaction_model="bgnbd") -
 
 
 def test_predictions_agree_with_lifetimes_given_the_same_parameters(summary):
+    """Relative agreement to 1e-9 (nine significant digits; on all CDNOW customers with the
+    fitted parameters the largest relative difference is about 4e-14)."""
     from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter
 
     params = {"r": 0.2683, "alpha": 41.98, "a": 0.4832, "b": 2.109}
@@ -98,9 +100,9 @@ def test_predictions_agree_with_lifetimes_given_the_same_parameters(summary):
         for h in (90, 365):
             np.testing.assert_allclose(got[f"expected_purchases_{h}d"],
                                        ref.conditional_expected_number_of_purchases_up_to_time(h, f, r, T),
-                                       rtol=0, atol=1e-6, err_msg=f"{model} {h}d")
+                                       rtol=1e-9, atol=0, err_msg=f"{model} {h}d")
         np.testing.assert_allclose(got["p_alive"], ref.conditional_probability_alive(f, r, T),
-                                   rtol=0, atol=1e-6, err_msg=model)
+                                   rtol=1e-9, atol=0, err_msg=model)
     gg = GammaGammaFitter()
     gg.params_ = pd.Series(spend)
     np.testing.assert_allclose(ours["expected_spend"],
@@ -114,7 +116,7 @@ def test_predictions_agree_with_lifetimes_given_the_same_parameters(summary):
                                    for m in range(1, 13)]
     ref_clv = sum((cum[m] - cum[m - 1]) / (1 + d) ** m for m in range(1, 13)) * \
         gg.conditional_expected_average_profit(f, rows["monetary_value"]).to_numpy()
-    np.testing.assert_allclose(ours["clv"], ref_clv, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(ours["clv"], ref_clv, rtol=1e-9, atol=0)
 
 
 def test_intervals_contain_the_point_and_are_narrow_but_not_zero(summary, fitted):
@@ -283,10 +285,10 @@ def test_closed_forms_agree_with_pymc_marketing_given_the_same_parameters(summar
     data = models._bg_data(rows)
     bg = _pymc_model_with(P, data, model)
     np.testing.assert_allclose(ours["p_alive"], bg.expected_probability_alive(data).values.reshape(-1),
-                               rtol=0, atol=1e-6)
+                               rtol=1e-9, atol=0)
     for h in (90, 365):
         np.testing.assert_allclose(ours[f"expected_purchases_{h}d"],
-                                   bg.expected_purchases(data, future_t=h).values.reshape(-1), rtol=0, atol=1e-6)
+                                   bg.expected_purchases(data, future_t=h).values.reshape(-1), rtol=1e-9, atol=0)
     informative = (rows["frequency"] > 0) & (rows["monetary_value"] > 0)
     gg_data = pd.DataFrame({"customer_id": data["customer_id"],
                             "frequency": np.where(informative, rows["frequency"], 0).astype(float),
@@ -295,7 +297,7 @@ def test_closed_forms_agree_with_pymc_marketing_given_the_same_parameters(summar
     np.testing.assert_allclose(ours["expected_spend"], spend, rtol=1e-9)
     clv = customer_lifetime_value(bg, data.assign(future_spend=spend), future_t=12,
                                   discount_rate=scoring.monthly_discount_rate(0.1), time_unit="D")
-    np.testing.assert_allclose(ours["clv"], clv.values.reshape(-1), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(ours["clv"], clv.values.reshape(-1), rtol=1e-9, atol=0)
 
 
 @pytest.mark.parametrize("model", ["bgnbd", "mbgnbd", "gg"])
