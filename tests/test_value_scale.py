@@ -104,3 +104,27 @@ def test_the_store_removes_its_folder(tx):
         folder = s.dir
         assert (folder / "base.parquet").exists()
     assert not folder.exists()
+
+
+def test_value_export_keeps_ids_byte_for_byte_in_the_run_dialect(tx, tmp_path):
+    """Ids a spreadsheet or a careless writer would change (leading zeros and spaces, a formula,
+    the Russian separator, quotes, Cyrillic) come out of the whole stage exactly as they went
+    in, in the Russian dialect, with money in cents."""
+    import csv
+
+    ids = pd.Index(tx["customer_id"].unique())
+    odd = {ids[0]: "007", ids[1]: " 42 ", ids[2]: "=1+2", ids[3]: 'Ёлка;"x"', ids[4]: "+79161234567"}
+    tx2 = tx.assign(customer_id=tx["customer_id"].map(lambda c: odd.get(c, c)))
+    va = analysis.analyse_value(tx2, AS_OF, transaction_model="mbgnbd", fit_customers=1000, backtest=False,
+                                export=ExportWriter(tmp_path, "ru"))
+    path = tmp_path / va.export.file
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh, delimiter=";"))
+    header, body = rows[0], rows[1:]
+    assert len(body) == va.stats["customers"] == tx2["customer_id"].nunique()
+    got = {r[0] for r in body}
+    assert set(odd.values()) <= got and got == set(tx2["customer_id"])
+    money = header.index("clv")
+    assert all(r[money] == "" or (r[money].count(",") == 1 and len(r[money].split(",")[1]) == 2) for r in body)
+    assert [w for w in va.export.warnings if w["code"] == "formula_like_keys"] == [
+        {"code": "formula_like_keys", "file": va.export.file, "column": "customer_id", "count": 1}]
