@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,9 +17,11 @@ import pytest
 from rfm_helpers.load import bundled as datasets
 from rfm_helpers.load import load_transactions
 from rfm_helpers.value import features
-from rfm_helpers.value.backtest import decile_table, verdict
-from rfm_helpers.value.segments import (MIN_CUSTOMERS, MIN_HISTORY_DAYS, MIN_REPEAT_CUSTOMERS, sufficiency,
-                                        value_by_group)
+from rfm_helpers.value.backtest import DECILE_SQL, decile_table, verdict
+from rfm_helpers.value.segments import (MIN_CUSTOMERS, MIN_HISTORY_DAYS, MIN_REPEAT_CUSTOMERS, SLIPPING_DROP,
+                                        SLIPPING_TOP_SHARE, UNASSIGNED, p_alive_histogram, slipping_sql,
+                                        slipping_threshold_sql, sufficiency, value_by_group)
+from rfm_helpers.value.store import ValueStore
 
 AS_OF = "1998-06-30"
 
@@ -124,15 +127,109 @@ def test_decile_table_splits_ties_deterministically_and_verdicts():
     assert verdict({**base, "model_mae": 3.0, "model_total_error": -0.5}) == "baseline_better"
 
 
-def test_value_by_group_shares_and_order():
-    v = pd.DataFrame({"customer_id": list("abcd"), "expected_purchases_90d": [1.0, 2, 3, 4],
-                      "expected_revenue_90d": [10.0, 20, 30, 40], "expected_revenue_90d_low": [9.0, 18, 27, 36],
-                      "expected_revenue_90d_high": [11.0, 22, 33, 44], "clv": [1.0, 1, 1, 1], "clv_low": 0.5,
-                      "clv_high": 2.0, "p_alive": [1.0, 0.5, 0.5, 0.0], "value_at_risk": [0.0, 1, 2, 3],
-                      "slipping": [False, True, False, True]})
-    t = value_by_group(v, pd.Series(["x", "y", "y", "z"]), order=["z", "y"])
-    assert list(t["group"]) == ["z", "y", "x"]
-    assert t["revenue_share"].sum() == pytest.approx(1.0)
+def test_value_by_group_shares_order_and_customers_no_group_covers():
+    v = pd.DataFrame({"customer_id": list("abcde"), "expected_purchases_90d": [1.0, 2, 3, 4, 5],
+                      "expected_revenue_90d": [10.0, 20, 30, 40, 50], "expected_revenue_90d_low": [9.0, 18, 27, 36, 45],
+                      "expected_revenue_90d_high": [11.0, 22, 33, 44, 55], "clv": [1.0, 1, 1, 1, 1], "clv_low": 0.5,
+                      "clv_high": 2.0, "p_alive": [1.0, 0.5, 0.5, 0.0, 1.0], "value_at_risk": [0.0, 1, 2, 3, 4],
+                      "slipping": [False, True, False, True, False]})
+    groups = pd.Series(["x", "y", "y", "z", "w"], index=list("abcd") + ["not-a-customer"])  # "e" has no group
+    t = value_by_group(v, groups, order=["z", "y"])
+    assert list(t["group"]) == ["z", "y", "x", UNASSIGNED]
+    assert t["revenue_share"].sum() == pytest.approx(1.0) and t["customers"].sum() == len(v)
     y = t.set_index("group").loc["y"]
     assert (y["customers"], y["expected_revenue"], y["expected_revenue_low"], y["slipping"]) == (2, 50.0, 45.0, 1)
     assert t.set_index("group").loc["z", "mean_p_alive"] == 0.0
+    assert t.set_index("group").loc[UNASSIGNED, "expected_revenue"] == 50.0
+
+
+def test_headline_histogram_and_slipping_rule_match_a_pandas_reference():
+    rng = np.random.default_rng(1)
+    n = 501
+    v = pd.DataFrame({"customer_id": [f"c{i}" for i in range(n)], "p_alive": rng.uniform(0, 1, n),
+                      "clv": np.round(rng.gamma(1, 50, n), 0),  # rounded: ties at the threshold
+                      "p_alive_change": rng.uniform(-0.5, 0.2, n), "one_time_buyer": rng.random(n) < 0.4})
+    v.loc[v.index[:3], "p_alive"] = [0.0, 1.0, 0.05]
+    con = duckdb.connect()
+    con.register("v", v)
+    threshold = con.execute(slipping_threshold_sql("v", n)).fetchone()[0]
+    got = con.execute(f"SELECT customer_id FROM v WHERE {slipping_sql(threshold)} ORDER BY customer_id").df()
+    top = v["clv"].rank(ascending=False, method="min") <= max(1, SLIPPING_TOP_SHARE * n)  # the rule in words
+    want = v[top & (v["p_alive"] >= 0.5) & (v["p_alive_change"] <= -SLIPPING_DROP)]["customer_id"].sort_values()
+    assert list(got["customer_id"]) == list(want) and len(want) > 5
+    bands = p_alive_histogram(v.assign(p_alive=v["p_alive"]))
+    counts, _ = np.histogram(v.loc[~v["one_time_buyer"], "p_alive"], bins=np.linspace(0, 1, 21))
+    assert list(bands["repeat_customers"]) == list(counts) and bands["one_time_buyers"].sum() == v["one_time_buyer"].sum()
+    assert slipping_sql(None) == "FALSE"
+
+
+def _scored(frame, con):
+    con.register("scores", frame)
+    return "scores"
+
+
+def test_decile_sql_equals_the_pandas_decile_table():
+    rng = np.random.default_rng(2)
+    n = 1003
+    frame = pd.DataFrame({"customer_id": [f"{i:05d}" for i in rng.permutation(n)],
+                          "predicted": np.round(rng.gamma(0.5, 0.4, n), 2),  # ties split by customer id
+                          "actual": rng.poisson(0.3, n).astype(float), "baseline": rng.poisson(0.3, n).astype(float)})
+    for c in ("predicted", "actual", "baseline"):
+        frame[f"{c}_revenue"] = frame[c] * 31.5
+    con = duckdb.connect()
+    con.register("value_base", frame.rename(columns={"actual": "holdout_purchases", "actual_revenue": "holdout_spend",
+                                                     "baseline": "baseline_purchases",
+                                                     "baseline_revenue": "baseline_spend"}))
+    raw = con.execute(DECILE_SQL.format(scores=_scored(frame[["customer_id", "predicted", "predicted_revenue"]], con))).df()
+    want = decile_table(frame)
+    pd.testing.assert_frame_equal(raw[want.columns].reset_index(drop=True), want, check_dtype=False, rtol=1e-12)
+
+
+def test_base_sql_equals_the_separate_summaries_and_holdouts(cdnow_tx):
+    """One pass over the transactions gives what the separate queries give: the summary now, at
+    the end of last month and at the backtest's cut-off, and the purchases after and before it."""
+    with ValueStore(cdnow_tx, AS_OF, holdout_days=90) as store:
+        base = store.con.execute("SELECT * FROM value_base").df().set_index("customer_id")
+        cal = store.sample(None, calibration=True).set_index("customer_id")
+        stats = store.stats()
+    cuts = {"": AS_OF, "last_": "1998-05-31", "cal_": "1998-04-01"}
+    for prefix, date in cuts.items():
+        ref = features.compute_value_summary(cdnow_tx, date).set_index("customer_id")
+        got = base[base[f"{prefix}frequency"].notna()]
+        assert sorted(got.index) == sorted(ref.index), prefix
+        for col in ("frequency", "recency", "T") + (("monetary_value",) if prefix != "last_" else ()):
+            np.testing.assert_allclose(got[f"{prefix}{col}"].reindex(ref.index).to_numpy(dtype=float),
+                                       ref[col].to_numpy(dtype=float), rtol=1e-12, err_msg=prefix + col)
+    assert sorted(cal.index) == sorted(base.index[base["cal_frequency"].notna()])
+    for name, start, end in (("holdout", "1998-04-01", AS_OF), ("baseline", "1998-01-01", "1998-04-01")):
+        ref = features.compute_holdout(cdnow_tx, start, end).set_index("customer_id")
+        got = base[[f"{name}_purchases", f"{name}_spend"]].reindex(ref.index)
+        np.testing.assert_array_equal(got[f"{name}_purchases"].to_numpy(), ref["purchases"].to_numpy())
+        np.testing.assert_allclose(got[f"{name}_spend"].to_numpy(), ref["spend"].to_numpy(), rtol=1e-12)
+        assert (base.drop(ref.index)[f"{name}_purchases"] == 0).all()
+    summary = features.compute_value_summary(cdnow_tx, AS_OF)
+    assert stats["customers"] == len(summary) and stats["one_time_buyers"] == int((summary["frequency"] == 0).sum())
+
+
+def test_base_sql_on_nasty_rows_and_a_parquet_source(tmp_path):
+    tx = _tx([
+        ("a", "2024-01-01", 10.0), ("a", "2024-01-01", 5.0), ("a", "2024-01-10", 20.0), ("a", "2024-01-10", -20.0),
+        ("a", "2024-02-01", 30.0), ("a", "2024-03-05", 99.0), ("b", "2024-01-05", -5.0), ("c", "2024-02-29", 7.0),
+        ("d", "2024-01-02", 0.0), ("d", "2024-01-03", 12.0), ("d", "2024-01-04", 8.0),
+    ])
+    path = tmp_path / "tx.parquet"
+    tx.to_parquet(path)
+    for source in (tx, str(path)):
+        with ValueStore(source, "2024-02-29", holdout_days=30) as store:
+            base = store.con.execute("SELECT * FROM value_base ORDER BY customer_id").df().set_index("customer_id")
+            stats = store.stats()
+        ref = features.compute_value_summary(tx, "2024-02-29").set_index("customer_id")
+        assert list(base.index[base["has_purchase"]]) == list(ref.index) and not base.loc["b", "has_purchase"]
+        assert stats["customers_without_purchase_day"] == 1 and stats["nonpositive_days"] == 2
+        # last month ends 2024-01-31: "c" had not bought yet, "a" had one purchase day
+        assert pd.isna(base.loc["c", "last_frequency"]) and base.loc["a", "last_frequency"] == 0
+        # cut-off 2024-01-30: "a" bought on 02-01 (holdout), "d" before it (baseline: 2023-12-31 .. 01-30)
+        assert base.loc["a", "holdout_purchases"] == 1 and base.loc["a", "holdout_spend"] == 30.0
+        assert base.loc["d", "baseline_purchases"] == 2 and base.loc["c", "holdout_purchases"] == 1
+    with pytest.raises(TypeError, match="Parquet"):
+        ValueStore(str(tmp_path / "tx.csv"), "2024-02-29")

@@ -14,10 +14,10 @@ import pytest
 
 matplotlib.use("Agg")
 
+from rfm_helpers import act  # noqa: E402
 from rfm_helpers.report.charts import value as charts  # noqa: E402
 from rfm_helpers.report.i18n import translator  # noqa: E402
 from rfm_helpers.report.texts import value as texts  # noqa: E402
-from rfm_helpers.value.analysis import EXPORT_COLUMNS, write_value_export  # noqa: E402
 from rfm_helpers.value.backtest import Backtest, decile_table  # noqa: E402
 from rfm_helpers.value.segments import Sufficiency  # noqa: E402
 
@@ -55,6 +55,18 @@ def test_backtest_sentences_say_the_verdict_honestly(verdict, language):
         assert not LATIN_WORD.search(text.replace("Gamma", "")), text
 
 
+def test_a_sampled_backtest_says_so():
+    import dataclasses
+
+    bt = dataclasses.replace(_backtest(), population=4_409_924)
+    en = " ".join(tpl.format(**v) for tpl, v in texts.backtest_sentences(translator("en"), bt))
+    ru = " ".join(tpl.format(**v) for tpl, v in texts.backtest_sentences(translator("ru"), bt))
+    assert "random sample of the 4,409,924 customers known at the cut-off" in en
+    assert "случайная выборка" in ru and "4\u00a0409\u00a0924 клиента" in ru
+    assert "random sample" not in " ".join(tpl.format(**v) for tpl, v in
+                                          texts.backtest_sentences(translator("en"), _backtest()))
+
+
 def test_backtest_table_and_chart_in_both_languages():
     for language in ("en", "ru"):
         t = translator(language)
@@ -87,6 +99,8 @@ def test_group_table_and_chart():
     t = translator("ru", "RUB")
     shown = texts.group_table(t, table, labels)
     assert list(shown.iloc[:, 0]) == ["Чемпионы", "Потерянные"] and shown.iloc[0, 3] == "400\u00a0₽"
+    assert shown.columns[0] == "Сегмент" and texts.group_table(t, table, labels, kind="cluster").columns[0] == "Кластер"
+    assert all(CYRILLIC.search(c) or c == "CLV" for c in shown.columns), list(shown.columns)
     said = [tpl.format(**v) for tpl, v in texts.group_sentences(t, table, labels)]
     assert "«Чемпионы»" in said[0] and "«Потерянные»" in said[1]
     fig = charts.plot_value_by_group(table, t, labels)
@@ -94,15 +108,101 @@ def test_group_table_and_chart():
     matplotlib.pyplot.close(fig)
 
 
-def test_export_is_sorted_by_value_at_risk_and_has_no_extra_columns(tmp_path):
+EXPORT_COLUMNS = [c.key for c in act.SCHEMAS["customer_value_<month>.csv"]]
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_value_export_goes_through_the_run_writer_from_duckdb(tmp_path, language):
+    """The value stage writes its per-customer rows from its DuckDB connection; the file is the
+    act writer's: the run's dialect, every value quoted, money in exact cents, ids byte for
+    byte, most value at risk first, no extra columns -- and byte-identical to the same table
+    written from a pandas frame."""
+    import duckdb
+
     value = pd.DataFrame({c: [0.0, 0.0, 0.0] for c in EXPORT_COLUMNS})
-    value["customer_id"] = ["007", "b", "a"]
-    value["value_at_risk"] = [1.0, np.nan, 5.0]
+    value["customer_id"] = [" 007", "b;\"x\"", "=1+2"]
+    value["value_at_risk"] = [1.005, np.nan, 5.0]
+    value["clv"] = [2.5e12, 100.1 + 0.2, 0.5]
+    value["p_alive"] = [0.5, 0.25, 1.0]
+    value["p_alive_change"] = [-1e-9, 0.1234567, 0.0]
+    value["slipping"] = [True, False, False]
     value["internal"] = 1
-    path = write_value_export(value, tmp_path, "1998-06")
-    back = pd.read_csv(path, dtype={"customer_id": str}, encoding="utf-8-sig")
-    assert list(back.columns) == EXPORT_COLUMNS and list(back["customer_id"]) == ["a", "007", "b"]
-    assert path.read_bytes().startswith(b"\xef\xbb\xbf")
+    sep, dec = (";", ",") if language == "ru" else (",", ".")
+    con = duckdb.connect()
+    try:
+        con.register("value_customers", value)
+        rec = act.write_customer_value(act.ExportWriter(tmp_path / "db", language), "value_customers", "1998-06",
+                                       con=con)
+    finally:
+        con.close()
+    frame_rec = act.write_customer_value(act.ExportWriter(tmp_path / "pd", language), value, "1998-06")
+    path = tmp_path / "db" / rec.file
+    assert rec.file == "customer_value_1998-06.csv" and rec.rows == 3
+    assert path.read_bytes() == (tmp_path / "pd" / frame_rec.file).read_bytes()
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    lines = raw.decode("utf-8-sig").splitlines()
+    assert lines[0] == sep.join(f'"{c}"' for c in EXPORT_COLUMNS)
+    assert lines[1].startswith(f'"=1+2"{sep}"1"{sep}')  # value at risk 5.00 first; the id unaltered
+    assert lines[2].startswith(f'" 007"{sep}"0{dec}5"{sep}') and f'"2500000000000{dec}00"' in lines[2]
+    assert f'"1{dec}00"' in lines[2] or f'"1{dec}01"' in lines[2]  # 1.005 to cents, exactly two decimals
+    assert lines[3].startswith(f'"b;""x"""{sep}') and f'"100{dec}30"' in lines[3]
+    back = pd.read_csv(path, **act.dialect_for(language).read_options, dtype={"customer_id": str})
+    assert list(back.columns) == EXPORT_COLUMNS
+    assert list(back["customer_id"]) == ["=1+2", " 007", 'b;"x"'] and list(back["slipping"]) == [0, 1, 0]
+    assert [w["code"] for w in rec.warnings] == ["formula_like_keys"]
+
+
+def _analysis(spend_status="ok", sampled=True):
+    from rfm_helpers.value.analysis import ValueAnalysis
+    from rfm_helpers.value.models import FittedValueModels
+
+    fitted = FittedValueModels("mbgnbd", "map", 0.9, {"r": 1.0, "alpha": 1.0, "a": 1.0, "b": 1.0}, pd.DataFrame(),
+                               {"p": 1.0, "q": 2.0, "v": 3.0}, pd.DataFrame(), spend_status, 478120,
+                               50000 if sampled else 478120, 20123, 1.0, n_fit_repeat=20321, sampled=sampled, fit_seed=7)
+    stats = {"customers": 478120, "one_time_buyers": 287000, "customers_without_purchase_day": 0, "nonpositive_days": 0}
+    suff = Sufficiency(True, True, True, [], 700, 478120, 191120, 190000)
+    return ValueAnalysis(dt.date(2024, 12, 31), stats, suff, fitted, None, None, {}, None, dt.date(2024, 11, 30),
+                         {"horizons": (90, 365), "clv_months": 12, "annual_discount_rate": 0.1})
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_model_sentences_say_the_fit_used_a_sample(language):
+    t = translator(language, "RUB" if language == "ru" else "USD")
+    text = " ".join(tpl.format(**v) for tpl, v in texts.model_sentences(t, _analysis()))
+    if language == "en":
+        assert "random sample of 50,000 of the 478,120 customers" in text and "seed 7" in text
+        assert "20,321 repeat" in text and "include the sampling error" in text
+    else:
+        assert "в выборке — 50\u00a0000, всего — 478\u00a0120 клиентов" in text and "— 7)" in text
+        assert "ошибка выборки" in text
+    full = " ".join(tpl.format(**v) for tpl, v in texts.model_sentences(t, _analysis(sampled=False)))
+    assert ("sample" not in full) if language == "en" else ("выборк" not in full)
+
+
+def test_without_a_spend_model_the_page_shows_no_money():
+    t = translator("en")
+    va = _analysis(spend_status="infinite_mean")
+    said = " ".join(tpl.format(**v) for tpl, v in texts.model_sentences(t, va))
+    assert "cannot be used (the fitted spend distribution has no finite mean" in said
+    head = {"customers": 10, "expected_purchases": 3.0, "expected_revenue": float("nan"), "likely_active": 4,
+            "mean_p_alive": 0.4, "slipping": 0, "new_customers": 0}
+    text = " ".join(tpl.format(**v) for tpl, v in texts.headline_sentences(t, head, va))
+    assert "$" not in text and "nan" not in text.lower() and "3 purchases" in text
+
+
+def test_p_alive_chart_from_bands_and_unassigned_group_label():
+    from rfm_helpers.value.segments import UNASSIGNED
+
+    bands = pd.DataFrame({"low": np.linspace(0, 0.95, 20), "high": np.linspace(0.05, 1, 20),
+                          "repeat_customers": np.arange(20), "one_time_buyers": np.arange(20)[::-1]})
+    for language in ("en", "ru"):
+        t = translator(language)
+        fig = charts.plot_p_alive(bands, t)
+        assert sum(p.get_height() for p in fig.axes[0].patches) == 2 * sum(range(20))
+        matplotlib.pyplot.close(fig)
+    assert texts.group_label(translator("en"), UNASSIGNED) == "Not in this grouping"
+    assert texts.group_label(translator("ru"), UNASSIGNED) == "Вне группировки"
 
 
 def test_notebook_06_in_english_and_russian_and_parameters():
@@ -118,4 +218,5 @@ def test_notebook_06_in_english_and_russian_and_parameters():
     params = pm.inspect_notebook(str(NB))
     assert params["currency"]["default"] == '""'  # empty: the source spec's currency, else USD (start())
     assert {"analysis_date", "source_config", "window_days", "language", "run_dir", "segment_map",
-            "currency"} <= set(params)
+            "currency", "fit_customers", "fit_seed"} <= set(params)
+    assert params["fit_customers"]["default"] == "50000"

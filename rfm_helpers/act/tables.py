@@ -5,7 +5,7 @@ the schemas of :mod:`rfm_helpers.act.columns`.
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
@@ -54,9 +54,17 @@ def write_migration_list(ex: ExportWriter, movers: pd.DataFrame, labels: Mapping
                           order_by="monetary_before DESC, customer_id", select=select, lab=lab)
 
 
-def write_customer_value(ex: ExportWriter, value: pd.DataFrame, month: str) -> FileRecord:
+def write_customer_value(ex: ExportWriter, value: Any, month: str, con: Any = None) -> FileRecord:
     """The per-customer value table of notebook 06 (``rfm_helpers.value``): the columns of the
-    schema that ``value`` has, highest value at risk first."""
-    cols = [c for c in schema("customer_value_<month>.csv") if c.key in value.columns]
-    return ex.write_table("customer_value_<month>.csv", value, f"customer_value_{month}.csv", columns=cols,
-                          order_by="value_at_risk DESC NULLS LAST, customer_id")
+    schema that the table has, highest value at risk first. ``value`` is a frame (pandas or
+    Arrow), or, with ``con``, the name of a table or view on that DuckDB connection (the value
+    stage keeps its per-customer rows in DuckDB: they are written from there, never copied into
+    pandas)."""
+    name = f"customer_value_{month}.csv"
+    order = "value_at_risk DESC NULLS LAST, customer_id"
+    if con is None:
+        cols = [c for c in schema("customer_value_<month>.csv") if c.key in set(map(str, value.columns))]
+        return ex.write_table("customer_value_<month>.csv", value, name, columns=cols, order_by=order)
+    have = {d[0] for d in con.execute(f"SELECT * FROM {value} LIMIT 0").description}
+    cols = [c for c in schema("customer_value_<month>.csv") if c.key in have]
+    return ex.write_query(con, name, f"SELECT * FROM {value} ORDER BY {order}", cols, "customer_value_<month>.csv")

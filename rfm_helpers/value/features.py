@@ -43,8 +43,9 @@ import pyarrow as pa
 
 from ..rfm import parse_as_of
 
-__all__ = ["SUMMARY_SQL", "HOLDOUT_SQL", "summary_sql", "holdout_sql", "compute_value_summary",
-           "compute_holdout", "SUMMARY_COLUMNS"]
+__all__ = ["SUMMARY_SQL", "HOLDOUT_SQL", "BASE_SQL", "SAMPLE_SQL", "SAMPLE_KEY_SQL", "summary_sql", "holdout_sql",
+           "base_sql", "sample_sql", "sample_key_sql", "sample_summary", "stratified_counts", "compute_value_summary", "compute_holdout",
+           "SUMMARY_COLUMNS"]
 
 #: Columns of :func:`compute_value_summary`, in order.
 SUMMARY_COLUMNS = ["customer_id", "frequency", "recency", "T", "monetary_value", "first_purchase",
@@ -107,6 +108,142 @@ ORDER BY customer_id
 """
 
 
+#: The whole value stage's per-customer input in one pass over the transactions: the summary
+#: as of ``{as_of}`` (columns as in :data:`SUMMARY_SQL`), the same as of the end of last month
+#: (``last_*``, NULL for customers whose first purchase came later) and as of the backtest's
+#: cut-off (``cal_*``), purchase days and spend after the cut-off (``holdout_*``) and in the
+#: same number of days before it (``baseline_*``), and the customer's place in the seeded random
+#: order of the fit samples (``sample_key``, :data:`SAMPLE_KEY_SQL`). Customers with days up to
+#: ``{as_of}`` but no purchase day are kept with ``has_purchase = false`` (counted, never modelled).
+BASE_SQL = """
+WITH days AS (
+    SELECT CAST(customer_id AS VARCHAR) AS customer_id,
+           CAST(order_date AS DATE) AS day,
+           SUM(CAST(amount AS DOUBLE)) AS spend
+    FROM {source}
+    WHERE CAST(order_date AS DATE) <= DATE '{as_of}' AND customer_id IS NOT NULL
+    GROUP BY 1, 2
+),
+c AS (
+    SELECT customer_id,
+           COUNT(*) FILTER (WHERE spend > 0) AS n_now,
+           COUNT(*) FILTER (WHERE spend <= 0 OR spend IS NULL) AS nonpositive_days,
+           MIN(day) FILTER (WHERE spend > 0) AS first_day,
+           MAX(day) FILTER (WHERE spend > 0) AS last_now,
+           SUM(spend) FILTER (WHERE spend > 0) AS total_now,
+           ARG_MIN(spend, day) FILTER (WHERE spend > 0) AS first_spend,
+           COUNT(*) FILTER (WHERE spend > 0 AND day <= DATE '{last_end}') AS n_last,
+           MAX(day) FILTER (WHERE spend > 0 AND day <= DATE '{last_end}') AS last_last,
+           COUNT(*) FILTER (WHERE spend > 0 AND day <= DATE '{cutoff}') AS n_cal,
+           MAX(day) FILTER (WHERE spend > 0 AND day <= DATE '{cutoff}') AS last_cal,
+           SUM(spend) FILTER (WHERE spend > 0 AND day <= DATE '{cutoff}') AS total_cal,
+           COUNT(*) FILTER (WHERE spend > 0 AND day > DATE '{cutoff}') AS holdout_purchases,
+           SUM(spend) FILTER (WHERE spend > 0 AND day > DATE '{cutoff}') AS holdout_spend,
+           COUNT(*) FILTER (WHERE spend > 0 AND day > DATE '{baseline_start}'
+                            AND day <= DATE '{cutoff}') AS baseline_purchases,
+           SUM(spend) FILTER (WHERE spend > 0 AND day > DATE '{baseline_start}'
+                              AND day <= DATE '{cutoff}') AS baseline_spend
+    FROM days
+    GROUP BY customer_id
+)
+SELECT customer_id,
+       n_now > 0 AS has_purchase,
+       CASE WHEN n_now > 0 THEN CAST(n_now - 1 AS INTEGER) END AS frequency,
+       CAST(DATE_DIFF('day', first_day, last_now) AS DOUBLE) AS recency,
+       CAST(DATE_DIFF('day', first_day, DATE '{as_of}') AS DOUBLE) AS T,
+       CASE WHEN n_now > 1 THEN (total_now - first_spend) / (n_now - 1)
+            WHEN n_now = 1 THEN 0.0 END AS monetary_value,
+       first_day AS first_purchase,
+       last_now AS last_purchase,
+       CAST(nonpositive_days AS INTEGER) AS nonpositive_days,
+       CASE WHEN n_last > 0 THEN CAST(n_last - 1 AS DOUBLE) END AS last_frequency,
+       CASE WHEN n_last > 0 THEN CAST(DATE_DIFF('day', first_day, last_last) AS DOUBLE) END AS last_recency,
+       CASE WHEN n_last > 0 THEN CAST(DATE_DIFF('day', first_day, DATE '{last_end}') AS DOUBLE) END AS last_T,
+       CASE WHEN n_cal > 0 THEN CAST(n_cal - 1 AS INTEGER) END AS cal_frequency,
+       CASE WHEN n_cal > 0 THEN CAST(DATE_DIFF('day', first_day, last_cal) AS DOUBLE) END AS cal_recency,
+       CASE WHEN n_cal > 0 THEN CAST(DATE_DIFF('day', first_day, DATE '{cutoff}') AS DOUBLE) END AS cal_T,
+       CASE WHEN n_cal > 1 THEN (total_cal - first_spend) / (n_cal - 1)
+            WHEN n_cal = 1 THEN 0.0 END AS cal_monetary_value,
+       CAST(holdout_purchases AS INTEGER) AS holdout_purchases,
+       COALESCE(holdout_spend, 0.0) AS holdout_spend,
+       CAST(baseline_purchases AS INTEGER) AS baseline_purchases,
+       COALESCE(baseline_spend, 0.0) AS baseline_spend,
+       {sample_key} AS sample_key
+FROM c
+"""
+
+#: A customer's place in the seeded random order: the first 64 bits of
+#: ``md5('{seed}:' || customer_id)`` as an unsigned integer. It depends only on the seed and the
+#: id -- not on row order, threads or the DuckDB version (md5 is a standard) -- so the same
+#: customers stay in the sample from month to month.
+SAMPLE_KEY_SQL = "CAST('0x' || substr(md5('{seed}:' || CAST(customer_id AS VARCHAR)), 1, 16) AS UBIGINT)"
+
+#: ``{k}`` rows of ``{source}`` among rows with ``{where}``: those first in the seeded order
+#: ``{key}`` (:data:`SAMPLE_KEY_SQL`, or a column holding it), ties by customer id.
+SAMPLE_SQL = """
+SELECT * FROM {source} WHERE {where}
+ORDER BY {key}, customer_id LIMIT {k}
+"""
+
+
+def base_sql(source: str, as_of: Any, last_end: Any, cutoff: Any, baseline_start: Any, seed: int = 0) -> str:
+    """:data:`BASE_SQL` for a table expression ``source`` (``seed``: of the sample order)."""
+    dates = [parse_as_of(d) for d in (as_of, last_end, cutoff, baseline_start)]
+    if not dates[3] < dates[2] < dates[0] or dates[1] > dates[0]:
+        raise ValueError(f"expected baseline start < cut-off < analysis date and last month's end <= analysis "
+                         f"date, got {[d.isoformat() for d in dates]}")
+    return BASE_SQL.format(source=source, as_of=dates[0].isoformat(), last_end=dates[1].isoformat(),
+                           cutoff=dates[2].isoformat(), baseline_start=dates[3].isoformat(),
+                           sample_key=sample_key_sql(seed))
+
+
+def stratified_counts(k: int, repeat: int, one_time: int) -> tuple[int, int]:
+    """How many repeat and one-time customers a stratified sample of ``k`` takes: each group in
+    proportion to its size (rounded), never more than the group holds."""
+    n = repeat + one_time
+    if k >= n:
+        return repeat, one_time
+    k_repeat = min(repeat, int(round(k * repeat / n)))
+    return k_repeat, min(one_time, k - k_repeat)
+
+
+def sample_key_sql(seed: int) -> str:
+    """:data:`SAMPLE_KEY_SQL` for ``seed``."""
+    return SAMPLE_KEY_SQL.format(seed=int(seed))
+
+
+def sample_sql(source: str, k: int, seed: int, repeat: int, one_time: int, *, frequency: str = "frequency",
+               where: str = "TRUE", key: str | None = None) -> str:
+    """A stratified seeded sample of ``k`` customers of ``source`` (SQL): repeat buyers
+    (``frequency > 0``) and one-time buyers each in proportion to their counts ``repeat`` and
+    ``one_time``, the first of each in the order :data:`SAMPLE_KEY_SQL` (``key``: a column that
+    already holds it for ``seed``); ordered by customer id."""
+    k_repeat, k_once = stratified_counts(int(k), int(repeat), int(one_time))
+    order = key or sample_key_sql(seed)
+    parts = [SAMPLE_SQL.format(source=source, where=f"({where}) AND {frequency} {cond}", key=order, k=kk)
+             for cond, kk in (("> 0", k_repeat), ("= 0", k_once))]
+    return f"SELECT * FROM (({parts[0]}) UNION ALL ({parts[1]})) ORDER BY customer_id"
+
+
+def sample_summary(summary: pd.DataFrame, k: int, seed: int = 0) -> pd.DataFrame:
+    """:func:`sample_sql` applied to a summary frame (same customers as the SQL path would take)."""
+    if len(summary) <= k:
+        return summary
+    repeat = int((summary["frequency"] > 0).sum())
+    con = duckdb.connect()
+    try:
+        frame = summary.assign(customer_id=summary["customer_id"].astype(str))
+        con.register("value_summary", frame)
+        out = con.sql(sample_sql("value_summary", k, seed, repeat, len(summary) - repeat)).df()
+    finally:
+        con.close()
+    for c in summary.columns:
+        if c in out.columns and c != "customer_id":
+            out[c] = out[c].astype(summary[c].dtype)
+    out["customer_id"] = out["customer_id"].astype(summary["customer_id"].dtype)
+    return out.reset_index(drop=True)
+
+
 def summary_sql(source: str, as_of: Any) -> str:
     """:data:`SUMMARY_SQL` for a table expression ``source`` (DuckDB dialect)."""
     return SUMMARY_SQL.format(source=source, as_of=parse_as_of(as_of).isoformat())
@@ -167,7 +304,7 @@ def _customers_up_to(transactions: pd.DataFrame, as_of: dt.date) -> int:
         return int(con.execute(
             "SELECT COUNT(DISTINCT CAST(customer_id AS VARCHAR)) FROM value_tx "
             f"WHERE CAST(order_date AS DATE) <= DATE '{as_of.isoformat()}' AND customer_id IS NOT NULL"
-        ).fetchone()[0])
+        ).fetchall()[0][0])
     finally:
         con.close()
 

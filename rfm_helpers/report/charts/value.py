@@ -94,14 +94,19 @@ def plot_value_by_group(table: pd.DataFrame, t: Translator, labels: Mapping[str,
     return fig
 
 
-def plot_p_alive(value: pd.DataFrame, t: Translator) -> plt.Figure:
-    """Histogram of the probability of being active, repeat customers and one-time buyers apart."""
+def plot_p_alive(bands: pd.DataFrame, t: Translator) -> plt.Figure:
+    """Customers per band of the probability of being active (from
+    :func:`rfm_helpers.value.segments.p_alive_histogram`), repeat customers and one-time buyers
+    stacked."""
     fig, ax = plt.subplots(figsize=(8, 3.6))
-    bins = np.linspace(0, 1, 21)
-    repeat = value.loc[~value["one_time_buyer"], "p_alive"].dropna()
-    once = value.loc[value["one_time_buyer"], "p_alive"].dropna()
-    ax.hist([repeat, once], bins=bins, stacked=True, color=[_MODEL, _BASE],
-            label=[t._("Repeat customers"), t._("One-time buyers")])
+    left = bands["low"].to_numpy()
+    width = (bands["high"] - bands["low"]).to_numpy()
+    repeat = bands["repeat_customers"].to_numpy()
+    ax.bar(left, repeat, width=width, align="edge", color=_MODEL, label=t._("Repeat customers"))
+    ax.bar(left, bands["one_time_buyers"].to_numpy(), width=width, bottom=repeat, align="edge", color=_BASE,
+           label=t._("One-time buyers"))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(bottom=0)
     ax.set_xlabel(t._("Probability of being active"))
     ax.set_ylabel(t._("Customers"))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: t.percent(v, 0)))

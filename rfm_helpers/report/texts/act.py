@@ -72,6 +72,31 @@ HEADERS = {
     "sms_consent": N_("SMS consent"),
     "call_consent": N_("Call consent"),
     "customers": N_("Customers"),
+    # customer_value_<month>.csv (notebook 06)
+    "p_alive": N_("Probability active"),
+    "p_alive_low": N_("Probability active, low"),
+    "p_alive_high": N_("Probability active, high"),
+    "p_alive_last_month": N_("Probability active at the end of last month"),
+    "p_alive_change": N_("Change in probability active"),
+    "expected_purchases_90d": N_("Expected purchases, 90 days"),
+    "expected_purchases_90d_low": N_("Expected purchases, 90 days, low"),
+    "expected_purchases_90d_high": N_("Expected purchases, 90 days, high"),
+    "expected_purchases_365d": N_("Expected purchases, 365 days"),
+    "expected_purchases_365d_low": N_("Expected purchases, 365 days, low"),
+    "expected_purchases_365d_high": N_("Expected purchases, 365 days, high"),
+    "expected_spend": N_("Expected spend per purchase"),
+    "expected_spend_low": N_("Expected spend per purchase, low"),
+    "expected_spend_high": N_("Expected spend per purchase, high"),
+    "expected_revenue_90d": N_("Expected revenue, 90 days"),
+    "expected_revenue_90d_low": N_("Expected revenue, 90 days, low"),
+    "expected_revenue_90d_high": N_("Expected revenue, 90 days, high"),
+    "clv": N_("Lifetime value"),
+    "clv_low": N_("Lifetime value, low"),
+    "clv_high": N_("Lifetime value, high"),
+    "value_at_risk": N_("Value at risk"),
+    "slipping": N_("Slipping"),
+    "one_time_buyer": N_("One-time buyer"),
+    "new_customer": N_("New customer"),
 }
 
 DESCRIPTIONS = {
@@ -91,6 +116,35 @@ DESCRIPTIONS = {
     "p_adjusted": N_("p-value after the multiple-comparison correction."),
     "phone": N_("Phone number in international E.164 form (+79161234567)."),
     "email": N_("E-mail address exactly as in the contacts."),
+    # customer_value_<month>.csv (notebook 06); "low"/"high": the interval stated on the value page
+    "p_alive": N_("Probability (0 to 1) that the customer is still active on the analysis date."),
+    "p_alive_low": N_("Lower end of the interval of the probability active."),
+    "p_alive_high": N_("Upper end of the interval of the probability active."),
+    "p_alive_last_month": N_("Probability active at the end of last month, same model parameters; empty for a customer "
+                             "without purchases by then."),
+    "p_alive_change": N_("Probability active now minus at the end of last month."),
+    "expected_purchases_90d": N_("Expected number of purchase days in the 90 days after the analysis date."),
+    "expected_purchases_90d_low": N_("Lower end of the interval of the expected purchases in 90 days."),
+    "expected_purchases_90d_high": N_("Upper end of the interval of the expected purchases in 90 days."),
+    "expected_purchases_365d": N_("Expected number of purchase days in the 365 days after the analysis date."),
+    "expected_purchases_365d_low": N_("Lower end of the interval of the expected purchases in 365 days."),
+    "expected_purchases_365d_high": N_("Upper end of the interval of the expected purchases in 365 days."),
+    "expected_spend": N_("Expected amount of a future purchase (Gamma-Gamma model), in the run's currency; empty "
+                         "without a spend model."),
+    "expected_spend_low": N_("Lower end of the interval of the expected spend per purchase."),
+    "expected_spend_high": N_("Upper end of the interval of the expected spend per purchase."),
+    "expected_revenue_90d": N_("Expected purchases in 90 days times the expected spend per purchase."),
+    "expected_revenue_90d_low": N_("Lower end of the interval of the expected revenue in 90 days."),
+    "expected_revenue_90d_high": N_("Upper end of the interval of the expected revenue in 90 days."),
+    "clv": N_("Customer lifetime value: discounted expected revenue over the horizon stated on the value page."),
+    "clv_low": N_("Lower end of the interval of the lifetime value."),
+    "clv_high": N_("Upper end of the interval of the lifetime value."),
+    "value_at_risk": N_("Revenue of the next 12 months the customer would bring if still active, times the "
+                        "probability that they have already left; the file is sorted by it, highest first."),
+    "slipping": N_("1 when among the 20% most valuable, still more likely active than not, and the probability "
+                   "active fell by at least 10 points since the end of last month."),
+    "one_time_buyer": N_("1 when the customer has bought on one day only."),
+    "new_customer": N_("1 when the first purchase is less than 30 days before the analysis date."),
 }
 
 KINDS = {

@@ -14,10 +14,12 @@ import pandas as pd
 from ..i18n import N_, Translator
 
 __all__ = ["model_name", "sufficiency_sentences", "model_sentences", "headline_sentences",
-           "backtest_sentences", "backtest_table", "group_table", "group_sentences", "export_sentence",
-           "summary_labels", "caption"]
+           "backtest_sentences", "backtest_table", "group_table", "group_label", "group_labels", "group_sentences", "export_sentence",
+           "summary_labels", "caption", "parameters_table", "verdict_label"]
 
 _MODEL_NAMES = {"bgnbd": N_("BG/NBD"), "mbgnbd": N_("modified BG/NBD")}
+#: First column of a group table, per kind of grouping.
+_GROUP_HEADERS = {"segment": N_("Segment"), "cluster": N_("Cluster")}
 
 _CAPTIONS = {
     "params": N_("Parameters of this run"),
@@ -67,6 +69,14 @@ def sufficiency_sentences(t: Translator, suff) -> list[tuple[str, dict[str, str]
                             "the predictions below are not checked against real purchases."),
                         {"days": t.plural(v["days"], "{n} day", "{n} days"),
                          "min_days": t.plural(v["min_days"], "{n} day", "{n} days")}))
+        elif code == "not_identified":
+            out.append((t._("The data do not pin down the parameters of the purchase model, even fitted on all "
+                            "{customers}: this page shows no predictions. This happens when the purchase histories "
+                            "show no sign of customers leaving."),
+                        {"customers": t.plural(v["customers"], "{n} customer", "{n} customers")}))
+        elif code == "backtest_not_identified":
+            out.append((t._("The data up to the backtest's cut-off do not pin down the parameters of the purchase "
+                            "model: the predictions below are not checked against real purchases."), {}))
         elif code == "few_repeat_customers_for_backtest":
             out.append((t._("Before the backtest's cut-off only {customers} had bought more than once (at least "
                             "{min_customers} are needed): the predictions below are not checked against real "
@@ -78,18 +88,40 @@ def sufficiency_sentences(t: Translator, suff) -> list[tuple[str, dict[str, str]
 
 def model_sentences(t: Translator, analysis) -> list[tuple[str, dict[str, str]]]:
     """What was fitted, on how many customers, and what the intervals mean."""
-    f, s = analysis.fitted, analysis.summary
-    out = [(t._("The {model} model was fitted on the purchase histories of {customers}: {repeat} bought more "
-                "than once, {one_time} only once. Spend per order: the Gamma-Gamma model, fitted on the repeat "
-                "customers with a positive spend ({spend})."),
-            {"model": model_name(t, f.transaction_model),
-             "customers": t.plural(f.n_fit_customers, "{n} customer", "{n} customers"),
-             "repeat": t.integer(analysis.sufficiency.repeat_customers),
-             "one_time": t.integer(int((s["frequency"] == 0).sum())),
-             "spend": t.integer(f.n_spend_customers)})]
+    f, st = analysis.fitted, analysis.stats
+    if f.sampled:
+        out = [(t._("The {model} model was fitted on a random sample of {sample} of the {customers} (repeat and "
+                    "one-time buyers in their true proportions: {repeat} repeat, {one_time} one-time; random seed "
+                    "{seed}); every customer is scored with the fitted parameters. Spend per order: the Gamma-Gamma "
+                    "model, fitted on the sample's repeat customers with a positive spend ({spend})."),
+                {"model": model_name(t, f.transaction_model),
+                 "sample": t.integer(f.n_fit_customers),
+                 "customers": t.plural(f.n_customers, "{n} customer", "{n} customers"),
+                 "repeat": t.integer(f.n_fit_repeat), "one_time": t.integer(f.n_fit_customers - f.n_fit_repeat),
+                 "seed": str(f.fit_seed), "spend": t.integer(f.n_spend_customers)})]
+    else:
+        out = [(t._("The {model} model was fitted on the purchase histories of {customers}: {repeat} bought more "
+                    "than once, {one_time} only once. Spend per order: the Gamma-Gamma model, fitted on the repeat "
+                    "customers with a positive spend ({spend})."),
+                {"model": model_name(t, f.transaction_model),
+                 "customers": t.plural(f.n_fit_customers, "{n} customer", "{n} customers"),
+                 "repeat": t.integer(analysis.sufficiency.repeat_customers),
+                 "one_time": t.integer(st["one_time_buyers"]),
+                 "spend": t.integer(f.n_spend_customers)})]
+    if f.spend_status != "ok":
+        reason = {
+            "too_few_repeat_customers": N_("too few repeat customers with a positive spend"),
+            "infinite_mean": N_("the fitted spend distribution has no finite mean (q <= 1)"),
+            "not_identified": N_("the data do not pin down its parameters"),
+        }.get(f.spend_status, N_("it was not fitted"))
+        out.append((t._("The spend model cannot be used ({reason}), so this page shows no money figures "
+                        "(spend, revenue, lifetime value, value at risk)."), {"reason": t._(reason)}))
     out.append((t._("Each figure comes with a {level} interval. It shows how precisely the data pin down the "
                     "model's parameters, not whether the model is right: the backtest below measures that."),
                 {"level": t.percent(f.level, 0)}))
+    if f.sampled:
+        out.append((t._("Because the parameters were learnt from a sample, the intervals are wider than a fit on "
+                        "all customers would give: they include the sampling error."), {}))
     if f.transaction_model == "bgnbd":
         out.append((t._("The BG/NBD model lets a customer leave only right after a repeat purchase, so it counts "
                         "every one-time buyer as still active: their probability of being active is 1 and their "
@@ -99,8 +131,8 @@ def model_sentences(t: Translator, analysis) -> list[tuple[str, dict[str, str]]]
         out.append((t._("Caution: among repeat customers, the number of purchases and the average spend are "
                         "correlated ({corr}); the Gamma-Gamma spend model assumes they are not."),
                     {"corr": t.number(f.frequency_spend_correlation, 2)}))
-    excluded = analysis.summary.attrs.get("customers_without_purchase_day", 0)
-    nonpos = analysis.summary.attrs.get("nonpositive_days", 0)
+    excluded = st.get("customers_without_purchase_day", 0)
+    nonpos = st.get("nonpositive_days", 0)
     if excluded or nonpos:
         out.append((t._("Days on which a customer's amounts add up to zero or less are not counted as purchases "
                         "({days}); {customers} had no other day and are left out."),
@@ -113,22 +145,30 @@ def headline_sentences(t: Translator, head: dict, analysis) -> list[tuple[str, d
     """The main forward-looking figures in plain language."""
     st = analysis.settings
     h = st["horizons"][0]
-    out = [(t._("In the next {days}, customers are expected to make {purchases} purchases worth {revenue} "
-                "(interval {low} to {high})."),
-            {"days": t.plural(h, "{n} day", "{n} days"), "purchases": t.integer(head["expected_purchases"]),
-             "revenue": t.money(head["expected_revenue"]), "low": t.money(head["expected_revenue_low"]),
-             "high": t.money(head["expected_revenue_high"])})]
+    money = analysis.fitted.spend_status == "ok"
+    if money:
+        out = [(t._("In the next {days}, customers are expected to make {purchases} purchases worth {revenue} "
+                    "(interval {low} to {high})."),
+                {"days": t.plural(h, "{n} day", "{n} days"), "purchases": t.integer(head["expected_purchases"]),
+                 "revenue": t.money(head["expected_revenue"]), "low": t.money(head["expected_revenue_low"]),
+                 "high": t.money(head["expected_revenue_high"])})]
+    else:
+        out = [(t._("In the next {days}, customers are expected to make {purchases} purchases."),
+                {"days": t.plural(h, "{n} day", "{n} days"), "purchases": t.integer(head["expected_purchases"])})]
     out.append((t.plural(head["likely_active"],
                          "{n} customer of {total} is more likely active than not (average probability {mean}).",
                          "{n} customers of {total} are more likely active than not (average probability {mean}).",
                          total=t.integer(head["customers"]), mean=t.percent(head["mean_p_alive"])), {}))
-    out.append((t._("Customer lifetime value over the next {months}, discounted at {rate} a year: {clv} in total."),
-                {"months": t.plural(st["clv_months"], "{n} month", "{n} months"),
-                 "rate": t.percent(st["annual_discount_rate"], 0), "clv": t.money(head["clv"])}))
-    out.append((t._("Value at risk: {var}. This is the revenue of the next 12 months that customers would bring "
-                    "if they were still active, weighted by the probability that they have already left."),
-                {"var": t.money(head["value_at_risk"])}))
-    if head["slipping"]:
+    if money:
+        out.append((t._("Customer lifetime value over the next {months}, discounted at {rate} a year: {clv} in total "
+                        "(interval {low} to {high})."),
+                    {"months": t.plural(st["clv_months"], "{n} month", "{n} months"),
+                     "rate": t.percent(st["annual_discount_rate"], 0), "clv": t.money(head["clv"]),
+                     "low": t.money(head["clv_low"]), "high": t.money(head["clv_high"])}))
+        out.append((t._("Value at risk: {var}. This is the revenue of the next 12 months that customers would bring "
+                        "if they were still active, weighted by the probability that they have already left."),
+                    {"var": t.money(head["value_at_risk"])}))
+    if money and head["slipping"]:
         out.append((t.plural(head["slipping"],
                              "{n} customer is alive but slipping: among the 20% most valuable, still more likely "
                              "active than not, but the probability of being active fell by 10 points or more since "
@@ -137,7 +177,7 @@ def headline_sentences(t: Translator, head: dict, analysis) -> list[tuple[str, d
                              "active than not, but their probability of being active fell by 10 points or more "
                              "since the end of last month ({last}). Their value at risk: {var}.",
                              last=t.date(analysis.last_month_end), var=t.money(head["slipping_value_at_risk"])), {}))
-    else:
+    elif money:
         out.append((t._("No valuable customer's probability of being active fell by 10 points or more since the end of "
                         "last month ({last})."),
                     {"last": t.date(analysis.last_month_end)}))
@@ -163,6 +203,10 @@ def backtest_sentences(t: Translator, bt) -> list[tuple[str, dict[str, str]]]:
              "model_error": t.percent(tot["model_total_error"], signed=True),
              "baseline": t.integer(tot["baseline"]),
              "baseline_error": t.percent(tot["baseline_total_error"], signed=True)})]
+    if getattr(bt, "sampled", False):
+        out.append((t._("These customers are a random sample of the {population} known at the cut-off (repeat and "
+                        "one-time buyers in their true proportions); the errors below are measured on this sample."),
+                    {"population": t.plural(bt.population, "{n} customer", "{n} customers")}))
     if bt.spend_available:
         out.append((t._("Revenue in that period: actual {actual}, predicted {predicted} ({model_error}), "
                         "baseline {baseline} ({baseline_error})."),
@@ -206,11 +250,10 @@ def backtest_table(t: Translator, bt) -> pd.DataFrame:
 
 
 def group_table(t: Translator, table: pd.DataFrame, labels: dict[str, str] | None = None,
-                group_header: str | None = None) -> pd.DataFrame:
+                kind: str = "segment") -> pd.DataFrame:
     """A :func:`rfm_helpers.value.segments.value_by_group` table, formatted."""
-    labels = labels or {}
     return pd.DataFrame({
-        group_header or t._("Segment"): table["group"].map(lambda g: labels.get(g, g)),
+        t._(_GROUP_HEADERS[kind]): table["group"].map(lambda g: group_label(t, g, labels)),
         t._("Customers"): table["customers"].map(t.integer),
         t._("Expected purchases"): table["expected_purchases"].map(t.integer),
         t._("Expected revenue"): table["expected_revenue"].map(t.money),
@@ -224,6 +267,18 @@ def group_table(t: Translator, table: pd.DataFrame, labels: dict[str, str] | Non
     })
 
 
+def group_label(t: Translator, key: str, labels: dict[str, str] | None = None) -> str:
+    """A group's label; customers a grouping does not cover (key ``""``) are named as such."""
+    if key == "":
+        return t._("Not in this grouping")
+    return (labels or {}).get(key, key)
+
+
+def group_labels(t: Translator, table: pd.DataFrame, labels: dict[str, str] | None = None) -> dict[str, str]:
+    """Label of every group of a :func:`~rfm_helpers.value.segments.value_by_group` table (for charts)."""
+    return {g: group_label(t, g, labels) for g in table["group"]}
+
+
 def group_sentences(t: Translator, table: pd.DataFrame, labels: dict[str, str]) -> list[tuple[str, dict[str, str]]]:
     """Where the future revenue and the value at risk sit."""
     if table.empty or not table["expected_revenue"].sum():
@@ -232,11 +287,11 @@ def group_sentences(t: Translator, table: pd.DataFrame, labels: dict[str, str]) 
     risk = table.sort_values("value_at_risk", ascending=False).iloc[0]
     return [
         (t._("The largest share of future revenue, {share}, is expected from \u00ab{segment}\u00bb ({customers})."),
-         {"share": t.percent(top["revenue_share"]), "segment": labels.get(top["group"], top["group"]),
+         {"share": t.percent(top["revenue_share"]), "segment": group_label(t, top["group"], labels),
           "customers": t.plural(top["customers"], "{n} customer", "{n} customers")}),
         (t._("The most value at risk, {var}, sits in \u00ab{segment}\u00bb: the first candidates for a "
              "retention or win-back campaign."),
-         {"var": t.money(risk["value_at_risk"]), "segment": labels.get(risk["group"], risk["group"])}),
+         {"var": t.money(risk["value_at_risk"]), "segment": group_label(t, risk["group"], labels)}),
     ]
 
 

@@ -1,0 +1,311 @@
+"""Score customers with fitted parameters: closed forms in numpy, in chunks, with intervals.
+
+Given :class:`~rfm_helpers.value.models.FittedValueModels`, every figure is a closed form
+(:mod:`rfm_helpers.value.formulas`) evaluated at each parameter set the fit left behind (MAP:
+the optimum and the Laplace sigma points; MCMC: posterior draws). No pytensor graph is built,
+so scoring needs neither PyMC-Marketing's import nor a compiler.
+
+Per customer (see :func:`score_arrays` for the exact definitions):
+
+``p_alive``
+    Probability that the customer is still active at the summary's date.
+``expected_purchases_<h>d``
+    Expected number of purchase days in the next ``h`` days, for each of ``horizons``.
+``expected_spend``
+    Expected spend per future purchase day (Gamma-Gamma; the population mean for customers
+    without a positive repeat spend). NaN when the spend model is unusable.
+``clv``
+    Discounted expected revenue over the next ``clv_months`` months of 30 days (PyMC-Marketing's
+    ``customer_lifetime_value``: monthly steps, the monthly rate equivalent to the annual
+    discount rate); NaN without a spend model.
+``expected_revenue_<h>d``, ``value_at_risk``, ``p_alive_last_month``, ``p_alive_change``
+    See :mod:`rfm_helpers.value.segments`.
+
+Each has ``_low`` / ``_high`` bounds of the fit's ``level`` interval (parameter uncertainty;
+see :mod:`rfm_helpers.value.models`). Memory is bounded: customers are processed in chunks so
+that no ``(parameter sets x customers)`` array exceeds :data:`CHUNK_ELEMENTS` values.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+import numpy as np
+import pandas as pd
+
+from . import formulas
+
+__all__ = ["CHUNK_ELEMENTS", "VALUE_AT_RISK_DAYS", "monthly_discount_rate", "score_arrays", "score_customers",
+           "score_batches", "probability_alive", "chunk_rows", "point_only"]
+
+#: Largest ``(parameter sets x customers)`` array a chunk may create (8 bytes each: 32 MB).
+CHUNK_ELEMENTS = 4_000_000
+#: Horizon of the revenue a customer who has left would have brought (value at risk).
+VALUE_AT_RISK_DAYS = 365
+_BG = ("r", "alpha", "a", "b")
+_GG = ("p", "q", "v")
+
+
+def monthly_discount_rate(annual_rate: float) -> float:
+    """The monthly rate equivalent to ``annual_rate`` (``(1 + a) ** (1/12) - 1``)."""
+    if not -1 < float(annual_rate) < 10:
+        raise ValueError(f"annual discount rate must be a share such as 0.1 (10%), got {annual_rate!r}")
+    return (1 + float(annual_rate)) ** (1 / 12) - 1
+
+
+def chunk_rows(fitted) -> int:
+    """Customers per chunk for ``fitted`` (fewer when there are many posterior draws)."""
+    k = max(len(fitted.purchase_draws), len(fitted.spend_draws), 1)
+    return max(1024, CHUNK_ELEMENTS // k)
+
+
+def point_only(fitted):
+    """``fitted`` with its point estimates as the only parameter set: point predictions at a
+    ninth of the cost (the intervals collapse to the point; for the backtest, which compares
+    points)."""
+    import dataclasses
+
+    spend = pd.DataFrame([fitted.spend_params])[list(_GG)] if fitted.spend_params else fitted.spend_draws.iloc[:0]
+    return dataclasses.replace(fitted, method="map", purchase_draws=pd.DataFrame([fitted.purchase_params])[list(_BG)],
+                               spend_draws=spend)
+
+
+def _params(draws: pd.DataFrame, names) -> list[np.ndarray]:
+    return [draws[n].to_numpy(dtype="float64")[:, None] for n in names]
+
+
+# ----------------------------------------------------------------------------- intervals
+def _interval(values: np.ndarray, fitted, scale: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Point, low, high from per-parameter-set ``values`` ``(k, n)``.
+
+    Laplace: row 0 is the optimum, then pairs ``+L e_j``, ``-L e_j``; the standard error on the
+    ``scale`` (``log``, ``logit`` or ``identity``) is ``sqrt(sum_j ((g(f+) - g(f-)) / 2) ** 2)``
+    (the delta method, exact for a linear ``g(f)``). Posterior: the median and the quantiles."""
+    from scipy.special import expit, logit
+    from scipy.stats import norm
+
+    alpha = 1 - fitted.level
+    if fitted.interval_kind == "posterior":
+        lo, mid, hi = np.quantile(values, [alpha / 2, 0.5, 1 - alpha / 2], axis=0)
+        return mid, lo, hi
+    point = values[0]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if scale == "log":
+            g, ginv = (lambda v: np.log(np.maximum(v, 1e-300))), np.exp
+        elif scale == "logit":
+            g, ginv = (lambda v: logit(np.clip(v, 1e-15, 1 - 1e-15))), expit
+        else:
+            g, ginv = (lambda v: v), (lambda v: v)
+        gv = g(values)
+        half = (gv[1::2] - gv[2::2]) / 2
+        se = np.sqrt(np.sum(half ** 2, axis=0))
+        z = norm.ppf(1 - alpha / 2)
+        lo, hi = ginv(g(point) - z * se), ginv(g(point) + z * se)
+    # exact values (a one-time buyer's P(alive) under BG/NBD is 1; zero stays zero)
+    fixed = values.max(axis=0) == values.min(axis=0)
+    lo = np.where(fixed, point, np.minimum(lo, point))
+    hi = np.where(fixed, point, np.maximum(hi, point))
+    return point, lo, hi
+
+
+def _interval_product(purchases: np.ndarray, spend: np.ndarray, fitted):
+    """Interval of ``purchases * spend`` (CLV). Laplace: the two models were fitted separately,
+    so their errors are independent and add on the log scale. Posterior: draw ``i`` of one
+    with draw ``i`` of the other."""
+    from scipy.stats import norm
+
+    if fitted.interval_kind == "posterior":
+        k = min(len(purchases), len(spend))
+        return _interval(purchases[:k] * spend[:k], fitted, "log")
+    point = purchases[0] * spend[0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gp = np.log(np.maximum(purchases, 1e-300))
+        gs = np.log(np.maximum(spend, 1e-300))
+        se = np.sqrt(np.sum(((gp[1::2] - gp[2::2]) / 2) ** 2, axis=0)
+                     + np.sum(((gs[1::2] - gs[2::2]) / 2) ** 2, axis=0))
+        z = norm.ppf(1 - (1 - fitted.level) / 2)
+        lo, hi = np.exp(np.log(point) - z * se), np.exp(np.log(point) + z * se)
+    zero = point <= 0
+    return point, np.where(zero, point, lo), np.where(zero, point, hi)
+
+
+# ----------------------------------------------------------------------------- scoring
+def score_arrays(fitted, frequency, recency, T, monetary_value, *, horizons=(90, 365), clv_months: int = 12,
+                 monthly_rate: float = 0.0, last_month: tuple | None = None) -> dict[str, np.ndarray]:
+    """All per-customer figures for one chunk of customers (numpy arrays in, numpy arrays out).
+
+    ``last_month``: ``(frequency, recency, T)`` of the same customers at the end of last month
+    (NaN for customers not seen by then) for ``p_alive_last_month`` with the same parameters.
+    """
+    model = fitted.transaction_model
+    x = np.asarray(frequency, dtype="float64")
+    t_x = np.asarray(recency, dtype="float64")
+    T_ = np.asarray(T, dtype="float64")
+    m = np.asarray(monetary_value, dtype="float64")
+    r, alpha, a, b = _params(fitted.purchase_draws, _BG)
+    out: dict[str, np.ndarray] = {}
+
+    pa = formulas.p_alive(model, r, alpha, a, b, x, t_x, T_)
+    out["p_alive"], out["p_alive_low"], out["p_alive_high"] = _interval(pa, fitted, "logit")
+    ux, uT, inv = formulas.distinct_pairs(x, T_)
+    point = [np.array([[fitted.purchase_params[k]]]) for k in _BG]
+    expected = {}
+    for h in sorted({*horizons, VALUE_AT_RISK_DAYS}):
+        g = formulas.expected_if_alive(model, r, alpha, a, b, ux, uT, float(h))
+        # G at the point estimate: row 0 after a MAP fit; a posterior has no such row
+        g_point = g[0] if fitted.interval_kind == "laplace" else \
+            formulas.expected_if_alive(model, *point, ux, uT, float(h))[0]
+        _finite(g_point, f"expected purchases in {h} days", fitted)
+        expected[h] = (g_point[inv], pa * g[:, inv])
+    for h in horizons:
+        p, lo, hi = _interval(expected[h][1], fitted, "log")
+        out[f"expected_purchases_{h}d"], out[f"expected_purchases_{h}d_low"], out[f"expected_purchases_{h}d_high"] = \
+            p, lo, hi
+    if_alive_var = expected[VALUE_AT_RISK_DAYS][0]
+
+    n = len(x)
+    if fitted.spend_status == "ok":
+        p_, q_, v_ = _params(fitted.spend_draws, _GG)
+        # a non-positive repeat mean carries no information about spend: such customers get
+        # the population mean (frequency 0 in the Gamma-Gamma formula)
+        informative = (x > 0) & (m > 0)
+        spend = formulas.expected_spend(p_, q_, v_, np.where(informative, x, 0.0), np.where(informative, m, 0.0))
+        _finite(spend[0], "expected spend", fitted)
+        out["expected_spend"], out["expected_spend_low"], out["expected_spend_high"] = \
+            _interval(spend, fitted, "log")
+        units = formulas.discounted_if_alive(model, r, alpha, a, b, ux, uT, clv_months, monthly_rate)
+        _finite(units[0], "discounted purchases", fitted)
+        out["clv"], out["clv_low"], out["clv_high"] = _interval_product(pa * units[:, inv], spend, fitted)
+    else:
+        for c in ("expected_spend", "expected_spend_low", "expected_spend_high", "clv", "clv_low", "clv_high"):
+            out[c] = np.full(n, np.nan)
+    s, s_lo, s_hi = out["expected_spend"], out["expected_spend_low"], out["expected_spend_high"]
+    for h in horizons:
+        e = f"expected_purchases_{h}d"
+        out[f"expected_revenue_{h}d"] = out[e] * s
+        out[f"expected_revenue_{h}d_low"] = out[f"{e}_low"] * s_lo
+        out[f"expected_revenue_{h}d_high"] = out[f"{e}_high"] * s_hi
+    out["value_at_risk"] = (1 - out["p_alive"]) * if_alive_var * s
+    for h in horizons:
+        out[f"expected_purchases_if_alive_{h}d"] = expected[h][0]
+    if last_month is not None:
+        lx, ltx, lT = (np.asarray(c, dtype="float64") for c in last_month)
+        seen = ~np.isnan(lx)
+        last = np.full(n, np.nan)
+        if seen.any():
+            last[seen] = formulas.p_alive(model, *point, lx[seen], ltx[seen], lT[seen])[0]
+        out["p_alive_last_month"] = last
+        out["p_alive_change"] = out["p_alive"] - last
+    return out
+
+
+def _finite(values: np.ndarray, what: str, fitted) -> None:
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise FloatingPointError(
+            f"{what} is not a finite number for {int(bad.sum())} customer group(s) with the fitted "
+            f"{fitted.transaction_model} parameters {fitted.purchase_params}; refusing to report it")
+
+
+def _score_columns(horizons) -> list[str]:
+    cols = ["p_alive", "p_alive_low", "p_alive_high"]
+    for h in horizons:
+        cols += [f"expected_purchases_{h}d", f"expected_purchases_{h}d_low", f"expected_purchases_{h}d_high"]
+    cols += ["expected_spend", "expected_spend_low", "expected_spend_high", "clv", "clv_low", "clv_high"]
+    cols += [f"expected_purchases_if_alive_{h}d" for h in horizons]
+    return cols
+
+
+def _check_settings(horizons, clv_months) -> tuple[int, ...]:
+    horizons = tuple(int(h) for h in horizons)
+    if not horizons or min(horizons) <= 0:
+        raise ValueError(f"horizons must be positive numbers of days, got {horizons!r}")
+    if int(clv_months) < 1:
+        raise ValueError(f"clv_months must be at least 1, got {clv_months!r}")
+    return horizons
+
+
+def score_customers(fitted, summary: pd.DataFrame, *, horizons: tuple[int, ...] = (90, 365), clv_months: int = 12,
+                    annual_discount_rate: float = 0.10) -> pd.DataFrame:
+    """Per-customer predictions for a (small) summary frame, one row per row of ``summary``
+    (same order, ``customer_id`` first): ``p_alive``, ``expected_purchases_<h>d``,
+    ``expected_spend``, ``clv`` with ``_low``/``_high``, and ``expected_purchases_if_alive_<h>d``
+    (point only). For all customers of a run use :func:`score_batches`, which streams."""
+    horizons = _check_settings(horizons, clv_months)
+    monthly = monthly_discount_rate(annual_discount_rate)
+    cols = _score_columns(horizons)
+    parts = []
+    step = chunk_rows(fitted)
+    for i in range(0, len(summary), step):
+        rows = summary.iloc[i:i + step]
+        arr = score_arrays(fitted, rows["frequency"], rows["recency"], rows["T"], rows["monetary_value"],
+                           horizons=horizons, clv_months=int(clv_months), monthly_rate=monthly)
+        parts.append(pd.DataFrame({"customer_id": rows["customer_id"].to_numpy(), **{c: arr[c] for c in cols}}))
+    out = (pd.concat(parts, ignore_index=True) if parts
+           else pd.DataFrame({"customer_id": summary["customer_id"].to_numpy(), **{c: [] for c in cols}}))
+    out.attrs.update({"level": fitted.level, "horizons": horizons, "clv_months": int(clv_months),
+                      "annual_discount_rate": float(annual_discount_rate)})
+    return out
+
+
+def score_batches(fitted, batches: Iterable, *, horizons=(90, 365), clv_months: int = 12,
+                  annual_discount_rate: float = 0.10, keep: tuple[str, ...] = ("customer_id",),
+                  columns: list[str] | None = None, threads: int = 1) -> Iterator:
+    """Score a stream of Arrow record batches with columns ``frequency``, ``recency``, ``T``,
+    ``monetary_value`` (and optionally ``last_frequency``, ``last_recency``, ``last_T`` for
+    last month's P(alive)); yield Arrow record batches, in order, with the ``keep`` columns
+    passed through and the score ``columns`` (default: everything :func:`score_arrays`
+    returns). Missing values are nulls. At most ``threads`` chunks are scored at a time (numpy
+    and scipy release the GIL) and at most ``threads + 1`` are held in memory."""
+    import collections
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow as pa
+
+    horizons = _check_settings(horizons, clv_months)
+    monthly = monthly_discount_rate(annual_discount_rate)
+    step = chunk_rows(fitted)
+
+    def col(batch, name):
+        return batch.column(name).to_numpy(zero_copy_only=False)
+
+    def parts():
+        for batch in batches:
+            for start in range(0, batch.num_rows, step):
+                part = batch.slice(start, step)
+                if part.num_rows:
+                    yield part
+
+    def one(part):
+        last = None
+        if "last_frequency" in part.schema.names:
+            last = tuple(np.asarray(col(part, c), dtype="float64") for c in ("last_frequency", "last_recency", "last_T"))
+        arr = score_arrays(fitted, col(part, "frequency"), col(part, "recency"), col(part, "T"),
+                           col(part, "monetary_value"), horizons=horizons, clv_months=int(clv_months),
+                           monthly_rate=monthly, last_month=last)
+        names = columns or list(arr)
+        return pa.RecordBatch.from_arrays(
+            [part.column(k) for k in keep] + [pa.array(arr[c], type=pa.float64(), from_pandas=True) for c in names],
+            names=[*keep, *names])
+
+    if threads <= 1:
+        for part in parts():
+            yield one(part)
+        return
+    with ThreadPoolExecutor(max_workers=int(threads), thread_name_prefix="rfm-value-score") as pool:
+        pending: collections.deque = collections.deque()
+        for part in parts():
+            pending.append(pool.submit(one, part))
+            if len(pending) > threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def probability_alive(fitted, summary: pd.DataFrame) -> pd.Series:
+    """Point P(alive) per customer of ``summary`` (indexed by ``customer_id``), with the
+    fitted point parameters."""
+    point = [np.array([[fitted.purchase_params[k]]]) for k in _BG]
+    values = formulas.p_alive(fitted.transaction_model, *point, summary["frequency"].to_numpy(dtype="float64"),
+                              summary["recency"].to_numpy(dtype="float64"),
+                              summary["T"].to_numpy(dtype="float64"))[0] if len(summary) else np.zeros(0)
+    return pd.Series(values, index=pd.Index(summary["customer_id"].to_numpy(), name="customer_id"), name="p_alive")

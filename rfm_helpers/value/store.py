@@ -1,0 +1,230 @@
+"""Per-customer tables of the value stage, kept out of pandas (issue 12).
+
+A :class:`ValueStore` holds one DuckDB connection and a temporary folder:
+
+1. ``base.parquet`` -- :data:`~rfm_helpers.value.features.BASE_SQL` in one pass over the
+   transactions: each customer's summary now, at the end of last month and at the backtest's
+   cut-off, and what they bought after the cut-off and before it;
+2. a bounded, seeded sample of it for fitting (:meth:`ValueStore.sample`: a pandas frame of at
+   most ``k`` rows);
+3. ``<name>.parquet`` -- every customer scored by :func:`rfm_helpers.value.scoring.score_batches`,
+   streamed from DuckDB in Arrow batches and written batch by batch;
+4. aggregates over the scored customers in SQL (:mod:`rfm_helpers.value.segments`,
+   :mod:`rfm_helpers.value.backtest`) and the per-customer export, written from a sorted
+   DuckDB query on this connection by the run's export writer (:mod:`rfm_helpers.act`).
+
+DuckDB runs with a memory limit and spills to the temporary folder, so memory does not grow
+with the number of customers. The folder is removed by :meth:`ValueStore.close` (or on
+leaving a ``with`` block).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from ..rfm import parse_as_of
+from .features import base_sql, sample_sql
+from .scoring import score_batches
+from .segments import slipping_sql, slipping_threshold_sql
+
+__all__ = ["ValueStore", "previous_month_end", "DEFAULT_MEMORY_LIMIT"]
+
+#: DuckDB's memory limit for the value stage (it spills to disk beyond it).
+DEFAULT_MEMORY_LIMIT = "1GB"
+#: Chunks scored at the same time (numpy and scipy release the GIL): at most two, as many as cores.
+SCORING_THREADS = min(2, os.cpu_count() or 1)
+_BATCH_ROWS = 200_000
+
+
+def previous_month_end(as_of: Any) -> dt.date:
+    """Last day of the month before ``as_of``'s month."""
+    d = parse_as_of(as_of)
+    return d.replace(day=1) - dt.timedelta(days=1)
+
+
+def _quote_path(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+class ValueStore:
+    """The value stage's per-customer data for one analysis date (see the module docstring).
+
+    ``transactions``: a pandas frame or the path of a Parquet file (or a list of paths) with
+    ``customer_id``, ``order_date``, ``amount`` (clean rows, as the loader returns them)."""
+
+    def __init__(self, transactions: Any, as_of: Any, *, holdout_days: int = 90, seed: int = 0,
+                 memory_limit: str = DEFAULT_MEMORY_LIMIT, workdir: str | Path | None = None):
+        self.as_of = parse_as_of(as_of)
+        self.holdout_days = int(holdout_days)
+        if self.holdout_days < 7:
+            raise ValueError(f"holdout_days must be at least 7, got {holdout_days}")
+        self.last_end = previous_month_end(self.as_of)
+        self.cutoff = self.as_of - dt.timedelta(days=self.holdout_days)
+        self.baseline_start = self.cutoff - dt.timedelta(days=self.holdout_days)
+        self.seed = int(seed)
+        self.dir = Path(tempfile.mkdtemp(prefix="rfm-value-", dir=workdir))
+        self.con = duckdb.connect(config={"memory_limit": memory_limit,
+                                          "temp_directory": str(self.dir / "spill"),
+                                          "preserve_insertion_order": False})
+        try:  # no progress bars on a terminal; in Jupyter DuckDB refuses the setting without ipywidgets
+            self.con.execute("SET enable_progress_bar = false")  # (and draws no bars there either)
+        except duckdb.Error:
+            pass
+        self.scored: dict[str, Path] = {}
+        try:
+            source = self._source(transactions)
+            base = self.dir / "base.parquet"
+            sql = base_sql(source, self.as_of, self.last_end, self.cutoff, self.baseline_start, self.seed)
+            self.con.execute(f"COPY ({sql}) "
+                             f"TO {_quote_path(base)} (FORMAT parquet)")
+            if source == "value_tx":
+                self.con.unregister("value_tx")
+            self.con.execute(f"CREATE VIEW value_base AS SELECT * FROM read_parquet({_quote_path(base)})")
+        except BaseException:
+            self.close()
+            raise
+
+    def _source(self, transactions: Any) -> str:
+        if isinstance(transactions, pd.DataFrame):
+            missing = [c for c in ("customer_id", "order_date", "amount") if c not in transactions.columns]
+            if missing:
+                raise KeyError(f"transactions lack column(s) {missing}; found {sorted(transactions.columns)}")
+            self.con.register("value_tx", transactions[["customer_id", "order_date", "amount"]])
+            return "value_tx"
+        paths = [transactions] if isinstance(transactions, (str, Path)) else list(transactions)
+        if not paths or not all(str(p).endswith(".parquet") for p in paths):
+            raise TypeError("transactions must be a pandas DataFrame or Parquet file path(s), "
+                            f"not {type(transactions).__name__} {str(transactions)[:80]!r}")
+        return "read_parquet([" + ", ".join(_quote_path(Path(p)) for p in paths) + "])"
+
+    # ------------------------------------------------------------------ lifecycle
+    def close(self) -> None:
+        try:
+            self.con.close()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> "ValueStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ counts and samples
+    def _view(self, calibration: bool) -> str:
+        if calibration:
+            return ("(SELECT customer_id, cal_frequency AS frequency, cal_recency AS recency, cal_T AS T, "
+                    "cal_monetary_value AS monetary_value, first_purchase, sample_key FROM value_base "
+                    "WHERE cal_frequency IS NOT NULL)")
+        return ("(SELECT customer_id, frequency, recency, T, monetary_value, first_purchase, sample_key "
+                "FROM value_base WHERE has_purchase)")
+
+    def stats(self, calibration: bool = False) -> dict[str, Any]:
+        """Counts of the summary as of the analysis date (or the cut-off): ``customers``,
+        ``repeat_customers``, ``spend_customers`` (repeat with a positive mean spend),
+        ``one_time_buyers``, ``first_purchase``; as of the analysis date also
+        ``customers_without_purchase_day`` and ``nonpositive_days``."""
+        row = self.con.execute(
+            f"SELECT COUNT(*), COUNT(*) FILTER (WHERE frequency > 0), "
+            f"COUNT(*) FILTER (WHERE frequency > 0 AND monetary_value > 0), COUNT(*) FILTER (WHERE frequency = 0), "
+            f"MIN(first_purchase) FROM {self._view(calibration)}").fetchall()[0]
+        out = {"customers": int(row[0]), "repeat_customers": int(row[1]), "spend_customers": int(row[2]),
+               "one_time_buyers": int(row[3]), "first_purchase": row[4]}
+        if not calibration:
+            extra = self.con.execute("SELECT COUNT(*) FILTER (WHERE NOT has_purchase), "
+                                 "COALESCE(SUM(nonpositive_days) FILTER (WHERE has_purchase), 0) "
+                                 "FROM value_base").fetchall()[0]
+            out["customers_without_purchase_day"] = int(extra[0])
+            out["nonpositive_days"] = int(extra[1])
+        return out
+
+    def sample(self, k: int | None, seed: int | None = None, calibration: bool = False) -> pd.DataFrame:
+        """A stratified seeded sample of at most ``k`` customers (all when ``k`` is None or
+        there are fewer), with ``frequency``, ``recency``, ``T``, ``monetary_value``. ``seed``
+        defaults to the store's (whose sample order was computed with the summary)."""
+        view = self._view(calibration)
+        if k is None:
+            sql = f"SELECT * FROM {view} ORDER BY customer_id"
+        else:
+            st = self.stats(calibration)
+            seed = self.seed if seed is None else int(seed)
+            sql = sample_sql(view, int(k), seed, st["repeat_customers"], st["one_time_buyers"],
+                             key="sample_key" if seed == self.seed else None)
+        out = self.con.execute(sql).df().drop(columns=["sample_key"])
+        out["frequency"] = out["frequency"].astype("int64")
+        return out
+
+    # ------------------------------------------------------------------ scoring
+    def score(self, fitted, name: str, *, calibration: bool = False, horizons=(90, 365), clv_months: int = 12,
+              annual_discount_rate: float = 0.10, new_customer_days: int = 30,
+              columns: list[str] | None = None, sample: int | None = None) -> Path:
+        """Score every customer (of the cut-off's summary with ``calibration``) into
+        ``<name>.parquet`` and return its path; ``columns``: which score columns to keep;
+        ``sample`` (with ``calibration``): only a stratified sample of that many customers, in
+        the store's seeded order."""
+        import pyarrow.parquet as pq
+
+        if calibration:
+            sql = "SELECT customer_id, frequency, recency, T, monetary_value FROM " + self._view(True)
+            if sample is not None:
+                st = self.stats(calibration=True)
+                sql = (f"SELECT customer_id, frequency, recency, T, monetary_value FROM ("
+                       + sample_sql(self._view(True), int(sample), self.seed, st["repeat_customers"],
+                                    st["one_time_buyers"], key="sample_key") + ")")
+            keep: tuple[str, ...] = ("customer_id",)
+        else:
+            sql = (f"SELECT customer_id, frequency, recency, T, monetary_value, last_frequency, last_recency, last_T, "
+                   f"frequency = 0 AS one_time_buyer, "
+                   f"DATE_DIFF('day', first_purchase, DATE '{self.as_of.isoformat()}') < {int(new_customer_days)} "
+                   f"AS new_customer FROM value_base WHERE has_purchase")
+            keep = ("customer_id", "one_time_buyer", "new_customer")
+        path = self.dir / f"{name}.parquet"
+        reader = self.con.sql(sql).to_arrow_reader(_BATCH_ROWS)
+        writer = None
+        try:
+            for batch in score_batches(fitted, reader, horizons=horizons, clv_months=clv_months,
+                                       annual_discount_rate=annual_discount_rate, keep=keep, columns=columns,
+                                       threads=SCORING_THREADS):
+                if writer is None:
+                    writer = pq.ParquetWriter(path, batch.schema)
+                writer.write_batch(batch)
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is None:  # no customers: an empty file with no rows would have no schema
+            raise ValueError("no customers to score")
+        self.scored[name] = path
+        return path
+
+    def source(self, name: str) -> str:
+        """The table expression of the scored customers ``name``."""
+        return f"read_parquet({_quote_path(self.scored[name])})"
+
+    def finish(self, name: str, view: str = "value_customers") -> str:
+        """Create ``view``: the scored customers of ``name`` with the ``slipping`` flag (which
+        needs the CLV threshold of all customers, known only after scoring)."""
+        src = self.source(name)
+        n = self.con.execute(f"SELECT COUNT(*) FROM {src}").fetchall()[0][0]
+        rows = self.con.execute(slipping_threshold_sql(src, n)).fetchall()
+        if not rows:  # fewer customers with a CLV than the top share: all of them are in it
+            rows = self.con.execute(f"SELECT MIN(clv) FROM {src}").fetchall()
+        threshold = float(rows[0][0]) if rows and rows[0][0] is not None else None
+        self.con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT *, {slipping_sql(threshold)} AS slipping "
+                         f"FROM {src}")
+        return view
+
+    def register_groups(self, name: str, groups: pd.Series) -> str:
+        """Register group keys (a Series indexed by customer id) as table ``name`` with columns
+        ``customer_id`` and ``grp``."""
+        frame = pd.DataFrame({"customer_id": pd.Index(groups.index).astype(str),
+                              "grp": groups.astype("string").to_numpy()})
+        self.con.register(name, frame)
+        return name
+
