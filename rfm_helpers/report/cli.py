@@ -6,6 +6,11 @@ Examples::
     rfm-report run --month 1998-06 --source-config configs/shop.yaml --language ru --currency RUB
     rfm-report run --from 1997-03 --to 1998-06          # backfill, then rebuild reports/index.html
     rfm-report index                                      # only rebuild reports/index.html
+    rfm-report campaign create --name "Win back" --segments at_risk --channel email \
+        --send-date 2026-07-01 --window-days 30 --control-share 0.1 --seed 1 \
+        --primary-metric revenue --min-effect 1.0     # list + control group + registry
+    rfm-report campaign register --assignment a.csv ... # a campaign sent with another tool
+    rfm-report campaign list                            # the registry and its states
 
 Exit status: 0 when every month succeeded, 1 when a notebook (or month) failed, 2 for bad
 arguments. A backfill continues past a failed month (so one bad month does not block the
@@ -22,6 +27,7 @@ import time
 from typing import Sequence
 
 from ..params import parse_month, parse_params
+from . import campaign_commands
 from .execute import NotebookFailed
 from .i18n import available_languages
 from .index import build_index
@@ -54,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     idx = sub.add_parser("index", help="rebuild reports/index.html from the published months")
     idx.add_argument("--reports-dir", default="reports")
+    campaign_commands.add_parser(sub)
     return ap
 
 
@@ -64,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "index":
         print(build_index(args.reports_dir))
         return 0
+    if args.command == "campaign":
+        return campaign_commands.run(args)
     try:
         extras = parse_params(args.param)
         if args.month:

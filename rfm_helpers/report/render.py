@@ -19,7 +19,7 @@ from .templating import BUNDLED_SOURCE, PARAM_WORDS, display_params, headline, j
 from .texts import run as run_texts
 
 __all__ = ["LANG_TAG_PREFIX", "select_language", "notebook_title", "notebook_html", "month_index_html",
-           "manifest_view"]
+           "manifest_view", "campaigns_view"]
 
 #: Markdown cells tagged ``lang-en`` / ``lang-ru`` hold the same narrative in two languages;
 #: the report keeps the cells of the run's language (untagged cells are always kept).
@@ -74,6 +74,15 @@ def manifest_view(manifest: Mapping[str, Any] | None, t: Translator) -> dict[str
         "platform": manifest.get("platform", ""),
         "warnings": run_texts.manifest_warnings(manifest, t),
     }
+
+
+def campaigns_view(summary: Mapping[str, Any], t: Translator) -> list[dict[str, Any]]:
+    """The month page's campaigns: each evaluated campaign's verdict, page and where its
+    audience moved (aggregates from ``summary.json["campaigns"]``)."""
+    from .texts.campaign_registry import campaign_row
+
+    section = summary.get("campaigns") or {}
+    return [campaign_row(t, entry) for entry in section.get("evaluated") or []]
 
 
 def _shown_params(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -140,4 +149,5 @@ def month_index_html(summary: Mapping[str, Any]) -> str:
               **{k: v for k, v in (run.get("parameters") or {}).items() if k != "source_config"}}
     return jinja_env(t).get_template("month_index.html.j2").render(
         run=run, lang=language, figures=headline(summary, t), params=display_params(params, t),
-        month_name=_month_name(str(run.get("month", "")), t), manifest=manifest_view(summary.get("manifest"), t))
+        month_name=_month_name(str(run.get("month", "")), t), manifest=manifest_view(summary.get("manifest"), t),
+        campaigns=campaigns_view(summary, t))
