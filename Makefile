@@ -13,7 +13,7 @@ LOCK      := requirements/lock.txt
 TEST_LOCK := requirements/lock-test.txt
 UV_VERSION ?= 0.13.9
 
-.PHONY: report test install install-test browser calc backfill bench clean messages lock
+.PHONY: report test install install-test browser calc backfill bench clean messages notebooks lock
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,13 @@ bench: install-test
 messages: install
 	$(PY) -m rfm_helpers.report.catalogs update
 	$(PY) -m rfm_helpers.report.catalogs check || true
+	$(PY) -m rfm_helpers.report.notebooks build
+
+# The notebooks in other languages (notebooks/ru/...), generated from the English notebooks
+# and the message catalogs; run after editing a notebook's Markdown (then 'make messages' and
+# translate the new paragraphs) or its code.
+notebooks: install
+	$(PY) -m rfm_helpers.report.notebooks build
 
 # Re-resolve both lock files from pyproject.toml (after adding or changing a dependency).
 # uv resolves for Python 3.11 and every platform at once (--universal); versions already

@@ -16,10 +16,12 @@ tracking        monthly segment snapshots, transitions, migration
 params          RunParams: the one place run parameters are parsed and checked; month arithmetic
 paths           project root, reports folder, run folder, cache folder
 redaction       what a secret looks like: refuse, mask, redact
-report          the report layer: words and formats (i18n), the monthly run (run, execute,
-                publish, render, index, manifest, cli = rfm-report), display (safe HTML),
-                summary (headline figures a notebook records for summary.json)
-insights        headline figures and sentences about the RFM table
-plots*          plotting functions (each returns a matplotlib Figure)
+value           forward-looking customer value (BG/NBD, Gamma-Gamma), backtest
+report          the report layer: words and formats (i18n, message catalogs), the monthly run
+                (run, execute, publish, render, index, manifest, cli = rfm-report), the
+                notebooks in each language (notebooks), display (safe HTML), summary
+                (headline figures for summary.json), texts/<stage> (sentences, captions, table
+                views) and charts/<stage> (matplotlib figures) of every page
+insights        headline figures of the RFM table (numbers only)
 """
 __version__ = "0.1.0"

@@ -1,7 +1,7 @@
 """Campaign pages of the monthly run and the demonstration label.
 
 The simulated campaign runs on the bundled sample only, and wherever it appears (its page, the
-month page, the headline figures, ``summary.json``) it says it is a demonstration; with nothing
+month page, its labelled figures in ``summary.json``) it says it is a demonstration; with nothing
 registered on a shop's own data there is no demonstration and the page says how to register a
 campaign. The slow test renders a month with a registered campaign through the runner."""
 from __future__ import annotations
@@ -62,7 +62,8 @@ def test_the_demonstration_is_labelled_everywhere(bundled, tmp_path):
     section = campaign_pages.publish(month, tmp_path, translator("en"))
     assert section["evaluated"][0]["demo"] is True and section["demo"] is True
     summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
-    heads = [v for k, v in summary["headline"].items() if k.startswith("campaign_demo")]
+    heads = [v for k, v in summary["campaign"].items() if k.startswith("campaign_demo")]
+    assert summary["campaign"]["demo"]["value"] is True and not any(k.startswith("campaign") for k in summary.get("headline", {}))
     assert len(heads) == 2 and all(v["demo"] is True and v["label"].startswith("Demonstration") for v in heads)
     page = month_index_html({**summary, "run": {"month": "1998-03", "language": "en", "currency": "USD"}})
     assert "Demonstration: simulated, not a real result" in page and 'href="campaign-demo.html"' in page

@@ -146,7 +146,7 @@ def test_a_later_month_evaluates_reuses_and_re_evaluates(base, created, tmp_path
     entry = section["evaluated"][0]
     assert entry["demo"] is False and entry["verdict"] == "roll_out" and entry["page"] == \
         "campaign-1998-01-05-win-back-jan.html"
-    heads = {k: v for k, v in stored["headline"].items() if k.startswith("campaign_")}
+    heads = {k: v for k, v in stored["campaign"].items() if k.startswith("campaign_")}
     assert heads and all(v["demo"] is False and "Demonstration" not in v["label"] for v in heads.values())
     assert (tmp_path / "campaigns" / "1998-01-05-win-back-jan.json").exists()
 

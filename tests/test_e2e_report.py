@@ -132,6 +132,35 @@ def test_summary_headline_and_metadata(real_run):
     assert run["duration_s"] > 0 and run["started_at"] <= run["finished_at"]
 
 
+def test_executive_figures_of_the_real_run(real_run):
+    """The summary's figures, checked against the raw bundled file; analyst and campaign figures
+    kept for machines outside the headline section; the export files it names exist."""
+    s = json.loads((real_run / "summary.json").read_text(encoding="utf-8"))
+    month = s["executive"]["month"]["value"]
+    raw = datasets.read_cdnow_raw()
+    raw = raw[raw["dollar_value"] > 0]
+    for name, start, end in (("current", 19980601, 19980630), ("previous", 19980501, 19980531),
+                             ("year_ago", 19970601, 19970630)):
+        inside = raw[raw["date"].between(start, end)]
+        got = month["periods"][name]
+        assert got["revenue"] == pytest.approx(inside["dollar_value"].sum(), abs=0.01), name
+        assert got["orders"] == len(inside.groupby(["customer_id", "date"])), name
+        assert got["covered"], name
+    segments = s["executive"]["segments"]["value"]
+    assert segments["previous_month"] == "1998-05"
+    assert sum(r["customers"] for r in segments["segments"]) == month["periods"]["current"]["customers"]
+    assert s["headline"]["customers"]["value"] == month["periods"]["current"]["customers"]
+    assert {"rows_in", "rows_kept", "rows_invalid"} <= set(s["accounting"])
+    assert "segmentation_ari_quantile_kmeans" in s["analyst"] and "value_backtest_error" in s["analyst"]
+    assert s["campaign"]["demo"]["value"] is True and s["campaigns"]["evaluated"][0]["demo"] is True
+    assert s["campaign"]["campaign_demo_verdict"]["demo"] is True  # labelled and tagged as a demonstration
+    assert not any(k.startswith(("ab_", "rows_", "segmentation_")) for k in s["headline"])
+    files = {**s["exports"]["mailing_lists"]["value"], "migration": s["exports"]["migration_list"]["value"]}
+    assert all((real_run / "exports" / f).is_file() for f in files.values()), files
+    page = (real_run / "index.html").read_text(encoding="utf-8")
+    assert "simulated demonstration campaign" in page
+
+
 def test_manifest_names_data_code_and_packages(real_run):
     """The manifest of a real run, checked against independent readings of the same facts."""
     import hashlib
@@ -264,7 +293,7 @@ def test_hostile_run_leaks_no_secret_and_no_ids(hostile_run):
 def test_real_pages_in_headless_browser(real_run, tmp_path):
     """Every page of the real run, opened in headless Chromium: no external request, no console
     error, no broken image; screenshots go to test-artifacts/ for a person to look at."""
-    from test_browser import ARTIFACTS, Browser, _chromium, visit
+    from test_browser import ARTIFACTS, Browser, _chromium, check_summary, visit
 
     if _chromium() is None:
         pytest.skip("headless Chromium not installed (Debian: apt-get install chromium)")
@@ -279,5 +308,11 @@ def test_real_pages_in_headless_browser(real_run, tmp_path):
             assert result["console_errors"] == [] and result["exceptions"] == [], page.name
             assert result["brokenImages"] == 0 and result["scripts"] == 0, page.name
             assert result["width"] <= 1300, f"{page.name} scrolls sideways ({result['width']} px)"
+            if page == real_run / "index.html":  # the English executive summary, as a reader sees it
+                s = check_summary(result, language="en", month_title="June 1998 at a glance", previous="May 1998")
+                assert "$" in s["kpis"][2]["value"] and "a year earlier (June 1997)" in s["kpis"][2]["deltas"][1]["text"]
+                assert any(h.endswith(".csv") for h in s["links"]), "no action links an export file"
+                for analyst in ("adjusted Rand", "CUPED", "Rows read", "p-value"):
+                    assert analyst not in s["text"], analyst
     finally:
         browser.close()

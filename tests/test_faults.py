@@ -13,7 +13,7 @@ from rfm_helpers.report import cli, execute, publish
 from rfm_helpers.report import run as report_run
 from runner_fixtures import make_notebook
 
-GOOD = ["from rfm_helpers import summary\nsummary.record('customers', 10, 'Customers')"]
+GOOD = ["from rfm_helpers.report import summary\nsummary.record('customers', 10, 'Customers')"]
 
 
 def _tree_digest(folder: Path) -> dict[str, str]:

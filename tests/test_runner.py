@@ -250,7 +250,7 @@ def test_index_shows_first_figures_and_links_the_rest(tmp_path):
 def test_cli_range_and_failure_exit(tmp_path, capsys):
     nbs = tmp_path / "nb"
     make_notebook(nbs / "01_only.ipynb", "Only",
-                  ["from rfm_helpers import summary\nsummary.record('month_end', analysis_date, 'Month end')\n"
+                  ["from rfm_helpers.report import summary\nsummary.record('month_end', analysis_date, 'Month end')\n"
                    "assert analysis_date != '1998-02-28', 'bad month'"])
     rc = cli.main(["run", "--from", "1998-02", "--to", "1998-03", "--reports-dir", str(tmp_path / "r"),
                    "--notebooks-dir", str(nbs), "--no-progress"])
@@ -292,7 +292,7 @@ def test_secrets_never_reach_outputs(tmp_path, monkeypatch):
     nbs = tmp_path / "nb"
     make_notebook(nbs / "01_leaky.ipynb", "Leaky", [
         "import os\nprint('connecting to', os.environ['RFM_DB_URL'])\n"
-        "from rfm_helpers import display, summary\n"
+        "from rfm_helpers.report import display, summary\n"
         "display.say('token {t}', t=os.environ['SHOP_API_TOKEN'])\n"
         "summary.record('conn', os.environ['RFM_DB_URL'], 'Connection')\n"
         "open(os.path.join(run_dir, 'exports.csv'), 'w').write('x,' + os.environ['SHOP_API_TOKEN'])\n"
@@ -336,22 +336,32 @@ def test_bad_analysis_date_refused(tmp_path):
     assert rc == 2 and not (tmp_path / "r" / "1998-06").exists()
 
 
-def test_select_language_keeps_the_runs_language_and_untagged_cells():
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [
-        nbformat.v4.new_markdown_cell("# Title", metadata={"tags": ["lang-en"]}),
-        nbformat.v4.new_markdown_cell("# Заголовок", metadata={"tags": ["lang-ru"]}),
-        nbformat.v4.new_code_cell("x = 1"),
-        nbformat.v4.new_markdown_cell("Both", metadata={"tags": ["lang-en", "lang-ru"]}),
-    ]
-    ru = render.select_language(nb, "ru")
-    assert [c.source for c in ru.cells] == ["# Заголовок", "x = 1", "Both"]
-    assert render.notebook_title(ru, "x") == "Заголовок"
-    en = render.select_language(nb, "en")
-    assert [c.source for c in en.cells] == ["# Title", "x = 1", "Both"]
-    assert len(nb.cells) == 4  # the input is not modified
-    # a language with no cells falls back to English
-    assert [c.source for c in render.select_language(nb, "de").cells] == ["# Title", "x = 1", "Both"]
+def test_a_russian_run_executes_the_russian_set_and_never_a_stale_one(tmp_path, capsys):
+    """The runner executes notebooks/ru/NN.ipynb when it is what a fresh build gives; a stale
+    or missing one is replaced by a fresh translation for the run, with a warning."""
+    from rfm_helpers.report.notebooks import build, language_notebook
+
+    nbs = tmp_path / "nb"
+    make_notebook(nbs / "01_overview.ipynb", "Parameters of this run", ["x = 1"])
+    src = nbs / "01_overview.ipynb"
+    scratch = tmp_path / "scratch"
+    # no ru/ folder (a custom notebook folder): translated on the fly, silently
+    path, note = language_notebook(src, "ru", scratch)
+    assert path == scratch / src.name and note == ""
+    assert nbformat.read(path, as_version=4).cells[0].source.startswith("# Параметры этого запуска")
+    assert language_notebook(src, "en", scratch) == (src, "")
+    build(nbs, ["ru"])
+    committed = nbs / "ru" / src.name
+    assert language_notebook(src, "ru", scratch) == (committed, "")
+    # the English source changes: the committed translation is stale and is not executed
+    nb = nbformat.read(src, as_version=4)
+    nb.cells[-1].source = "x = 2"
+    nbformat.write(nb, src)
+    path, note = language_notebook(src, "ru", scratch)
+    assert path == scratch / src.name and "out of date" in note and str(committed) in note
+    assert nbformat.read(path, as_version=4).cells[-1].source == "x = 2"
+    committed.unlink()
+    assert "missing" in language_notebook(src, "ru", scratch)[1]
 
 
 def test_parameter_box_speaks_the_reports_language():
@@ -459,6 +469,6 @@ def test_russian_ruble_run_formats_money_with_babel(tmp_path):
     top = (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
     assert "12\u00a0346\u00a0₽" in top and "RFM-отчёты: все запуски" in top
     nb_page = (out / "01_overview.html").read_text(encoding="utf-8")
-    assert "<tr><th>currency</th><td>RUB</td></tr>" in nb_page and "Паспорт запуска" in nb_page
+    assert "<tr><th translate=\"no\">currency</th><td>RUB</td></tr>" in nb_page and "Паспорт запуска" in nb_page
     injected = nbformat.read(out / "01_overview.ipynb", as_version=4).cells[2].source
     assert 'currency = "RUB"' in injected

@@ -3,8 +3,9 @@
 Notebook 04 evaluates the month's campaigns (:func:`rfm_helpers.campaigns.evaluate_month`) and
 calls :func:`publish`: every result (aggregates only) goes to ``<run>/campaigns/<id>.json``,
 the ``campaigns`` section of ``summary.json`` gets one machine-readable entry per campaign
-(verdict, figures, ``demo: true/false``) and the headline figures get the verdicts (the
-demonstration's labelled as such). After the numbered notebooks, the runner calls
+(verdict, figures, ``demo: true/false``) and the ``campaign`` section each campaign's verdict
+and incremental revenue as labelled figures (the demonstration's labelled as such, tagged
+``demo``) plus ``demo``, whether the demonstration ran (the month page's summary says so). After the numbered notebooks, the runner calls
 :func:`render_pages`: the page notebook (``notebooks/campaign_page.ipynb``) is executed once
 per result and published as ``campaign-<id>.html`` beside the other pages.
 """
@@ -85,10 +86,13 @@ def publish(month: Any, run_dir: str | os.PathLike, t: Translator) -> dict[str, 
                           if r["status"] == "error"],
                "demo": month.demo is not None}
     record_section("campaigns", section, run_dir=run_dir)
+    # the "campaign" section (off the month page's headline figures): whether a demonstration
+    # ran (the executive summary says so) and each campaign's verdict and incremental revenue
+    record("demo", month.demo is not None, section="campaign", run_dir=run_dir)
     for result in month.results:
         demo = bool(result["campaign"].get("demo"))
         for key, value, label, fmt in summary_figures(t, result):
-            record(key, value, label, run_dir=run_dir, fmt=fmt,
+            record(key, value, label, section="campaign", run_dir=run_dir, fmt=fmt,
                    tags={"demo": demo, "campaign": result["campaign"]["id"]})
     return section
 
@@ -104,13 +108,19 @@ def render_pages(params: Any, tmp: Path, target: Path, nb_dir: Path, kernel_env:
     from ..redaction import redact
     from .execute import environment, execute_notebook, failure_from, kernel_stderr_tail
     from .i18n import translator
-    from .render import notebook_html, select_language
+    from .notebooks import language_notebook
+    from .render import notebook_html
     from .texts.campaigns import campaign_title
 
     results = sorted((tmp / RESULTS_DIR).glob("*.json")) if (tmp / RESULTS_DIR).is_dir() else []
     src = nb_dir / PAGE_NOTEBOOK
     if not results or not src.exists():
         return []
+    run_src, note = language_notebook(src, params.language, tmp / ".notebooks")
+    if note:
+        import sys
+
+        print(f"warning: {note}", file=sys.stderr)
     t = translator(params.language, params.currency)
     logs = tmp / ".kernel-logs"
     logs.mkdir(exist_ok=True)
@@ -121,18 +131,18 @@ def render_pages(params: Any, tmp: Path, target: Path, nb_dir: Path, kernel_env:
         stem = Path(page_name(cid)).stem
         out = tmp / f"{stem}.ipynb"
         nb_params = {**params.notebook_values(), "run_dir": str(tmp), "result_path": str(path)}
-        nb_params = {k: v for k, v in nb_params.items() if k in _declared(src)}
+        nb_params = {k: v for k, v in nb_params.items() if k in _declared(run_src)}
         stderr_log = logs / f"{stem}.stderr.txt"
         t0 = time.perf_counter()
         try:
             with environment(**kernel_env):
-                execute_notebook(src, out, nb_params, cwd=nb_dir, stderr_path=stderr_log)
+                execute_notebook(run_src, out, nb_params, cwd=nb_dir, stderr_path=stderr_log)
         except Exception as exc:  # noqa: BLE001 - as any notebook of the run
             tail = redact(kernel_stderr_tail(stderr_log), hide)[0]
             raise failure_from(exc, f"{PAGE_NOTEBOOK} ({cid})", out, params.month or "", stderr_tail=tail) from exc
         text, _ = redact(out.read_text(encoding="utf-8").replace(str(tmp), str(target)), hide)
         out.write_text(text, encoding="utf-8")
-        nb = select_language(nbformat.read(out, as_version=4), params.language)
+        nb = nbformat.read(out, as_version=4)
         title = campaign_title(t, result)
         for cell in nb.cells:  # the page's header names the campaign: the generic title goes
             if cell.cell_type == "markdown":

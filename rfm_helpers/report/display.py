@@ -15,7 +15,7 @@ from __future__ import annotations
 import html
 import os
 import re
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import pandas as pd
 from IPython.display import HTML, display
@@ -46,25 +46,17 @@ _DECIMAL_POINT = re.compile(r"(?<=\d)\.(?=\d)")
 
 
 def number_style(text: str, language: str = "en") -> str:
-    """Already formatted numbers in ``text`` in ``language``'s number style: unchanged in
+    """Deprecated: format numbers with the run's :class:`~rfm_helpers.report.i18n.Translator`
+    (Babel) instead. Kept while ``loading`` and
+    :mod:`rfm_helpers.report.legacy` still call it.
+
+    Already formatted numbers in ``text`` in ``language``'s number style: unchanged in
     English; in Russian a non-breaking space between thousands and a decimal comma
     (``$2,500,316`` -> ``$2 500 316``, ``14.1%`` -> ``14,1%``). Only separators between
     digits change, so words such as ``руб.`` keep their dots."""
     if language != "ru":
         return text
     return _DECIMAL_POINT.sub(",", _THOUSANDS_COMMA.sub("\u00a0", text))
-
-
-def fmt_int(x: float) -> str:
-    return f"{int(round(x)):,}"
-
-
-def fmt_money(x: float, currency: str = "$") -> str:
-    return f"{currency}{x:,.0f}" if abs(x) >= 100 else f"{currency}{x:,.2f}"
-
-
-def fmt_pct(x: float, digits: int = 1) -> str:
-    return f"{100 * x:.{digits}f}%"
 
 
 def say_html(template: str, **values: Any) -> str:
@@ -76,6 +68,13 @@ def say_html(template: str, **values: Any) -> str:
 def say(template: str, **values: Any) -> None:
     """Show a paragraph built by :func:`say_html` (values escaped)."""
     display(HTML(say_html(template, **values)))
+
+
+def say_all(sentences: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
+    """Show each ``(template, values)`` pair of a ``rfm_helpers.report.texts`` function
+    with :func:`say`."""
+    for template, values in sentences:
+        say(template, **values)
 
 
 def heading(text: str, level: int = 2) -> None:

@@ -1,7 +1,7 @@
 """The top-level ``reports/index.html``: every published monthly run, newest first.
 
-Each row links to the month's index and notebook pages and shows the headline figures the
-notebooks recorded in that month's ``summary.json`` (money in that run's currency). Hidden
+Each row links to the month's index and notebook pages and shows a few decision figures of
+that month's ``summary.json`` (:func:`run_figures`; money in that run's currency). Hidden
 folders (``.tmp-``, ``.failed-``, ``.old-``) are never listed: only finished runs are
 published under ``YYYY-MM``.
 """
@@ -13,15 +13,17 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .i18n import DEFAULT_CURRENCY, available_languages, translator
+from . import executive
+from .i18n import DEFAULT_CURRENCY, Translator, available_languages, translator
 from .publish import write_text_atomic
 from .templating import headline, jinja_env
+from .texts.executive import index_figures
 from .texts.run import problem_text
 
-__all__ = ["MONTH_DIR", "MAX_FIGURES", "collect_runs", "index_html", "build_index"]
+__all__ = ["MONTH_DIR", "MAX_FIGURES", "collect_runs", "run_figures", "index_html", "build_index"]
 
 MONTH_DIR = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-#: Headline figures shown per run on the all-runs page (the month page shows them all).
+#: Figures shown per run on the all-runs page at most (the month page has the rest).
 MAX_FIGURES = 6
 
 
@@ -56,6 +58,15 @@ def collect_runs(reports_dir: str | os.PathLike) -> list[dict[str, Any]]:
     return runs
 
 
+def run_figures(summary: dict[str, Any], t: Translator) -> list[tuple[str, str]]:
+    """The decision figures of one run for the all-runs page: customers, active customers and
+    revenue with their change against the previous month, and what moved into at-risk or churn
+    segments (:mod:`rfm_helpers.report.executive`); a run without executive figures shows its
+    headline figures."""
+    ex = executive.build(summary)
+    return index_figures(ex, t) if ex else headline(summary, t)
+
+
 def index_html(runs: list[dict[str, Any]], language: str | None = None) -> str:
     """The list of runs as one self-contained page (escaped text, inline CSS) in ``language``
     (default: the newest run's); each run shows its first :data:`MAX_FIGURES` headline
@@ -70,7 +81,7 @@ def index_html(runs: list[dict[str, Any]], language: str | None = None) -> str:
         run = r["summary"].get("run") or {}
         t_run = translator(language, run.get("currency") or DEFAULT_CURRENCY)
         code = (r["summary"].get("manifest") or {}).get("code") or {}
-        rows.append({**r, "run": run, "figures": headline(r["summary"], t_run),
+        rows.append({**r, "run": run, "figures": run_figures(r["summary"], t_run),
                      "problem_text": problem_text(r["problem"], t), "commit": (code.get("commit") or "")[:12],
                      "dirty": bool(code.get("dirty"))})
     return jinja_env(t).get_template("index.html.j2").render(rows=rows, lang=language, max_figures=MAX_FIGURES)

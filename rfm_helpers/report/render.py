@@ -9,36 +9,21 @@ language through the run's translator.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any, Mapping
 
 import nbformat
 
+from . import executive
 from .i18n import DEFAULT_CURRENCY, N_, Translator, translator
 from .manifest import KEY_PACKAGES
 from .templating import BUNDLED_SOURCE, PARAM_WORDS, display_params, headline, jinja_env, strip_external
+from .texts import executive as executive_texts
 from .texts import run as run_texts
 
-__all__ = ["LANG_TAG_PREFIX", "select_language", "notebook_title", "notebook_html", "month_index_html",
-           "manifest_view", "campaigns_view"]
+__all__ = ["notebook_title", "notebook_html", "month_index_html", "manifest_view", "campaigns_view"]
 
-#: Markdown cells tagged ``lang-en`` / ``lang-ru`` hold the same narrative in two languages;
-#: the report keeps the cells of the run's language (untagged cells are always kept).
-LANG_TAG_PREFIX = "lang-"
 _CHART = N_("Chart: {section}")
-
-
-def select_language(nb: nbformat.NotebookNode, language: str) -> nbformat.NotebookNode:
-    """A copy of ``nb`` without the cells tagged for another language. A notebook with no
-    cell for ``language`` falls back to its English cells rather than losing its text."""
-    tags = [[t for t in c.get("metadata", {}).get("tags", []) if t.startswith(LANG_TAG_PREFIX)]
-            for c in nb.cells]
-    present = {t for ts in tags for t in ts}
-    want = LANG_TAG_PREFIX + language
-    if want not in present:
-        want = LANG_TAG_PREFIX + "en"
-    out = nbformat.from_dict(json.loads(json.dumps(nb)))
-    out.cells = [c for c, ts in zip(out.cells, tags) if not ts or want in ts]
-    return out
 
 
 def notebook_title(nb: nbformat.NotebookNode, fallback: str) -> str:
@@ -138,16 +123,21 @@ def _month_name(month: str, t: Translator) -> str:
     return name[:1].upper() + name[1:]
 
 
-def month_index_html(summary: Mapping[str, Any]) -> str:
-    """The month folder's ``index.html``: headline figures (in the report's locale and
-    currency), links to each notebook's page, the parameters and the run manifest."""
+def month_index_html(summary: Mapping[str, Any], folder: str | os.PathLike | None = None) -> str:
+    """The month folder's ``index.html``: the executive summary (in the report's locale and
+    currency; see :mod:`rfm_helpers.report.executive`), links to each notebook's page, the
+    parameters and the run manifest. A run whose notebooks recorded no executive figures
+    shows its headline figures instead. ``folder``: the month folder, so the summary links
+    the export files that are there."""
     run = summary.get("run", {})
     language = run.get("language", "en")
     t = translator(language, run.get("currency") or DEFAULT_CURRENCY)
     source = run.get("source")
     params = {"source_config": "" if source in (None, "", BUNDLED_SOURCE) else source,
               **{k: v for k, v in (run.get("parameters") or {}).items() if k != "source_config"}}
+    month_name = _month_name(str(run.get("month", "")), t)
+    ex = executive.build(summary, folder)
     return jinja_env(t).get_template("month_index.html.j2").render(
-        run=run, lang=language, figures=headline(summary, t), params=display_params(params, t),
-        month_name=_month_name(str(run.get("month", "")), t), manifest=manifest_view(summary.get("manifest"), t),
-        campaigns=campaigns_view(summary, t))
+        run=run, lang=language, figures=[] if ex else headline(summary, t), params=display_params(params, t),
+        executive=executive_texts.view(ex, t, month_name) if ex else None,
+        month_name=month_name, manifest=manifest_view(summary.get("manifest"), t), campaigns=campaigns_view(summary, t))

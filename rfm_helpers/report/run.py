@@ -1,7 +1,8 @@
 """Monthly report runs: execute every notebook with papermill and publish HTML atomically.
 
 A run for month ``YYYY-MM`` validates its parameters (:class:`~rfm_helpers.params.RunParams`),
-takes the month's lock, renders ``notebooks/NN_*.ipynb`` (name order) into a hidden temp
+takes the month's lock, renders ``notebooks/NN_*.ipynb`` (name order; for a report in another
+language the generated set ``notebooks/<lang>/``, see :mod:`rfm_helpers.report.notebooks`) into a hidden temp
 folder beside the target: one executed ``.ipynb`` and one self-contained HTML page per
 notebook, a month ``index.html`` and ``summary.json`` (headline figures recorded by the
 notebooks through :mod:`rfm_helpers.report.summary`, the run's metadata and its manifest).
@@ -40,7 +41,8 @@ from .execute import (NotebookFailed, declared_parameters, discover_notebooks, e
                       failure_from, kernel_stderr_tail)
 from .index import build_index
 from .manifest import finish_manifest, start_manifest
-from .render import month_index_html, notebook_html, notebook_title, select_language
+from .notebooks import language_notebook
+from .render import month_index_html, notebook_html, notebook_title
 from .summary import SUMMARY_FILE
 from .templating import BUNDLED_SOURCE
 
@@ -130,9 +132,13 @@ def _render_month(params: RunParams, notebooks: list[Path], nb_dir: Path, tmp: P
     bar = tqdm(notebooks, desc=f"report {month}", unit="notebook", disable=not progress, file=sys.stderr,
                leave=True)
     kernel_env = {RUN_DIR_ENV: str(tmp), LANGUAGE_ENV: params.language, CURRENCY_ENV: params.currency or ""}
+    translated = tmp / ".notebooks"
     for src in bar:
         bar.set_postfix_str(src.name)
-        declared = declared_parameters(src)
+        run_src, note = language_notebook(src, params.language, translated)
+        if note:
+            print(f"warning: {note}", file=sys.stderr)
+        declared = declared_parameters(run_src)
         nb_params = {k: v for k, v in {**base, "run_dir": str(tmp)}.items() if k in declared}
         unused -= declared
         out = tmp / src.name
@@ -140,7 +146,7 @@ def _render_month(params: RunParams, notebooks: list[Path], nb_dir: Path, tmp: P
         t_nb = time.perf_counter()
         try:
             with environment(**kernel_env):
-                execute_notebook(src, out, nb_params, cwd=nb_dir, stderr_path=stderr_log)
+                execute_notebook(run_src, out, nb_params, cwd=nb_dir, stderr_path=stderr_log)
         except Exception as exc:  # noqa: BLE001 - every failure becomes NotebookFailed
             tail = redact(kernel_stderr_tail(stderr_log), hide)[0]
             raise failure_from(exc, src.name, out, month, stderr_tail=tail) from exc
@@ -160,7 +166,7 @@ def _render_month(params: RunParams, notebooks: list[Path], nb_dir: Path, tmp: P
 
     results: list[_NotebookResult] = []
     for src, nb_params, seconds in executed:
-        nb = select_language(nbformat.read(tmp / src.name, as_version=4), params.language)
+        nb = nbformat.read(tmp / src.name, as_version=4)
         title = notebook_title(nb, src.stem)
         shown = {**nb_params, **{k: v for k, v in base.items() if k in STANDARD_PARAMETERS and k not in nb_params}}
         page = notebook_html(nb, title=title, month=month, params=shown, language=params.language,
@@ -188,8 +194,9 @@ def _render_month(params: RunParams, notebooks: list[Path], nb_dir: Path, tmp: P
     summary["manifest"] = manifest
     summary = redact_data(summary, hide)
     publish.write_text_atomic(summary_path, json.dumps(summary, indent=2, ensure_ascii=False, default=str))
-    publish.write_text_atomic(tmp / "index.html", redact(month_index_html(summary), hide)[0])
+    publish.write_text_atomic(tmp / "index.html", redact(month_index_html(summary, tmp), hide)[0])
     shutil.rmtree(logs, ignore_errors=True)  # debugging aid for failed runs only
+    shutil.rmtree(translated, ignore_errors=True)
     shutil.rmtree(tmp / CACHE_DIR, ignore_errors=True)  # data shared by the notebooks of this run
     redact_tree(tmp, hide)
     return summary

@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from ..i18n import Translator  # noqa: E402
-from ..texts.campaigns import metric_kind, metric_name, quoted, verdict_label  # noqa: E402
+from ..texts.campaigns import group, metric_kind, metric_name, verdict_label  # noqa: E402
 
 __all__ = ["plot_decision", "plot_forest", "plot_srm", "plot_outcomes", "plot_mde", "plot_migration"]
 
@@ -66,7 +66,7 @@ def plot_decision(evaluation: Mapping[str, Any], t: Translator) -> plt.Figure:
     ax.axvline(m, color="#2ca02c", ls=":", lw=1.5)
     ax.text(m, 1.0, _mpl(t._("worth acting on")), transform=ax.get_xaxis_transform(), ha="left", va="bottom",
             fontsize=8, color="#2ca02c")
-    ax.set_yticks(y, [_mpl(quoted(t, d["variant"])) for d in items])
+    ax.set_yticks(y, [_mpl(group(t, d["variant"])) for d in items])
     ax.set_ylim(-0.8, len(items) - 0.2)
     ax.xaxis.set_major_formatter(_axis_formatter(t, kind))
     ax.set_xlabel(_mpl(_xlabel(t, metric, kind)))
@@ -116,7 +116,7 @@ def plot_srm(srm: Mapping[str, Any], t: Translator) -> plt.Figure:
     ax.bar(x - 0.2, [srm["expected"][g] for g in groups], 0.4, label=_mpl(t._("planned")), color="lightgray")
     ax.bar(x + 0.2, [srm["observed"][g] for g in groups], 0.4, label=_mpl(t._("observed")),
            color="tab:green" if srm["passed"] else "tab:red")
-    ax.set_xticks(x, [_mpl(quoted(t, g)) for g in groups])
+    ax.set_xticks(x, [_mpl(group(t, g)) for g in groups])
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: t.integer(v)))
     ax.set_ylabel(_mpl(t._("customers")))
     ax.set_title(_mpl(t._("Group sizes against the plan: {status}").format(
@@ -138,7 +138,7 @@ def plot_outcomes(groups: Mapping[str, Mapping[str, Mapping[str, float]]], order
         errs = [1.96 * k * groups[g][metric]["se"] for g in order]
         ax.bar(range(len(order)), means, yerr=errs, capsize=4,
                color=["lightgray" if g == control else "tab:blue" for g in order])
-        ax.set_xticks(range(len(order)), [_mpl(quoted(t, g)) for g in order])
+        ax.set_xticks(range(len(order)), [_mpl(group(t, g)) for g in order])
         ax.set_title(_mpl(metric_name(t, metric)))
         if kind == "money":
             ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _mpl(t.money(v, cents=v < 10))))
@@ -183,7 +183,7 @@ def plot_migration(evaluation: Mapping[str, Any], t: Translator) -> plt.Figure:
             if s > 0.06:
                 ax.text(lft + s / 2, yi, _mpl(t.percent(s, 0)), ha="center", va="center", fontsize=8)
         left += share
-    ax.set_yticks(y, [_mpl(quoted(t, g)) for g in groups])
+    ax.set_yticks(y, [_mpl(group(t, g)) for g in groups])
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: t.percent(v, 0)))
     ax.set_xlim(0, 1)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, frameon=False, fontsize=8)

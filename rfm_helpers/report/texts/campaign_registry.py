@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ..i18n import Translator
-from .campaigns import channel_name, quoted, verdict_label
+from .campaigns import channel_name, group, quoted, verdict_label
 
 __all__ = ["registry_sentences", "summary_figures", "campaign_row", "error_sentence", "page_link", "no_results",
            "create_sentences"]
@@ -19,8 +19,8 @@ def registry_sentences(t: Translator, registered: list[Mapping[str, Any]], demo:
                  {"registered": t.plural(len(registered), "{n} campaign", "{n} campaigns"), "due": t.integer(due)})]
     out = [(t._("<b>No campaign is registered.</b> A campaign is measured here once it is in the registry "
                 "(reports/campaigns/): make its list with a control group held out, for example "
-                "{create}, or register a campaign sent with another tool and its assignment file (customer_id, group): "
-                "{register}. Each month's report then evaluates every campaign whose outcome window has closed."),
+                "<code>{create}</code>, or register a campaign sent with another tool and its assignment file "
+                "(customer_id, group): <code>{register}</code>. Each month's report then evaluates every campaign whose outcome window has closed."),
             {"create": "rfm-report campaign create --name \"Win back\" --segments at_risk,cant_lose --channel email "
                        "--send-date YYYY-MM-DD --window-days 30 --control-share 0.1 --primary-metric revenue "
                        "--min-effect 1.0",
@@ -42,7 +42,7 @@ def summary_figures(t: Translator, evaluation: Mapping[str, Any]) -> list[tuple[
     who = t._("Demonstration campaign (simulated, not a real result)") if demo else \
         t._("Campaign {name}").format(name=quoted(t, camp["name"]))
     o = verdict["overall"]
-    out = [(f"{key}_verdict", verdict_label(t, o["code"]) + " " + quoted(t, o["variant"]),
+    out = [(f"{key}_verdict", verdict_label(t, o["code"]) + " " + group(t, o["variant"]),
             t._("{campaign}: verdict").format(campaign=who), "text")]
     r = evaluation["report"].get("roi", {}).get(o["variant"])
     if r:
@@ -61,12 +61,12 @@ def campaign_row(t: Translator, entry: Mapping[str, Any]) -> dict[str, Any]:
     for g, s in (entry.get("migration") or {}).items():
         n = s.get("customers") or 0
         share = (lambda k: t.percent(s[k] / n, 1)) if n else (lambda k: "–")  # noqa: E731
-        groups.append({"name": quoted(t, g), "customers": t.integer(n), "same": share("same"), "up": share("up"),
+        groups.append({"name": group(t, g), "customers": t.integer(n), "same": share("same"), "up": share("up"),
                        "down": share("down"), "lapsed": share("lapsed")})
     if not groups:
         groups = [{"name": "–", "customers": "–", "same": "–", "up": "–", "down": "–", "lapsed": "–"}]
     return {"title": title, "page": entry.get("page", ""), "demo": bool(entry.get("demo")),
-            "verdict": verdict_label(t, entry["verdict"]) + " " + quoted(t, entry["variant"]), "groups": groups}
+            "verdict": verdict_label(t, entry["verdict"]) + " " + group(t, entry["variant"]), "groups": groups}
 
 
 def error_sentence(t: Translator, entry: Mapping[str, Any]) -> tuple[str, dict[str, str]]:

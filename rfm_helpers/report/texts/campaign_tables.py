@@ -10,7 +10,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from ..i18n import Translator
-from .campaigns import (channel_name, fmt_ci, fmt_p, fmt_value, metric_kind, metric_name, quoted, status_label,
+from .campaigns import (channel_name, fmt_ci, fmt_p, fmt_value, group, metric_kind, metric_name, status_label,
                         test_name, verdict_label)
 
 __all__ = ["facts_table", "counts_table", "overall_table", "methods_table", "segment_table", "guardrail_table",
@@ -42,11 +42,11 @@ def facts_table(t: Translator, evaluation: Mapping[str, Any], labels: Mapping[st
     dec = camp["decision"]
     kind = metric_kind(dec["primary_metric"])
     min_eff = dec["min_effect"] / 100 if kind == "points" else dec["min_effect"]
-    rows = [(t._("Segments"), ", ".join(labels.get(s, s) for s in camp.get("segments") or []) or t._("all")),
+    rows = [(t._("Targeted segments"), ", ".join(labels.get(s, s) for s in camp.get("segments") or []) or t._("all")),
             (t._("Channel"), channel_name(t, camp.get("channel", "other"))),
             (t._("Send date"), t.date(data["send_date"])),
             (t._("Outcome window"), t._("{start} to {end}").format(start=t.date(data["send_date"]), end=t.date(data["window_end"]))),
-            (t._("Planned split"), ", ".join(f"{quoted(t, g)}: {t.percent(s, 1)}" for g, s in data["planned_split"].items()))]
+            (t._("Planned split"), ", ".join(f"{group(t, g)}: {t.percent(s, 1)}" for g, s in data["planned_split"].items()))]
     if camp.get("holdout"):
         rows.append((t._("Control group drawn"), t._("at random, seed {seed}").format(seed=camp["holdout"]["seed"])
                      + (t._(", within each segment") if camp["holdout"].get("stratified_by") else "")))
@@ -65,7 +65,7 @@ def facts_table(t: Translator, evaluation: Mapping[str, Any], labels: Mapping[st
 
 def counts_table(t: Translator, evaluation: Mapping[str, Any]) -> pd.DataFrame:
     d = evaluation["data"]
-    rows = [(quoted(t, g), t.integer(n), t.percent(d["planned_split"].get(g, 0), 1)) for g, n in d["counts"].items()]
+    rows = [(group(t, g), t.integer(n), t.percent(d["planned_split"].get(g, 0), 1)) for g, n in d["counts"].items()]
     return pd.DataFrame(rows, columns=[t._("Group"), t._("Customers"), t._("Planned share")])
 
 
@@ -79,7 +79,7 @@ def overall_table(t: Translator, report: Mapping[str, Any]) -> pd.DataFrame:
     for metric, effects in report["overall"].items():
         kind = metric_kind(metric)
         for e in effects:
-            rows.append({t._("Variant"): quoted(t, e["group"]), t._("Measure"): metric_name(t, metric),
+            rows.append({t._("Variant"): group(t, e["group"]), t._("Measure"): metric_name(t, metric),
                          t._("Control"): _rate_or_value(t, e["mean_c"], kind),
                          t._("Variant's value"): _rate_or_value(t, e["mean_t"], kind),
                          t._("Difference"): fmt_value(t, e["diff"], kind, signed=True),
@@ -97,7 +97,7 @@ def methods_table(t: Translator, report: Mapping[str, Any]) -> pd.DataFrame:
     for e in report["overall"]["revenue"]:
         v = e["group"]
         b, cu, rg, rk = report["bootstrap"][v], report["cuped"][v], report["regression"][v], report["ranks"][v]
-        base = {t._("Variant"): quoted(t, v)}
+        base = {t._("Variant"): group(t, v)}
         rows.append({**base, t._("Method"): t._("Welch t-test (plain difference)"),
                      t._("Difference"): fmt_value(t, e["diff"], "money", signed=True),
                      ci_col: fmt_ci(t, e["ci_low"], e["ci_high"], "money"), t._("p-value"): fmt_p(t, e["p_value"]),
@@ -116,7 +116,7 @@ def methods_table(t: Translator, report: Mapping[str, Any]) -> pd.DataFrame:
         rows.append({**base, t._("Method"): t._("Mann-Whitney rank test"), t._("Difference"): "", ci_col: "",
                      t._("p-value"): fmt_p(t, rk["p_value"]),
                      t._("Note"): t._("a customer of {variant} outranks one of {control} with probability {p}").format(
-                         variant=quoted(t, v), control=quoted(t, report["control"]),
+                         variant=group(t, v), control=group(t, report["control"]),
                          p=t.number(rk["prob_superiority"], 3))})
     return pd.DataFrame(rows)
 
@@ -145,12 +145,12 @@ def guardrail_table(t: Translator, report: Mapping[str, Any]) -> pd.DataFrame:
             e = g.get("effect")
             kind = metric_kind(g["metric"], binary=e is not None and e.get("test") in ("z", "boschloo", "fisher"))
             if e is None:
-                rows.append({t._("Variant"): quoted(t, v), t._("Guardrail"): metric_name(t, g["metric"]),
+                rows.append({t._("Variant"): group(t, v), t._("Guardrail"): metric_name(t, g["metric"]),
                              t._("Control"): "–", t._("Variant's value"): "–", t._("Difference"): "–",
                              t._("CI"): "–", t._("Tolerated worsening"): fmt_value(t, g["max_harm"], kind),
                              t._("Harmful"): t._("not measured")})
                 continue
-            rows.append({t._("Variant"): quoted(t, v), t._("Guardrail"): metric_name(t, g["metric"]),
+            rows.append({t._("Variant"): group(t, v), t._("Guardrail"): metric_name(t, g["metric"]),
                          t._("Control"): _rate_or_value(t, e["mean_c"], kind),
                          t._("Variant's value"): _rate_or_value(t, e["mean_t"], kind),
                          t._("Difference"): fmt_value(t, e["diff"], kind, signed=True),
@@ -175,7 +175,7 @@ def migration_table(t: Translator, evaluation: Mapping[str, Any]) -> pd.DataFram
     rows = []
     for g, s in mig["summary"].items():
         n = s["customers"] or 1
-        rows.append({t._("Group"): quoted(t, g), t._("Customers"): t.integer(s["customers"]),
+        rows.append({t._("Group"): group(t, g), t._("Customers"): t.integer(s["customers"]),
                      t._("Same segment"): t.percent(s["same"] / n, 1), t._("Moved up"): t.percent(s["up"] / n, 1),
                      t._("Moved down"): t.percent(s["down"] / n, 1), t._("Lapsed"): t.percent(s["lapsed"] / n, 1)})
     return pd.DataFrame(rows)
@@ -201,7 +201,7 @@ def verdict_table(t: Translator, results: list[Mapping[str, Any]]) -> pd.DataFra
         kind = metric_kind(d["metric"])
         name = t._("Demonstration (simulated)") if camp.get("demo") else camp["name"]
         rows.append({t._("Campaign"): name, t._("Verdict"): verdict_label(t, o["code"]),
-                     t._("Variant"): quoted(t, o["variant"]), t._("Primary metric"): metric_name(t, d["metric"]),
+                     t._("Variant"): group(t, o["variant"]), t._("Primary metric"): metric_name(t, d["metric"]),
                      t._("Difference"): fmt_value(t, d["diff"], kind, signed=True),
                      t._("CI"): fmt_ci(t, d["ci_low"], d["ci_high"], kind)})
     return pd.DataFrame(rows)

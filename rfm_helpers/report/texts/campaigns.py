@@ -16,7 +16,7 @@ from ..i18n import N_, Translator
 __all__ = ["metric_name", "metric_kind", "fmt_value", "fmt_ci", "fmt_p", "verdict_label", "verdict_sentences",
            "demo_sentences", "srm_sentence", "effect_sentence", "interaction_sentences", "money_sentences",
            "migration_sentences", "note_sentences", "status_label", "test_name",
-           "window_sentence", "quoted", "campaign_title", "correction_name", "variance_sentence",
+           "window_sentence", "quoted", "group", "campaign_title", "correction_name", "variance_sentence",
            "guardrail_sentences", "channel_name"]
 
 _METRICS = {"converted": N_("conversion"), "revenue": N_("revenue per customer"),
@@ -33,8 +33,16 @@ _STATUS = {"waiting": N_("sent; the outcome window is still open"), "not_sent": 
 
 
 def quoted(t: Translator, name: Any) -> str:
-    """A name from the data in the language's quotes: “treatment” / «treatment»."""
+    """A name from the data in the language's quotes: “Spring sale” / «Spring sale»."""
     return t._("“{name}”").format(name=name)
+
+
+def group(t: Translator, name: Any) -> str:
+    """A group of a campaign, quoted. ``control`` and ``treatment`` are the names this tool gives
+    the groups it draws (``campaign create``, the demonstration), so they are words of the
+    report's language; any other group name is data and stays as written."""
+    words = {"control": t.pgettext("group", "control"), "treatment": t.pgettext("group", "treatment")}
+    return quoted(t, words.get(str(name), name))
 
 
 def _accusative(t: Translator, metric: str) -> str | None:
@@ -143,7 +151,7 @@ def verdict_sentences(t: Translator, evaluation: Mapping[str, Any]) -> list[tupl
 def _verdict_sentence(t: Translator, d: Mapping[str, Any], control: str, rules: Mapping[str, Any],
                       evaluation: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
     kind = metric_kind(d["metric"])
-    values = {"verdict": verdict_label(t, d["code"]), "variant": quoted(t, d["variant"]), "control": quoted(t, control),
+    values = {"verdict": verdict_label(t, d["code"]), "variant": group(t, d["variant"]), "control": group(t, control),
               "metric": metric_name(t, d["metric"], "accusative"), "diff": fmt_value(t, d["diff"], kind, signed=True),
               "level": _level(t, rules["alpha"]), "ci": fmt_ci(t, d["ci_low"], d["ci_high"], kind),
               "min_effect": _min_effect(t, d["metric"], d["min_effect"])}
@@ -180,7 +188,7 @@ def _verdict_sentence(t: Translator, d: Mapping[str, Any], control: str, rules: 
         values["harm"] = "; ".join(parts)
         return (t._("<b>{verdict}: do not roll out {variant}.</b> Compared with {control} it worsened {harm}."), values)
     srm = evaluation["report"]["srm"]
-    values.update(observed=", ".join(f"{quoted(t, g)}: {t.integer(n)}" for g, n in srm["observed"].items()),
+    values.update(observed=", ".join(f"{group(t, g)}: {t.integer(n)}" for g, n in srm["observed"].items()),
                   p=fmt_p(t, srm["p_value"]))
     return (t._("<b>{verdict}.</b> The group sizes ({observed}) differ from the planned split more than chance allows "
                 "(sample-ratio check, {p}): check how customers were assigned and whether sends or purchases are "
@@ -205,7 +213,7 @@ def variance_sentence(t: Translator, report: Mapping[str, Any], variant: str) ->
     return (t._("For {variant}, using what customers bought before the send date reduced the variance of the revenue "
                 "estimate by <b>{cuped}</b> (CUPED, pre-period revenue) and <b>{reg}</b> (regression on pre-period "
                 "RFM): like having {factor} times as many customers."),
-            {"variant": quoted(t, variant), "cuped": t.percent(report["cuped"][variant]["variance_reduction"], 1),
+            {"variant": group(t, variant), "cuped": t.percent(report["cuped"][variant]["variance_reduction"], 1),
              "reg": t.percent(report["regression"][variant]["variance_reduction"], 1),
              "factor": t.number(1 / max(1 - report["regression"][variant]["variance_reduction"], 1e-9), 1)})
 
@@ -217,9 +225,9 @@ def guardrail_sentences(t: Translator, evaluation: Mapping[str, Any]) -> list[tu
         return [(t._("No guardrail was registered for this campaign (for example unsubscribes or returns): only the "
                      "primary metric decides."), {})]
     out = []
-    control = quoted(t, evaluation["report"]["control"])
+    control = group(t, evaluation["report"]["control"])
     for v, g in items:
-        values = {"variant": quoted(t, v), "control": control, "guardrail": metric_name(t, g["metric"], "accusative"),
+        values = {"variant": group(t, v), "control": control, "guardrail": metric_name(t, g["metric"], "accusative"),
                   "name": metric_name(t, g["metric"])}
         if g.get("effect") is None:
             out.append((t._("{name}: not measured for {variant} (no data for it this month)."), values))
@@ -246,7 +254,7 @@ def demo_sentences(t: Translator, evaluation: Mapping[str, Any]) -> list[tuple[s
                  "and {rev} of revenue per customer. The analysis below does not know it and should recover it within "
                  "its intervals. Register your own campaigns to see real results here."),
              {"n": t.integer(truth["n_customers"]), "send": t.date(truth["send_date"]),
-              "control": quoted(t, evaluation["report"]["control"]), "variant": quoted(t, v),
+              "control": group(t, evaluation["report"]["control"]), "variant": group(t, v),
               "q": t.percent(truth["extra_purchase_prob"], 0), "amount": t.money(truth["extra_amount"], cents=True),
               "conv": t.points(eff["conversion"], 2), "rev": t.money(eff["revenue"], cents=True, signed=True)})]
 
@@ -256,7 +264,7 @@ def srm_sentence(t: Translator, srm: Mapping[str, Any], segment: str | None = No
     """One sentence on the sample-ratio check (a warning when it failed)."""
     if srm["passed"]:
         return t._("The group sizes match the planned split (sample-ratio check, {p})."), {"p": fmt_p(t, srm["p_value"])}
-    values = {"observed": ", ".join(f"{quoted(t, g)}: {t.integer(n)}" for g, n in srm["observed"].items()),
+    values = {"observed": ", ".join(f"{group(t, g)}: {t.integer(n)}" for g, n in srm["observed"].items()),
               "p": fmt_p(t, srm["p_value"]), "segment": segment or ""}
     if segment:
         return (t._("<b>Not reliable in {segment}:</b> the group sizes there ({observed}) differ from the planned split "
@@ -275,7 +283,7 @@ def effect_sentence(t: Translator, e: Mapping[str, Any], srm: Mapping[str, Any] 
         return srm_sentence(t, srm, label if e.get("segment") else None)
     kind = metric_kind(e["metric"], binary=e["metric"] == "unsubscribed")
     alpha = e["alpha"]
-    values = {"variant": quoted(t, e["group"]), "control": quoted(t, e["control"]),
+    values = {"variant": group(t, e["group"]), "control": group(t, e["control"]),
               "metric": metric_name(t, e["metric"], "accusative"), "segment": label or e.get("segment") or "",
               "size": fmt_value(t, abs(e["diff"]), kind), "diff": fmt_value(t, e["diff"], kind, signed=True),
               "base": fmt_value(t, e["mean_c"], kind, rate=True), "treated": fmt_value(t, e["mean_t"], kind, rate=True),
@@ -315,7 +323,7 @@ def effect_sentence(t: Translator, e: Mapping[str, Any], srm: Mapping[str, Any] 
 def interaction_sentences(t: Translator, x: Mapping[str, Any] | None, variant: str, metric: str,
                           labels: Mapping[str, str]) -> list[tuple[str, dict[str, str]]]:
     """Does the effect differ between segments? The joint Wald test, in words."""
-    values = {"variant": quoted(t, variant), "metric": metric_name(t, metric, "accusative")}
+    values = {"variant": group(t, variant), "metric": metric_name(t, metric, "accusative")}
     if x is None:
         return [(t._("Whether the effect of {variant} on {metric} differs between segments cannot be tested: fewer "
                      "than two segments have enough customers (and, for conversion, enough buyers) in both groups."),
@@ -356,7 +364,7 @@ def money_sentences(t: Translator, evaluation: Mapping[str, Any]) -> list[tuple[
                     {"cap": t.money(cap["cap"], cents=True), "q": t.percent(cap["quantile"], 1),
                      "n": t.plural(cap["customers"], "{n} customer", "{n} customers")}))
     for v, r in rep.get("roi", {}).items():
-        values = {"variant": quoted(t, v), "inc": t.money(r["incremental_revenue"], signed=True),
+        values = {"variant": group(t, v), "inc": t.money(r["incremental_revenue"], signed=True),
                   "ci": fmt_ci(t, r["incremental_revenue_low"], r["incremental_revenue_high"], "money"),
                   "cost": t.money(r["cost"]), "roi": t.percent(r["roi"], 0, signed=True),
                   "roi_ci": t._("{low} to {high}").format(low=t.percent(r["roi_low"], 0, signed=True),
@@ -371,13 +379,13 @@ def money_sentences(t: Translator, evaluation: Mapping[str, Any]) -> list[tuple[
         out.append((tpl, values))
         if r["roi_low"] < 0 < r["roi_high"]:
             out.append((t._("The interval of the return includes zero: {variant} may or may not have paid for itself."),
-                        {"variant": quoted(t, v)}))
+                        {"variant": group(t, v)}))
     if not rep.get("roi"):
         out.append((t._("No cost per contact was given, so the return on cost is not computed."), {}))
     proj = (evaluation.get("month") or {}).get("projection")
     if proj:
         for v, p in proj["variants"].items():
-            values = {"variant": quoted(t, v), "customers": t.plural(proj["contacts"], "{n} customer", "{n} customers"),
+            values = {"variant": group(t, v), "customers": t.plural(proj["contacts"], "{n} customer", "{n} customers"),
                       "rev": t.money(p["revenue"], signed=True), "ci": fmt_ci(t, p["revenue_low"], p["revenue_high"], "money"),
                       "cost": t.money(p["cost"]), "net": t.money(p["net"], signed=True),
                       "net_ci": fmt_ci(t, p["net_low"], p["net_high"], "money")}
@@ -416,7 +424,7 @@ def migration_sentences(t: Translator, evaluation: Mapping[str, Any]) -> list[tu
                         "{down_v} to a less valuable one, against {up_c} and {down_c} of the customers of {control}; "
                         "{lapsed_v} and {lapsed_c} lapsed. The difference between the groups is what the campaign "
                         "changed."),
-                    {"variant": quoted(t, v), "control": quoted(t, control), "up_v": share(g, "up"),
+                    {"variant": group(t, v), "control": group(t, control), "up_v": share(g, "up"),
                      "down_v": share(g, "down"), "up_c": share(c, "up"), "down_c": share(c, "down"),
                      "lapsed_v": share(g, "lapsed"), "lapsed_c": share(c, "lapsed")}))
     return out

@@ -378,10 +378,12 @@ def record_summary(result: LoadResult, t: Translator, run_dir: str | os.PathLike
     from .. import summary
 
     later = int(result.reason_counts().get("after_analysis_date", 0))
-    summary.record("rows_in", result.rows_in, t._("Rows read"), run_dir=run_dir, fmt="int")
-    summary.record("rows_kept", result.rows_kept, t._("Rows kept for analysis"), run_dir=run_dir, fmt="int")
-    summary.record("rows_invalid", result.rows_quarantined - later, t._("Rows rejected as invalid (quarantine)"),
+    # row accounting for machines (the loading page shows it, the month page does not)
+    summary.record("rows_in", result.rows_in, t._("Rows read"), section="accounting", run_dir=run_dir, fmt="int")
+    summary.record("rows_kept", result.rows_kept, t._("Rows kept for analysis"), section="accounting",
                    run_dir=run_dir, fmt="int")
+    summary.record("rows_invalid", result.rows_quarantined - later, t._("Rows rejected as invalid (quarantine)"),
+                   section="accounting", run_dir=run_dir, fmt="int")
     # full accounting for machines: rows in = kept + quarantined; quarantined = invalid + after the date
     summary.record("rows_quarantined", result.rows_quarantined, t._("Rows set aside"), section="accounting",
                    run_dir=run_dir)
