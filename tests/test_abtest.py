@@ -334,7 +334,7 @@ def test_wording_russian():
                         "с группой «контроль»")  # the tool's own group names are words of the report
     other = _effect(0.031, 0.012, 0.050, 0.002, seg=None)
     other.group = "Весна-B"  # a variant named by the user stays as written
-    assert "вариант «Весна-B» повысил" in _say(other, language="ru").lower()
+    assert _say(other, language="ru").startswith("Вариант «Весна-B» повысил")
     assert _say(_effect(0.0, -0.01, 0.01, 0.9), language="ru").startswith("Нет свидетельств")
 
 
