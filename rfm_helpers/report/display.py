@@ -119,6 +119,10 @@ def parameters_frame(params: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def parameters_table(params: Mapping[str, Any], language: str | None = None) -> None:
-    """Show the run's parameters (see :func:`parameters_frame`)."""
+    """Show the run's parameters in the report's language (headers and the values that are
+    words: :func:`rfm_helpers.report.texts.common.parameters_view`); secrets masked."""
+    from .texts.common import parameters_view
+
     t = run_translator(language)
-    table(parameters_frame(params), caption=t._("Parameters of this run"), language=t.language)
+    table(parameters_view(t, params), caption=t._("Parameters of this run"), language=t.language,
+          pretty_headers=False)

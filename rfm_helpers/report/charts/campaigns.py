@@ -100,9 +100,10 @@ def plot_forest(effects: Sequence[Mapping[str, Any]], t: Translator, labels: Map
     ax.xaxis.set_major_formatter(_axis_formatter(t, kind))
     ax.set_xlabel(_mpl(_xlabel(t, effects[0]["metric"], kind)))
     if title:
-        ax.set_title(_mpl(title))
-    ax.text(1.0, -0.12 - 0.02 * len(effects) ** 0.5, _mpl(t._("filled: significant after correction; hollow: not")),
-            transform=ax.transAxes, ha="right", va="top", fontsize=8, color="dimgray")
+        ax.set_title(_mpl(title), loc="left")
+    # the key above the plot's right corner: below it, it ran into the axis label
+    ax.text(1.0, 1.02, _mpl(t._("filled: significant after correction; hollow: not")),
+            transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color="dimgray")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return fig
@@ -121,7 +122,9 @@ def plot_srm(srm: Mapping[str, Any], t: Translator) -> plt.Figure:
     ax.set_ylabel(_mpl(t._("customers")))
     ax.set_title(_mpl(t._("Group sizes against the plan: {status}").format(
         status=t._("as planned") if srm["passed"] else t._("MISMATCH"))))
-    ax.legend()
+    top = max([*srm["expected"].values(), *srm["observed"].values(), 1])
+    ax.set_ylim(0, top * 1.25)  # room for the key above the bars
+    ax.legend(loc="upper center", ncol=2, frameon=False)
     fig.tight_layout()
     return fig
 

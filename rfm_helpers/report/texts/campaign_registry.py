@@ -20,10 +20,10 @@ def registry_sentences(t: Translator, registered: list[Mapping[str, Any]], demo:
     out = [(t._("<b>No campaign is registered.</b> A campaign is measured here once it is in the registry "
                 "(reports/campaigns/): make its list with a control group held out, for example "
                 "<code>{create}</code>, or register a campaign sent with another tool and its assignment file "
-                "(customer_id, group): <code>{register}</code>. Each month's report then evaluates every campaign whose outcome window has closed."),
-            {"create": "rfm-report campaign create --name \"Win back\" --segments at_risk,cant_lose --channel email "
-                       "--send-date YYYY-MM-DD --window-days 30 --control-share 0.1 --primary-metric revenue "
-                       "--min-effect 1.0",
+                "(<code>customer_id</code>, <code>group</code>): <code>{register}</code>. Each month's report then evaluates every campaign whose outcome window has closed."),
+            {"create": "rfm-report campaign create --source-config shop.yaml --name \"Win back\" "
+                       "--segments at_risk,cant_lose --channel email --send-date YYYY-MM-DD --window-days 30 "
+                       "--control-share 0.1 --seed 42 --primary-metric revenue --min-effect 1.0",
              "register": "rfm-report campaign register --assignment assignment.csv --name \"Spring sale\" "
                          "--channel email --send-date YYYY-MM-DD --window-days 30 --planned-split "
                          "control:0.1,treatment:0.9 --primary-metric converted --min-effect 1.0"})]

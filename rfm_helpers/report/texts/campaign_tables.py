@@ -177,7 +177,7 @@ def migration_table(t: Translator, evaluation: Mapping[str, Any]) -> pd.DataFram
         n = s["customers"] or 1
         rows.append({t._("Group"): group(t, g), t._("Customers"): t.integer(s["customers"]),
                      t._("Same segment"): t.percent(s["same"] / n, 1), t._("Moved up"): t.percent(s["up"] / n, 1),
-                     t._("Moved down"): t.percent(s["down"] / n, 1), t._("Lapsed"): t.percent(s["lapsed"] / n, 1)})
+                     t._("Moved down"): t.percent(s["down"] / n, 1), t._("Of them, lapsed"): t.percent(s["lapsed"] / n, 1)})
     return pd.DataFrame(rows)
 
 

@@ -328,15 +328,15 @@ def interaction_sentences(t: Translator, x: Mapping[str, Any] | None, variant: s
         return [(t._("Whether the effect of {variant} on {metric} differs between segments cannot be tested: fewer "
                      "than two segments have enough customers (and, for conversion, enough buyers) in both groups."),
                  values)]
-    values.update(k=t.integer(len(x["segments"])), stat=t.number(x["statistic"], 2), df=t.integer(x["df"]),
-                  p=fmt_p(t, x["p_value"]))
+    values.update(k=t.integer(len(x["segments"])), stat=t.number(x["statistic"], 2),
+                  df=t.plural(x["df"], "{n} degree of freedom", "{n} degrees of freedom"), p=fmt_p(t, x["p_value"]))
     if x["p_value"] < 0.05:
         tpl = t._("The effect of {variant} on {metric} <b>differs between segments</b>: the joint test of the treatment "
-                  "x segment terms over {k} segments gives chi-square {stat} with {df} degrees of freedom ({p}). The "
+                  "x segment terms over {k} segments gives chi-square {stat} with {df} ({p}). The "
                   "per-segment effects below are the better guide, not the overall one.")
     else:
         tpl = t._("No evidence that the effect of {variant} on {metric} differs between segments: the joint test of "
-                  "the treatment x segment terms over {k} segments gives chi-square {stat} with {df} degrees of freedom "
+                  "the treatment x segment terms over {k} segments gives chi-square {stat} with {df} "
                   "({p}). Differences between the per-segment effects below can be chance.")
     out = [(tpl, values)]
     if x.get("dropped"):
@@ -422,7 +422,7 @@ def migration_sentences(t: Translator, evaluation: Mapping[str, Any]) -> list[tu
         share = lambda d, k: t.percent(d[k] / d["customers"], 1) if d["customers"] else "–"  # noqa: E731
         out.append((t._("Since sending, {up_v} of the customers of {variant} moved to a more valuable segment and "
                         "{down_v} to a less valuable one, against {up_c} and {down_c} of the customers of {control}; "
-                        "{lapsed_v} and {lapsed_c} lapsed. The difference between the groups is what the campaign "
+                        "{lapsed_v} and {lapsed_c} lapsed (left for a lost segment; counted among those who moved down). The difference between the groups is what the campaign "
                         "changed."),
                     {"variant": group(t, v), "control": group(t, control), "up_v": share(g, "up"),
                      "down_v": share(g, "down"), "up_c": share(c, "up"), "down_c": share(c, "down"),
