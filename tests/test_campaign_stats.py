@@ -52,6 +52,23 @@ def test_interaction_test_matches_statsmodels_formula_ols_hc2():
     assert res.p_value < 1e-6  # the effects really differ (1, 3 and 0)
 
 
+def test_interaction_test_equals_the_closed_form_heterogeneity_test():
+    """Without statsmodels: in the saturated model the HC2 variance of a cell mean is
+    s^2 / n, so the Wald test is Cochran's Q of the per-segment Welch differences
+    (weights 1 / (s_t^2/n_t + s_c^2/n_c)) against chi-square with k - 1 degrees of freedom."""
+    y, tr, seg = _segmented(seed=5, effects=(1.0, 1.5, 0.5))
+    d, w = [], []
+    for s in ("big", "mid", "small"):
+        t, c = y[(seg == s) & tr], y[(seg == s) & ~tr]
+        d.append(t.mean() - c.mean())
+        w.append(1 / (t.var(ddof=1) / len(t) + c.var(ddof=1) / len(c)))
+    d, w = np.array(d), np.array(w)
+    q = float((w * (d - (w * d).sum() / w.sum()) ** 2).sum())
+    res = ab.interaction_test(y, tr, seg)
+    assert res.statistic == pytest.approx(q, rel=1e-9)
+    assert res.p_value == pytest.approx(stats.chi2.sf(q, 2), rel=1e-9)
+
+
 def test_interaction_test_finds_nothing_when_the_effect_is_the_same_everywhere():
     rejections = 0
     for seed in range(40):
