@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ..i18n import Translator
-from .campaigns import channel_name, group, quoted, verdict_label
+from .campaigns import channel_name, group, quoted, verdict_for
 
 __all__ = ["registry_sentences", "summary_figures", "campaign_row", "error_sentence", "page_link", "no_results",
            "create_sentences"]
@@ -42,7 +42,7 @@ def summary_figures(t: Translator, evaluation: Mapping[str, Any]) -> list[tuple[
     who = t._("Demonstration campaign (simulated, not a real result)") if demo else \
         t._("Campaign {name}").format(name=quoted(t, camp["name"]))
     o = verdict["overall"]
-    out = [(f"{key}_verdict", verdict_label(t, o["code"]) + " " + group(t, o["variant"]),
+    out = [(f"{key}_verdict", verdict_for(t, o["code"], o["variant"]),
             t._("{campaign}: verdict").format(campaign=who), "text")]
     r = evaluation["report"].get("roi", {}).get(o["variant"])
     if r:
@@ -66,7 +66,7 @@ def campaign_row(t: Translator, entry: Mapping[str, Any]) -> dict[str, Any]:
     if not groups:
         groups = [{"name": "–", "customers": "–", "same": "–", "up": "–", "down": "–", "lapsed": "–"}]
     return {"title": title, "page": entry.get("page", ""), "demo": bool(entry.get("demo")),
-            "verdict": verdict_label(t, entry["verdict"]) + " " + group(t, entry["variant"]), "groups": groups}
+            "verdict": verdict_for(t, entry["verdict"], entry["variant"]), "groups": groups}
 
 
 def error_sentence(t: Translator, entry: Mapping[str, Any]) -> tuple[str, dict[str, str]]:

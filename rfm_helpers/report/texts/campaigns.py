@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 from ..i18n import N_, Translator
 
-__all__ = ["metric_name", "metric_kind", "fmt_value", "fmt_ci", "fmt_p", "verdict_label", "verdict_sentences",
+__all__ = ["metric_name", "metric_kind", "fmt_value", "fmt_ci", "fmt_p", "verdict_label", "verdict_for", "verdict_sentences",
            "demo_sentences", "srm_sentence", "effect_sentence", "interaction_sentences", "money_sentences",
            "migration_sentences", "note_sentences", "status_label", "test_name",
            "window_sentence", "quoted", "group", "campaign_title", "correction_name", "variance_sentence",
@@ -111,6 +111,19 @@ def test_name(t: Translator, code: str) -> str:
 
 def verdict_label(t: Translator, code: str) -> str:
     return t._(_VERDICTS.get(code, code))
+
+
+#: The verdict with the variant it is about, as one phrase per verdict (gluing the label and
+#: the name gave "Inconclusive: the test was too small “treatment”").
+_VERDICTS_FOR = {"roll_out": N_("Roll out {variant}"), "do_not_roll_out": N_("Do not roll out {variant}"),
+                 "inconclusive": N_("Inconclusive for {variant}: the test was too small"),
+                 "harmful": N_("{variant} is harmful on a guardrail"),
+                 "invalid": N_("Not valid: group sizes differ from the plan")}
+
+
+def verdict_for(t: Translator, code: str, variant: Any) -> str:
+    """``Roll out “treatment”`` / ``Внедрять вариант «рассылка»``."""
+    return t._(_VERDICTS_FOR.get(code, "{variant}")).format(variant=group(t, variant))
 
 
 def status_label(t: Translator, code: str) -> str:
