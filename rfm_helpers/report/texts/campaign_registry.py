@@ -15,8 +15,11 @@ def registry_sentences(t: Translator, registered: list[Mapping[str, Any]], demo:
     """What the registry holds; with nothing registered, how to register a campaign."""
     if registered:
         due = sum(1 for r in registered if r["status"] in ("evaluated", "error"))
-        return [(t._("{registered} in the registry; {due} with a closed outcome window this month."),
-                 {"registered": t.plural(len(registered), "{n} campaign", "{n} campaigns"), "due": t.integer(due)})]
+        reused = sum(1 for r in registered if r["status"] == "evaluated" and r.get("reused"))
+        return [(t._("{registered} in the registry; {due} with the outcome window closed by the analysis date, "
+                     "of which {reused} unchanged since an earlier evaluation."),
+                 {"registered": t.plural(len(registered), "{n} campaign", "{n} campaigns"), "due": t.integer(due),
+                  "reused": t.integer(reused)})]
     out = [(t._("<b>No campaign is registered.</b> A campaign is measured here once it is in the registry "
                 "(reports/campaigns/): make its list with a control group held out, for example "
                 "<code>{create}</code>, or register a campaign sent with another tool and its assignment file "
