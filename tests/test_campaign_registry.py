@@ -226,6 +226,12 @@ def test_command_line_register_and_list(tmp_path, capsys):
     assert main(["campaign", "list", "--reports-dir", str(reports), "--analysis-date", "1998-02-20"]) == 0
     assert "1998-02-10-autumn-sale: 'Autumn sale', sms, sent 1998-02-10, window closes 1998-02-23: waiting" in \
         capsys.readouterr().out
+    for month in ("1998-03", "1998-04"):  # the page of the latest month that has one
+        (reports / month).mkdir()
+        (reports / month / "campaign-1998-02-10-autumn-sale.html").write_text("<html></html>", encoding="utf-8")
+    assert main(["campaign", "list", "--reports-dir", str(reports), "--analysis-date", "1998-04-30"]) == 0
+    assert f"due on 1998-04-30; page {reports / '1998-04' / 'campaign-1998-02-10-autumn-sale.html'}" in \
+        capsys.readouterr().out
     bad = args[:-2] + ["--reports-dir", str(tmp_path / "other")]
     bad[bad.index("control:0.1,treatment:0.9")] = "control 0.1"
     assert main(bad) == 2 and "planned split" in capsys.readouterr().err

@@ -151,9 +151,18 @@ def _list(args: argparse.Namespace) -> int:
             continue
         ev = read_evaluation(folder)
         last = f", last verdict {ev['verdict']['overall']['code']} ({ev['evaluated_at']})" if ev else ""
+        page = _latest_page(Path(args.reports_dir), spec.id)
         print(f"{spec.id}: {spec.name!r}, {spec.channel}, sent {spec.send_date}, window closes {spec.window_end}: "
-              f"{status(spec, as_of)} on {as_of}{last}")
+              f"{status(spec, as_of)} on {as_of}{last}" + (f"; page {page}" if page else ""))
     return 0
+
+
+def _latest_page(reports_dir: Path, cid: str) -> Path | None:
+    """The campaign's page in the latest published month (``reports/YYYY-MM/campaign-<id>.html``)."""
+    from .campaign_pages import page_name
+
+    months = sorted(p for p in reports_dir.glob("[0-9][0-9][0-9][0-9]-[0-9][0-9]") if (p / page_name(cid)).is_file())
+    return months[-1] / page_name(cid) if months else None
 
 
 def run(args: argparse.Namespace) -> int:
