@@ -88,7 +88,8 @@ def publish(month: Any, run_dir: str | os.PathLike, t: Translator) -> dict[str, 
     record_section("campaigns", section, run_dir=run_dir)
     # the "campaign" section (off the month page's headline figures): whether a demonstration
     # ran (the executive summary says so) and each campaign's verdict and incremental revenue
-    record("demo", month.demo is not None, section="campaign", run_dir=run_dir)
+    record("demo", month.demo is not None, t._("A simulated demonstration campaign is shown"), section="campaign",
+           run_dir=run_dir)
     for result in month.results:
         demo = bool(result["campaign"].get("demo"))
         for key, value, label, fmt in summary_figures(t, result):
