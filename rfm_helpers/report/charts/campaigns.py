@@ -60,8 +60,10 @@ def plot_decision(evaluation: Mapping[str, Any], t: Translator) -> plt.Figure:
         c = _COLORS.get(d["code"], "#333333")
         ax.plot([d["ci_low"], d["ci_high"]], [yi, yi], color=c, lw=3)
         ax.plot(d["diff"], yi, "o", color=c, ms=9)
-        ax.annotate(_mpl(verdict_label(t, d["code"])), (d["ci_high"], yi), xytext=(6, 0), textcoords="offset points",
-                    va="center", fontsize=9, color=c)
+        # above the point: to the right of the interval a long verdict ran out of the plot
+        ax.annotate(_mpl(verdict_label(t, d["code"])), (d["diff"], yi), xytext=(0, 9), textcoords="offset points",
+                    ha="center", va="bottom", fontsize=9, color=c,
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
     ax.axvline(0, color="black", ls="--", lw=1)
     ax.axvline(m, color="#2ca02c", ls=":", lw=1.5)
     ax.text(m, 1.0, _mpl(t._("worth acting on")), transform=ax.get_xaxis_transform(), ha="left", va="bottom",
@@ -72,8 +74,8 @@ def plot_decision(evaluation: Mapping[str, Any], t: Translator) -> plt.Figure:
     ax.set_xlabel(_mpl(_xlabel(t, metric, kind)))
     lo = min([d["ci_low"] for d in items] + [0, m])
     hi = max([d["ci_high"] for d in items] + [0, m])
-    pad = 0.35 * (hi - lo or 1)
-    ax.set_xlim(lo - 0.1 * pad, hi + pad)
+    pad = 0.15 * (hi - lo or 1)
+    ax.set_xlim(lo - pad, hi + pad)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return fig
