@@ -75,6 +75,7 @@ def test_the_demonstration_is_labelled_everywhere(bundled, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.slow  # a real monthly run of two notebooks and two pages (about 40 s)
 def test_monthly_run_renders_one_page_per_campaign(bundled, tmp_path):
     from rfm_helpers.campaigns.create import create_campaign
     from rfm_helpers.report.run import run_month
