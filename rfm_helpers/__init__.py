@@ -10,8 +10,8 @@ pipeline        what every notebook does first: parameters -> load -> RFM -> sco
 segments        named segment maps (segment_maps.yaml, EN/RU), quantile and threshold methods
 clustering      k-means / Gaussian-mixture segmentation and the comparison of methods
 act             export files: mailing and call lists, scores, campaign and migration files
-campaign        campaign files, outcomes after sending, the demo campaign generator
-abtest          A/B statistics: SRM, conversion, revenue, CUPED, per-segment effects, power, ROI
+campaigns       the campaigns registry, sending with a control group held out, outcome tables (SQL),
+                A/B statistics (SRM, effects, CUPED, interaction, exact tests, power, ROI), verdicts
 tracking        monthly segment snapshots, transitions, migration
 params          RunParams: the one place run parameters are parsed and checked; month arithmetic
 paths           project root, reports folder, run folder, cache folder
@@ -23,6 +23,5 @@ report          the report layer: words and formats (i18n, message catalogs), th
                 (headline figures for summary.json), texts/<stage> (sentences, captions, table
                 views) and charts/<stage> (matplotlib figures) of every page
 insights        headline figures of the RFM table (numbers only)
-plots_abtest    charts of the campaign page (moving to report/charts)
 """
 __version__ = "0.1.0"

@@ -19,9 +19,13 @@ from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
 matplotlib.use("Agg")
 
-from rfm_helpers import abtest as ab  # noqa: E402
-from rfm_helpers.campaign import CampaignData  # noqa: E402
-from rfm_helpers.plots_abtest import forest_plot, mde_plot, outcome_bars, srm_plot  # noqa: E402
+from rfm_helpers.campaigns import planning  # noqa: E402
+from rfm_helpers.campaigns import stats as ab  # noqa: E402
+from rfm_helpers.campaigns.analysis import AnalysisSettings, analyse_campaign  # noqa: E402
+from rfm_helpers.campaigns.data import CampaignData  # noqa: E402
+from rfm_helpers.report.charts import campaigns as charts  # noqa: E402
+from rfm_helpers.report.i18n import translator  # noqa: E402
+from rfm_helpers.report.texts.campaigns import effect_sentence, srm_sentence  # noqa: E402
 
 RTOL = 1e-6
 Z = stats.norm.ppf(0.975)
@@ -256,7 +260,7 @@ def test_compare_variants_corrects_across_variants():
 
 def test_power_plan_mde_has_the_requested_power():
     cust = _customers(n=8000)
-    plan = ab.power_plan(cust, by="segment", alpha=0.05, power=0.8)
+    plan = planning.power_plan(cust, by="segment", alpha=0.05, power=0.8)
     assert set(plan["segment"]) == {"At risk", "Champions", "Lost"}
     for _, row in plan.iterrows():
         n1 = n2 = row["customers"] / 2
@@ -277,61 +281,75 @@ def test_power_plan_mde_has_the_requested_power():
 
 def test_roi_is_a_linear_transform_of_the_revenue_interval():
     e = ab.mean_effect(np.full(100, 3.0) + np.arange(100) % 3, np.full(120, 1.0) + np.arange(120) % 2)
-    r = ab.roi(e, total_cost=50.0, margin=0.5)
+    r = planning.roi(e, total_cost=50.0, margin=0.5)
     assert r["incremental_revenue"] == pytest.approx(e.diff * 100)
     assert r["incremental_revenue_low"] == pytest.approx(e.ci_low * 100)
     assert r["roi"] == pytest.approx((e.diff * 100 * 0.5 - 50) / 50)
     assert r["roi_low"] <= r["roi"] <= r["roi_high"]
-    assert math.isnan(ab.roi(e, 0.0)["roi"])
+    assert math.isnan(planning.roi(e, 0.0)["roi"])
 
 
 # --- wording ---------------------------------------------------------------------------------
 
 def _effect(diff, lo, hi, p, metric="converted", p_adj=None, k=1, seg="At risk"):
     return ab.Effect(metric, "treatment", "control", 1000, 1000, 0.1 + diff, 0.1, diff, lo, hi, p,
-                     "test", 0.05, p_adjusted=p_adj, n_comparisons=k, segment=seg)
+                     "z", 0.05, p_adjusted=p_adj, n_comparisons=k, segment=seg)
 
 
-def test_wording_significant():
-    s = ab.describe_effect(_effect(0.031, 0.012, 0.050, 0.002))
-    assert s.startswith("The campaign raised conversion in At risk by 3.1 points")
-    assert "95% CI +1.2 to +5.0" in s and "p = 0.002" in s
-    down = ab.describe_effect(_effect(-2.5, -4.0, -1.0, 0.001, metric="revenue"))
-    assert "lowered revenue per customer in At risk by $2.50" in down
+def _say(effect, srm=None, language="en", label=None):
+    t = translator(language, "USD")
+    template, values = effect_sentence(t, effect.as_dict(), None if srm is None else srm.as_dict(), label)
+    return template.format(**values)
+
+
+def test_wording_significant_names_variant_and_control():
+    s = _say(_effect(0.031, 0.012, 0.050, 0.002, p_adj=0.004, k=3))
+    assert s.startswith("In At risk, “treatment” raised conversion by 3.1 pts compared with “control”")
+    assert "95% confidence interval +1.2 pts to +5.0 pts" in s and "p = 0.004 after correcting for 3 comparisons" in s
+    down = _say(_effect(-2.5, -4.0, -1.0, 0.001, metric="revenue", seg=None))
+    assert down.startswith("“treatment” lowered revenue per customer by $2.50 compared with “control”")
 
 
 def test_wording_not_significant_never_claims_an_effect():
-    s = ab.describe_effect(_effect(0.004, -0.011, 0.019, 0.6))
-    assert s.startswith("No evidence") and "raised" not in s and "compatible with no effect" in s
-    assert "−1.1 to +1.9" in s
+    s = _say(_effect(0.004, -0.011, 0.019, 0.6))
+    assert s.startswith("No evidence that “treatment” changed") and "raised" not in s
+    assert "compatible with no effect" in s and "-1.1 pts to +1.9 pts" in s
     # raw interval excludes zero but the corrected p-value does not support it
-    s = ab.describe_effect(_effect(0.02, 0.001, 0.039, 0.04, p_adj=0.12, k=3))
+    s = _say(_effect(0.02, 0.001, 0.039, 0.04, p_adj=0.12, k=3))
     assert s.startswith("No reliable evidence") and "3 comparisons" in s and "raised" not in s
 
 
 def test_wording_srm_failed_gives_no_effect_claim():
     srm = ab.srm_check({"control": 5400, "treatment": 4600}, {"control": 0.5, "treatment": 0.5})
-    s = ab.describe_effect(_effect(0.05, 0.03, 0.07, 1e-9), srm=srm)
-    assert "not reliable" in s and "raised" not in s and "5,400" in s
-    assert "not reliable" in ab.describe_effect(_effect(0.05, 0.03, 0.07, 1e-9), srm_passed=False)
-    assert ab.describe_srm(ab.srm_check({"a": 50, "b": 50}, {"a": 1, "b": 1})).startswith("Group sizes match")
+    s = _say(_effect(0.05, 0.03, 0.07, 1e-9, seg=None), srm=srm)
+    assert "Not reliable" in s and "raised" not in s and "5,400" in s
+    ok = ab.srm_check({"a": 50, "b": 50}, {"a": 1, "b": 1})
+    template, values = srm_sentence(translator("en"), ok.as_dict())
+    assert template.format(**values).startswith("The group sizes match")
 
 
 def test_wording_russian():
-    s = ab.describe_effect(_effect(0.031, 0.012, 0.050, 0.002, seg="Под угрозой"), language="ru")
-    assert "повысила" in s and "«Под угрозой»" in s and "п.п." in s
-    assert ab.describe_effect(_effect(0.0, -0.01, 0.01, 0.9), language="ru").startswith("Нет свидетельств")
+    s = _say(_effect(0.031, 0.012, 0.050, 0.002, seg="Под угрозой"), language="ru")
+    assert s.startswith("В сегменте «Под угрозой» вариант «рассылка» повысил конверсию на 3,1 п. п. по сравнению "
+                        "с группой «контроль»")  # the tool's own group names are words of the report
+    other = _effect(0.031, 0.012, 0.050, 0.002, seg=None)
+    other.group = "Весна-B"  # a variant named by the user stays as written
+    assert _say(other, language="ru").startswith("Вариант «Весна-B» повысил")
+    assert _say(_effect(0.0, -0.01, 0.01, 0.9), language="ru").startswith("Нет свидетельств")
 
 
 # --- everything together, and the plots ------------------------------------------------------
 
-def test_analyse_campaign_and_plots():
-    cust = _customers(n=5000)
-    data = CampaignData(customers=cust, send_date=pd.Timestamp("1998-01-15").date(), window_days=60,
+def _data(cust):
+    return CampaignData(customers=cust, send_date=pd.Timestamp("1998-01-15").date(), window_days=60,
                         control="control", groups=["control", "treatment"],
                         planned_split={"control": 0.5, "treatment": 0.5},
                         last_data_date=pd.Timestamp("1998-06-30").date())
-    rep = ab.analyse_campaign(data, n_boot=500, seed=1)
+
+
+def test_analyse_campaign_and_plots():
+    cust = _customers(n=5000)
+    rep = analyse_campaign(_data(cust), AnalysisSettings(seed=1, bootstrap_mc_error=0.05), segment_col="segment")
     conv = rep.overall["converted"][0]
     ref = ab.conversion_effect(cust.loc[cust.group == "treatment", "converted"],
                                cust.loc[cust.group == "control", "converted"])
@@ -341,10 +359,18 @@ def test_analyse_campaign_and_plots():
         0.2 * (cust.group == "treatment").sum())
     assert 0 <= rep.regression["treatment"]["variance_reduction"] < 1
     assert len(ab.effects_frame(rep.segments["treatment"]["converted"])) == 3
-    figs = [forest_plot(rep.segments["treatment"]["converted"]), forest_plot([]), srm_plot(rep.srm),
-            outcome_bars(cust, data.groups), mde_plot(rep.power, by="segment_label")]
+    d = rep.to_dict()
+    t = translator("en", "USD")
+    ev = {"report": d, "verdict": {"rules": {"primary_metric": "revenue", "min_effect": 1.0},
+                                   "variants": {"treatment": {"variant": "treatment", "code": "inconclusive",
+                                                              "diff": 0.5, "ci_low": -0.2, "ci_high": 1.3}}},
+          "month": {"migration": {"summary": {"control": {"customers": 10, "same": 5, "up": 3, "down": 2, "lapsed": 1},
+                                              "treatment": {"customers": 10, "same": 4, "up": 4, "down": 2, "lapsed": 0}}}}}
+    figs = [charts.plot_forest(d["segments"]["treatment"]["converted"], t, {}), charts.plot_forest([], t, {}),
+            charts.plot_srm(d["srm"], t), charts.plot_outcomes(d["groups"], ["control", "treatment"], t, "control"),
+            charts.plot_mde(d["power"], t, {}), charts.plot_decision(ev, t), charts.plot_migration(ev, t)]
     for f in figs:
-        assert f.axes and (f.axes[0].get_title() or not f.axes[0].axison)
+        assert f.axes
     import matplotlib.pyplot as plt
     plt.close("all")
 
@@ -354,16 +380,12 @@ def test_segment_claims_follow_the_overall_and_segment_srm():
     # drop most treated Champions: that segment's split is broken, the overall one less so
     drop = cust.index[(cust.segment == "Champions") & (cust.group == "treatment")][:350]
     cust = cust.drop(drop)
-    data = CampaignData(customers=cust, send_date=pd.Timestamp("1998-01-15").date(), window_days=60,
-                        control="control", groups=["control", "treatment"],
-                        planned_split={"control": 0.5, "treatment": 0.5},
-                        last_data_date=pd.Timestamp("1998-06-30").date())
-    rep = ab.analyse_campaign(data, n_boot=200)
+    rep = analyse_campaign(_data(cust), AnalysisSettings(bootstrap_mc_error=0.05))
     assert not rep.segment_srm["Champions"].passed and rep.segment_srm["Lost"].passed
     by_seg = {e.segment: e for e in rep.segments["treatment"]["converted"]}
-    assert "not reliable" in ab.describe_effect(by_seg["Champions"], srm=rep.srm_for("Champions"))
+    assert "Not reliable" in _say(by_seg["Champions"], srm=rep.srm_for("Champions"))
     if rep.srm.passed:
-        assert ab.describe_effect(by_seg["Lost"], srm=rep.srm_for("Lost")).startswith("The campaign raised")
+        assert "raised" in _say(by_seg["Lost"], srm=rep.srm_for("Lost"))
     else:
         assert rep.srm_for("Lost") is rep.srm
 

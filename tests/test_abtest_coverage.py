@@ -23,8 +23,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from rfm_helpers import abtest as ab
-from rfm_helpers.campaign import InjectedEffect, customer_outcomes, prepare_campaign, simulate_campaign
+from rfm_helpers.campaigns import stats as ab
+from rfm_helpers.campaigns.data import customer_outcomes, prepare_campaign
+from rfm_helpers.campaigns.demo import InjectedEffect, simulate_campaign
 from rfm_helpers.load.bundled import read_cdnow_raw
 
 REPS = int(os.environ.get("RFM_AB_REPS", "200"))

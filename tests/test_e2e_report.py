@@ -152,7 +152,8 @@ def test_executive_figures_of_the_real_run(real_run):
     assert s["headline"]["customers"]["value"] == month["periods"]["current"]["customers"]
     assert {"rows_in", "rows_kept", "rows_invalid"} <= set(s["accounting"])
     assert "segmentation_ari_quantile_kmeans" in s["analyst"] and "value_backtest_error" in s["analyst"]
-    assert s["campaign"]["demo"]["value"] is True and "ab_conversion_p" in s["campaign"]
+    assert s["campaign"]["demo"]["value"] is True and s["campaigns"]["evaluated"][0]["demo"] is True
+    assert s["campaign"]["campaign_demo_verdict"]["demo"] is True  # labelled and tagged as a demonstration
     assert not any(k.startswith(("ab_", "rows_", "segmentation_")) for k in s["headline"])
     files = {**s["exports"]["mailing_lists"]["value"], "migration": s["exports"]["migration_list"]["value"]}
     assert all((real_run / "exports" / f).is_file() for f in files.values()), files

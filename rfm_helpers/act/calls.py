@@ -17,7 +17,9 @@ from ..segments import _get_map, load_segment_maps
 from .columns import schema
 from .files import engine
 from .formats import prepare_contacts
-from .mailing import _check_contacts, customer_sql, extra_columns, load_test_recipients, segment_texts
+from .consent import REASONS, assumed_channels
+from .mailing import (_check_contacts, _excluded_note, customer_sql, extra_columns, load_test_recipients,
+                      restrict_to_reachable, segment_texts)
 from .workbook import Sheet
 from .writer import ExportWriter
 
@@ -44,16 +46,22 @@ def call_priority(assigned: pd.DataFrame, map_name: str | None = None, maps: dic
 def write_call_list(ex: ExportWriter, assigned: pd.DataFrame, map_name: str | None = None, maps: dict | None = None,
                     max_rows: int | None = None, test_recipients: Any = None, contacts: pd.DataFrame | None = None,
                     name: str = "call_list", formats: tuple[str, ...] = ("csv", "xlsx"),
-                    phone_region: str | None = None) -> dict:
+                    phone_region: str | None = None, channel: str | None = None) -> dict:
     """Write ``{name}.csv`` and ``{name}.xlsx`` (About sheet + the list). ``max_rows`` keeps the
     top N (what the call centre can handle); test recipients come last with ``is_test`` = 1.
     Returns aggregates: ``rows``, ``test_rows``, ``csv_file``, ``xlsx_file``, ``by_segment``
-    ({label: rows}) and ``warnings``."""
+    ({label: rows}) and ``warnings``.
+
+    ``channel`` (normally ``call``) with ``contacts``: only customers that can be reached on it
+    are listed (priorities are still ranked among all customers); ``excluded`` then gives the
+    customers with a call priority left out per reason (``no_contact``, ``unsubscribed``,
+    ``no_consent``; before ``max_rows`` is applied)."""
     maps = maps if maps is not None else load_segment_maps()
     mname = map_name or assigned.attrs.get("segment_map") or "classic"
     seg = segment_texts(mname, ex.language, maps)
     tests = load_test_recipients(test_recipients)
     region = phone_region or ("RU" if ex.language == "ru" else "US")
+    assume = assumed_channels(contacts)
     if contacts is not None:  # phones in E.164, as in the mailing lists
         contacts, notes = prepare_contacts(contacts, region)
         ex.notes.extend(n for n in notes if n not in ex.notes)
@@ -70,6 +78,18 @@ def write_call_list(ex: ExportWriter, assigned: pd.DataFrame, map_name: str | No
         _check_contacts(con, contacts)
         extra = [c for c in columns if c.key not in {b.key for b in base}]
         con.execute(f"CREATE TEMP VIEW customers AS {customer_sql(assigned, contacts, extra)}")
+        excluded = restrict_to_reachable(con, channel, contacts, assume)
+        filtered = channel is not None and contacts is not None
+        if filtered:  # left out: customers with a call priority that the channel cannot reach
+            excluded = {}
+            for seg_key, reason, n in con.execute(f"""
+                    SELECT r.segment, r.reason, count(*) FROM reach AS r JOIN (
+                        SELECT customer_id FROM (SELECT customer_id, {PRIORITY_SQL} AS call_priority
+                                                 FROM customers_all) AS p WHERE call_priority > 0) AS q
+                    USING (customer_id) WHERE r.reason IS NOT NULL GROUP BY ALL""").fetchall():
+                excluded.setdefault(str(seg_key), {})[str(reason)] = int(n)
+        ranked = "customers_all" if filtered else "customers"
+        reachable = " AND customer_id IN (SELECT customer_id FROM customers)" if filtered else ""
         # the priority and the order on a narrow projection; only the listed rows are joined back
         # to their full columns (window functions over every column would hold the whole base)
         con.execute(f"""CREATE TEMP TABLE top AS
@@ -77,8 +97,8 @@ def write_call_list(ex: ExportWriter, assigned: pd.DataFrame, map_name: str | No
                    row_number() OVER (ORDER BY call_priority DESC, monetary DESC, recency_days, customer_id)
                    AS priority_rank
             FROM (SELECT customer_id, monetary, recency_days, {PRIORITY_SQL} AS call_priority
-                  FROM (SELECT customer_id, monetary, recency_days, call_weight FROM customers) AS n) AS p
-            WHERE call_priority > 0 ORDER BY priority_rank {limit}""")
+                  FROM (SELECT customer_id, monetary, recency_days, call_weight FROM {ranked}) AS n) AS p
+            WHERE call_priority > 0{reachable} ORDER BY priority_rank {limit}""")
         con.execute("""CREATE TEMP VIEW calls AS
             SELECT t.priority_rank, t.call_priority, c.* FROM top AS t JOIN customers AS c USING (customer_id)""")
         sql = "SELECT * FROM calls"
@@ -97,6 +117,9 @@ def write_call_list(ex: ExportWriter, assigned: pd.DataFrame, map_name: str | No
             ex.write_workbook(con, f"{name}.xlsx", [Sheet(title, columns, sql, rows + len(tests), out["csv_file"])],
                               _about(ex, seg))
             out["xlsx_file"] = f"{name}.xlsx"
+    if channel is not None and contacts is not None:
+        out["excluded"] = {r: sum(v.get(r, 0) for v in excluded.values()) for r in REASONS}
+        ex.notes.append(_excluded_note(excluded, channel, name, assume))
     out["warnings"] = [w for r in ex.records[first:] for w in r.warnings]
     return out
 

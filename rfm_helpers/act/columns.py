@@ -93,6 +93,7 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
         col("talking_points", "label"), col("suggested_offer", "label"), col("is_test", "flag"),
     ),
     "campaign_excluded_customers.csv": (col("customer_id", "id"),),
+    "assignment.csv": (col("customer_id", "id"), col("group", "text"), col("segment", "label")),
     "campaign_segment_effects_<variant>_<metric>.csv": (
         col("segment", "text"), col("metric", "label"), col("group", "text"), col("control", "text"),
         col("n_t", "integer"), col("n_c", "integer"), col("mean_t", "number"), col("mean_c", "number"),

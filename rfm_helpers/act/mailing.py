@@ -16,13 +16,14 @@ import pandas as pd
 
 from ..segments import _get_map, load_segment_maps, map_info
 from .columns import CONTACT_COLUMNS, Column, col, schema
+from .consent import REASONS, assumed_channels, check_channel, reason_sql
 from .files import engine, sql_literal
 from .formats import LIST_FORMATS, list_format, prepare_contacts, write_format
 from .workbook import Sheet
 from .writer import ExportWriter
 
 __all__ = ["segment_texts", "load_test_recipients", "customer_sql", "extra_columns", "write_mailing_lists",
-           "safe_filename"]
+           "safe_filename", "restrict_to_reachable"]
 
 _OPTIONAL = {"r_score": "INTEGER", "f_score": "INTEGER", "m_score": "INTEGER",
              "last_purchase": "DATE", "first_purchase": "DATE"}
@@ -126,6 +127,32 @@ def customer_sql(assigned: pd.DataFrame, contacts: pd.DataFrame | None, contact_
         FROM assigned AS a JOIN seg AS s ON CAST(a.segment AS VARCHAR) = s.segment {join}"""
 
 
+def restrict_to_reachable(con: Any, channel: str | None, contacts: pd.DataFrame | None, assume: set[str]) -> dict:
+    """With a ``channel`` and contacts: replace the view ``customers`` by the customers that can
+    be reached on it (:mod:`rfm_helpers.act.consent`) and return the customers left out per
+    segment and reason (``{segment: {reason: n}}``); otherwise change nothing and return ``{}``."""
+    if channel is None or contacts is None:
+        return {}
+    check_channel(channel)
+    have = {str(c) for c in contacts.columns}
+    con.execute("ALTER VIEW customers RENAME TO customers_all")
+    con.execute(f"""CREATE TEMP TABLE reach AS SELECT a.customer_id, a.segment, {reason_sql(channel, have, assume)} AS reason
+                    FROM customers_all AS a LEFT JOIN contacts AS c ON CAST(c.customer_id AS VARCHAR) = a.customer_id""")
+    con.execute("CREATE TEMP VIEW customers AS SELECT x.* FROM customers_all AS x JOIN reach AS r "
+                "USING (customer_id) WHERE r.reason IS NULL")
+    out: dict[str, dict[str, int]] = {}
+    for seg, reason, n in con.execute("SELECT segment, reason, count(*) FROM reach WHERE reason IS NOT NULL "
+                                      "GROUP BY ALL").fetchall():
+        out.setdefault(str(seg), {})[str(reason)] = int(n)
+    return out
+
+
+def _excluded_note(excluded: dict, channel: str, file: str, assume: set[str]) -> dict:
+    totals = {r: sum(v.get(r, 0) for v in excluded.values()) for r in REASONS}
+    return {"code": "consent_filter", "file": file, "channel": channel, **totals,
+            "assumed_consent": channel in assume}
+
+
 def safe_filename(key: str) -> str:
     import re
 
@@ -135,7 +162,8 @@ def safe_filename(key: str) -> str:
 def write_mailing_lists(ex: ExportWriter, assigned: pd.DataFrame, map_name: str | None = None,
                         maps: dict | None = None, segments: Iterable[str] | None = None, test_recipients: Any = None,
                         contacts: pd.DataFrame | None = None, formats: Iterable[str] = ("csv", "xlsx"),
-                        prefix: str = "mailing", phone_region: str | None = None) -> pd.DataFrame:
+                        prefix: str = "mailing", phone_region: str | None = None,
+                        channel: str | None = None) -> pd.DataFrame:
     """Write ``{prefix}_{segment}.csv`` per non-empty segment and ``{prefix}_lists.xlsx`` (About
     sheet, then one sheet per segment named after its label). ``segments`` restricts the export
     to some segment keys. Returns a manifest (one row per segment: ``segment``, ``label``,
@@ -146,7 +174,14 @@ def write_mailing_lists(ex: ExportWriter, assigned: pd.DataFrame, map_name: str 
     (``mailchimp``, ``unisender``, ``amocrm``): then ``{format}_{segment}.csv`` is written per
     segment, ready for that service's import (see :mod:`rfm_helpers.act.formats`). Phones of
     ``contacts`` are written in E.164; a number without a country code is read in
-    ``phone_region`` (default: ``RU`` for a Russian run, else ``US``), and that is reported."""
+    ``phone_region`` (default: ``RU`` for a Russian run, else ``US``), and that is reported.
+
+    ``channel`` (``email``, ``sms`` or ``call``) with ``contacts``: every list keeps only the
+    customers that can be reached on that channel (a contact for it, consent, not
+    unsubscribed; :mod:`rfm_helpers.act.consent`); the manifest then has the columns
+    ``excluded_no_contact``, ``excluded_unsubscribed``, ``excluded_no_consent`` and the
+    writer's notes a ``consent_filter`` code with the totals. Without ``channel`` the lists
+    carry the contact columns as given, unfiltered."""
     formats = [f.lower() for f in formats]
     bad = [f for f in formats if f not in ("csv", "xlsx", *LIST_FORMATS)]
     if bad:
@@ -154,6 +189,7 @@ def write_mailing_lists(ex: ExportWriter, assigned: pd.DataFrame, map_name: str 
     services = [list_format(f) for f in formats if f in LIST_FORMATS]
     region = phone_region or ("RU" if ex.language == "ru" else "US")
     prep_warnings: list[dict] = []
+    assume = assumed_channels(contacts)
     if contacts is not None:
         contacts, prep_warnings = prepare_contacts(contacts, region)
     maps = maps if maps is not None else load_segment_maps()
@@ -185,9 +221,14 @@ def write_mailing_lists(ex: ExportWriter, assigned: pd.DataFrame, map_name: str 
         if stray:
             raise ValueError(f"segments {stray} are not in map {name!r}")
         con.execute(f"CREATE TEMP VIEW customers AS {customer_sql(assigned, contacts, [c for c in columns if c.key not in {b.key for b in base}])}")
+        excluded = restrict_to_reachable(con, channel, contacts, assume)
         counts = dict(con.execute("SELECT segment, count(*) FROM customers GROUP BY 1").fetchall())
         for s in seg.itertuples():
             if s.segment not in wanted or not counts.get(s.segment):
+                if s.segment in wanted and excluded.get(s.segment):  # everybody left out: say so
+                    rows_out.append({"segment": s.segment, "label": s.segment_label, "customers": 0, "test_rows": 0,
+                                     "csv_file": "", "xlsx_sheet": "",
+                                     **{f"excluded_{r}": int(excluded[s.segment].get(r, 0)) for r in REASONS}})
                 continue
             sql = f"SELECT * FROM customers WHERE segment = {sql_literal(s.segment)}"
             if len(tests):
@@ -197,6 +238,8 @@ def write_mailing_lists(ex: ExportWriter, assigned: pd.DataFrame, map_name: str 
             sql = f"SELECT * FROM ({sql}) AS l ORDER BY is_test, monetary DESC NULLS LAST, customer_id"
             entry = {"segment": s.segment, "label": s.segment_label, "customers": int(counts[s.segment]),
                      "test_rows": len(tests), "csv_file": "", "xlsx_sheet": ""}
+            if channel is not None and contacts is not None:
+                entry.update({f"excluded_{r}": int(excluded.get(s.segment, {}).get(r, 0)) for r in REASONS})
             total = int(counts[s.segment]) + len(tests)
             if "csv" in formats:
                 file = f"{prefix}_{safe_filename(s.segment)}.csv"
@@ -210,9 +253,14 @@ def write_mailing_lists(ex: ExportWriter, assigned: pd.DataFrame, map_name: str 
         if sheets:
             about = definitions(ex, seg, rows_out, name, maps)
             recs = ex.write_workbook(con, f"{prefix}_lists.xlsx", sheets, about)
-            for entry, rec in zip([e for e in rows_out], recs):
+            for entry, rec in zip([e for e in rows_out if e["customers"]], recs):
                 entry["xlsx_sheet"] = rec.file.split("#", 1)[1]
-    manifest = pd.DataFrame(rows_out, columns=["segment", "label", "customers", "test_rows", "csv_file", "xlsx_sheet"])
+    names = ["segment", "label", "customers", "test_rows", "csv_file", "xlsx_sheet"]
+    if channel is not None and contacts is not None:
+        names += [f"excluded_{r}" for r in REASONS]
+        wanted_excluded = {k: v for k, v in excluded.items() if k in wanted}
+        prep_warnings.append(_excluded_note(wanted_excluded, channel, prefix, assume))
+    manifest = pd.DataFrame(rows_out, columns=names)
     ex.notes.extend(prep_warnings)
     manifest.attrs["warnings"] = prep_warnings + [w for r in ex.records[records:] for w in r.warnings]
     return manifest

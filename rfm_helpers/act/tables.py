@@ -31,7 +31,7 @@ def write_excluded_customers(ex: ExportWriter, ids: pd.Series | Sequence[str],
 
 
 def write_segment_effects(ex: ExportWriter, effects: pd.DataFrame, variant: str, metric: str) -> FileRecord:
-    """Per-segment effects of one variant and metric (``abtest.effects_frame``), one row each."""
+    """Per-segment effects of one variant and metric (``rfm_helpers.campaigns.stats.effects_frame``), one row each."""
     frame = effects.copy()
     for c in ("p_adjusted", "segment"):
         if c not in frame.columns:

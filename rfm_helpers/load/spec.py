@@ -32,7 +32,8 @@ from .result import DataValidationError
 
 __all__ = ["SourceSpecError", "TableSource", "TransactionsSpec", "SourceSpec", "ColumnMap", "CsvOptions",
            "ExcelOptions", "SqlOptions", "DateOptions", "AmountOptions", "IdOptions", "StatusOptions",
-           "ReturnOptions", "ConversionOptions", "CleaningRules", "read_source_spec", "spec_from",
+           "ReturnOptions", "ConversionOptions", "CleaningRules", "ContactsSpec", "ContactColumns", "FlagValues",
+           "read_source_spec", "spec_from",
            "json_schema", "SCHEMA_PATH"]
 
 SCHEMA_PATH = Path(__file__).with_name("source_spec.schema.json")
@@ -303,10 +304,98 @@ class TransactionsSpec(TableSource):
         return self
 
 
+class ContactColumns(_Strict):
+    """Which column of the contacts table holds each field. Only ``customer_id`` is required
+    (looked up by that name when not mapped); a flag column holds consent (or unsubscription)
+    as one of the words of :class:`FlagValues`."""
+
+    customer_id: Optional[str] = Field(None, description="customer id, matched to the transactions' ids with the "
+                                                         "same normalisation (ids.kind)")
+    name: Optional[str] = Field(None, description="full name")
+    first_name: Optional[str] = None
+    last_name: Optional[str] = None
+    email: Optional[str] = Field(None, description="e-mail address")
+    phone: Optional[str] = Field(None, description="phone number (written in E.164; numbers without a country code "
+                                                   "are read in contacts.phone_region)")
+    email_consent: Optional[str] = Field(None, description="consent to e-mail marketing")
+    sms_consent: Optional[str] = Field(None, description="consent to SMS marketing")
+    call_consent: Optional[str] = Field(None, description="consent to marketing calls")
+    email_unsubscribed: Optional[str] = Field(None, description="unsubscribed from e-mails")
+    sms_unsubscribed: Optional[str] = Field(None, description="unsubscribed from SMS")
+    call_unsubscribed: Optional[str] = Field(None, description="asked not to be called")
+    unsubscribed: Optional[str] = Field(None, description="unsubscribed from every channel")
+
+
+class FlagValues(_Strict):
+    """The words of the consent and unsubscribe columns. A value in neither list is never
+    guessed: ``unknown: refuse`` (default) stops the load naming the values and the lines;
+    ``no_consent`` reads it as no consent (and, in an unsubscribe column, as unsubscribed),
+    and the report states how many."""
+
+    true_values: list[str] = Field(default_factory=lambda: ["1", "true", "yes", "y", "да", "д"],
+                                   description="values meaning yes (compared without case and surrounding spaces)")
+    false_values: list[str] = Field(default_factory=lambda: ["0", "false", "no", "n", "нет", "н"],
+                                    description="values meaning no; add \"\" to read empty cells as no")
+    unknown: Literal["refuse", "no_consent"] = Field("refuse", description="what other values (and empty "
+                                                                          "cells) mean")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_booleans(cls, data: Any) -> Any:
+        # YAML reads the keys true: / false: as booleans; they mean true_values / false_values
+        if isinstance(data, dict) and (True in data or False in data):
+            data = dict(data)
+            for flag, key in ((True, "true_values"), (False, "false_values")):
+                if flag in data:
+                    data[key] = data.pop(flag)
+        return data
+
+    @field_validator("true_values", "false_values", mode="before")
+    @classmethod
+    def _as_text(cls, v: Any) -> Any:
+        # unquoted YAML words such as yes / no / 1 arrive as booleans or numbers: keep what was meant
+        if isinstance(v, list):
+            return [("true" if x else "false") if isinstance(x, bool) else str(x) for x in v]
+        return v
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> "FlagValues":
+        both = {v.strip().casefold() for v in self.true_values} & {v.strip().casefold() for v in self.false_values}
+        if both:
+            raise ValueError(f"values {sorted(both)} are in both flags.true_values and flags.false_values")
+        return self
+
+
+class ContactsSpec(TableSource):
+    """The customers' contacts: name, e-mail, phone and consent per channel (file or SQL, read
+    by the same readers and rules as the transactions)."""
+
+    columns: ContactColumns = Field(default_factory=ContactColumns)
+    flags: FlagValues = Field(default_factory=FlagValues)
+    assume_consent: list[Literal["email", "sms", "call"]] = Field(
+        default_factory=list, description="channels whose consent is not recorded because it is not needed (e.g. "
+                                          "service messages); stated in the report. Without it, a channel with no "
+                                          "consent column reaches nobody")
+    phone_region: Optional[str] = Field(None, description="ISO region of phone numbers written without a country "
+                                                          "code (RU, US); default: ids.default_region")
+
+    @field_validator("phone_region")
+    @classmethod
+    def _region(cls, v: Optional[str]) -> Optional[str]:
+        if v is None:
+            return v
+        import phonenumbers
+
+        if v.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{v!r} is not a region code such as RU or US")
+        return v.upper()
+
+
 class SourceSpec(TransactionsSpec):
     """A whole source spec file: the transactions table plus run-wide settings."""
 
     language: Optional[Literal["en", "ru"]] = Field(None, description="default report language for this source")
+    contacts: Optional[ContactsSpec] = Field(None, description="the customers' contacts and consent (optional)")
 
 
 #: Keys people write that live elsewhere (or under another name) in this spec.
@@ -478,6 +567,11 @@ def spec_from(data: Any, *, base_dir: Path | None = None, spec_file: str | None 
     spec._base_dir = base_dir
     spec._spec_file = spec_file
     spec._frame = frame
+    if spec.contacts is not None:
+        spec.contacts._base_dir = base_dir
+        spec.contacts._spec_file = spec_file
+        if spec.contacts.path is None and spec.contacts.effective_format() != "sql":
+            raise SourceSpecError(f"{label}: contacts needs a 'path' (or format: sql with sql.query)")
     if spec.name is None and default_name:
         spec.name = default_name
     if spec.path is None and frame is None and spec.effective_format() != "sql":

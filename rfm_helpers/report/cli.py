@@ -7,6 +7,11 @@ Examples::
     rfm-report run --from 1997-03 --to 1998-06          # backfill, then rebuild reports/index.html
     rfm-report index                                      # only rebuild reports/index.html
     rfm-report init exports/sales_2024.csv                # draft a source spec for a new export
+    rfm-report campaign create --name "Win back" --segments at_risk --channel email \
+        --send-date 2026-07-01 --window-days 30 --control-share 0.1 --seed 1 \
+        --primary-metric revenue --min-effect 1.0     # list + control group + registry
+    rfm-report campaign register --assignment a.csv ... # a campaign sent with another tool
+    rfm-report campaign list                            # the registry and its states
 
 Exit status: 0 when every month succeeded, 1 when a notebook (or month) failed, 2 for bad
 arguments. A backfill continues past a failed month (so one bad month does not block the
@@ -23,6 +28,7 @@ import time
 from typing import Sequence
 
 from ..params import parse_month, parse_params
+from . import campaign_commands
 from .execute import NotebookFailed
 from .i18n import available_languages
 from .index import build_index
@@ -60,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("-o", "--output", default=None, help="the YAML to write (default: <file>.yaml beside it)")
     init.add_argument("--sheet", default=None, help="the sheet to read when a workbook has several with data")
     init.add_argument("--force", action="store_true", help="overwrite an existing YAML")
+    campaign_commands.add_parser(sub)
     return ap
 
 
@@ -106,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "init":
         return _init(args)
+    if args.command == "campaign":
+        return campaign_commands.run(args)
     try:
         extras = parse_params(args.param)
         if args.month:

@@ -58,7 +58,7 @@ _DECIMAL_POINT = re.compile(r"(?<=\d)\.(?=\d)")
 
 def number_style(text: str, language: str = "en") -> str:
     """Deprecated: format numbers with the run's :class:`~rfm_helpers.report.i18n.Translator`
-    (Babel) instead. Kept while ``loading``, ``campaign``, ``abtest`` and
+    (Babel) instead. Kept while ``loading`` and
     :mod:`rfm_helpers.report.legacy` still call it.
 
     Already formatted numbers in ``text`` in ``language``'s number style: unchanged in
@@ -158,6 +158,10 @@ def parameters_frame(params: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def parameters_table(params: Mapping[str, Any], language: str | None = None) -> None:
-    """Show the run's parameters (see :func:`parameters_frame`)."""
+    """Show the run's parameters in the report's language (headers and the values that are
+    words: :func:`rfm_helpers.report.texts.common.parameters_view`); secrets masked."""
+    from .texts.common import parameters_view
+
     t = run_translator(language)
-    table(parameters_frame(params), caption=t._("Parameters of this run"), language=t.language)
+    table(parameters_view(t, params), caption=t._("Parameters of this run"), language=t.language,
+          pretty_headers=False)

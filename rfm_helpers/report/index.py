@@ -51,6 +51,8 @@ def collect_runs(reports_dir: str | os.PathLike) -> list[dict[str, Any]]:
             pages = [(n.get("title") or n.get("name"), f"{d.name}/{n.get('html')}") for n in nbs if n.get("html")]
         else:
             pages = [(p.stem, f"{d.name}/{p.name}") for p in sorted(d.glob("[0-9][0-9]_*.html"))]
+        pages += [(c.get("title") or c.get("id"), f"{d.name}/{c['html']}")
+                  for c in (summary.get("run") or {}).get("campaign_pages") or [] if c.get("html")]
         runs.append({"month": d.name, "summary": summary, "pages": pages, "problem": problem,
                      "has_index": (d / "index.html").exists()})
     return runs

@@ -2,7 +2,7 @@
 
 Until their owners move them onto :mod:`rfm_helpers.report.texts`, some cells still call
 ``insights.localize``, ``insights.int_text``, ``insights.parameters_view`` and
-``insights.report_text`` (notebook 01, notebook 04, notebook 06's parameters table) or read
+``insights.report_text`` (notebook 01, notebook 06's parameters table) or read
 words from a dict ``T`` (the campaign-file cells of notebooks 02, 03 and 05). Those names
 resolve here (``rfm_helpers.insights`` forwards them lazily); every word comes from the
 message catalogs. Delete this module once nothing imports it

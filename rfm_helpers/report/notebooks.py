@@ -43,6 +43,9 @@ __all__ = ["Block", "blocks", "translate_markdown", "translate_notebook", "expec
            "is_current", "sources", "build", "stale", "language_notebook", "untranslated", "extract_notebook", "absorb_twins", "SOURCE_GLOB"]
 
 SOURCE_GLOB = "[0-9][0-9]_*.ipynb"
+#: Notebooks outside the monthly sequence that are translated too: the campaign page the runner
+#: renders once per evaluated campaign, and the notebook that creates a campaign.
+EXTRA_GLOBS = ("campaign_*.ipynb",)
 #: Notebook metadata key of a generated notebook (its source and language).
 GENERATED_KEY = "rfm_translation"
 
@@ -202,7 +205,7 @@ def is_current(generated: Path, source: Path, language: str) -> bool:
 def sources(folder: Path | None = None) -> list[Path]:
     """The English source notebooks of ``folder`` (default ``notebooks/``), in name order."""
     d = Path(folder) if folder else notebooks_dir()
-    return sorted(p for p in d.glob(SOURCE_GLOB) if p.is_file())
+    return sorted({p for glob in (SOURCE_GLOB, *EXTRA_GLOBS) for p in d.glob(glob) if p.is_file()})
 
 
 def _languages(languages: Iterable[str] | None) -> list[str]:
@@ -225,7 +228,7 @@ def build(folder: Path | None = None, languages: Iterable[str] | None = None) ->
             if not dest.exists() or dest.read_text(encoding="utf-8") != text:
                 dest.write_text(text, encoding="utf-8")
                 changed.append(dest)
-        for old in target.glob(SOURCE_GLOB):
+        for old in [p for glob in (SOURCE_GLOB, *EXTRA_GLOBS) for p in target.glob(glob)]:
             if old.name not in names:
                 old.unlink()
                 changed.append(old)
@@ -246,7 +249,8 @@ def stale(folder: Path | None = None, languages: Iterable[str] | None = None) ->
                 out.append(f"{dest}: missing")
             elif not is_current(dest, src, lang):
                 out.append(f"{dest}: out of date with {src.name}")
-        out += [f"{p}: no English source" for p in (folder / lang).glob(SOURCE_GLOB) if p.name not in names]
+        out += [f"{p}: no English source" for glob in (SOURCE_GLOB, *EXTRA_GLOBS) for p in (folder / lang).glob(glob)
+                if p.name not in names]
     return out
 
 

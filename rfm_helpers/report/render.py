@@ -21,7 +21,7 @@ from .templating import BUNDLED_SOURCE, PARAM_WORDS, display_params, headline, j
 from .texts import executive as executive_texts
 from .texts import run as run_texts
 
-__all__ = ["notebook_title", "notebook_html", "month_index_html", "manifest_view"]
+__all__ = ["notebook_title", "notebook_html", "month_index_html", "manifest_view", "campaigns_view"]
 
 _CHART = N_("Chart: {section}")
 
@@ -59,6 +59,15 @@ def manifest_view(manifest: Mapping[str, Any] | None, t: Translator) -> dict[str
         "platform": manifest.get("platform", ""),
         "warnings": run_texts.manifest_warnings(manifest, t),
     }
+
+
+def campaigns_view(summary: Mapping[str, Any], t: Translator) -> list[dict[str, Any]]:
+    """The month page's campaigns: each evaluated campaign's verdict, page and where its
+    audience moved (aggregates from ``summary.json["campaigns"]``)."""
+    from .texts.campaign_registry import campaign_row
+
+    section = summary.get("campaigns") or {}
+    return [campaign_row(t, entry) for entry in section.get("evaluated") or []]
 
 
 def _shown_params(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -131,4 +140,4 @@ def month_index_html(summary: Mapping[str, Any], folder: str | os.PathLike | Non
     return jinja_env(t).get_template("month_index.html.j2").render(
         run=run, lang=language, figures=[] if ex else headline(summary, t), params=display_params(params, t),
         executive=executive_texts.view(ex, t, month_name) if ex else None,
-        month_name=month_name, manifest=manifest_view(summary.get("manifest"), t))
+        month_name=month_name, manifest=manifest_view(summary.get("manifest"), t), campaigns=campaigns_view(summary, t))

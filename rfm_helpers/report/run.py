@@ -35,6 +35,7 @@ from ..params import STANDARD_PARAMETERS, RunParams, months_between
 from ..paths import CACHE_DIR, RUN_DIR_ENV, notebooks_dir as default_notebooks_dir, reports_dir as _reports_dir
 from ..redaction import redact, redact_data, redact_tree, secret_values
 from . import publish
+from .campaign_pages import render_pages
 from .display import CURRENCY_ENV, LANGUAGE_ENV
 from .execute import (NotebookFailed, declared_parameters, discover_notebooks, environment, execute_notebook,
                       failure_from, kernel_stderr_tail)
@@ -173,6 +174,8 @@ def _render_month(params: RunParams, notebooks: list[Path], nb_dir: Path, tmp: P
         html_name = src.with_suffix(".html").name
         (tmp / html_name).write_text(redact(page, hide)[0], encoding="utf-8")
         results.append(_NotebookResult(src.name, title, "ok", seconds, html_name, src.name, sorted(nb_params)))
+    # one page per campaign evaluated by the campaigns notebook (notebooks/campaign_page.ipynb)
+    campaign_pages = render_pages(params, tmp, target, nb_dir, kernel_env, manifest, hide, _now().isoformat())
 
     summary_path = tmp / SUMMARY_FILE
     summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.exists() else {}
@@ -186,6 +189,7 @@ def _render_month(params: RunParams, notebooks: list[Path], nb_dir: Path, tmp: P
         "duration_s": round(time.perf_counter() - t0, 2),
         "package_version": __version__, "python": sys.version.split()[0], "status": "ok",
         "notebooks": [asdict(r) for r in results],
+        "campaign_pages": campaign_pages,
     }
     summary["manifest"] = manifest
     summary = redact_data(summary, hide)

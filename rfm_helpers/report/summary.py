@@ -32,21 +32,43 @@ FORMATS = ("int", "float", "pct", "money", "pvalue", "text")
 
 
 def record(key: str, value: Any, label: str | None = None, *, section: str = "headline",
-           run_dir: str | os.PathLike | None = None, fmt: str | None = None) -> None:
+           run_dir: str | os.PathLike | None = None, fmt: str | None = None,
+           tags: dict[str, Any] | None = None) -> None:
     """Record a JSON-serialisable ``value`` under ``section``/``key`` with a display label.
 
     ``fmt`` tells the pages how to show it: ``"pct"`` for a 0..1 share (0.677 -> 67.7%),
     ``"money"`` (an amount in the run's currency; record the plain number), ``"int"``,
-    ``"float"``, ``"pvalue"`` or ``"text"``; default: by type.
+    ``"float"``, ``"pvalue"`` or ``"text"``; default: by type. ``tags``: machine-readable
+    flags kept with the entry (``{"demo": True, "campaign": "demo"}`` marks a figure of the
+    simulated demonstration campaign).
     """
     if fmt is not None and fmt not in FORMATS:
         raise ValueError(f"fmt must be one of {FORMATS}, got {fmt!r}")
     entry = {"value": value, "label": label or key.replace("_", " ").capitalize()}
     if fmt:
         entry["fmt"] = fmt
+    if tags:
+        entry.update({k: v for k, v in tags.items() if k not in ("value", "label", "fmt")})
+    _write_entry(section, key, entry, run_dir)
+
+
+def record_section(section: str, value: Any, *, run_dir: str | os.PathLike | None = None) -> None:
+    """Store a whole JSON-serialisable ``value`` as ``summary.json[section]`` (machine-readable
+    data such as the ``campaigns`` section; not shown as headline figures)."""
+    path = _target(run_dir)
+    data = load(run_dir) if path else _memory
+    data[section] = value
+    _save(data, path)
+
+
+def _write_entry(section: str, key: str, entry: dict[str, Any], run_dir: str | os.PathLike | None) -> None:
     path = _target(run_dir)
     data = load(run_dir) if path else _memory
     data.setdefault(section, {})[key] = entry
+    _save(data, path)
+
+
+def _save(data: dict[str, Any], path: Path | None) -> None:
     if path:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".json.tmp")

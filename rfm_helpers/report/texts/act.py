@@ -259,4 +259,28 @@ def contact_notes(warnings: Iterable[Mapping], language: str = "en") -> list[str
         elif code == "file_over_limit":
             out.append(t._("{file} is larger than the service's limit of {limit} bytes: split it or zip it.").format(
                 file=w["file"], limit=t.integer(w["limit_bytes"])))
+        elif code == "consent_filter":
+            channel = {"email": t._("e-mail"), "sms": t._("SMS"), "call": t._("phone calls")}.get(w["channel"], w["channel"])
+            out.append(t._("{file}: only customers who can be reached by {channel} are listed; left out: {no_contact} "
+                           "without a contact for it, {unsubscribed} unsubscribed, {no_consent} without consent.").format(
+                file=w["file"], channel=channel, no_contact=t.integer(w["no_contact"]),
+                unsubscribed=t.integer(w["unsubscribed"]), no_consent=t.integer(w["no_consent"])))
+            if w.get("assumed_consent"):
+                out.append(t._("Consent for {channel} is not recorded in the contacts table and is assumed "
+                               "(contacts.assume_consent in the source spec).").format(channel=channel))
+        elif code == "contacts_read":
+            out.append(t._("Contacts: {rows} read, one per customer for {customers}.").format(
+                rows=t.plural(w["rows"], "{n} row", "{n} rows"), customers=t.plural(w["customers"], "{n} customer",
+                                                                                   "{n} customers")))
+        elif code in ("contact_ids_empty", "contact_ids_scientific", "contact_ids_not_email", "contact_ids_not_phone"):
+            out.append(t.plural(w["count"], "{n} contacts row has no usable customer id (empty, destroyed by a "
+                                            "spreadsheet's scientific notation, or not an e-mail or phone as ids.kind "
+                                            "says) and was set aside.",
+                                "{n} contacts rows have no usable customer id (empty, destroyed by a spreadsheet's "
+                                "scientific notation, or not an e-mail or phone as ids.kind says) and were set aside."))
+        elif code == "flags_unknown_as_no_consent":
+            out.append(t.plural(w["count"], "{column}: {n} value is neither yes nor no and was read as no consent "
+                                            "(contacts.flags.unknown: no_consent).",
+                                "{column}: {n} values are neither yes nor no and were read as no consent "
+                                "(contacts.flags.unknown: no_consent).", column=w["column"]))
     return out

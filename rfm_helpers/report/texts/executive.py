@@ -259,8 +259,8 @@ def view(ex: Executive, t: Translator, month_title: str) -> dict[str, Any]:
         notes.append(t._("The analysis date falls inside the month: the figures cover {period} and are compared with "
                          "the same days of earlier months.").format(period=period))
     if ex.campaign_demo:
-        notes.append(t._("The campaign report analyses a simulated demonstration campaign because no campaign file "
-                         "was given: its figures are not results of this month."))
+        notes.append(t._("The campaign pages include a simulated demonstration campaign (bundled sample data only): "
+                         "its figures are not results of this month."))
     actions = [_action_view(t, a, words["labels"], words["strategies"]) for a in ex.actions]
     return {
         "title": t._("{month} at a glance").format(month=month_title),

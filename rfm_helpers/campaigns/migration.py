@@ -1,0 +1,75 @@
+"""Where a campaign's audience moved: segments the day before sending vs segments now.
+
+Computed every month for every evaluated campaign, per group, from the engine's counts of
+(segment then, segment now) pairs; aggregates only. *Up* and *down* follow the segments'
+value order (average R+F+M score of their customers now, best first); *lapsed* means moving
+into a segment of the map's ``lost`` group from another group. The same comparison for the
+control group says how much of the treated group's movement the campaign caused.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+
+from ..rfm import scored_rfm_sql
+from ..segments import assign_segments, map_info
+from . import sql
+
+__all__ = ["segments_at", "audience_migration", "value_order"]
+
+
+def segments_at(transactions: pd.DataFrame, population: pd.DataFrame, as_of: dt.date, *, segment_map: str,
+                window_days: int | None = None) -> pd.DataFrame:
+    """Segment of each customer of ``population`` (``customer_id``, ``group``) as of ``as_of``
+    (scores ranked over the whole base by the engine; only the population comes back).
+    Customers with no purchase by then are left out."""
+    has_oid = "order_id" in transactions.columns
+    scored = sql.query(sql.population_rfm_sql(scored_rfm_sql("tx", as_of, window_days, has_order_id=has_oid), "pop"),
+                       tx=transactions, pop=population[["customer_id"]])
+    seg = assign_segments(scored, map_name=segment_map)
+    return seg[["customer_id", "segment", "rfm_score"]].assign(segment=lambda d: d["segment"].astype(str))
+
+
+def value_order(segmented: pd.DataFrame) -> list[str]:
+    """Segments by the average R+F+M score of their customers, best first (ties by key)."""
+    mean = segmented.groupby("segment", observed=True)["rfm_score"].mean()
+    frame = pd.DataFrame({"segment": mean.index.astype(str), "score": mean.to_numpy()})
+    return frame.sort_values(["score", "segment"], ascending=[False, True])["segment"].tolist()
+
+
+def audience_migration(before: pd.DataFrame, now: pd.DataFrame, population: pd.DataFrame, *,
+                       segment_map: str, order: list[str] | None = None) -> dict[str, Any]:
+    """Moves of the campaign's customers per group.
+
+    ``before`` / ``now``: ``customer_id``, ``segment`` (and ``rfm_score`` for the order);
+    ``population``: ``customer_id``, ``group``. Returns ``order`` (segments best first),
+    ``transitions`` (``group``, ``from``, ``to``, ``customers``) and ``summary`` per group:
+    ``customers``, ``same``, ``up``, ``down``, ``lapsed`` (into the map's lost group)."""
+    pop = population[["customer_id", "group"]].astype({"customer_id": "string", "group": "string"})
+    b = before[["customer_id", "segment"]].merge(pop, on="customer_id", how="inner")
+    counts = sql.query(sql.transitions_sql("b", "n"), b=b, n=now[["customer_id", "segment"]]).rename(
+        columns={"from": "seg_from", "to": "seg_to"})
+    order = order or value_order(now)
+    rank = {s: i for i, s in enumerate(order)}
+    info = map_info(segment_map)
+    lost = set(info.loc[info["group_key"] == "lost", "segment"])
+    summary: dict[str, dict[str, int]] = {}
+    for r in counts.itertuples(index=False):
+        g = summary.setdefault(str(r.group), {"customers": 0, "same": 0, "up": 0, "down": 0, "lapsed": 0})
+        n = int(r.customers)
+        g["customers"] += n
+        f, t = str(r.seg_from), (None if pd.isna(r.seg_to) else str(r.seg_to))
+        if t is None or t == f:
+            g["same"] += n
+            continue
+        if rank.get(t, len(rank)) < rank.get(f, len(rank)):
+            g["up"] += n
+        else:
+            g["down"] += n
+        if t in lost and f not in lost:
+            g["lapsed"] += n
+    transitions = [{"group": str(r.group), "from": str(r.seg_from), "to": None if pd.isna(r.seg_to) else str(r.seg_to),
+                    "customers": int(r.customers)} for r in counts.itertuples(index=False)]
+    return {"order": order, "transitions": transitions, "summary": summary}
