@@ -76,13 +76,14 @@ def parse_sizes(text: str) -> list[int]:
     return [int(float(x)) for x in text.split(",") if x.strip()]
 
 
-def generate(n: int, path: Path, seed: int = 7) -> Path:
+def generate(n: int, path: Path, seed: int = 7, start: str = START, days: int = DAYS) -> Path:
     """Write ``n`` synthetic transactions to Parquet (once; reused when present).
 
     Customers: ``n`` candidate ids; a row's customer is ``floor(C * u ** 3)`` for
     uniform ``u``, so low ids buy very often and most ids buy once (about 60% of
-    the customers who appear have a single order, like CDNOW). Dates uniform over two
-    years, amounts log-normal (median about 20).
+    the customers who appear have a single order, like CDNOW). Dates uniform over
+    ``days`` days from ``start`` (two years from 2023-01-01 by default), naive timestamps
+    in microseconds; amounts log-normal (median about 20) rounded to cents.
     """
     if path.exists():
         return path
@@ -96,16 +97,16 @@ def generate(n: int, path: Path, seed: int = 7) -> Path:
     schema = pa.schema([("customer_id", pa.string()), ("order_date", pa.timestamp("us")),
                         ("amount", pa.float64())])
     tmp = path.with_suffix(".tmp")
-    start = np.datetime64(START, "us")
+    start = np.datetime64(start, "us")
     with pq.ParquetWriter(tmp, schema) as w:
         for lo in range(0, n, 1_000_000):
             k = min(1_000_000, n - lo)
             ids = np.floor(n_customers * rng.random(k) ** 3).astype(np.int64)
             cid = pc.utf8_lpad(pc.cast(pa.array(ids), pa.string()), 9, "0")
-            days = rng.integers(0, DAYS, k).astype("timedelta64[D]").astype("timedelta64[us]")
+            day = rng.integers(0, days, k).astype("timedelta64[D]").astype("timedelta64[us]")
             secs = rng.integers(0, 86400, k).astype("timedelta64[s]").astype("timedelta64[us]")
             amount = np.round(rng.lognormal(3.0, 0.8, k), 2)
-            w.write_table(pa.table({"customer_id": cid, "order_date": pa.array(start + days + secs),
+            w.write_table(pa.table({"customer_id": cid, "order_date": pa.array(start + day + secs),
                                     "amount": amount}, schema=schema))
     os.replace(tmp, path)
     return path
