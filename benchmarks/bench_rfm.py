@@ -9,6 +9,8 @@ Compared, in one run, on the same synthetic Parquet file:
 * ``rfm_helpers_two_step``: ``score_quantiles(compute_rfm(path))`` (pandas in between).
 * ``rfm_helpers_segments``: scored RFM + :func:`rfm_helpers.segments.assign_segments`,
   i.e. transactions to scored segments.
+* ``rfm_helpers_segments_sql``: :func:`rfm_helpers.segments.compute_segmented_rfm`, the
+  same with segments assigned by the engine (the map compiled to SQL).
 * ``lifetimes``: ``pd.read_parquet`` + ``summary_data_from_transaction_data`` (no scores).
 * ``pymc_marketing``: ``pd.read_parquet`` + ``pymc_marketing.clv.utils.rfm_summary``
   (optional: imported only inside its measurement).
@@ -39,7 +41,7 @@ AS_OF = "2024-12-31"
 START = "2023-01-01"
 DAYS = 731
 METHODS = ["duckdb_handwritten", "rfm_helpers_scored", "rfm_helpers_two_step",
-           "rfm_helpers_segments", "lifetimes", "pymc_marketing"]
+           "rfm_helpers_segments", "rfm_helpers_segments_sql", "lifetimes", "pymc_marketing"]
 SLOW = {"lifetimes", "pymc_marketing"}
 REFERENCE = "duckdb_handwritten"
 
@@ -124,7 +126,7 @@ def _measure(method: str, path: str) -> dict:
         from pymc_marketing.clv.utils import rfm_summary
     elif method.startswith("rfm_helpers"):
         from rfm_helpers.rfm import compute_rfm, compute_scored_rfm, score_quantiles
-        from rfm_helpers.segments import assign_segments
+        from rfm_helpers.segments import assign_segments, compute_segmented_rfm
     base_mb = _rss_now_mb()
     t0 = time.perf_counter()
     if method == "duckdb_handwritten":
@@ -136,6 +138,8 @@ def _measure(method: str, path: str) -> dict:
         out = score_quantiles(compute_rfm(path, AS_OF))
     elif method == "rfm_helpers_segments":
         out = assign_segments(compute_scored_rfm(path, AS_OF))
+    elif method == "rfm_helpers_segments_sql":
+        out = compute_segmented_rfm(path, AS_OF)
     elif method == "lifetimes":
         tx = pd.read_parquet(path)
         out = summary_data_from_transaction_data(tx, "customer_id", "order_date", "amount",

@@ -3,8 +3,9 @@
 Modules
 -------
 loading         read CSV / Excel / Parquet / SQL with a column mapping, validate, quarantine
-rfm             one SQL definition of recency / frequency / monetary and quantile scores;
-                DuckDB (DataFrame or files) and Spark engines
+engine          run one SQL text on DuckDB (frames, Arrow, files) or Spark; instrumented fetches
+rfm             one SQL definition of recency / frequency / monetary (exact money, calendar
+                dates) and quantile scores, run through the engine layer
 pipeline        what every notebook does first: parameters -> load -> RFM -> scores
 segments        named segment maps (segment_maps.yaml, EN/RU), quantile and threshold methods
 clustering      k-means / Gaussian-mixture segmentation and the comparison of methods

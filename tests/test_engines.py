@@ -224,7 +224,8 @@ def spark():
                .config("spark.sql.shuffle.partitions", "2")
                .config("spark.driver.memory", "1g")
                # the JVM's own zone is neither UTC nor a session zone used below
-               .config("spark.driver.extraJavaOptions", "-Duser.timezone=Asia/Tokyo")
+               .config("spark.driver.extraJavaOptions",
+                       "-Duser.timezone=Asia/Tokyo -XX:TieredStopAtLevel=1")  # C1 JIT only: short runs start 2-3x faster
                .getOrCreate())
     session.sparkContext.setLogLevel("ERROR")
     yield session
