@@ -222,6 +222,15 @@ def test_amounts_must_sit_on_the_currency_scale(tmp_path, scale, good, bad):
         compute_scored_rfm(path, AS_OF, scale=scale)
 
 
+def test_rows_without_customer_or_date_are_refused(tmp_path):
+    frame = tx([("a", "2024-12-01", 1.0), (None, "2024-12-01", 2.0), ("b", None, 3.0), ("c", None, 4.0)])
+    with pytest.raises(ValueError, match=r"DataFrame: 1 row\(s\) without customer_id, 2 row\(s\) without order_date"):
+        compute_rfm(frame, AS_OF)
+    path = E.write_parquet(frame, tmp_path / "holes.parquet")
+    with pytest.raises(ValueError, match=r"holes.parquet: 1 row\(s\) without customer_id.*quarantines"):
+        compute_scored_rfm(path, AS_OF)
+
+
 def test_monetary_is_rounded_to_the_scale_and_scores_compare_exactly():
     frame = tx([("a", "2024-12-01", 1000.0), ("b", "2024-12-01", 999.99), ("c", "2024-12-01", 1.0)])
     jpy = compute_scored_rfm(tx([("a", "2024-12-01", 1000.0), ("b", "2024-12-01", 999.0)]), AS_OF, scale=0)

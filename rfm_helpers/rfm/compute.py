@@ -77,9 +77,11 @@ def register_transactions(engine: Engine, transactions: Any, *, by: Iterable[str
     Checks, each refused with a message naming the source, the column and the option that
     resolves it: the columns ``customer_id``, ``order_date``, ``amount`` (+ ``by``) exist;
     ``order_date`` is a date or timestamp whose calendar day is known (instants need the
-    zone, ``time_zone=``); every ``amount`` is present and a whole number of minor units at
-    ``scale`` (within 0.001 of one: float noise such as ``0.30000000000000004`` passes,
-    ``12.345`` at scale 2 does not - it would be rounded silently).
+    zone, ``time_zone=``); no row lacks ``customer_id`` or ``order_date`` (SQL would drop or
+    lump them silently; the loader quarantines them); every ``amount`` is present and a
+    whole number of minor units at ``scale`` (within 0.001 of one: float noise such as
+    ``0.30000000000000004`` passes, ``12.345`` at scale 2 does not - it would be rounded
+    silently). On files and Spark the checks are one aggregate query over the source.
     """
     scale = check_scale(scale)
     keys = check_keys(by)
@@ -103,10 +105,19 @@ def register_transactions(engine: Engine, transactions: Any, *, by: Iterable[str
         name = engine.create_view(engine.unique_name("rfm_tx_dated"),
                                   engine.native_sql(f"SELECT {', '.join(cols)} FROM {table.name}"))
     if isinstance(transactions, pd.DataFrame):
+        _check_missing(where, {c: int(transactions[c].isna().sum()) for c in ("customer_id", "order_date")})
         _check_amounts_frame(transactions["amount"], scale, where)
     else:
-        _check_amounts_sql(engine, name, scale, where)
+        _check_rows_sql(engine, name, scale, where)
     return TransactionsSource(name, "order_id" in table, table)
+
+
+def _check_missing(where: str, missing: dict[str, int]) -> None:
+    bad = {c: n for c, n in missing.items() if n}
+    if bad:
+        raise ValueError(f"{where}: {', '.join(f'{n:,} row(s) without {c}' for c, n in bad.items())}; "
+                         "RFM would drop or lump them silently. Load the source with "
+                         "rfm_helpers.loading.load_transactions, which quarantines such rows with a reason")
 
 
 def _scale_message(where: str, n_bad: int, examples: list, scale: int, column: str = "amount") -> str:
@@ -131,10 +142,19 @@ def _check_amounts_frame(amount: pd.Series, scale: int, where: str, column: str 
         raise ValueError(_scale_message(where, int(bad.sum()), list(values[bad][:5]), scale, column))
 
 
-def _check_amounts_sql(engine: Engine, name: str, scale: int, where: str) -> None:
-    cond = (f"amount IS NULL OR NOT (ABS(CAST(amount AS DOUBLE) * {10 ** scale} "
+def _amount_off_scale_sql(scale: int) -> str:
+    return (f"amount IS NULL OR NOT (ABS(CAST(amount AS DOUBLE) * {10 ** scale} "
             f"- ROUND(CAST(amount AS DOUBLE) * {10 ** scale})) <= 0.001)")
-    (n_bad,), = engine.scalar_rows(f"SELECT COUNT(*) FROM {name} WHERE {cond}", label="amount scale check")
+
+
+def _check_rows_sql(engine: Engine, name: str, scale: int, where: str) -> None:
+    """The frame checks as one aggregate query (files, Spark)."""
+    cond = _amount_off_scale_sql(scale)
+    (no_id, no_date, n_bad), = engine.scalar_rows(
+        f"SELECT SUM(CASE WHEN customer_id IS NULL THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN order_date IS NULL THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN {cond} THEN 1 ELSE 0 END) FROM {name}", label="transaction checks")
+    _check_missing(where, {"customer_id": int(no_id or 0), "order_date": int(no_date or 0)})
     if n_bad:
         rows = engine.scalar_rows(f"SELECT CAST(amount AS DOUBLE) FROM {name} WHERE {cond} LIMIT 5",
                                   label="amount scale examples")
