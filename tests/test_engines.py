@@ -407,6 +407,8 @@ def test_scored_segments_stay_in_spark_and_are_written_by_it(spark, cdnow, cdnow
         rel.write_parquet(tmp_path / "segments")
         sizes = eng.fetch(f"SELECT segment, COUNT(*) AS customers FROM ({rel.sql}) GROUP BY segment",
                           label="segment sizes", kind="aggregate")
+        kept = eng.materialize(f"SELECT segment, customer_id FROM ({rel.sql})", "seg")
+        assert eng.fetch(f"SELECT COUNT(*) AS n FROM {kept}", label="n", kind="aggregate")["n"].item() == len(cdnow["customer_id"].unique())
     assert {r.kind for r in log} == {"aggregate"}
     want = compute_segmented_rfm(cdnow, AS_OF)
     got = pd.read_parquet(tmp_path / "segments").sort_values("customer_id").reset_index(drop=True)

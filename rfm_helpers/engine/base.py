@@ -19,15 +19,17 @@ from .fetch import FETCH_KINDS, FetchRecord, _report_fetch
 
 # ====================================================================== SQL translation
 def translate(sql: str, dialect: str = "spark") -> str:
-    """Translate DuckDB-dialect SQL to ``dialect`` with sqlglot, plus two corrections:
+    """Translate DuckDB-dialect SQL to ``dialect`` with sqlglot, plus two corrections for Spark:
 
     * ``DATE_DIFF('day', a, b)`` becomes Spark's two-argument ``DATEDIFF(b, a)``, a plain
       count of calendar days. sqlglot writes ``DATEDIFF(DAY, a, b)``, which Spark computes
       on timestamps at midnight in the session time zone: across a summer-time change at
       midnight (America/Sao_Paulo until 2018) that day has no midnight and the difference
       comes out one day short.
-    * ``WITH x AS MATERIALIZED (...)`` (DuckDB: compute a CTE used several times once) loses
-      the keyword, which Spark does not parse; Spark reuses identical shuffles itself.
+    * Common table expressions (``WITH x AS [MATERIALIZED] (...)``) become subqueries in the
+      FROM clauses that use them. Spark inlines CTEs anyway, but only after it has looked
+      for cached data: a CTE reading a cached or checkpointed view would
+      recompute it from the source; a subquery reads the cache.
     """
     return _translate_cached(sql, dialect)
 
@@ -44,12 +46,39 @@ def _translate_cached(sql: str, dialect: str) -> str:
                 unit = node.args.get("unit")
                 if unit is None or unit.name.upper() in ("DAY", "DAYS", "D"):
                     return exp.Anonymous(this="DATEDIFF", expressions=[node.this, node.expression])
-            if isinstance(node, exp.CTE) and node.args.get("materialized"):
-                node.set("materialized", None)
             return node
 
-        tree = tree.transform(fix)
+        tree = _inline_ctes(tree.transform(fix))
     return tree.sql(dialect=dialect)
+
+
+def _inline_ctes(tree):
+    """Replace every non-recursive CTE by its query as a subquery where it is read."""
+    from sqlglot import exp
+
+    def substitute(node, defs):
+        def swap(n):
+            if isinstance(n, exp.Table) and not n.args.get("db") and n.name in defs:
+                return exp.Subquery(this=defs[n.name].copy(),
+                                    alias=exp.TableAlias(this=exp.to_identifier(n.alias_or_name)))
+            return n
+
+        return node.transform(swap)
+
+    while True:
+        w = next((w for w in tree.find_all(exp.With) if not w.args.get("recursive")), None)
+        if w is None:
+            return tree
+        owner = w.parent
+        defs: dict = {}
+        for cte in w.expressions:
+            defs[cte.alias_or_name] = substitute(cte.this, defs)
+        owner.set("with_", None)
+        replaced = substitute(owner, defs)
+        if owner is tree:
+            tree = replaced
+        else:
+            owner.replace(replaced)
 
 
 # ================================================================= columns and tables
@@ -195,7 +224,7 @@ class Engine:
 
     def materialize(self, relation: Relation | str, stem: str = "rfm_tmp") -> str:  # pragma: no cover
         """Compute ``relation`` once and keep it in the engine until ``close`` (DuckDB: a
-        temporary table; Spark: a persisted DataFrame, memory and disk); returns its name."""
+        temporary table; Spark: ``localCheckpoint`` in the executors); returns its name."""
         raise NotImplementedError
 
     def _arrow(self, relation: Relation) -> pa.Table:  # pragma: no cover - abstract

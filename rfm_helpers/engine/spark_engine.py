@@ -28,25 +28,19 @@ class SparkEngine(Engine):
             raise ValueError("the Spark engine needs a SparkSession (spark=...)")
         self.session = session
         self._views: list[str] = []
-        self._persisted: list[Any] = []
 
     def close(self) -> None:
         for v in self._views:
             with contextlib.suppress(Exception):
                 self.session.catalog.dropTempView(v)
         self._views.clear()
-        for df in self._persisted:
-            with contextlib.suppress(Exception):
-                df.unpersist()
-        self._persisted.clear()
 
     def materialize(self, relation: Relation | str, stem: str = "rfm_tmp") -> str:
-        from pyspark import StorageLevel
-
+        """Computed once, now, and kept in the executors (``localCheckpoint``: much cheaper to
+        build than ``persist``'s columnar cache, measured 10x at 10^7 rows; the price is that
+        a lost executor fails the query instead of recomputing)."""
         rel = self.sql(relation) if isinstance(relation, str) else relation
-        df = rel.native.persist(StorageLevel.MEMORY_AND_DISK)
-        self._persisted.append(df)
-        df.count()  # compute it now, once, before several queries read it
+        df = rel.native.localCheckpoint(eager=True)
         return self.create_view(self.unique_name(stem), Relation(self, df, rel.sql))
 
     def sql(self, text: str) -> Relation:

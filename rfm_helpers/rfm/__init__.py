@@ -6,8 +6,7 @@
 """
 from .compute import (TransactionsSource, compute_rfm, compute_scored_rfm, register_transactions,
                       rfm_relation, score_quantiles, scored_rfm_relation, tidy_rfm, to_spark_sql)
-from .sql import (RFM_SQL, SCORE_SQL, parse_as_of, rfm_body_sql, rfm_sql, score_sql, scored_rfm_sql,
-                  scores_from_rfm_sql)
+from .sql import RFM_SQL, SCORE_SQL, parse_as_of, rfm_body_sql, rfm_sql, score_sql, scored_rfm_sql
 
 __all__ = [
     "RFM_SQL",
@@ -25,6 +24,5 @@ __all__ = [
     "rfm_body_sql",
     "score_sql",
     "scored_rfm_sql",
-    "scores_from_rfm_sql",
     "to_spark_sql",
 ]

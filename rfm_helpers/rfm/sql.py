@@ -5,15 +5,15 @@ Everything per customer is here, once, for every engine:
 * :data:`RFM_SQL` - transactions to one row per customer (recency, frequency, exact
   monetary, first/last purchase, tenure);
 * the quantile scores (:func:`score_sql`, :func:`scored_rfm_sql`) computed without one
-  global sort of all customers: count customers per distinct value, turn the counts into
-  scores with a running sum over the (few) distinct values, keep for every score the least
-  good value that reaches it (the *cuts*, one small row per partition), then score each
-  customer by comparing with the cuts. Equal values always get equal scores, by
-  construction; Spark never needs a single-task window over all customers or a shuffle
-  of the customer table for scoring (the cuts row is broadcast).
+  global sort of all customers: count customers per distinct value (one GROUPING SETS pass
+  for r, f and m), turn the counts into scores with a running sum over the (few) distinct
+  values, keep for every score the least good value that reaches it (the *cuts*, one small
+  row per partition), then score each customer by comparing with the cuts. Equal values
+  always get equal scores, by construction; Spark never needs a single-task window over
+  all customers or a shuffle of the customer table for scoring (the cuts row is broadcast).
 
 **Money is exact.** Amounts are cast to ``DECIMAL(18, scale)`` (``scale`` = the currency's
-minor-unit digits, 2 for USD/RUB, 0 for JPY) and summed as ``DECIMAL(38, scale)``, so the
+minor-unit digits, 2 for USD/RUB, 0 for JPY) and summed as ``DECIMAL(18, scale)``, so the
 sum does not depend on the order the engine adds rows in; scores compare those exact
 sums. The ``monetary`` column the queries return is the exact sum cast to DOUBLE - for
 sums below about 9e13 that is the double nearest to it, the same on every engine and in
@@ -34,7 +34,6 @@ __all__ = [
     "rfm_body_sql",
     "score_sql",
     "scored_rfm_sql",
-    "scores_from_rfm_sql",
     "check_scale",
     "check_keys",
 ]
@@ -45,7 +44,8 @@ __all__ = [
 #: are ``order_key`` / ``amount`` restricted to the window (``CASE WHEN order_day > DATE
 #: '<as_of - window_days>' THEN ... END``) or the bare columns for the whole history.
 #: Without an order id, ``order_key`` is the purchase day itself (counting distinct dates is
-#: cheaper than counting distinct strings). ``monetary`` is exact: ``DECIMAL(38, {scale})``.
+#: cheaper than counting distinct strings). ``monetary`` is exact: ``DECIMAL(18, {scale})``
+#: (sums up to 10^(18 - scale) - 1; larger ones fail loudly, they do not wrap).
 RFM_SQL = """
 WITH tx AS (
     SELECT
@@ -60,7 +60,7 @@ SELECT
     customer_id{key_list},
     CAST(DATE_DIFF('day', MAX(order_day), DATE '{as_of}') AS INTEGER) AS recency_days,
     CAST(COUNT(DISTINCT {window_key}) AS INTEGER) AS frequency,
-    CAST(COALESCE(SUM({window_amount}), 0) AS DECIMAL(38, {scale})) AS monetary,
+    CAST(COALESCE(SUM({window_amount}), 0) AS DECIMAL(18, {scale})) AS monetary,
     MIN(order_day) AS first_purchase,
     MAX(order_day) AS last_purchase,
     CAST(DATE_DIFF('day', MIN(order_day), DATE '{as_of}') AS INTEGER) AS tenure_days
@@ -69,27 +69,30 @@ GROUP BY customer_id{key_list}
 {having}
 """
 
-#: Scores of one dimension: customers per distinct value (``{d}_values``), the score of each
-#: value from a running count of customers with a strictly worse value (``{d}_ranked``:
-#: ``1 + floor(n * worse / total)`` capped at ``n``, integer arithmetic), and the least good
-#: value reaching each score 2..n (``{d}_cuts``). Windows run over distinct values only and
-#: are partitioned by the grouping keys.
+#: The quantile cuts of all three dimensions from one pass over the per-customer table
+#: ``rfm``: customers per distinct value of each dimension (one GROUPING SETS aggregate:
+#: ``rv``/``fv``/``mv`` hold the value of the row's dimension, the other two are NULL),
+#: the score of each value from a running count of customers with a strictly worse value
+#: (``1 + floor(n * worse / total)`` capped at ``n``, integer arithmetic; the window is
+#: partitioned by dimension and grouping keys and runs over distinct values only), and per
+#: partition the least good value reaching each score 2..n (``cuts``, one small row).
 SCORE_SQL = """
-{d}_values AS (
-    SELECT {key_sel}{col} AS v, COUNT(*) AS c
+score_values AS (
+    SELECT {key_sel}recency_days AS rv, frequency AS fv, {m_col} AS mv,
+           GROUPING(recency_days) AS gr, GROUPING(frequency) AS gf, COUNT(*) AS c
     FROM rfm
-    GROUP BY {key_sel}{col}
+    GROUP BY GROUPING SETS (({key_sel}recency_days), ({key_sel}frequency), ({key_sel}{m_col}))
 ),
-{d}_ranked AS (
-    SELECT {key_sel}v,
-           LEAST({n}, 1 + ({n} * (SUM(c) OVER ({part}ORDER BY v {direction}
+score_ranked AS (
+    SELECT {key_sel}rv, fv, mv,
+           LEAST({n}, 1 + ({n} * (SUM(c) OVER (PARTITION BY {key_sel}gr, gf ORDER BY rv DESC, fv ASC, mv ASC
                                           ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - c))
-                        // SUM(c) OVER ({part_only})) AS score
-    FROM {d}_values
+                        // SUM(c) OVER (PARTITION BY {key_sel}gr, gf)) AS score
+    FROM score_values
 ),
-{d}_cuts AS (
+cuts AS (
     SELECT {key_sel}{cut_list}
-    FROM {d}_ranked
+    FROM score_ranked
     {group_by}
 )"""
 
@@ -198,28 +201,13 @@ def rfm_sql(
 
 
 def _cuts_sql(n: int, keys: list[str], m_col: str) -> str:
-    """The ``{d}_values`` / ``{d}_ranked`` / ``{d}_cuts`` CTEs of r, f, m and ``cuts``, one row
-    per partition with every cut."""
+    """The CTEs of :data:`SCORE_SQL`, ending with ``cuts``: one row per partition with every cut."""
     key_sel = "".join(f"{k}, " for k in keys)
-    part_only = f"PARTITION BY {', '.join(keys)}" if keys else ""
-    parts = []
-    for d, col, low_is_better in _DIMENSIONS:
-        col = m_col if d == "m" else col
-        agg = "MAX" if low_is_better else "MIN"
-        cut_list = ", ".join(f"{agg}(CASE WHEN score >= {s} THEN v END) AS {d}_cut{s}" for s in range(2, n + 1))
-        parts.append(SCORE_SQL.format(
-            d=d, col=col, n=n, key_sel=key_sel, part=f"{part_only} " if part_only else "",
-            part_only=part_only, direction="DESC" if low_is_better else "ASC", cut_list=cut_list,
-            group_by=f"GROUP BY {', '.join(keys)}" if keys else "",
-        ).strip())
-    cut_cols = [f"{d}_cut{s}" for d, _, _ in _DIMENSIONS for s in range(2, n + 1)]
-    if keys:
-        on = lambda t: " AND ".join(f"r_cuts.{k} IS NOT DISTINCT FROM {t}.{k}" for k in keys)  # noqa: E731
-        cuts = (f"cuts AS (\n    SELECT {', '.join(f'r_cuts.{k}' for k in keys)}, {', '.join(cut_cols)}\n"
-                f"    FROM r_cuts JOIN f_cuts ON {on('f_cuts')} JOIN m_cuts ON {on('m_cuts')}\n)")
-    else:
-        cuts = "cuts AS (\n    SELECT * FROM r_cuts CROSS JOIN f_cuts CROSS JOIN m_cuts\n)"
-    return ",\n".join(parts + [cuts])
+    cut_list = ", ".join(
+        f"{'MAX' if low else 'MIN'}(CASE WHEN score >= {s} THEN {d}v END) AS {d}_cut{s}"
+        for d, _, low in _DIMENSIONS for s in range(2, n + 1))
+    return SCORE_SQL.format(key_sel=key_sel, m_col=m_col, n=n, cut_list=cut_list,
+                            group_by=f"GROUP BY {', '.join(keys)}" if keys else "").strip()
 
 
 def _score_cases(n: int, m_col: str) -> list[str]:
@@ -268,14 +256,14 @@ def score_sql(source: str, n: int = 5, by: Iterable[str] = (), *, scale: int = 2
     """Quantile scores ``r_score``, ``f_score``, ``m_score`` for a per-customer table
     ``source`` with ``recency_days``, ``frequency``, ``monetary`` (ranked within ``by``).
 
-    ``monetary`` is compared as ``DECIMAL(38, scale)``. ``keep``: the columns of ``source``
+    ``monetary`` is compared as ``DECIMAL(18, scale)``. ``keep``: the columns of ``source``
     carried along (all by default); ``final``: what the last SELECT returns of those and
     the scores; ``order``: sort by ``customer_id`` and ``by``.
     """
     n = _check_n(n, 100)
     keys = check_keys(by)
     scale = check_scale(scale)
-    rfm_cte = (f"MATERIALIZED (\n    SELECT *, CAST(monetary AS DECIMAL(38, {scale})) AS monetary_exact"
+    rfm_cte = (f"MATERIALIZED (\n    SELECT *, CAST(monetary AS DECIMAL(18, {scale})) AS monetary_exact"
                f"\n    FROM {source}\n)")
     return _with_scores(rfm_cte, n, keys, "monetary_exact", [f"rfm.{c}" for c in keep], list(final), order)
 
@@ -305,17 +293,4 @@ def scored_rfm_sql(
     body = rfm_body_sql(source, as_of, window_days, by=keys, has_order_id=has_order_id,
                         include_lapsed=include_lapsed, scale=scale)
     return _with_scores(f"MATERIALIZED (\n{body.strip()}\n)", n, keys, "monetary",
-                        _out_columns(keys, "rfm."), _final_columns(extra), order)
-
-
-def scores_from_rfm_sql(rfm_table: str, n: int = 5, by: Iterable[str] = (), *,
-                        extra: Iterable[str] = (), order: bool = True) -> str:
-    """The scoring half of :func:`scored_rfm_sql` over ``rfm_table``, a table or view holding
-    the result of :func:`rfm_body_sql` (exact ``monetary``). The engines run RFM in two
-    statements this way - the per-customer aggregate materialised once (a DuckDB temporary
-    table, a persisted Spark DataFrame), then scored - because Spark inlines a CTE at each
-    of its four uses and would aggregate all transactions four times."""
-    n = _check_n(n)
-    keys = check_keys(by)
-    return _with_scores(f"(SELECT * FROM {rfm_table})", n, keys, "monetary",
                         _out_columns(keys, "rfm."), _final_columns(extra), order)
