@@ -48,10 +48,8 @@ __all__ = [
     "pareto_curve",
     "top_share",
     "compare_methods",
-    "conclusion",
+    "findings",
     "method_crosstab",
-    "method_names",
-    "report_text",
 ]
 
 #: The columns clustered, in order.
@@ -132,8 +130,9 @@ class ClusterSegmenter:
 
     @property
     def method(self) -> str:
-        """Short method name for tables: ``"k-means"`` or ``"gaussian mixture"``."""
-        return "k-means" if self.algorithm == "kmeans" else "gaussian mixture"
+        """The method's key: ``"kmeans"`` or ``"gmm"`` (its name on a page comes from
+        :func:`rfm_helpers.report.texts.segment.method_name`)."""
+        return self.algorithm
 
     def _model(self, k: int, n_init: int = 3):
         if self.algorithm == "kmeans":
@@ -451,162 +450,59 @@ def _compare(rfm, segmenters, n_boot, bootstrap_size, silhouette_sample, random_
     return out
 
 
-_CONCLUSION = {
-    "en": {
-        "pareto": "The top 20% of customers by spend bring {top:.0%} of revenue.",
-        "biggest": "Under {method}, the largest revenue segment is {label}: {cust:.0%} of customers "
-                   "and {rev:.0%} of revenue.",
-        "agree_hi": "{a} and {b} agree closely (adjusted Rand {ari:.2f}): either gives much the same groups.",
-        "agree_mid": "{a} and {b} partly agree (adjusted Rand {ari:.2f}): the broad picture is similar, "
-                     "the borders between groups differ.",
-        "agree_lo": "{a} and {b} agree little (adjusted Rand {ari:.2f}): they cut customers differently, "
-                    "so pick one method and use it consistently.",
-        "best_sep": "{method} separates its groups best (silhouette {sil:.2f}).",
-        "unstable": "{method} is not very stable under resampling (mean bootstrap ARI {ari:.2f}): "
-                    "treat its smaller groups with caution.",
-        "stable": "All data-driven methods are stable under resampling (mean bootstrap ARI at least {ari:.2f}).",
-    },
-    "ru": {
-        "pareto": "20% клиентов с наибольшими тратами приносят {top:.0%} выручки.",
-        "biggest": "По методу «{method}» крупнейший по выручке сегмент — «{label}»: {cust:.0%} клиентов "
-                   "и {rev:.0%} выручки.",
-        "agree_hi": "Методы «{a}» и «{b}» хорошо согласуются (скорректированный индекс Рэнда {ari:.2f}): "
-                    "группы получаются почти одинаковыми.",
-        "agree_mid": "Методы «{a}» и «{b}» согласуются частично (скорректированный индекс Рэнда {ari:.2f}): "
-                     "общая картина похожа, но границы между группами проходят по-разному.",
-        "agree_lo": "Методы «{a}» и «{b}» согласуются слабо (скорректированный индекс Рэнда {ari:.2f}): "
-                    "они делят клиентов по-разному, поэтому выберите один метод и используйте его постоянно.",
-        "best_sep": "Лучше всего разделяет группы метод «{method}» (силуэт {sil:.2f}).",
-        "unstable": "Метод «{method}» не очень устойчив при повторных выборках (средний бутстреп-ARI "
-                    "{ari:.2f}): к его небольшим группам стоит относиться осторожно.",
-        "stable": "Все методы, обучаемые на данных, устойчивы при повторных выборках (средний "
-                  "бутстреп-ARI не ниже {ari:.2f}).",
-    },
-}
+#: Adjusted Rand index from which two methods "agree closely" (``high``), "partly" (``partial``).
+AGREEMENT_LEVELS = (("high", 0.8), ("partial", 0.5))
+#: Mean bootstrap ARI below which a data-driven method is called unstable.
+STABLE_ARI = 0.8
 
 
-def conclusion(comparison: Mapping[str, Any], monetary: Any, language: str = "en") -> list[str]:
-    """Plain-language findings generated from a :func:`compare_methods` result (plain text;
-    show through :func:`rfm_helpers.display.say`, which escapes it)."""
-    t = _CONCLUSION["ru" if language == "ru" else "en"]
-    lines = []
+def findings(comparison: Mapping[str, Any], monetary: Any) -> list[tuple[str, dict[str, Any]]]:
+    """What a :func:`compare_methods` result says, as ``(code, values)`` pairs (the report
+    layer, :mod:`rfm_helpers.report.texts.segment`, turns them into sentences). Methods are
+    named by their keys in ``comparison``.
+
+    ``("pareto", {top})``: share of revenue of the top 20% of customers by spend;
+    ``("biggest", {method, label, customer_share, revenue_share})``: each method's largest
+    segment by revenue; ``("agreement", {a, b, ari, level})`` for every pair of methods, level
+    ``high`` (ARI >= 0.8), ``partial`` (>= 0.5) or ``low``; ``("best_separation", {method,
+    silhouette})``; ``("unstable", {method, ari})`` for a data-driven method whose mean
+    bootstrap ARI is below :data:`STABLE_ARI`, else ``("stable", {ari})`` with the lowest mean.
+    """
+    out: list[tuple[str, dict[str, Any]]] = []
     top = top_share(monetary, 0.2)
     if top == top:
-        lines.append(t["pareto"].format(top=top))
+        out.append(("pareto", {"top": top}))
     for name, table in comparison["tables"].items():
         if len(table):
             best = table.loc[table["revenue_share"].idxmax()]
-            lines.append(t["biggest"].format(method=name, label=best["label"], cust=best["customer_share"],
-                                             rev=best["revenue_share"]))
+            out.append(("biggest", {"method": name, "label": str(best["label"]),
+                                    "customer_share": float(best["customer_share"]),
+                                    "revenue_share": float(best["revenue_share"])}))
     ari = comparison["ari"]
     names = list(ari.index)
     for i, a in enumerate(names):
         for b in names[i + 1:]:
             v = float(ari.loc[a, b])
-            key = "agree_hi" if v >= 0.8 else "agree_mid" if v >= 0.5 else "agree_lo"
-            lines.append(t[key].format(a=a, b=b, ari=v))
+            level = next((lvl for lvl, low in AGREEMENT_LEVELS if v >= low), "low")
+            out.append(("agreement", {"a": a, "b": b, "ari": v, "level": level}))
     q = comparison["quality"].dropna(subset=["silhouette"])
     if len(q):
         best = q.loc[q["silhouette"].idxmax()]
-        lines.append(t["best_sep"].format(method=best["method"], sil=best["silhouette"]))
+        out.append(("best_separation", {"method": best["method"], "silhouette": float(best["silhouette"])}))
     qual = comparison["quality"]
     stab = qual[qual["data_driven"]].dropna(subset=["bootstrap_ari_mean"])
-    shaky = stab[stab["bootstrap_ari_mean"] < 0.8]
+    shaky = stab[stab["bootstrap_ari_mean"] < STABLE_ARI]
     for _, row in shaky.iterrows():
-        lines.append(t["unstable"].format(method=row["method"], ari=row["bootstrap_ari_mean"]))
+        out.append(("unstable", {"method": row["method"], "ari": float(row["bootstrap_ari_mean"])}))
     if len(stab) and shaky.empty:
-        lines.append(t["stable"].format(ari=float(stab["bootstrap_ari_mean"].min())))
-    return lines
+        out.append(("stable", {"ari": float(stab["bootstrap_ari_mean"].min())}))
+    return out
 
 
 def method_crosstab(comparison: Mapping[str, Any], rows: str, cols: str) -> pd.DataFrame:
     """Number of customers in each pair (segment under ``rows``, segment under ``cols``) of a
-    :func:`compare_methods` result: an aggregate table, labels as row/column names."""
+    :func:`compare_methods` result: an aggregate table with segment labels as row and column
+    names; the axes are named by the two method keys."""
     a = comparison["assigned"][rows]["segment_label"]
     b = comparison["assigned"][cols]["segment_label"]
-    return pd.crosstab(a.rename(f"{rows} segment"), b.rename(cols))
-
-
-#: Display names of the four methods compared in notebook 03, per language.
-METHOD_NAMES = {
-    "en": {"quantile": "quantile", "thresholds": "thresholds", "kmeans": "k-means",
-           "gmm": "gaussian mixture"},
-    "ru": {"quantile": "квантили", "thresholds": "пороги", "kmeans": "k-средних",
-           "gmm": "гауссова смесь"},
-}
-
-
-def method_names(language: str = "en") -> dict[str, str]:
-    """Display names of the methods (``quantile``, ``thresholds``, ``kmeans``, ``gmm``)."""
-    return dict(METHOD_NAMES["ru" if language == "ru" else "en"])
-
-
-# ------------------------------------------------------------------ report texts (notebook 03)
-#: Fixed texts written by the code cells of notebook 03 (captions, sentences, column headers,
-#: the "automatic" parameter value) in English and Russian; :func:`report_text` picks the
-#: run's language. English headers are the column names themselves, so English reports
-#: look exactly as before.
-_REPORT_TEXT = {
-    "en": {
-        "automatic": "automatic",
-        "segmented": "{n} customers were segmented with {m} methods.",
-        "segments_caption": "Segments by {name}",
-        "k_user": "set by the user",
-        "k_auto": "chosen automatically",
-        "k_line": "{name}: {k} clusters ({how}).",
-        "k_sample": "{name}: number of clusters chosen on a random sample of {sel} customers.",
-        "k_fit": "{name}: model fitted on {fit} of the {n} customers (a seeded random sample if fewer); all assigned.",
-        "ari_caption": "Adjusted Rand index between methods",
-        "cross_rows": "{method} segment",
-        "cross_caption": "Customers: quantile segments (rows) by k-means clusters (columns)",
-        "quality_caption": "Separation and stability by method",
-        "mailing_caption": "Mailing lists written to {folder}/",
-        "xlsx_skipped": ("Excel workbook not written: {rows} rows exceed xlsx_max_rows={limit}: no workbook "
-                         "written, use the CSV files."),
-        "call_list": ("Call list: {rows} customers in {csv} and {xlsx} (highest priority first: value times "
-                      "urgency)."),
-        "exports_off": "Export of customer lists is switched off for this run.",
-        "columns": {"method": "method", "label": "label", "customers": "customers",
-                    "customer_share": "customer_share", "revenue": "revenue", "revenue_share": "revenue_share",
-                    "median_recency_days": "median_recency_days", "median_frequency": "median_frequency",
-                    "median_monetary": "median_monetary", "segments_used": "segments_used",
-                    "silhouette": "silhouette", "calinski_harabasz": "calinski_harabasz",
-                    "davies_bouldin": "davies_bouldin", "bootstrap_ari_mean": "bootstrap_ari_mean",
-                    "bootstrap_ari_min": "bootstrap_ari_min", "test_rows": "test_rows", "csv_file": "csv_file",
-                    "xlsx_sheet": "xlsx_sheet", "xlsx_file": "xlsx_file"},
-    },
-    "ru": {
-        "automatic": "автоматически",
-        "segmented": "Клиентов сегментировано: {n}; методов: {m}.",
-        "segments_caption": "Сегменты по методу «{name}»",
-        "k_user": "задано пользователем",
-        "k_auto": "выбрано автоматически",
-        "k_line": "Метод «{name}»: кластеров — {k} ({how}).",
-        "k_sample": "Метод «{name}»: число кластеров выбрано на случайной выборке из {sel} клиентов.",
-        "k_fit": ("Метод «{name}»: модель обучена на {fit} из {n} клиентов (если не на всех — на случайной "
-                  "выборке с фиксированным зерном); кластер назначен всем клиентам."),
-        "ari_caption": "Скорректированный индекс Рэнда для пар методов",
-        "cross_rows": "Сегмент ({method})",
-        "cross_caption": "Клиенты: сегменты по квантилям (строки) и кластеры k-средних (столбцы)",
-        "quality_caption": "Разделимость и устойчивость по методам",
-        "mailing_caption": "Списки рассылки записаны в папку {folder}/",
-        "xlsx_skipped": ("Книга Excel не записана: строк — {rows}, это больше предела xlsx_max_rows={limit}; "
-                         "используйте CSV-файлы."),
-        "call_list": ("Список обзвона: клиентов — {rows}, файлы {csv} и {xlsx} (сначала самые приоритетные: "
-                      "ценность клиента, умноженная на срочность)."),
-        "exports_off": "Выгрузка списков клиентов в этом запуске отключена.",
-        "columns": {"method": "Метод", "label": "Сегмент", "customers": "Клиентов",
-                    "customer_share": "Доля клиентов", "revenue": "Выручка", "revenue_share": "Доля выручки",
-                    "median_recency_days": "Медианная давность, дней", "median_frequency": "Медиана заказов",
-                    "median_monetary": "Медианная сумма покупок", "segments_used": "Сегментов",
-                    "silhouette": "Силуэт", "calinski_harabasz": "Калински — Харабаш",
-                    "davies_bouldin": "Дэвис — Болдин", "bootstrap_ari_mean": "Бутстреп-ARI, среднее",
-                    "bootstrap_ari_min": "Бутстреп-ARI, минимум", "test_rows": "Тестовых строк",
-                    "csv_file": "CSV-файл", "xlsx_sheet": "Лист Excel", "xlsx_file": "Файл Excel"},
-    },
-}
-
-
-def report_text(language: str = "en") -> dict:
-    """Fixed texts of notebook 03 in ``language`` (English when the language is unknown)."""
-    return _REPORT_TEXT.get(language, _REPORT_TEXT["en"])
+    return pd.crosstab(a.rename(rows), b.rename(cols))

@@ -16,52 +16,32 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
-from . import datasets
+from .load import LoadResult, SourceSpec, assert_usable, read_source_spec, spec_from
+from .load.bundled import cdnow_source
+from .paths import CACHE_DIR, INTERACTIVE_RUN_DIR, project_root, resolve_run_dir  # noqa: F401 (re-exported)
 from .rfm import compute_scored_rfm, parse_as_of
 
-#: Where interactive (non-runner) sessions write exports and quarantine files.
-INTERACTIVE_RUN_DIR = Path("reports") / "_interactive"
 
-
-def project_root() -> Path:
-    """The repository root (folder holding ``pyproject.toml`` and ``rfm_helpers/``): found
-    from the working directory upwards, else the checkout this package is installed from
-    (editable install), else the working directory."""
-    here = Path.cwd().resolve()
-    package_parent = Path(__file__).resolve().parent.parent
-    for p in [here, *here.parents, package_parent]:
-        if (p / "pyproject.toml").exists() and (p / "rfm_helpers").is_dir():
-            return p
-    return here
-
-
-def resolve_source(source_config: str | os.PathLike | dict | None) -> dict:
-    """Source spec for the loader: ``""``/``None`` = bundled CDNOW, a dict as is, or a
-    YAML file path whose relative ``path`` is resolved against the YAML's folder."""
+def resolve_source(source_config: str | os.PathLike | dict | SourceSpec | None) -> SourceSpec:
+    """The checked source spec: ``""``/``None`` = the bundled CDNOW sample; a YAML file (found
+    as given, else relative to the project root), whose relative data paths and SQLite URLs
+    resolve against the YAML's own folder; a dict (relative paths against the working
+    directory) or a :class:`~rfm_helpers.load.SourceSpec` as is. Errors name the YAML file
+    and line (:class:`~rfm_helpers.load.SourceSpecError`)."""
     if source_config is None or (isinstance(source_config, str) and not source_config.strip()):
-        return datasets.cdnow_source()
+        return cdnow_source()
+    if isinstance(source_config, SourceSpec):
+        return source_config
     if isinstance(source_config, dict):
-        return dict(source_config)
+        return spec_from(dict(source_config), base_dir=Path.cwd())
+    written = str(source_config)
     cfg_path = Path(source_config)
     if not cfg_path.is_absolute() and not cfg_path.exists():
         cfg_path = project_root() / cfg_path
     if not cfg_path.exists():
-        raise FileNotFoundError(f"source_config {source_config!s}: file not found")
-    spec = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
-    if not isinstance(spec, dict):
-        raise ValueError(f"{cfg_path}: expected a mapping of source settings, got {type(spec).__name__}")
-    if spec.get("path") and not Path(spec["path"]).is_absolute():
-        spec["path"] = str((cfg_path.parent / spec["path"]).resolve())
-    spec.setdefault("name", cfg_path.stem)
-    return spec
-
-
-def resolve_run_dir(run_dir: str | os.PathLike | None) -> Path:
-    d = Path(run_dir) if run_dir else (os.environ.get("RFM_RUN_DIR") and Path(os.environ["RFM_RUN_DIR"])) or (project_root() / INTERACTIVE_RUN_DIR)
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+        raise FileNotFoundError(f"source_config {written}: file not found")
+    return read_source_spec(cfg_path, label=written)
 
 
 @dataclass
@@ -70,12 +50,17 @@ class Prepared:
 
     as_of: dt.date
     window_days: int | None
-    source: dict
-    load: Any  # rfm_helpers.loading.LoadResult
+    source: SourceSpec
+    load: LoadResult
     transactions: pd.DataFrame
     rfm: pd.DataFrame
     run_dir: Path
     params: dict = field(default_factory=dict)
+
+    @property
+    def currency(self) -> str:
+        """ISO code of the run's money (from the spec or the amounts' marks)."""
+        return self.load.currency or "USD"
 
     @property
     def exports_dir(self) -> Path:
@@ -84,28 +69,23 @@ class Prepared:
         return d
 
 
-#: Folder inside a run directory where :func:`prepare` keeps the loaded data, so the
-#: notebooks of one run load and validate the source once and all see the same rows.
-#: The runner deletes it before publishing a report.
-CACHE_DIR = ".cache"
-
-
-def _cache_key(source: dict, as_of: dt.date | None) -> str:
+def _cache_key(source: SourceSpec, as_of: dt.date | None) -> str:
     """Source spec + analysis date + the file's size and modification time."""
     stamp = None
-    path = source.get("path")
-    if path and Path(path).exists():
-        st = Path(path).stat()
-        stamp = (st.st_size, st.st_mtime_ns)
-    raw = json.dumps({"source": source, "as_of": str(as_of), "stamp": stamp}, sort_keys=True, default=str)
+    path = source.resolved_path
+    if path and path.exists():
+        st = path.stat()
+        stamp = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    raw = json.dumps({"source": source.model_dump(mode="json"), "as_of": str(as_of), "stamp": stamp},
+                     sort_keys=True, default=str)
     return hashlib.sha256(raw.encode()).hexdigest()[:20]
 
 
-def load_cached(source: dict, as_of: dt.date | None, run_dir: Path | None):
-    """:func:`rfm_helpers.loading.load_transactions`, reusing the result stored in
+def load_cached(source: SourceSpec, as_of: dt.date | None, run_dir: Path | None) -> LoadResult:
+    """:func:`rfm_helpers.load.load_transactions`, reusing the result stored in
     ``run_dir/.cache`` by an earlier notebook of the same run (same source, same file
     version, same analysis date). Without ``run_dir`` nothing is cached."""
-    from .loading import load_transactions
+    from .load import load_transactions
 
     if run_dir is None:
         return load_transactions(source, analysis_date=as_of)
@@ -131,22 +111,15 @@ def prepare(analysis_date: Any = "", source_config: Any = "", window_days: int |
     as_of = parse_as_of(analysis_date) if analysis_date else None
     explicit_run_dir = run_dir or os.environ.get("RFM_RUN_DIR")
     result = load_cached(source, as_of, Path(explicit_run_dir) if explicit_run_dir else None)
+    # nothing on or before the analysis date: a clear error naming the data's date range
+    assert_usable(result, as_of)
     tx = result.clean
     if as_of is None:
-        if tx.empty:
-            raise ValueError(f"{result.source_name}: no valid transactions to analyse")
         as_of = tx["order_date"].max().date()
     window = int(window_days) if window_days else None
     rfm = compute_scored_rfm(tx, as_of, window, n=n_scores)
-    params = {"analysis_date": as_of.isoformat(), "source": source.get("name", source.get("path")),
+    params = {"analysis_date": as_of.isoformat(), "source": source.display_name,
               "window_days": window or "whole history", **extra}
     return Prepared(as_of=as_of, window_days=window, source=source, load=result, transactions=tx,
                     rfm=rfm, run_dir=resolve_run_dir(run_dir), params=params)
 
-
-def export_scores(prepared: Prepared, name: str = "rfm_scores.csv") -> Path:
-    """Write the per-customer scored RFM table to the run's exports (UTF-8 with BOM so
-    Excel opens it correctly). Customer-level data goes to files, never into the report."""
-    path = prepared.exports_dir / name
-    prepared.rfm.to_csv(path, index=False, encoding="utf-8-sig", date_format="%Y-%m-%d")
-    return path

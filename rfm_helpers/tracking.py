@@ -43,6 +43,7 @@ from .rfm import compute_scored_rfm, parse_as_of
 
 __all__ = [
     "NEW",
+    "GONE",
     "CHURN_WORDS",
     "AT_RISK_WORDS",
     "month_key",
@@ -67,11 +68,14 @@ __all__ = [
     "churn_flows",
     "key_flows",
     "headline",
-    "sentences",
+    "month_findings",
 ]
 
 #: Row label of the transition matrix for customers who were not in last month's snapshot.
 NEW = "(new)"
+#: Column label for customers of last month missing this month (only with a window that drops
+#: lapsed customers).
+GONE = "(gone)"
 #: Segment codes containing one of these words are churn (leaving or gone).
 CHURN_WORDS = ("lost", "hibernat", "sleep")
 #: Segment codes containing one of these words are at risk (still valuable, lapsing).
@@ -322,7 +326,7 @@ def _pair_uncached(prev: pd.DataFrame, curr: pd.DataFrame) -> pd.DataFrame:
         gone = pc.invert(pc.is_in(prev_ids, value_set=curr_ids)).to_numpy(zero_copy_only=False)
         both = pd.concat([both, pd.DataFrame({
             "customer_id": pd.array(prev["customer_id"].to_numpy(dtype=object)[gone], dtype=pd.StringDtype("pyarrow")),
-            "to": pd.array(["(gone)"] * int(gone.sum()), dtype=pd.StringDtype("pyarrow")),
+            "to": pd.array([GONE] * int(gone.sum()), dtype=pd.StringDtype("pyarrow")),
             "monetary": 0.0, "month_spend": 0.0,
             "from": pd.array(prev["segment"].to_numpy(dtype=object)[gone], dtype=pd.StringDtype("pyarrow")),
             "monetary_before": prev["monetary"].to_numpy(dtype="float64")[gone]})], ignore_index=True)
@@ -477,129 +481,38 @@ def headline(snapshots: Mapping[str, pd.DataFrame], order: list[str]) -> dict[st
     return out
 
 
-_TEXT = {
-    "en": {
-        "moves": ("From <b>{prev}</b> to <b>{curr}</b>, <b>{up}</b> customers moved to a more valuable "
-                  "segment and <b>{down}</b> to a less valuable one; <b>{same}</b> stayed and "
-                  "<b>{new}</b> are new."),
-        "balance_bad": "More customers slipped down than moved up: the base is cooling.",
-        "balance_good": "More customers moved up than slipped down: the base is warming up.",
-        "churn": ("<b>{entered}</b> customers fell into a churn segment ({churn}) this month, "
-                  "while <b>{returned}</b> came back from one."),
-        "flow": ("<b>{customers}</b> customers moved from <b>{src}</b> to <b>{dst}</b> ({kind}); "
-                 "they had spent <b>{value}</b> so far. This is worth a win-back or retention action."),
-        "no_flow": "No customers moved from high-value segments into at-risk or churn segments this month.",
-        "one_month": "Only one month is available, so there are no movements to show yet.",
-        "kind": {"churn": "churn", "at risk": "at risk"},
-    },
-    "ru": {
-        "moves": ("С <b>{prev}</b> по <b>{curr}</b> <b>{up}</b> клиентов перешли в более ценный "
-                  "сегмент и <b>{down}</b> в менее ценный; <b>{same}</b> остались на месте, "
-                  "<b>{new}</b> новых."),
-        "balance_bad": "Вниз ушло больше клиентов, чем поднялось: база остывает.",
-        "balance_good": "Вверх поднялось больше клиентов, чем ушло вниз: база теплеет.",
-        "churn": ("<b>{entered}</b> клиентов попали в сегменты оттока ({churn}) в этом месяце, "
-                  "а <b>{returned}</b> вернулись из них."),
-        "flow": ("<b>{customers}</b> клиентов перешли из «<b>{src}</b>» в «<b>{dst}</b>» ({kind}); "
-                 "до этого они потратили <b>{value}</b>. Стоит запустить удерживающую кампанию."),
-        "no_flow": "В этом месяце клиенты из ценных сегментов не перешли в сегменты риска или оттока.",
-        "one_month": "Доступен только один месяц, поэтому переходов пока нет.",
-        "kind": {"churn": "отток", "at risk": "под угрозой"},
-    },
-}
+def month_findings(snapshots: Mapping[str, pd.DataFrame], order: list[str],
+                   top: int = 3) -> list[tuple[str, dict[str, Any]]]:
+    """What happened between the last two months, as ``(code, values)`` pairs; the report
+    layer (:mod:`rfm_helpers.report.texts.track`) turns them into sentences. Segments are
+    given by their codes.
 
-
-def sentences(snapshots: Mapping[str, pd.DataFrame], order: list[str], language: str = "en",
-              currency: str = "$", top: int = 3) -> list[tuple[str, dict]]:
-    """Plain-language sentences about this month's movements, as ``(template, values)``
-    pairs for :func:`rfm_helpers.display.say` (which escapes the values)."""
-    from .display import fmt_int, fmt_money
-
-    t = _TEXT.get(language, _TEXT["en"])
+    ``("one_month", {})`` when there is only one month; otherwise ``("moves", {prev, curr,
+    up, down, same, new})``, then ``("cooling", {up, down})`` or ``("warming", {up, down})``
+    when more customers moved down than up or the reverse, ``("churn", {entered, returned,
+    segments})`` when the map has churn segments, and one ``("flow", {customers, from, to,
+    kind, value})`` per flow of :func:`key_flows` (at most ``top``) or ``("no_flow", {})``.
+    """
     months = list(snapshots)
     if len(months) < 2:
-        return [(t["one_month"], {})]
+        return [("one_month", {})]
     prev, curr = snapshots[months[-2]], snapshots[months[-1]]
-    labels = segment_labels([prev, curr])
     mv = movements(prev, curr, order)
-    out = [(t["moves"], {"prev": months[-2], "curr": months[-1], "up": fmt_int(mv["up"]),
-                         "down": fmt_int(mv["down"]), "same": fmt_int(mv["same"]),
-                         "new": fmt_int(mv["new"])})]
-    if mv["down"] != mv["up"]:
-        out.append((t["balance_bad"] if mv["down"] > mv["up"] else t["balance_good"], {}))
+    out: list[tuple[str, dict[str, Any]]] = [
+        ("moves", {"prev": months[-2], "curr": months[-1], **mv})]
+    if mv["down"] > mv["up"]:
+        out.append(("cooling", {"up": mv["up"], "down": mv["down"]}))
+    elif mv["up"] > mv["down"]:
+        out.append(("warming", {"up": mv["up"], "down": mv["down"]}))
     ch = churn_flows({m: snapshots[m] for m in months[-2:]})
     churn = churn_segments(order)
     if len(ch) and churn:
-        out.append((t["churn"], {"entered": fmt_int(ch["entered_churn"].iloc[0]),
-                                 "returned": fmt_int(ch["returned"].iloc[0]),
-                                 "churn": ", ".join(labels.get(s, s) for s in churn)}))
+        out.append(("churn", {"entered": int(ch["entered_churn"].iloc[0]), "returned": int(ch["returned"].iloc[0]),
+                              "segments": list(churn)}))
     flows = key_flows(prev, curr, order, top=top)
     if flows.empty:
-        out.append((t["no_flow"], {}))
+        out.append(("no_flow", {}))
     for _, f in flows.iterrows():
-        out.append((t["flow"], {"customers": fmt_int(f["customers"]), "src": labels.get(f["from"], f["from"]),
-                                "dst": labels.get(f["to"], f["to"]), "kind": t["kind"][f["kind"]],
-                                "value": fmt_money(f["value_at_stake"], currency)}))
+        out.append(("flow", {"customers": int(f["customers"]), "from": f["from"], "to": f["to"],
+                             "kind": f["kind"], "value": float(f["value_at_stake"])}))
     return out
-
-
-#: Fixed texts of the migration report (notebook 05) around its tables and figures:
-#: captions, sentences, column headers, summary labels; :func:`report_text` picks the language.
-_REPORT_TEXT = {
-    "en": {
-        "tracking": ("Tracking <b>{n}</b> months ({first} to {last}): {stored} snapshots reused, {computed} computed "
-                     "now, 1 written for this run."),
-        "one_month": "Only one month is available, so there is no transition to show yet.",
-        "transition_caption": "Customers moving from {prev} (rows) to {curr} (columns)",
-        "segments_end_caption": "Segments at the end of {month}",
-        "value_order_caption": "Segments from most to least valuable",
-        "movements_caption": "Movements per month",
-        "flows_caption": "Largest flows from high-value segments into risk or churn",
-        "movers_written": ("The {n} customers behind these flows were written to <code>{f}</code> in the "
-                           "run folder."),
-        "special_labels": {NEW: NEW},
-        "kind": {"churn": "churn", "at risk": "at risk"},
-        "summary": {"moved_up": "Customers who moved to a more valuable segment",
-                    "moved_down": "Customers who moved to a less valuable segment",
-                    "entered_churn": "Customers who fell into a churn segment",
-                    "top_flow_customers": "Customers in the largest high-value to risk/churn flow",
-                    "top_flow_value_at_stake": "Past spend of that flow"},
-        "columns": {"last month": "last month", "label": "label", "customers": "customers", "share": "share",
-                    "month_spend": "month_spend", "monetary": "monetary", "rank": "rank", "segment": "segment",
-                    "mean_rfm_score": "mean_rfm_score", "month": "month", "up": "up", "down": "down",
-                    "same": "same", "new": "new", "entered_churn": "entered_churn", "returned": "returned",
-                    "in_churn": "in_churn", "from": "from", "to": "to", "value_at_stake": "value_at_stake",
-                    "kind": "kind"},
-    },
-    "ru": {
-        "tracking": ("Отслеживаемых месяцев: <b>{n}</b> (с {first} по {last}). Снимков взято из прошлых запусков: "
-                     "{stored}, рассчитано сейчас: {computed}, записан для этого запуска: 1."),
-        "one_month": "Доступен только один месяц, поэтому переходов между месяцами пока нет.",
-        "transition_caption": "Переходы клиентов: строки — {prev}, столбцы — {curr}",
-        "segments_end_caption": "Сегменты на конец месяца {month}",
-        "value_order_caption": "Сегменты от самого ценного к наименее ценному",
-        "movements_caption": "Переходы по месяцам",
-        "flows_caption": "Крупнейшие потоки из ценных сегментов в сегменты риска и оттока",
-        "movers_written": ("Клиенты, стоящие за этими потоками (всего {n}), записаны в файл <code>{f}</code> "
-                           "в папке запуска."),
-        "special_labels": {NEW: "(новые)"},
-        "kind": {"churn": "отток", "at risk": "под угрозой"},
-        "summary": {"moved_up": "Клиентов перешли в более ценный сегмент",
-                    "moved_down": "Клиентов перешли в менее ценный сегмент",
-                    "entered_churn": "Клиентов попали в сегмент оттока",
-                    "top_flow_customers": "Клиентов в крупнейшем потоке из ценного сегмента в риск или отток",
-                    "top_flow_value_at_stake": "Прошлые покупки клиентов этого потока"},
-        "columns": {"last month": "Сегмент в прошлом месяце", "label": "Сегмент", "customers": "Клиентов",
-                    "share": "Доля", "month_spend": "Выручка за месяц", "monetary": "Сумма покупок за всё время",
-                    "rank": "Место", "segment": "Код сегмента", "mean_rfm_score": "Средний RFM-балл",
-                    "month": "Месяц", "up": "Вверх", "down": "Вниз", "same": "Без изменений", "new": "Новые",
-                    "entered_churn": "Попали в отток", "returned": "Вернулись из оттока",
-                    "in_churn": "В оттоке на конец месяца", "from": "Откуда", "to": "Куда",
-                    "value_at_stake": "Сумма под угрозой", "kind": "Тип"},
-    },
-}
-
-
-def report_text(language: str = "en") -> dict:
-    """Fixed texts of notebook 05 in ``language`` (English when the language is unknown)."""
-    return _REPORT_TEXT.get(language, _REPORT_TEXT["en"])

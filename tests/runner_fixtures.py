@@ -10,6 +10,7 @@ STANDARD = '''analysis_date = "1998-06-30"   # analysis date (inclusive); "" = l
 source_config = ""             # YAML file describing the data source; "" = bundled CDNOW sample
 window_days = 0                # 0 = whole history
 language = "en"                # "en" or "ru"
+currency = "USD"               # ISO code of the amounts' currency
 run_dir = ""                   # set by the runner
 '''
 
@@ -17,7 +18,7 @@ PLOT_AND_TABLE = '''import matplotlib
 matplotlib.use("module://matplotlib_inline.backend_inline")
 import matplotlib.pyplot as plt
 import pandas as pd
-from rfm_helpers import display, summary
+from rfm_helpers.report import display, summary
 channels = pd.DataFrame({"channel": ["web", "<script>alert(1)</script>", "shop & co"], "customers": [120, 45, 9]})
 display.table(channels, caption="Customers by channel")
 display.say("The biggest channel is <b>{name}</b> with {n} customers.", name=channels.channel[1], n=45)
@@ -26,7 +27,7 @@ ax.bar(["web", "phone", "shop"], [120, 45, 9])
 ax.set_title("Customers by channel"); ax.set_ylabel("Customers")
 plt.show()
 summary.record("customers", 174, "Customers")
-summary.record("revenue", 12345.678, "Revenue, $")
+summary.record("revenue", 12345.678, "Revenue", fmt="money")
 '''
 
 
@@ -52,7 +53,7 @@ def basic_set(folder: Path) -> Path:
     ``analysis_date`` and ``threshold`` (to check that only declared parameters are passed)."""
     make_notebook(folder / "01_overview.ipynb", "Overview of customers", [PLOT_AND_TABLE])
     make_notebook(folder / "02_small.ipynb", "Small check",
-                  ["from rfm_helpers import display\ndisplay.say('Analysis date is {d}; threshold {t}.', "
+                  ["from rfm_helpers.report import display\ndisplay.say('Analysis date is {d}; threshold {t}.', "
                    "d=analysis_date, t=threshold)"],
                   parameters='analysis_date = ""\nthreshold = 1\n')
     return folder

@@ -25,7 +25,7 @@ from scipy import stats
 
 from rfm_helpers import abtest as ab
 from rfm_helpers.campaign import InjectedEffect, customer_outcomes, prepare_campaign, simulate_campaign
-from rfm_helpers.datasets import read_cdnow_raw
+from rfm_helpers.load.bundled import read_cdnow_raw
 
 REPS = int(os.environ.get("RFM_AB_REPS", "200"))
 SEND, WINDOW = "1998-01-15", 60

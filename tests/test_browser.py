@@ -1,13 +1,22 @@
 """Open generated reports in headless Chromium (Chrome DevTools Protocol over a pipe, no extra
 Python packages): the pages render without console errors or script dialogs, make no network
 request beyond the file itself and data: URIs, show their images, and a full-page screenshot
-is saved under test-artifacts/ for a person to look at."""
+is saved under test-artifacts/ for a person to look at.
+
+The executive summary of the month page is checked as a reader sees it: at the top, in the
+report's language (:func:`english_prose` finds English left on a Russian page), with no ``$``
+in a ruble report, and with changes against the previous month from the second month of data
+on (two consecutive months rendered into one reports folder by the real notebooks that record
+the summary). The English summary is checked on the real run of the e2e tests
+(:func:`check_summary`, called there), so no extra full run is made for it."""
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import queue
+import re
 import shutil
 import subprocess
 import threading
@@ -16,7 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from rfm_helpers import runner
+from rfm_helpers.report import catalogs
+from rfm_helpers.report import run as report_run
 from runner_fixtures import basic_set
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -149,6 +159,20 @@ def visit(browser: Browser, url: str, screenshot: Path) -> dict:
         images: document.images.length,
         brokenImages: Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).length,
         scripts: document.scripts.length,
+        proseText: (() => { const c = document.body.cloneNode(true);
+            c.querySelectorAll("table.rfm-params, code, pre, [translate=no]").forEach(e => e.remove());
+            return c.textContent; })(),
+        summary: (() => { const s = document.querySelector("section.rfm-exec"); if (!s) return null;
+            const kids = Array.from(document.querySelector("main").children);
+            return {index: kids.indexOf(s), headerIndex: kids.findIndex(k => k.matches("header")),
+                    top: s.getBoundingClientRect().top + window.scrollY, text: s.innerText,
+                    kpis: Array.from(s.querySelectorAll(".rfm-kpi")).map(k => ({
+                        key: k.dataset.kpi, value: k.querySelector(".v").innerText,
+                        deltas: Array.from(k.querySelectorAll(".c")).map(c => ({text: c.innerText,
+                            direction: c.className.replace("c ", "")}))})),
+                    actions: s.querySelectorAll(".rfm-actions > li").length,
+                    links: Array.from(s.querySelectorAll("a")).map(a => a.href),
+                    chartHeight: (s.querySelector("img.rfm-exec-chart") || {}).naturalHeight || 0}; })(),
         width: document.documentElement.scrollWidth,
         height: document.documentElement.scrollHeight})"""}, session=sid)["result"]["value"]
     browser.send("Emulation.setDeviceMetricsOverride", {
@@ -175,8 +199,102 @@ def rendered(tmp_path_factory):
     base = tmp_path_factory.mktemp("browser")
     nbs = basic_set(base / "nb")
     (nbs / "02_small.ipynb").unlink()  # one notebook is enough for the browser
-    out = runner.run_month("1998-06", reports_dir=base / "reports", notebooks_dir=nbs, progress=False)
+    out = report_run.run_month("1998-06", reports_dir=base / "reports", notebooks_dir=nbs, progress=False)
     return out
+
+
+@pytest.fixture(scope="module")
+def rendered_ru(tmp_path_factory):
+    """The same notebook as a Russian report in rubles."""
+    base = tmp_path_factory.mktemp("browser-ru")
+    nbs = basic_set(base / "nb")
+    (nbs / "02_small.ipynb").unlink()
+    return report_run.run_month("1998-06", reports_dir=base / "reports", notebooks_dir=nbs, language="ru",
+                                currency="RUB", progress=False)
+
+
+# --------------------------------------------------------------------------- English on a Russian page
+#: Names that are not English prose (data set, tools, file format words the pages quote).
+NAMES = frozenset({"cdnow", "python", "email", "excel", "duckdb", "spark", "pyspark", "pandas", "numpy", "scipy",
+                   "statsmodels", "papermill", "pyarrow", "babel", "jupyter", "linux", "glibc", "rfm", "csv"})
+_CODE_TOKEN = re.compile(r"\S*[\d_./\\@:=-]\S*")  # file names, versions, hashes, dates, identifiers
+_LATIN_RUN = re.compile(r"[A-Za-z]+(?:[ ,]+[A-Za-z]+){2,}")
+
+
+@functools.lru_cache(maxsize=1)
+def english_vocabulary() -> frozenset[str]:
+    """Every word (4+ letters) of the report's English message ids: words the Russian catalog
+    translates, so none of them should be left on a Russian page."""
+    words: set[str] = set()
+    for m in catalogs.extract():
+        for part in (m.id if isinstance(m.id, tuple) else (m.id,)):
+            words |= {w.lower() for w in re.findall(r"[A-Za-z]{4,}", re.sub(r"\{[^}]*\}", " ", part or ""))}
+    return frozenset(words - NAMES)
+
+
+def english_prose(text: str) -> list[str]:
+    """English left in the text of a Russian page: runs of three or more Latin words, and single
+    words of the report's English vocabulary. File names, versions, hashes and identifiers
+    (anything with a digit, ``_``, ``.``, ``/``, ``-``...) and :data:`NAMES` do not count."""
+    plain = _CODE_TOKEN.sub(" | ", text)
+    found = [r for r in _LATIN_RUN.findall(plain) if not {w.lower() for w in re.findall(r"[A-Za-z]+", r)} <= NAMES]
+    vocabulary = english_vocabulary()
+    return found + sorted({w for w in re.findall(r"[A-Za-z]{4,}", plain) if w.lower() in vocabulary})
+
+
+def test_english_prose_detector():
+    assert english_prose("Клиентов 23 502 · CDNOW_master.txt · pandas 3.1.1 · Email и SMS · RFM-отчёт") == []
+    assert "Agreement quantile vs" in english_prose("Ключевые: Agreement quantile vs k-means (adjusted Rand)")
+    assert english_prose("Выручка: Revenue") == ["Revenue"]  # one word of the catalog's English is enough
+
+
+def check_summary(result: dict, *, language: str, month_title: str, previous: str | None) -> dict:
+    """What a reader of a month page must find in its executive summary (``result`` of
+    :func:`visit`): the summary first under the page header, four figures with their values,
+    the changes against ``previous`` (the previous month's name) when given, else "no
+    comparison", three actions, a chart, and links only to files that exist."""
+    s = result["summary"]
+    assert s is not None, "no executive summary on the month page"
+    assert s["index"] == s["headerIndex"] + 1, "the summary is not the first thing under the header"
+    assert s["top"] < 400, f"the summary starts {s['top']} px down the page"
+    assert s["text"].startswith(month_title), s["text"][:80]
+    assert [k["key"] for k in s["kpis"]] == ["customers", "active_customers", "revenue", "average_order_value"]
+    assert all(k["value"] and k["value"] != "–" for k in s["kpis"])
+    first = [k["deltas"][0] for k in s["kpis"]]  # against the previous month
+    no_comparison = {"en": "no comparison", "ru": "сравнения нет"}[language]
+    if previous:
+        revenue = first[2]
+        assert previous in revenue["text"] and revenue["direction"] in ("up", "down", "flat"), revenue
+        assert re.search(r"[+-]\d", revenue["text"]), revenue
+    else:
+        assert all(no_comparison in d["text"] and d["direction"] == "none" for d in first), first
+    assert s["actions"] == 3 and s["chartHeight"] > 200
+    for href in s["links"]:
+        assert href.startswith("file://") and Path(href[len("file://"):]).is_file(), href
+    return s
+
+
+@pytest.fixture(scope="module")
+def ruble_months(tmp_path_factory):
+    """Two consecutive months (the first two of the data) of a Russian report in rubles, in one
+    reports folder, by the real notebooks that record the summary (02: the month's figures,
+    05: segments and moves, with two months of history to stay quick)."""
+    from rfm_helpers.report.execute import discover_notebooks
+    from rfm_helpers.paths import notebooks_dir
+
+    base = tmp_path_factory.mktemp("summary-ru")
+    nbs = base / "nb"
+    nbs.mkdir()
+    for p in discover_notebooks(notebooks_dir()):
+        if p.name.startswith(("02_", "05_")):
+            shutil.copy(p, nbs / p.name)
+    assert len(list(nbs.glob("*.ipynb"))) == 2
+    t0 = time.perf_counter()
+    out = report_run.run_range("1997-01", "1997-02", reports_dir=base / "reports", notebooks_dir=nbs, language="ru",
+                               currency="RUB", extra_params={"history_months": 2}, progress=False)
+    assert all(isinstance(v, Path) for v in out.values()), out
+    print(f"two Russian months rendered in {time.perf_counter() - t0:.1f} s")
+    return base / "reports"
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +320,8 @@ def test_notebook_page_renders_offline(rendered, browser):
     assert result["scripts"] == 0
     assert result["images"] >= 1 and result["brokenImages"] == 0
     assert "<script>alert(1)</script>" in result["text"]  # hostile channel name shown as text
-    assert "analysis_date" in result["allText"] and "1998-06-30" in result["text"]  # params box (folded)
+    assert "analysis_date" in result["allText"] and "1998-06-30" in result["allText"]  # params box (folded)
+    assert "Analysis date: June 30, 1998" in result["text"]  # the header says it in the report's words
     assert result["width"] <= 1300  # no sideways scrolling on a laptop-width window
     assert shot.stat().st_size > 10_000
 
@@ -216,6 +335,24 @@ def test_month_and_run_index_render(rendered, browser):
         assert (ARTIFACTS / name).stat().st_size > 5_000
 
 
+def test_russian_ruble_pages_render_in_their_language(rendered_ru, browser):
+    """What a Russian reader sees: money in rubles formatted by Babel, no dollar sign, the
+    page frame and the run manifest in Russian."""
+    for page, name in [(rendered_ru / "index.html", "report-ru-1998-06-index.png"),
+                       (rendered_ru / "01_overview.html", "report-ru-1998-06-01_overview.png"),
+                       (rendered_ru.parent / "index.html", "reports-index-ru.png")]:
+        result = visit(browser, page.as_uri(), ARTIFACTS / name)
+        _check_offline_and_clean(result, page)
+        text = result["text"]
+        assert "$" not in text, f"{page.name}: a dollar sign in a ruble report"
+        for english in ("Monthly RFM report", "All runs", "Analysis date", "Generated", "Headline figures",
+                        "rows read", "commit "):
+            assert english not in text, f"{page.name}: English '{english}' on a Russian page"
+        if page.name == "index.html" and page.parent == rendered_ru:
+            assert "12\u00a0346\u00a0₽" in text and "Ежемесячный RFM-отчёт" in text and "Июнь 1998" in text
+            assert "Паспорт запуска" in text and "CDNOW_master.txt" in text
+
+
 def test_harness_detects_external_requests_and_errors(tmp_path, browser):
     """The checks above would catch a page that calls out or logs errors (loopback only)."""
     page = tmp_path / "bad.html"
@@ -226,3 +363,25 @@ def test_harness_detects_external_requests_and_errors(tmp_path, browser):
     assert "http://127.0.0.1:9/pixel.png" in result["requests"]
     assert any("boom" in json.dumps(e) for e in result["console_errors"])
     assert result["scripts"] == 1
+
+
+def test_russian_ruble_summary_first_month_then_changes(ruble_months, browser):
+    """The Russian month pages of the first two months of the data: the summary at the top, no
+    dollar sign, no English; "no comparison" in the first month, changes against January in
+    the second."""
+    for month, title, previous in (("1997-01", "Январь 1997: главное", None),
+                                   ("1997-02", "Февраль 1997: главное", "январь 1997")):
+        page = ruble_months / month / "index.html"
+        shot = ARTIFACTS / f"summary-ru-{month}.png"
+        result = visit(browser, page.as_uri(), shot)
+        _check_offline_and_clean(result, page)
+        assert "$" not in result["allText"], f"{month}: a dollar sign in a ruble report"
+        assert english_prose(result["proseText"]) == [], f"{month}: English on the Russian page"
+        s = check_summary(result, language="ru", month_title=title, previous=previous)
+        assert "₽" in s["kpis"][2]["value"] and "₽" in s["kpis"][3]["value"]
+        assert result["brokenImages"] == 0 and shot.stat().st_size > 20_000
+        if previous:  # a year earlier is not in the data yet
+            assert all("сравнения нет" in k["deltas"][1]["text"] for k in s["kpis"])
+    index = visit(browser, (ruble_months / "index.html").as_uri(), ARTIFACTS / "summary-ru-all-runs.png")
+    assert "$" not in index["allText"] and english_prose(index["proseText"]) == []
+    assert "к прошлому месяцу" in index["text"]  # the all-runs page shows the change of February

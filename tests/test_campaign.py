@@ -14,7 +14,7 @@ import pytest
 from rfm_helpers.campaign import (CampaignError, CampaignWarning, InjectedEffect, customer_outcomes,
                                   outcome_window, prepare_campaign, read_campaign, simulate_campaign,
                                   true_effects)
-from rfm_helpers.datasets import read_cdnow_raw
+from rfm_helpers.load.bundled import read_cdnow_raw
 
 
 def tx(rows):

@@ -13,7 +13,7 @@ from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 
 from rfm_helpers.clustering import (ClusterSegmenter, agreement, bootstrap_stability, cluster_quality,
-                                    compare_methods, conclusion, pareto_curve, rfm_features, segment_table,
+                                    compare_methods, findings, pareto_curve, rfm_features, segment_table,
                                     top_share)
 from rfm_helpers.segments import QuantileSegmenter, ThresholdSegmenter
 
@@ -180,11 +180,25 @@ def test_compare_methods_and_conclusion():
     assert res["ari"].loc["quantile", "k-means"] == pytest.approx(manual)
     q = res["quality"].set_index("method")
     assert not q.loc["thresholds", "data_driven"] and q.loc["k-means", "data_driven"]
-    lines = conclusion(res, df["monetary"])
-    assert any("top 20%" in line for line in lines)
-    assert any("k-means" in line for line in lines)
-    ru = conclusion(res, df["monetary"], "ru")
-    assert any("выручки" in line for line in ru)
+    found = findings(res, df["monetary"])
+    codes = [code for code, _ in found]
+    assert codes[0] == "pareto" and found[0][1]["top"] == pytest.approx(top_share(df["monetary"], 0.2))
+    assert [v["method"] for c, v in found if c == "biggest"] == list(segs)
+    pairs = {(v["a"], v["b"]): v for c, v in found if c == "agreement"}
+    assert set(pairs) == {("quantile", "thresholds"), ("quantile", "k-means"), ("thresholds", "k-means")}
+    v = pairs[("quantile", "k-means")]
+    assert v["ari"] == pytest.approx(manual)
+    assert v["level"] == ("high" if manual >= 0.8 else "partial" if manual >= 0.5 else "low")
+    assert ("stable" in codes) != ("unstable" in codes)  # one verdict on the data-driven methods
+    # the report layer says every finding, in both languages, with the methods' names
+    from rfm_helpers.report.i18n import translator
+    from rfm_helpers.report.texts.segment import conclusion_sentences
+
+    en = [tpl.format(**v) for tpl, v in conclusion_sentences(translator("en"), found)]
+    ru = [tpl.format(**v) for tpl, v in conclusion_sentences(translator("ru"), found)]
+    assert len(en) == len(ru) == len(found)
+    assert "top 20%" in en[0] and "выручки" in ru[0]
+    assert any("k-means" in line for line in en)
 
 
 def test_segment_table_drops_empty_and_keeps_order():
@@ -196,20 +210,23 @@ def test_segment_table_drops_empty_and_keeps_order():
     assert (t["customers"] > 0).all()
 
 
-@pytest.mark.parametrize("language, word", [("en", "Pareto"), ("ru", "Парето")])
-def test_plots_return_labelled_figures(language, word):
+@pytest.mark.parametrize("language, word, kmeans", [("en", "Pareto", "K-means"), ("ru", "Парето", "K-средних")])
+def test_plots_return_labelled_figures(language, word, kmeans):
     import matplotlib.pyplot as plt
 
-    from rfm_helpers import plots_segments as ps
+    from rfm_helpers.report.charts import segment as ps
+    from rfm_helpers.report.i18n import translator
 
+    t = translator(language)
     df, _ = three_groups(n_per=40, seed=8)
-    res = compare_methods(df, {"quantile": QuantileSegmenter(), "k-means": ClusterSegmenter(k_range=(2, 3))},
+    res = compare_methods(df, {"quantile": QuantileSegmenter(), "kmeans": ClusterSegmenter(k_range=(2, 3))},
                           n_boot=1, bootstrap_size=60)
-    km = res["fitted"]["k-means"]
-    figs = [ps.plot_k_selection({"k-means": km.k_scores_}, {"k-means": km.k_}, language),
-            ps.plot_segment_shares(res["tables"], language), ps.plot_segment_profiles(res["tables"], language),
-            ps.plot_agreement(res["ari"], language), ps.plot_stability(res["stability"], language)]
-    pareto = ps.plot_pareto(df["monetary"], language=language)
+    km = res["fitted"]["kmeans"]
+    ksel = ps.plot_k_selection({"kmeans": km.k_scores_}, {"kmeans": km.k_}, t)
+    assert ksel.axes[0].get_title().startswith(kmeans)  # methods named in the report's language
+    figs = [ksel, ps.plot_segment_shares(res["tables"], t), ps.plot_segment_profiles(res["tables"], t),
+            ps.plot_agreement(res["ari"], t), ps.plot_stability(res["stability"], t)]
+    pareto = ps.plot_pareto(df["monetary"], t)
     assert word in pareto.axes[0].get_title()
     for fig in figs + [pareto]:
         assert all(ax.get_title() or ax.get_xlabel() or ax.get_ylabel() for ax in fig.axes if ax.get_visible())

@@ -16,7 +16,9 @@ import nbformat
 import pytest
 import yaml
 
-from rfm_helpers import datasets, runner
+from rfm_helpers.load import bundled as datasets
+from rfm_helpers.report import execute, render
+from rfm_helpers.report import run as report_run
 from runner_fixtures import make_notebook, parse_html
 
 pytestmark = pytest.mark.slow
@@ -58,13 +60,13 @@ def _assert_no_secrets(folder: Path):
 
 @pytest.fixture(scope="module")
 def real_run(tmp_path_factory):
-    present = [p.name for p in runner.discover_notebooks(NOTEBOOKS)]
+    present = [p.name for p in execute.discover_notebooks(NOTEBOOKS)]
     for required in ("01_", "02_"):
         assert any(n.startswith(required) for n in present), f"notebook {required}*.ipynb missing in {NOTEBOOKS}"
     reports = tmp_path_factory.mktemp("e2e") / "reports"
     db = tmp_path_factory.mktemp("db") / "unused.db"
     with _SecretEnv(RFM_DB_URL=f"sqlite:///{db}?password={SECRET}", SHOP_API_TOKEN=ENV_SECRET):
-        out = runner.run_month(MONTH, reports_dir=reports, progress=False)
+        out = report_run.run_month(MONTH, reports_dir=reports, progress=False)
     ran = [n["name"] for n in json.loads((out / "summary.json").read_text(encoding="utf-8"))["run"]["notebooks"]]
     assert ran == present, "the run must render every notebook found, in name order"
     return out
@@ -101,7 +103,7 @@ def test_html_title_parameters_images(real_run):
     for stem in _notebooks(real_run):
         page = (real_run / f"{stem}.html").read_text(encoding="utf-8")
         src = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4)
-        title = runner.notebook_title(src, stem)
+        title = render.notebook_title(src, stem)
         assert f"<title>{html.escape(title)} — {MONTH}</title>" in page, stem
         cells = parse_html(page).cells
         assert "analysis_date" in cells and "1998-06-30" in cells, stem  # parameters table
@@ -128,6 +130,50 @@ def test_summary_headline_and_metadata(real_run):
     assert run["analysis_date"] == "1998-06-30" and run["status"] == "ok"
     assert all(n["status"] == "ok" and n["duration_s"] > 0 for n in run["notebooks"])
     assert run["duration_s"] > 0 and run["started_at"] <= run["finished_at"]
+
+
+def test_executive_figures_of_the_real_run(real_run):
+    """The summary's figures, checked against the raw bundled file; analyst and campaign figures
+    kept for machines outside the headline section; the export files it names exist."""
+    s = json.loads((real_run / "summary.json").read_text(encoding="utf-8"))
+    month = s["executive"]["month"]["value"]
+    raw = datasets.read_cdnow_raw()
+    raw = raw[raw["dollar_value"] > 0]
+    for name, start, end in (("current", 19980601, 19980630), ("previous", 19980501, 19980531),
+                             ("year_ago", 19970601, 19970630)):
+        inside = raw[raw["date"].between(start, end)]
+        got = month["periods"][name]
+        assert got["revenue"] == pytest.approx(inside["dollar_value"].sum(), abs=0.01), name
+        assert got["orders"] == len(inside.groupby(["customer_id", "date"])), name
+        assert got["covered"], name
+    segments = s["executive"]["segments"]["value"]
+    assert segments["previous_month"] == "1998-05"
+    assert sum(r["customers"] for r in segments["segments"]) == month["periods"]["current"]["customers"]
+    assert s["headline"]["customers"]["value"] == month["periods"]["current"]["customers"]
+    assert {"rows_in", "rows_kept", "rows_invalid"} <= set(s["accounting"])
+    assert "segmentation_ari_quantile_kmeans" in s["analyst"] and "value_backtest_error" in s["analyst"]
+    assert s["campaign"]["demo"]["value"] is True and "ab_conversion_p" in s["campaign"]
+    assert not any(k.startswith(("ab_", "rows_", "segmentation_")) for k in s["headline"])
+    files = {**s["exports"]["mailing_lists"]["value"], "migration": s["exports"]["migration_list"]["value"]}
+    assert all((real_run / "exports" / f).is_file() for f in files.values()), files
+    page = (real_run / "index.html").read_text(encoding="utf-8")
+    assert "simulated demonstration campaign" in page
+
+
+def test_manifest_names_data_code_and_packages(real_run):
+    """The manifest of a real run, checked against independent readings of the same facts."""
+    import hashlib
+    import importlib.metadata as md
+
+    s = json.loads((real_run / "summary.json").read_text(encoding="utf-8"))
+    data = s["manifest"]["data"]
+    assert data["rows_read"] == len(datasets.read_cdnow_raw())  # what the loader read: every line of the file
+    assert data["sha256"] == hashlib.sha256(datasets.cdnow_path().read_bytes()).hexdigest()
+    assert s["manifest"]["packages"]["pandas"] == md.version("pandas")
+    assert s["manifest"]["parameters"]["currency"] == "USD" == s["run"]["currency"]
+    for page in real_run.glob("*.html"):
+        footer = page.read_text(encoding="utf-8").split("<footer>", 1)[1]
+        assert data["sha256"] in footer and "69,659 rows read" in footer, page.name
 
 
 def test_month_and_reports_index(real_run):
@@ -165,7 +211,7 @@ def test_rerun_replaces_month_atomically(real_run, tmp_path):
     subset = tmp_path / "nb"
     first = make_notebook(subset / "01_tiny.ipynb", "Tiny", ["x = 1"])  # any notebook set will do
     old_inode = (reports / MONTH).stat().st_ino
-    out = runner.run_month(MONTH, reports_dir=reports, notebooks_dir=subset, progress=False)
+    out = report_run.run_month(MONTH, reports_dir=reports, notebooks_dir=subset, progress=False)
     assert out.stat().st_ino != old_inode  # a new folder was swapped in, not edited in place
     assert sorted(p.name for p in out.glob("*.html")) == sorted(["index.html", f"{first.stem}.html"])
     assert [p.name for p in reports.iterdir() if p.name.startswith((".tmp-", ".old-", ".failed-"))] == []
@@ -205,7 +251,7 @@ def hostile_run(tmp_path_factory):
             shutil.copy(p, nbs / p.name)
     ids = {r[0] for r in rows}
     with _SecretEnv(RFM_DB_URL=f"sqlite:///{db}?password={SECRET}", SHOP_API_TOKEN=ENV_SECRET):
-        out = runner.run_month(MONTH, reports_dir=base / "reports", notebooks_dir=nbs,
+        out = report_run.run_month(MONTH, reports_dir=base / "reports", notebooks_dir=nbs,
                                source_config=str(cfg), progress=False)
     return out, ids
 
@@ -221,6 +267,18 @@ def test_hostile_text_is_escaped(hostile_run):
     assert html.escape(XSS) in rfm  # the channel named <script>... is shown, as text
 
 
+def test_sql_source_manifest_has_no_file_hash_but_the_rows_read(hostile_run):
+    out, _ = hostile_run
+    data = json.loads((out / "summary.json").read_text(encoding="utf-8"))["manifest"]["data"]
+    con = sqlite3.connect(out.parent.parent / "shop.db")
+    (n,) = con.execute("select count(*) from orders").fetchone()
+    con.close()
+    assert data["kind"] == "sql" and data["sha256"] is None and data["note"] == "sql_no_file"
+    assert data["rows_read"] == n
+    footer = (out / "index.html").read_text(encoding="utf-8").split("<footer>", 1)[1]
+    assert "SQL source: no file to hash" in footer and f"{n:,} rows read" in footer
+
+
 def test_hostile_run_leaks_no_secret_and_no_ids(hostile_run):
     out, ids = hostile_run
     _assert_no_secrets(out.parent)
@@ -234,7 +292,7 @@ def test_hostile_run_leaks_no_secret_and_no_ids(hostile_run):
 def test_real_pages_in_headless_browser(real_run, tmp_path):
     """Every page of the real run, opened in headless Chromium: no external request, no console
     error, no broken image; screenshots go to test-artifacts/ for a person to look at."""
-    from test_browser import ARTIFACTS, Browser, _chromium, visit
+    from test_browser import ARTIFACTS, Browser, _chromium, check_summary, visit
 
     if _chromium() is None:
         pytest.skip("headless Chromium not installed (Debian: apt-get install chromium)")
@@ -249,5 +307,11 @@ def test_real_pages_in_headless_browser(real_run, tmp_path):
             assert result["console_errors"] == [] and result["exceptions"] == [], page.name
             assert result["brokenImages"] == 0 and result["scripts"] == 0, page.name
             assert result["width"] <= 1300, f"{page.name} scrolls sideways ({result['width']} px)"
+            if page == real_run / "index.html":  # the English executive summary, as a reader sees it
+                s = check_summary(result, language="en", month_title="June 1998 at a glance", previous="May 1998")
+                assert "$" in s["kpis"][2]["value"] and "a year earlier (June 1997)" in s["kpis"][2]["deltas"][1]["text"]
+                assert any(h.endswith(".csv") for h in s["links"]), "no action links an export file"
+                for analyst in ("adjusted Rand", "CUPED", "Rows read", "p-value"):
+                    assert analyst not in s["text"], analyst
     finally:
         browser.close()

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from rfm_helpers import datasets
+from rfm_helpers.load import bundled as datasets
 from rfm_helpers import engine as E
 from rfm_helpers.rfm import compute_rfm, compute_scored_rfm
 

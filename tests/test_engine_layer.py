@@ -250,7 +250,7 @@ def test_monetary_is_rounded_to_the_scale_and_scores_compare_exactly():
 def test_scores_do_not_depend_on_row_order_on_cdnow_by_channel():
     """CDNOW by channel had float sums 25.740000000000002 next to 25.74: the same spend got
     m_score 3 for 3 customers and 2 for 44 others (main's code)."""
-    from rfm_helpers import datasets
+    from rfm_helpers.load import bundled as datasets
 
     raw = datasets.read_cdnow_raw()
     frame = pd.DataFrame({

@@ -25,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rfm_helpers import datasets
+from rfm_helpers.load import bundled as datasets
 from rfm_helpers import engine as E
 from rfm_helpers.rfm import compute_rfm, compute_scored_rfm, rfm_sql, score_quantiles
 from rfm_helpers.segments import (GRID_SIZE, assign_segments, compute_segmented_rfm, load_segment_maps,

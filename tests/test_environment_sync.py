@@ -80,3 +80,51 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert "make test" in readme
     commands = [ln.strip() for ln in ci.splitlines() if ln.strip() and not ln.startswith("#")]
     assert commands[-1] == "make test"
+
+
+# --------------------------------------------------------------------------- lock files
+
+
+def _check_lock():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("check_lock", ROOT / "requirements" / "check_lock.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_lock_files_cover_pyproject():
+    """Every dependency is pinned within its bound; otherwise `make lock` (see requirements/README.md)."""
+    cl = _check_lock()
+    assert cl.problems(ROOT / "requirements" / "lock.txt", []) == []
+    assert cl.problems(ROOT / "requirements" / "lock-test.txt", ["test", "spark"]) == []
+
+
+def test_the_two_lock_files_agree():
+    cl = _check_lock()
+    main = cl.lock_pins(ROOT / "requirements" / "lock.txt")
+    full = cl.lock_pins(ROOT / "requirements" / "lock-test.txt")
+    assert set(main) <= set(full)
+    assert {k: (v, full[k]) for k, v in main.items() if full[k] != v} == {}
+
+
+def test_check_lock_notices_a_new_dependency_and_a_bound_outside_the_pin(tmp_path):
+    cl = _check_lock()
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[project]\nname = "x"\ndependencies = ["pandas>=2.2", "brand-new-lib>=1.0", '
+                         '"numpy>=99"]\n[project.optional-dependencies]\ntest = []\n')
+    found = cl.problems(ROOT / "requirements" / "lock.txt", [], pyproject)
+    assert any("brand-new-lib>=1.0 is in pyproject.toml but not pinned" in p for p in found)
+    assert any("outside pyproject.toml's bound numpy>=99" in p for p in found)
+    assert not any("pandas" in p for p in found)
+
+
+def test_makefile_installs_from_the_lock_without_resolving():
+    make = (ROOT / "Makefile").read_text()
+    assert "install -q -r $(LOCK)" in make and "install -q -r $(TEST_LOCK)" in make
+    assert "install -q --no-deps -e ." in make
+    assert "check_lock.py $(LOCK)" in make and "\nlock:" in make
+    for lock in ("lock.txt", "lock-test.txt"):
+        head = (ROOT / "requirements" / lock).read_text().splitlines()[:3]
+        assert any("make lock" in line for line in head), f"{lock} was not made by `make lock`"

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from rfm_helpers import cli, runner
+from rfm_helpers.report import cli, execute, publish
+from rfm_helpers.report import run as report_run
 from runner_fixtures import make_notebook
 
-GOOD = ["from rfm_helpers import summary\nsummary.record('customers', 10, 'Customers')"]
+GOOD = ["from rfm_helpers.report import summary\nsummary.record('customers', 10, 'Customers')"]
 
 
 def _tree_digest(folder: Path) -> dict[str, str]:
@@ -30,7 +31,7 @@ def _rendered_once(tmp_path_factory):
     nbs = base / "nb"
     make_notebook(nbs / "01_first.ipynb", "First", GOOD)
     make_notebook(nbs / "02_second.ipynb", "Second", ["x = 1", "y = x + 1"])
-    runner.run_month("1998-06", reports_dir=base / "reports", notebooks_dir=nbs, progress=False)
+    report_run.run_month("1998-06", reports_dir=base / "reports", notebooks_dir=nbs, progress=False)
     return base
 
 
@@ -48,8 +49,8 @@ def test_raising_cell_keeps_previous_report(good_report):
     nbs, reports, before = good_report
     # cell index 3 of the source notebook: title(0), parameters(1), "x = 1"(2), failing(3)
     make_notebook(nbs / "02_second.ipynb", "Second", ["x = 1", "y = x / 0", "print('never')"])
-    with pytest.raises(runner.NotebookFailed) as e:
-        runner.run_month("1998-06", reports_dir=reports, notebooks_dir=nbs, progress=False)
+    with pytest.raises(execute.NotebookFailed) as e:
+        report_run.run_month("1998-06", reports_dir=reports, notebooks_dir=nbs, progress=False)
     assert e.value.notebook == "02_second.ipynb"
     assert e.value.cell_index == 3
     assert e.value.error == "ZeroDivisionError: division by zero"
@@ -82,7 +83,7 @@ def test_dead_kernel_keeps_previous_report(good_report, capsys):
 def test_interrupted_run_cleans_up_and_rerun_works(good_report, monkeypatch):
     nbs, reports, before = good_report
     calls = []
-    real = runner._execute
+    real = report_run.execute_notebook
 
     def interrupted(src, out, params, cwd, **kw):
         calls.append(src.name)
@@ -91,13 +92,13 @@ def test_interrupted_run_cleans_up_and_rerun_works(good_report, monkeypatch):
             raise KeyboardInterrupt  # Ctrl-C while the first notebook runs
         return real(src, out, params, cwd, **kw)
 
-    monkeypatch.setattr(runner, "_execute", interrupted)
+    monkeypatch.setattr(report_run, "execute_notebook", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        runner.run_month("1998-06", reports_dir=reports, notebooks_dir=nbs, progress=False)
+        report_run.run_month("1998-06", reports_dir=reports, notebooks_dir=nbs, progress=False)
     assert _tree_digest(reports / "1998-06") == before
     assert _hidden(reports, ".tmp-") == []
-    monkeypatch.setattr(runner, "_execute", real)
-    out = runner.run_month("1998-06", reports_dir=reports, notebooks_dir=nbs, progress=False)
+    monkeypatch.setattr(report_run, "execute_notebook", real)
+    out = report_run.run_month("1998-06", reports_dir=reports, notebooks_dir=nbs, progress=False)
     assert (out / "02_second.html").exists() and (out / "summary.json").exists()
 
 
@@ -109,11 +110,11 @@ def test_rerun_after_hard_kill_leftovers(good_report):
     stale.mkdir()
     (stale / "01_first.html").write_text("half-written")
     os.replace(reports / "1998-06", reports / ".old-1998-06-cafe0001")  # swap interrupted mid-way
-    runner._recover_and_clean(reports, "1998-06")
+    publish.recover_and_clean(reports, "1998-06")
     assert _tree_digest(reports / "1998-06") == before  # backup restored as the published report
     assert _hidden(reports, ".tmp-") == [] and _hidden(reports, ".old-") == []
     (reports / ".tmp-1998-06-feedf00d").mkdir()
-    out = runner.run_month("1998-06", reports_dir=reports, notebooks_dir=nbs, progress=False)
+    out = report_run.run_month("1998-06", reports_dir=reports, notebooks_dir=nbs, progress=False)
     assert (out / "index.html").exists()
     assert _hidden(reports, ".tmp-") == [] and _hidden(reports, ".old-") == []
 
@@ -121,12 +122,12 @@ def test_rerun_after_hard_kill_leftovers(good_report):
 def test_successful_rerun_replaces_and_clears_failed(good_report):
     nbs, reports, before = good_report
     make_notebook(nbs / "01_first.ipynb", "First", ["1/0"])
-    with pytest.raises(runner.NotebookFailed):
-        runner.run_month("1998-06", reports_dir=reports, notebooks_dir=nbs, progress=False)
+    with pytest.raises(execute.NotebookFailed):
+        report_run.run_month("1998-06", reports_dir=reports, notebooks_dir=nbs, progress=False)
     assert (reports / ".failed-1998-06").exists()
     make_notebook(nbs / "01_first.ipynb", "First", GOOD)
     make_notebook(nbs / "02_second.ipynb", "Second v2", ["z = 3"])
-    out = runner.run_month("1998-06", reports_dir=reports, notebooks_dir=nbs, progress=False)
+    out = report_run.run_month("1998-06", reports_dir=reports, notebooks_dir=nbs, progress=False)
     assert "Second v2" in (out / "02_second.html").read_text(encoding="utf-8")
     assert not (reports / ".failed-1998-06").exists()
     assert "1998-06" in (reports / "index.html").read_text(encoding="utf-8")
@@ -134,8 +135,8 @@ def test_successful_rerun_replaces_and_clears_failed(good_report):
 
 def test_concurrent_run_of_same_month_refused(good_report):
     nbs, reports, before = good_report
-    with runner._month_lock(reports, "1998-06"):  # another run holds the month
+    with publish.month_lock(reports, "1998-06"):  # another run holds the month
         with pytest.raises(RuntimeError, match="another run of 1998-06 is in progress"):
-            runner.run_month("1998-06", reports_dir=reports, notebooks_dir=nbs, progress=False)
+            report_run.run_month("1998-06", reports_dir=reports, notebooks_dir=nbs, progress=False)
     assert _tree_digest(reports / "1998-06") == before
     assert [p.name for p in reports.iterdir() if p.name.startswith(".lock-")] == []  # locks live in .locks/

@@ -82,3 +82,15 @@ def test_dates_and_months():
     assert en.month("2026-03") == "March 2026" and ru.month("2026-03") == "март 2026"
     assert ru.date(dt.date(1998, 6, 30)) == "30 июня 1998\u202fг."
     assert en.date("1998-06-30") == "June 30, 1998"
+
+
+def test_plural_word_agrees_with_the_rounded_number_shown():
+    t = translator("ru")
+    assert t.plural(21.4, "{n} day", "{n} days") == t.plural(21, "{n} day", "{n} days")
+    assert t.plural(21.6, "{n} day", "{n} days").startswith("22")
+    assert t.plural(21.6, "{n} day", "{n} days") == t.plural(22, "{n} day", "{n} days")
+
+
+def test_zero_money_has_no_cents():
+    assert translator("ru", "RUB").money(0) == "0\u00a0₽" and translator("en").money(0.0) == "$0"
+    assert translator("en").money(0.5) == "$0.50"

@@ -1,4 +1,4 @@
-"""Unit and property tests of rfm_helpers.loading.
+"""Unit and property tests of rfm_helpers.load.
 
 Cross-checks use independent computations on the raw file (plain pandas on the
 CDNOW text, a direct SQLite query), never numbers copied from the loader's output.
@@ -15,9 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rfm_helpers import datasets
-from rfm_helpers.loading import (REASONS, CleaningRules, DataValidationError, LoadResult, describe_clean,
-                                 load_transactions, monthly_activity, plot_monthly_activity)
+from rfm_helpers.load import (REASONS, CleaningRules, DataValidationError, LoadResult, describe_clean,
+                              load_transactions, monthly_activity)
+from rfm_helpers.load import bundled as datasets
+from rfm_helpers.report.i18n import translator
 
 
 def _csv(tmp_path: Path, text: str, name: str = "t.csv", encoding: str = "utf-8") -> str:
@@ -40,7 +41,7 @@ def test_cdnow_accounting_matches_an_independent_read(cdnow: LoadResult) -> None
     assert cdnow.rows_quarantined == int((amount == 0).sum())
     assert cdnow.reason_counts().to_dict() == {"zero_amount": int((amount == 0).sum())}
     assert cdnow.rows_kept == int((amount != 0).sum())
-    assert cdnow.warnings == []
+    assert cdnow.remarks == [] and cdnow.currency == "USD"
     # no order id: exact duplicate rows are separate purchases and all are kept
     assert cdnow.clean.duplicated().sum() == raw[amount != 0].duplicated().sum() > 0
     # quarantined lines really are the zero-amount lines of the file (header = line 1)
@@ -58,8 +59,11 @@ def test_cdnow_accounting_table(cdnow: LoadResult) -> None:
     assert total == kept + quarantined == cdnow.rows_in
     assert acc.loc[acc["outcome"] == "total", "share"].item() == 1.0
     assert acc["share"].iloc[:-1].sum() == pytest.approx(1.0)
-    ru = cdnow.accounting(language="ru")
-    assert ru["rows"].tolist() == acc["rows"].tolist() and ru["description"].iloc[0] == "оставлено для анализа"
+    from rfm_helpers.report.texts.load import accounting_view
+
+    ru = accounting_view(cdnow, translator("ru", "USD"))
+    assert ru.iloc[0].tolist() == ["оставлено", "", "оставлено для анализа", "69\u00a0579", "99,89\u00a0%"]
+    assert ru.iloc[1, 2] == "нулевая сумма" and list(ru.columns)[0] == "Итог"
 
 
 def test_cdnow_dates_and_summary(cdnow: LoadResult) -> None:
@@ -77,10 +81,16 @@ def test_cdnow_dates_and_summary(cdnow: LoadResult) -> None:
 def test_monthly_plot_has_titles_and_units(cdnow: LoadResult) -> None:
     import matplotlib.pyplot as plt
 
-    fig = plot_monthly_activity(cdnow.clean)
+    from rfm_helpers.report.charts.load import plot_monthly_activity
+
+    fig = plot_monthly_activity(monthly_activity(cdnow.clean), translator("en", "USD"))
     titles = [ax.get_title() for ax in fig.axes]
     assert titles == ["Orders per month", "Revenue per month"]
     assert "$" in fig.axes[1].get_ylabel()
+    plt.close(fig)
+    fig = plot_monthly_activity(monthly_activity(cdnow.clean), translator("ru", "RUB"))
+    assert [ax.get_title() for ax in fig.axes] == ["Заказы по месяцам", "Выручка по месяцам"]
+    assert "₽" in fig.axes[1].get_ylabel()
     plt.close(fig)
 
 
@@ -96,11 +106,13 @@ def test_reason_order_first_applicable_wins(tmp_path: Path) -> None:
 
 def test_rules_can_keep_negative_and_zero(tmp_path: Path) -> None:
     path = _csv(tmp_path, "customer_id,order_date,amount\n1,2024-01-01,-5\n2,2024-01-01,0\n3,2024-01-01,1\n")
-    r = load_transactions(path, rules=CleaningRules(quarantine_negative=False, quarantine_zero=False))
+    r = load_transactions({"path": path, "returns": {"policy": "keep"}, "cleaning": {"quarantine_zero": False}})
     assert r.rows_kept == 3 and r.clean["amount"].tolist() == [-5, 0, 1]
+    assert r.remark("returns_kept").values == {"rows": 1, "amount": 5.0}
     r2 = load_transactions({"path": path, "cleaning": {"quarantine_zero": False}})
     assert r2.reason_counts().to_dict() == {"return_or_cancellation": 1}
-    with pytest.raises(DataValidationError, match="unknown setting"):
+    with pytest.raises(DataValidationError, match="unknown key 'quarantine_zeros' in cleaning. Did you mean "
+                                                  "'quarantine_zero'"):
         load_transactions({"path": path, "cleaning": {"quarantine_zeros": False}})
 
 
@@ -112,7 +124,7 @@ def test_share_threshold_is_configurable(tmp_path: Path) -> None:
     r = load_transactions(path, rules=CleaningRules(max_bad_share=0.2))
     assert r.reason_counts().to_dict() == {"bad_date": 5}
     assert r.quarantine["source_row"].tolist() == [2, 12, 22, 32, 42]
-    assert (r.quarantine["detail"] == "cannot read 'x' as a date").all()
+    assert (r.quarantine["reason_detail"] == "unreadable").all()
 
 
 def test_small_files_are_not_failed_by_the_share_rule(tmp_path: Path) -> None:
@@ -128,18 +140,23 @@ def test_column_mapping_and_quarantine_keeps_original_columns(tmp_path: Path) ->
     assert r.clean.to_dict("list") == {"customer_id": ["001"], "order_date": [pd.Timestamp("2024-02-01")],
                                        "amount": [100.5]}
     q = r.quarantine
-    assert list(q.columns) == ["source_row", "reason", "detail", "Клиент", "Дата", "Сумма", "Заметка"]
-    assert q.iloc[0].tolist() == [3, "return_or_cancellation", "negative amount", "002", "01.02.2024", "-1", "возврат"]
+    assert list(q.columns) == ["source_row", "reason", "reason_detail", "reason_value", "Клиент", "Дата", "Сумма",
+                               "Заметка"]
+    assert q.iloc[0].tolist() == [3, "return_or_cancellation", "unlinked", pd.NA, "002", "01.02.2024", "-1",
+                                  "возврат"]
 
 
 def test_write_quarantine_is_excel_friendly_utf8_bom(tmp_path: Path) -> None:
     path = _csv(tmp_path, "customer_id,order_date,amount,channel\n1,2024-01-01,0,Розница\n2,2024-01-01,5,Опт\n")
     r = load_transactions({"path": path, "columns": {"channel": "channel"}})
-    out = r.write_quarantine(tmp_path / "sub" / "quarantine.csv")
+    from rfm_helpers.report.texts.load import explain_quarantine
+
+    out = r.write_quarantine(tmp_path / "sub" / "quarantine.csv", explain=explain_quarantine(translator("ru")))
     data = out.read_bytes()
     assert data.startswith(b"\xef\xbb\xbf")
-    back = pd.read_csv(out, encoding="utf-8-sig", dtype=str)
-    assert back.to_dict("list") == {"source_row": ["2"], "reason": ["zero_amount"], "detail": ["amount is zero"],
+    back = pd.read_csv(out, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    assert back.to_dict("list") == {"source_row": ["2"], "reason": ["zero_amount"], "reason_detail": [""],
+                                    "reason_value": [""], "explanation": ["нулевая сумма"],
                                     "customer_id": ["1"], "order_date": ["2024-01-01"], "amount": ["0"],
                                     "channel": ["Розница"]}
 
@@ -217,7 +234,8 @@ def test_csv_round_trip_of_the_same_frame(tmp_path: Path) -> None:
     _frame().to_csv(path, index=False, sep=";", decimal=",", encoding="cp1251")
     r = load_transactions({"path": str(path), "columns": MAPPING})
     _expected_outcome(r)
-    assert any("cp1251" in w for w in r.warnings) and any("decimal comma" in w for w in r.warnings)
+    assert r.remark("encoding_detected").values == {"encoding": "cp1251"}
+    assert r.remark("decimal_comma").values == {"column": "Сумма"}
 
 
 # --- SQL ------------------------------------------------------------------------------
@@ -294,8 +312,8 @@ def test_property_partition_of_rows(tmp_path: Path, rows, use_order_id: bool) ->
     text = "customer_id;order_date;amount;order_id\n" + "".join(";".join(r) + "\n" for r in rows)
     path = tmp_path / "prop.csv"
     path.write_text(text, encoding="utf-8")
-    spec = {"path": str(path), "csv": {"sep": ";", "decimal": "."},
-            "columns": {"order_id": "order_id"} if use_order_id else {}}
+    spec = {"path": str(path), "csv": {"sep": ";"}, "amounts": {"decimal": ".", "level": "line"},
+            "returns": {"policy": "quarantine"}, "columns": {"order_id": "order_id"} if use_order_id else {}}
     rules = CleaningRules(max_bad_share=1.0)
     try:
         r = load_transactions(spec, "2024-06-30", rules=rules)
@@ -305,7 +323,7 @@ def test_property_partition_of_rows(tmp_path: Path, rows, use_order_id: bool) ->
         return
     assert r.rows_in == len(rows) == r.rows_kept + r.rows_quarantined
     assert r.quarantine["reason"].isin(REASONS).all()
-    assert r.quarantine["detail"].str.len().gt(0).all()
+    assert r.quarantine["reason"].str.len().gt(0).all()
     # reconstruct which lines were kept: every line is exactly one of kept / quarantined
     qlines = set(r.quarantine["source_row"])
     assert len(qlines) == r.rows_quarantined
@@ -341,45 +359,3 @@ def test_property_amount_formats_round_trip(values, style) -> None:
     assert r.clean["amount"].tolist() == pytest.approx([round(v, 2) for v in values])
 
 
-def test_load_sentences_carry_the_accounting_in_both_languages(cdnow: LoadResult) -> None:
-    from rfm_helpers.loading import load_sentences
-
-    en = load_sentences(cdnow, "en", "$")
-    ru = load_sentences(cdnow, "ru", "₽")
-    assert len(en) == len(ru) == 3  # accounting, customers lost, coverage
-    acc_en = en[0][1]
-    assert acc_en["rows_in"] == f"{cdnow.rows_in:,}" and acc_en["kept"] == f"{cdnow.rows_kept:,}"
-    assert acc_en["parts"] == f"amount is zero: {cdnow.rows_quarantined}"
-    assert ru[0][1]["rows_in"] == f"{cdnow.rows_in:,}".replace(",", "\u00a0")
-    assert "Прочитано строк" in ru[0][0]
-    assert en[1][1]["lost"] == str(cdnow.customers_fully_quarantined())
-    assert [t for t, _ in load_sentences(cdnow, "en", part="coverage")] == [en[2][0]]
-    assert len(load_sentences(cdnow, "en", part="accounting")) == 2
-    # aggregates only: no customer id from the data appears in any value
-    ids = set(cdnow.clean["customer_id"].head(1000))
-    for _, values in en + ru:
-        assert not ids & {str(v) for v in values.values()}
-
-
-def test_money_text_places_the_currency_sign() -> None:
-    from rfm_helpers.loading import money_text
-
-    assert money_text(2500316.4, "$") == "$2,500,316"
-    assert money_text(12.5, "€") == "€12.50"
-    assert money_text(1234567, "₽", "ru") == "1\u00a0234\u00a0567 ₽"
-    assert money_text(99.5, "руб.", "ru") == "99,50 руб."
-
-
-def test_typed_columns_become_the_same_text_as_the_generic_path():
-    """The vectorised text of typed (Parquet/SQL) date and float columns equals the
-    per-value formatting used for everything else."""
-    from rfm_helpers.loading import _as_text, _stringify_value
-
-    dates = pd.Series(pd.to_datetime(["2024-01-02 03:04:05", None, "1999-12-31 23:00:00"]))
-    floats = pd.Series([1.0, 2.5, float("nan"), -3.0, 1e20, 0.1])
-    for s in (dates, floats):
-        expected = s.astype(object).map(_stringify_value).astype("str").str.strip()
-        assert _as_text(s).tolist() == expected.tolist()
-    # whole days may be written without the time, and read back to the same dates
-    days = pd.Series(pd.to_datetime(["2024-01-02", None, "1999-12-31"]))
-    assert pd.to_datetime(_as_text(days).replace("", None)).equals(days)

@@ -14,7 +14,7 @@ import pytest
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 COMMON = {"analysis_date", "source_config", "window_days", "language", "run_dir"}
 EXPECTED = ["01_load_and_validate", "02_rfm", "03_segmentation", "04_campaign_ab_test",
-            "05_segment_migration"]
+            "05_segment_migration", "06_customer_value"]
 
 
 def test_all_report_notebooks_exist():

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rfm_helpers import display, insights, summary
+from rfm_helpers import insights
+from rfm_helpers.report import display, summary
 from rfm_helpers.pipeline import resolve_source
 
 
@@ -81,13 +82,18 @@ def test_top20_share_matches_numpy_and_is_at_least_20_percent(values):
     assert h.top20_revenue_share >= k / len(v) - 1e-9
 
 
-@pytest.mark.parametrize("language,word", [("en", "customers"), ("ru", "клиентов")])
-def test_sentences_mention_empty_scores_when_ties(language, word):
+@pytest.mark.parametrize("language,word,scores", [("en", "customers", "2, 3, and 4"), ("ru", "клиентов", "2, 3 и 4")])
+def test_sentences_mention_empty_scores_when_ties(language, word, scores):
+    from rfm_helpers.report.i18n import translator
+    from rfm_helpers.report.texts import rfm as texts
+
     frame = rfm([1.0] * 10, [1] * 8 + [2, 3])
     frame["f_score"] = [1] * 8 + [5, 5]
-    texts = [t.format(**v) for t, v in insights.sentences(frame, "1998-06-30", language)]
-    assert any(word in t for t in texts)
-    assert any("2, 3, 4" in t for t in texts)
+    assert insights.unused_scores(frame, "f_score") == [2, 3, 4]
+    said = [tpl.format(**v) for tpl, v in texts.base_sentences(
+        translator(language), insights.headline(frame), "1998-06-30", insights.unused_scores(frame, "f_score"))]
+    assert any(word in s for s in said)
+    assert any(scores in s for s in said)
 
 
 def test_channel_table_shares_sum_to_one():
@@ -104,20 +110,20 @@ def test_resolve_source_yaml_relative_path(tmp_path):
     cfg = tmp_path / "shop.yaml"
     cfg.write_text("format: csv\npath: data.csv\ncolumns: {customer_id: Клиент}\n", encoding="utf-8")
     spec = resolve_source(str(cfg))
-    assert spec["path"] == str((tmp_path / "data.csv").resolve())
-    assert spec["name"] == "shop" and spec["columns"]["customer_id"] == "Клиент"
-    assert resolve_source("")["name"].startswith("CDNOW")
+    assert spec.resolved_path == (tmp_path / "data.csv").resolve()
+    assert spec.name == "shop" and spec.columns.customer_id == "Клиент"
+    assert resolve_source("").name.startswith("CDNOW")
     with pytest.raises(FileNotFoundError, match="nope.yaml"):
         resolve_source(str(tmp_path / "nope.yaml"))
 
 
 def test_prepare_loads_once_per_run_and_matches_an_uncached_load(tmp_path, monkeypatch):
-    from rfm_helpers import loading, pipeline
+    from rfm_helpers import load, pipeline
     from rfm_helpers.rfm import compute_rfm, score_quantiles
 
     calls = []
-    real = loading.load_transactions
-    monkeypatch.setattr(loading, "load_transactions", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = load.load_transactions
+    monkeypatch.setattr(load, "load_transactions", lambda *a, **k: calls.append(1) or real(*a, **k))
     first = pipeline.prepare("1998-03-31", run_dir=tmp_path)
     second = pipeline.prepare("1998-03-31", run_dir=tmp_path)
     assert len(calls) == 1
@@ -133,12 +139,13 @@ def test_prepare_loads_once_per_run_and_matches_an_uncached_load(tmp_path, monke
 
 
 def test_project_root_is_found_from_anywhere(tmp_path, monkeypatch):
-    from rfm_helpers import pipeline, runner
+    from rfm_helpers import paths, pipeline
 
     monkeypatch.chdir(tmp_path)
-    root = pipeline.project_root()
+    root = paths.project_root()
     assert (root / "pyproject.toml").exists() and (root / "notebooks").is_dir()
-    assert runner.default_notebooks_dir() == root / "notebooks"
+    assert paths.notebooks_dir() == root / "notebooks"
+    assert pipeline.project_root() is not None and pipeline.project_root() == root  # still importable there
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -151,3 +158,28 @@ def test_project_root_is_found_from_anywhere(tmp_path, monkeypatch):
 def test_number_style_russian(text, expected):
     assert display.number_style(text, "ru") == expected
     assert display.number_style(text, "en") == text
+
+
+def test_the_value_opening_a_sentence_gets_a_capital_in_each_language():
+    from rfm_helpers.report.i18n import translator
+    from rfm_helpers.report.texts.segment import conclusion_sentences
+
+    found = [("agreement", {"a": "quantile", "b": "thresholds", "ari": 0.18, "level": "low"})]
+    en = [tpl.format(**v) for tpl, v in conclusion_sentences(translator("en"), found)]
+    ru = [tpl.format(**v) for tpl, v in conclusion_sentences(translator("ru"), found)]
+    assert en[0].startswith("Quantile scores and business thresholds agree little (adjusted Rand index 0.18)")
+    assert ru[0].startswith("Методы «баллы по квантилям» и «бизнес-пороги» согласуются слабо")  # quoted, not first
+
+
+def test_tables_are_text_in_the_reports_locale():
+    from rfm_helpers.report.i18n import translator
+    from rfm_helpers.report.texts.common import frame
+
+    df = pd.DataFrame({"customers": [4322, None], "revenue": [1316264.4, 7.5], "revenue_share": [0.526, 0.0]})
+    cols = [("customers", "Customers", "int"), ("revenue", "Revenue", "money"), ("revenue_share", "Share of revenue", "pct")]
+    ru = frame(translator("ru", "RUB"), df, cols)
+    assert list(ru.columns) == ["Клиентов", "Выручка", "Доля выручки"]
+    assert ru.iloc[0].tolist() == ["4\u00a0322", "1\u00a0316\u00a0264\u00a0₽", "52,6\u00a0%"]
+    assert ru.iloc[1].tolist() == ["", "7,50\u00a0₽", "0,0\u00a0%"]
+    en = frame(translator("en", "USD"), df, cols)
+    assert en.iloc[0].tolist() == ["4,322", "$1,316,264", "52.6%"]

@@ -12,8 +12,11 @@ import papermill
 import pytest
 from hypothesis import given, strategies as st
 
-from rfm_helpers import cli, runner
-from rfm_helpers.report_index import build_index, collect_runs
+from rfm_helpers import params, redaction
+from rfm_helpers.report import cli, execute, render, templating
+from rfm_helpers.report import run as report_run
+from rfm_helpers.report.i18n import translator
+from rfm_helpers.report.index import build_index, collect_runs
 from runner_fixtures import basic_set, make_notebook, parse_html
 
 # --------------------------------------------------------------------------- pure helpers
@@ -21,7 +24,7 @@ from runner_fixtures import basic_set, make_notebook, parse_html
 
 @given(st.integers(1900, 2100), st.integers(1, 12))
 def test_month_end_is_last_day(year, month):
-    end = runner.month_end(f"{year:04d}-{month:02d}")
+    end = params.month_end(f"{year:04d}-{month:02d}")
     assert (end + dt.timedelta(days=1)).day == 1
     assert end.day == calendar.monthrange(year, month)[1]
 
@@ -31,54 +34,54 @@ def test_months_between_consecutive(year, month, span):
     start = dt.date(year, month, 1)
     y, m = divmod(month - 1 + span, 12)
     end = f"{year + y:04d}-{m + 1:02d}"
-    months = runner.months_between(start.strftime("%Y-%m"), end)
+    months = params.months_between(start.strftime("%Y-%m"), end)
     assert len(months) == span + 1
     assert months[0] == start.strftime("%Y-%m") and months[-1] == end
     for a, b in zip(months, months[1:]):  # each is the day after the previous month's end
-        assert runner.month_end(a) + dt.timedelta(days=1) == dt.date.fromisoformat(b + "-01")
+        assert params.month_end(a) + dt.timedelta(days=1) == dt.date.fromisoformat(b + "-01")
 
 
 @pytest.mark.parametrize("bad", ["1998-13", "1998-6", "98-06", "1998/06", "", "1998-00"])
 def test_parse_month_rejects(bad):
     with pytest.raises(ValueError):
-        runner.parse_month(bad)
+        params.parse_month(bad)
 
 
 def test_parse_params_types():
-    got = runner.parse_params(["n=5", "share=0.25", "flag=true", "name=spring sale", "day=2024-01-31"])
+    got = params.parse_params(["n=5", "share=0.25", "flag=true", "name=spring sale", "day=2024-01-31"])
     assert got == {"n": 5, "share": 0.25, "flag": True, "name": "spring sale", "day": "2024-01-31"}
     with pytest.raises(ValueError):
-        runner.parse_params(["novalue"])
+        params.parse_params(["novalue"])
     with pytest.raises(ValueError):
-        runner.parse_params(["not-an-identifier=1"])
+        params.parse_params(["not-an-identifier=1"])
 
 
 def test_declared_parameters_agree_with_papermill(tmp_path):
     # papermill's own inspection as the independent reference (on lines it can parse)
     p = make_notebook(tmp_path / "01_x.ipynb", "X", ["pass"],
                       parameters="analysis_date = '1998-06-30'\nwindow_days = 0\nthreshold: int = 3\n")
-    assert runner.declared_parameters(p) == set(papermill.inspect_notebook(str(p)))
+    assert execute.declared_parameters(p) == set(papermill.inspect_notebook(str(p)))
     # ... and ours also reads lines whose comments contain quotes (papermill drops those)
     q = make_notebook(tmp_path / "02_y.ipynb", "Y", ["pass"],
                       parameters='source_config = ""   # "" = bundled sample\nlanguage = "en"  # "en" or "ru"\n')
-    assert runner.declared_parameters(q) == {"source_config", "language"}
-    assert runner.declared_parameters(make_notebook(tmp_path / "03_z.ipynb", "Z", ["pass"], parameters=None)) == set()
+    assert execute.declared_parameters(q) == {"source_config", "language"}
+    assert execute.declared_parameters(make_notebook(tmp_path / "03_z.ipynb", "Z", ["pass"], parameters=None)) == set()
 
 
 def test_discover_notebooks_name_order(tmp_path):
     for name in ["10_last", "02_b", "01_a", "scratch", "1_bad"]:
         make_notebook(tmp_path / f"{name}.ipynb", name, ["pass"])
-    assert [p.name for p in runner.discover_notebooks(tmp_path)] == ["01_a.ipynb", "02_b.ipynb", "10_last.ipynb"]
+    assert [p.name for p in execute.discover_notebooks(tmp_path)] == ["01_a.ipynb", "02_b.ipynb", "10_last.ipynb"]
 
 
 def test_secret_values_and_redact():
     env = {"RFM_DB_URL": "postgresql://analyst:pa55word@db.local/shop", "HOME": "/root",
            "SHOP_API_TOKEN": "tok-123456789", "OTHER": "sqlite:///x.db?password=S3CRET-TOKEN-xyz",
            "SHORT_KEY": "abc"}
-    vals = runner.secret_values(env)
+    vals = redaction.secret_values(env)
     assert "pa55word" in vals and "tok-123456789" in vals and "S3CRET-TOKEN-xyz" in vals
     assert "/root" not in vals and "abc" not in vals
-    text, n = runner.redact("conn postgresql://analyst:pa55word@db.local/shop and S3CRET-TOKEN-xyz", vals)
+    text, n = redaction.redact("conn postgresql://analyst:pa55word@db.local/shop and S3CRET-TOKEN-xyz", vals)
     assert n == 2 and "pa55word" not in text and "S3CRET" not in text
 
 
@@ -89,34 +92,35 @@ def test_secret_values_and_redact():
 ])
 def test_unsafe_parameters_refused(params):
     with pytest.raises(ValueError):
-        runner.check_parameters_safe(params, environ={})
+        redaction.check_parameters_safe(params, environ={})
 
 
 def test_parameter_equal_to_secret_env_refused():
     with pytest.raises(ValueError, match="secret environment variable"):
-        runner.check_parameters_safe({"campaign": "x-tok-123456789-y"}, environ={"SHOP_TOKEN": "tok-123456789"})
+        redaction.check_parameters_safe({"campaign": "x-tok-123456789-y"}, environ={"SHOP_TOKEN": "tok-123456789"})
 
 
 def test_format_value():
-    assert runner.format_value(23570) == "23,570"
-    assert runner.format_value(12345.678) == "12,346"
-    assert runner.format_value(0.25) == "0.25"
-    assert runner.format_value(None) == ""
-    assert runner.format_value(3.2e-20) == "3.2e-20"  # a tiny p-value is not shown as 0
-    assert runner.format_value(0.0042) == "0.004"
-    assert runner.format_value(0.0) == "0"
-    assert runner.format_value(0.6771, "pct") == "67.7%"
-    assert runner.format_value(2500316.4, "money") == "2,500,316"
-    assert runner.format_value(3.2e-20, "pvalue") == "< 0.001"
-    assert runner.format_value(0.0421, "pvalue") == "0.042"
-    assert runner.format_value("Loyal", "pct") == "Loyal"
+    assert templating.format_value(23570) == "23,570"
+    assert templating.format_value(12345.678) == "12,346"
+    assert templating.format_value(0.25) == "0.25"
+    assert templating.format_value(None) == ""
+    assert templating.format_value(3.2e-20) == "3.2e-20"  # a tiny p-value is not shown as 0
+    assert templating.format_value(0.0042) == "0.004"
+    assert templating.format_value(0.0) == "0"
+    assert templating.format_value(0.6771, "pct") == "67.7%"
+    assert templating.format_value(2500316.4, "money") == "$2,500,316"  # money carries the run's currency
+    assert templating.format_value(1.5948, "money") == "$1.59"  # cents below 100
+    assert templating.format_value(3.2e-20, "pvalue") == "< 0.001"
+    assert templating.format_value(0.0421, "pvalue") == "0.042"
+    assert templating.format_value("Loyal", "pct") == "Loyal"
 
 
 def test_headline_uses_recorded_format(tmp_path):
-    from rfm_helpers import summary
+    from rfm_helpers.report import summary
     summary.record("share", 0.5, "Share", run_dir=tmp_path, fmt="pct")
     summary.record("n", 3, "N", run_dir=tmp_path)
-    assert runner.headline(summary.load(tmp_path)) == [("Share", "50.0%"), ("N", "3")]
+    assert templating.headline(summary.load(tmp_path)) == [("Share", "50.0%"), ("N", "3")]
     with pytest.raises(ValueError, match="fmt"):
         summary.record("x", 1, run_dir=tmp_path, fmt="percent")
 
@@ -128,7 +132,7 @@ def test_headline_uses_recorded_format(tmp_path):
 def fixture_run(tmp_path_factory):
     base = tmp_path_factory.mktemp("run")
     nbs = basic_set(base / "notebooks")
-    out = runner.run_month("1998-06", reports_dir=base / "reports", notebooks_dir=nbs,
+    out = report_run.run_month("1998-06", reports_dir=base / "reports", notebooks_dir=nbs,
                            extra_params={"threshold": 7}, progress=False)
     return out
 
@@ -184,7 +188,7 @@ def test_only_declared_parameters_are_passed(fixture_run):
     assert names == {"analysis_date", "threshold"}
     full = nbformat.read(fixture_run / "01_overview.ipynb", as_version=4)
     inj = [c for c in full.cells if "injected-parameters" in c.metadata.get("tags", [])][0].source
-    assert set(re.findall(r"^(\w+) = ", inj, flags=re.M)) == set(runner.STANDARD_PARAMETERS)
+    assert set(re.findall(r"^(\w+) = ", inj, flags=re.M)) == set(params.STANDARD_PARAMETERS)
     assert ".tmp-" not in (fixture_run / "01_overview.ipynb").read_text(encoding="utf-8")  # final path only
     assert str(fixture_run) in inj
 
@@ -206,7 +210,7 @@ def test_month_index_links_notebooks(fixture_run):
     page = (fixture_run / "index.html").read_text(encoding="utf-8")
     hrefs = [a.get("href") for t, a in parse_html(page).tags if t == "a"]
     assert "01_overview.html" in hrefs and "02_small.html" in hrefs and "../index.html" in hrefs
-    assert "12,346" in page and "Customers" in page  # headline figures shown
+    assert "$12,346" in page and "Customers" in page  # headline figures shown, money with its currency
 
 
 def test_reports_index_lists_run(fixture_run):
@@ -232,7 +236,7 @@ def test_index_newest_first_and_escaped(tmp_path):
 
 
 def test_index_shows_first_figures_and_links_the_rest(tmp_path):
-    from rfm_helpers.report_index import MAX_FIGURES
+    from rfm_helpers.report.index import MAX_FIGURES
     d = tmp_path / "1998-06"
     d.mkdir()
     (d / "index.html").write_text("x")
@@ -246,7 +250,7 @@ def test_index_shows_first_figures_and_links_the_rest(tmp_path):
 def test_cli_range_and_failure_exit(tmp_path, capsys):
     nbs = tmp_path / "nb"
     make_notebook(nbs / "01_only.ipynb", "Only",
-                  ["from rfm_helpers import summary\nsummary.record('month_end', analysis_date, 'Month end')\n"
+                  ["from rfm_helpers.report import summary\nsummary.record('month_end', analysis_date, 'Month end')\n"
                    "assert analysis_date != '1998-02-28', 'bad month'"])
     rc = cli.main(["run", "--from", "1998-02", "--to", "1998-03", "--reports-dir", str(tmp_path / "r"),
                    "--notebooks-dir", str(nbs), "--no-progress"])
@@ -288,19 +292,19 @@ def test_secrets_never_reach_outputs(tmp_path, monkeypatch):
     nbs = tmp_path / "nb"
     make_notebook(nbs / "01_leaky.ipynb", "Leaky", [
         "import os\nprint('connecting to', os.environ['RFM_DB_URL'])\n"
-        "from rfm_helpers import display, summary\n"
+        "from rfm_helpers.report import display, summary\n"
         "display.say('token {t}', t=os.environ['SHOP_API_TOKEN'])\n"
         "summary.record('conn', os.environ['RFM_DB_URL'], 'Connection')\n"
         "open(os.path.join(run_dir, 'exports.csv'), 'w').write('x,' + os.environ['SHOP_API_TOKEN'])\n"
         "assert os.environ['RFM_DB_URL'].endswith('S3CRET-TOKEN-xyz')"])
-    out = runner.run_month("1998-06", reports_dir=tmp_path / "r", notebooks_dir=nbs, progress=False)
+    out = report_run.run_month("1998-06", reports_dir=tmp_path / "r", notebooks_dir=nbs, progress=False)
     files = [p for p in (tmp_path / "r").rglob("*") if p.is_file()]
     assert len(files) >= 5
     for p in files:
         data = p.read_bytes()
         assert b"S3CRET-TOKEN-xyz" not in data, p
         assert b"fake-env-secret-4242" not in data, p
-    assert runner.REDACTED in (out / "01_leaky.html").read_text(encoding="utf-8")
+    assert redaction.REDACTED in (out / "01_leaky.html").read_text(encoding="utf-8")
 
 
 def test_missing_source_config_fails_before_running(tmp_path, capsys):
@@ -312,12 +316,12 @@ def test_missing_source_config_fails_before_running(tmp_path, capsys):
 
 
 def test_month_index_in_russian():
-    page = runner.month_index_html({"headline": {"c": {"value": 23502, "label": "Клиенты"}},
+    page = render.month_index_html({"headline": {"c": {"value": 23502, "label": "Клиенты"}},
                                     "run": {"month": "1998-06", "language": "ru", "analysis_date": "1998-06-30",
                                             "notebooks": [{"title": "RFM <анализ>", "html": "02_rfm.html",
                                                            "status": "ok", "duration_s": 1.0}]}})
     assert '<html lang="ru">' in page and "Ежемесячный RFM-отчёт" in page
-    assert "RFM &lt;анализ&gt;" in page and "23,502" in page and "Клиенты" in page
+    assert "RFM &lt;анализ&gt;" in page and "23\u00a0502" in page and "Клиенты" in page
 
 
 def test_cli_index_command(tmp_path, capsys):
@@ -332,26 +336,139 @@ def test_bad_analysis_date_refused(tmp_path):
     assert rc == 2 and not (tmp_path / "r" / "1998-06").exists()
 
 
-def test_select_language_keeps_the_runs_language_and_untagged_cells():
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [
-        nbformat.v4.new_markdown_cell("# Title", metadata={"tags": ["lang-en"]}),
-        nbformat.v4.new_markdown_cell("# Заголовок", metadata={"tags": ["lang-ru"]}),
-        nbformat.v4.new_code_cell("x = 1"),
-        nbformat.v4.new_markdown_cell("Both", metadata={"tags": ["lang-en", "lang-ru"]}),
-    ]
-    ru = runner.select_language(nb, "ru")
-    assert [c.source for c in ru.cells] == ["# Заголовок", "x = 1", "Both"]
-    assert runner.notebook_title(ru, "x") == "Заголовок"
-    en = runner.select_language(nb, "en")
-    assert [c.source for c in en.cells] == ["# Title", "x = 1", "Both"]
-    assert len(nb.cells) == 4  # the input is not modified
-    # a language with no cells falls back to English
-    assert [c.source for c in runner.select_language(nb, "de").cells] == ["# Title", "x = 1", "Both"]
+def test_a_russian_run_executes_the_russian_set_and_never_a_stale_one(tmp_path, capsys):
+    """The runner executes notebooks/ru/NN.ipynb when it is what a fresh build gives; a stale
+    or missing one is replaced by a fresh translation for the run, with a warning."""
+    from rfm_helpers.report.notebooks import build, language_notebook
+
+    nbs = tmp_path / "nb"
+    make_notebook(nbs / "01_overview.ipynb", "Parameters of this run", ["x = 1"])
+    src = nbs / "01_overview.ipynb"
+    scratch = tmp_path / "scratch"
+    # no ru/ folder (a custom notebook folder): translated on the fly, silently
+    path, note = language_notebook(src, "ru", scratch)
+    assert path == scratch / src.name and note == ""
+    assert nbformat.read(path, as_version=4).cells[0].source.startswith("# Параметры этого запуска")
+    assert language_notebook(src, "en", scratch) == (src, "")
+    build(nbs, ["ru"])
+    committed = nbs / "ru" / src.name
+    assert language_notebook(src, "ru", scratch) == (committed, "")
+    # the English source changes: the committed translation is stale and is not executed
+    nb = nbformat.read(src, as_version=4)
+    nb.cells[-1].source = "x = 2"
+    nbformat.write(nb, src)
+    path, note = language_notebook(src, "ru", scratch)
+    assert path == scratch / src.name and "out of date" in note and str(committed) in note
+    assert nbformat.read(path, as_version=4).cells[-1].source == "x = 2"
+    committed.unlink()
+    assert "missing" in language_notebook(src, "ru", scratch)[1]
 
 
 def test_parameter_box_speaks_the_reports_language():
-    ru = dict(runner._display_params({"source_config": "", "window_days": 0, "run_dir": "/x"}, "ru"))
+    ru = dict(templating.display_params({"source_config": "", "window_days": 0, "run_dir": "/x"}, translator("ru")))
     assert ru == {"source_config": "встроенный пример CDNOW", "window_days": "0 (вся история)"}
-    en = dict(runner._display_params({"source_config": "/data/shop.yaml", "window_days": 365}))
+    en = dict(templating.display_params({"source_config": "/data/shop.yaml", "window_days": 365}))
     assert en == {"source_config": "shop.yaml", "window_days": "365"}
+
+
+# --------------------------------------------------------------------------- the run manifest
+
+
+def test_manifest_in_summary_and_every_footer(fixture_run):
+    import importlib.metadata as md
+    import sys
+
+    s = json.loads((fixture_run / "summary.json").read_text(encoding="utf-8"))
+    m = s["manifest"]
+    for name in ("pandas", "numpy", "duckdb", "pyarrow", "scikit-learn", "statsmodels", "papermill"):
+        assert m["packages"][name] == md.version(name)  # read independently
+    assert m["python"] == sys.version.split()[0]
+    assert m["parameters"]["analysis_date"] == "1998-06-30" and m["parameters"]["threshold"] == 7
+    data = m["data"]  # the bundled file, hashed independently here
+    import hashlib
+    from rfm_helpers.load import bundled as datasets
+    assert data["kind"] == "file" and data["file"] == "CDNOW_master.txt"
+    assert data["sha256"] == hashlib.sha256(datasets.cdnow_path().read_bytes()).hexdigest()
+    assert data["rows_read"] is None and data["rows_note"] == "not_loaded"  # the fixtures load no data
+    assert "_path" not in data and str(datasets.cdnow_path()) not in json.dumps(s)  # no absolute data path
+    code = m["code"]
+    assert set(code) >= {"commit", "dirty"}
+    for page in ["index.html", "01_overview.html", "02_small.html"]:
+        html_text = (fixture_run / page).read_text(encoding="utf-8")
+        footer = html_text[html_text.index("<footer>"):]
+        assert data["sha256"] in footer and "CDNOW_master.txt" in footer, page
+        assert f"pandas {m['packages']['pandas']}" in footer and f"Python {m['python']}" in footer, page
+        assert "row count unknown" in footer, page
+        if code["commit"]:
+            assert code["commit"][:12] in footer, page
+
+
+def test_git_state_of_a_checkout(tmp_path):
+    import subprocess
+
+    from rfm_helpers.report.manifest import git_state
+
+    assert git_state(tmp_path)["commit"] is None and git_state(tmp_path)["note"] == "not_git_checkout"
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x",
+           "HOME": str(tmp_path), "PATH": __import__("os").environ["PATH"]}
+    git = lambda *a: subprocess.run(["git", "-C", str(tmp_path), *a], check=True, capture_output=True,  # noqa: E731
+                                    text=True, env=env).stdout.strip()
+    git("init", "-q")
+    (tmp_path / "a.txt").write_text("1")
+    git("add", "a.txt")
+    git("commit", "-q", "-m", "one")
+    state = git_state(tmp_path)
+    assert state["commit"] == git("rev-parse", "HEAD") and state["dirty"] is False
+    (tmp_path / "new_notebook.ipynb").write_text("{}")  # untracked files count: the run would use them
+    assert git_state(tmp_path)["dirty"] is True
+
+
+def test_sql_source_and_changed_file_in_the_manifest(tmp_path):
+    from rfm_helpers.params import RunParams
+    from rfm_helpers.report.manifest import data_fingerprint, finish_manifest
+
+    sql = tmp_path / "db.yaml"
+    sql.write_text("format: sql\nsql: {query: 'SELECT * FROM sales', url_env: RFM_DB_URL}\ncolumns: {}\n")
+    d = data_fingerprint(RunParams.for_month("1998-06", source_config=str(sql)))
+    assert d["kind"] == "sql" and d["sha256"] is None and d["note"] == "sql_no_file"
+    import hashlib
+    assert d["query_sha256"] == hashlib.sha256(b"SELECT * FROM sales").hexdigest()
+    assert d["config"] == "db.yaml" and d["config_sha256"] == hashlib.sha256(sql.read_bytes()).hexdigest()
+    csv = tmp_path / "sales.csv"
+    csv.write_text("a,b\n1,2\n")
+    spec = tmp_path / "shop.yaml"
+    spec.write_text("path: sales.csv\ncolumns: {customer_id: a, order_date: b, amount: b}\n")
+    manifest = {"data": data_fingerprint(RunParams.for_month("1998-06", source_config=str(spec))), "warnings": []}
+    assert manifest["data"]["sha256"] == hashlib.sha256(csv.read_bytes()).hexdigest()
+    csv.write_text("a,b\n1,2\n3,4\n")  # the file changes while the report runs
+    finish_manifest(manifest, tmp_path)
+    assert manifest["warnings"] == [{"code": "data_changed", "file": "sales.csv"}]
+    page = render.manifest_view({**manifest, "parameters": {"source_config": "shop.yaml"}}, translator("ru"))
+    assert page["warnings"] == ["Файл данных sales.csv изменился во время расчёта отчёта: его SHA-256 может "
+                                "не совпадать с тем, что прочитали блокноты."]
+
+
+def test_manifest_is_redacted(tmp_path, monkeypatch):
+    from rfm_helpers.redaction import REDACTED, redact_data
+
+    manifest = {"data": {"source": "shop tok-123456789"}, "parameters": {"campaign": "tok-123456789"}}
+    out = redact_data(manifest, ["tok-123456789"])
+    assert out == {"data": {"source": f"shop {REDACTED}"}, "parameters": {"campaign": REDACTED}}
+
+
+def test_russian_ruble_run_formats_money_with_babel(tmp_path):
+    nbs = basic_set(tmp_path / "nb")
+    (nbs / "02_small.ipynb").unlink()
+    out = report_run.run_month("1998-06", reports_dir=tmp_path / "r", notebooks_dir=nbs, language="ru",
+                               currency="RUB", progress=False)
+    s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert s["run"]["currency"] == "RUB" and s["run"]["language"] == "ru"
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "12\u00a0346\u00a0₽" in page and "$" not in page  # Babel's ru_RU money format, no dollar sign
+    assert "Июнь 1998" in page and "30 июня 1998\u202fг." in page
+    top = (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
+    assert "12\u00a0346\u00a0₽" in top and "RFM-отчёты: все запуски" in top
+    nb_page = (out / "01_overview.html").read_text(encoding="utf-8")
+    assert "<tr><th translate=\"no\">currency</th><td>RUB</td></tr>" in nb_page and "Паспорт запуска" in nb_page
+    injected = nbformat.read(out / "01_overview.ipynb", as_version=4).cells[2].source
+    assert 'currency = "RUB"' in injected

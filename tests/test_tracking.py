@@ -20,7 +20,10 @@ import pytest  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from rfm_helpers import plots_tracking, tracking  # noqa: E402
+from rfm_helpers import tracking  # noqa: E402
+from rfm_helpers.report.charts import track as plots_tracking  # noqa: E402
+from rfm_helpers.report.i18n import translator  # noqa: E402
+from rfm_helpers.report.texts import track as track_texts  # noqa: E402
 
 SEGS = ["lost", "hibernating", "at_risk", "loyal", "champions"]
 
@@ -200,10 +203,19 @@ def test_key_flows_only_from_high_value_into_risk_or_churn():
     assert ch.iloc[0].to_dict() == {"month": "2024-02", "entered_churn": 3, "returned": 0, "in_churn": 3}
     h = tracking.headline(snaps, order)
     assert h["moved_down"] == 4 and h["moved_up"] == 1 and h["top_flow_customers"] == 1
-    for lang in ("en", "ru"):
-        texts = tracking.sentences(snaps, order, language=lang)
-        rendered = [t.format(**v) for t, v in texts]
+    found = tracking.month_findings(snaps, order)
+    assert [c for c, _ in found] == ["moves", "cooling", "churn", "flow", "flow", "flow"]
+    assert found[0][1] == {"prev": "2024-01", "curr": "2024-02", "up": 1, "down": 4, "same": 0, "new": 0}
+    assert found[3][1] == {"customers": 1, "from": "champions", "to": "lost", "kind": "churn", "value": 500.0}
+    labels = {"champions": "Champions", "lost": "Lost", "loyal": "Loyal", "at_risk": "At risk",
+              "hibernating": "Hibernating"}
+    for lang, month in (("en", "February 2024"), ("ru", "февраль 2024")):
+        rendered = [tpl.format(**v) for tpl, v in track_texts.month_sentences(translator(lang), found, labels)]
         assert any("<b>Champions</b>" in r and "<b>Lost</b>" in r for r in rendered)  # labels, not codes
+        assert month in rendered[0]
+    ru = [tpl.format(**v) for tpl, v in track_texts.month_sentences(translator("ru", "RUB"), found, labels)]
+    assert "<b>1 клиент</b> перешёл" in ru[3] and "500 ₽" in ru[3].replace("\u00a0", " ")
+    assert "<b>4 клиента</b>" in ru[0] and "<b>1 клиент</b>" in ru[0]
 
 
 def test_history_tables_and_plots():
@@ -219,16 +231,17 @@ def test_history_tables_and_plots():
     moves = tracking.movement_history(snaps, order)
     assert moves["month"].tolist() == ["2023-11", "2023-12"]
     counts, shares = tracking.transition_matrix(snaps["2023-11"], snaps["2023-12"], order)
-    for fig in (plots_tracking.plot_transition_heatmap(counts, shares, prev="2023-11", curr="2023-12"),
-                plots_tracking.plot_segment_history(hist, order, language="ru"),
-                plots_tracking.plot_movements(moves, tracking.churn_flows(snaps))):
+    ru = translator("ru", "RUB")
+    for fig in (plots_tracking.plot_transition_heatmap(counts, shares, ru, prev="2023-11", curr="2023-12"),
+                plots_tracking.plot_segment_history(hist, order, ru),
+                plots_tracking.plot_movements(moves, translator("en"), tracking.churn_flows(snaps))):
         assert fig.axes and fig.axes[0].get_title()
         matplotlib.pyplot.close(fig)
 
 
 def test_real_segment_map_on_cdnow(tmp_path):
     segments = pytest.importorskip("rfm_helpers.segments")
-    from rfm_helpers import datasets
+    from rfm_helpers.load import bundled as datasets
 
     raw = datasets.read_cdnow_raw()
     tx = pd.DataFrame({"customer_id": raw["customer_id"],

@@ -1,9 +1,7 @@
-"""Russian versions of the report notebooks 01, 02, 03 and 05 and of their fixed texts.
-
-Every Markdown cell of these notebooks exists in English (tag ``lang-en``) followed directly
-by its Russian twin (tag ``lang-ru``); the runner keeps the cells of the run's language (see
-:func:`rfm_helpers.runner.select_language`). Texts written by code cells come from
-``report_text(language)`` dictionaries whose English and Russian sides must match.
+"""Russian texts still kept in dictionaries by the campaign modules (their owner is moving them
+onto the message catalogs), and the Russian number style of the report helpers kept for the
+notebook cells that still call them. The notebooks in both languages are checked in
+``test_notebook_sets.py``; the catalogs in ``test_i18n.py``.
 """
 from __future__ import annotations
 
@@ -13,61 +11,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from rfm_helpers import clustering, insights, loading, plots, plots_segments, tracking
-from rfm_helpers.runner import select_language
+from rfm_helpers import insights
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
-TRANSLATED = ["01_load_and_validate", "02_rfm", "03_segmentation", "05_segment_migration"]
-LANG_TAGS = {"lang-en", "lang-ru"}
 CYRILLIC = re.compile(r"[А-Яа-яЁё]")
-
-
-@pytest.fixture(params=TRANSLATED)
-def book(request):
-    return nbformat.read(NOTEBOOK_DIR / f"{request.param}.ipynb", as_version=4)
-
-
-def _lang(cell) -> set[str]:
-    return set(cell.get("metadata", {}).get("tags", [])) & LANG_TAGS
-
-
-def test_every_markdown_cell_has_exactly_one_language(book):
-    for cell in book.cells:
-        if cell.cell_type == "markdown":
-            assert len(_lang(cell)) == 1, f"tag lang-en or lang-ru:\n{cell.source[:120]}"
-        else:
-            assert not _lang(cell), "code cells are shared by both languages"
-
-
-def test_english_and_russian_cells_alternate_as_twins(book):
-    md = [c for c in book.cells if c.cell_type == "markdown"]
-    langs = [next(iter(_lang(c))) for c in md]
-    assert langs.count("lang-en") == langs.count("lang-ru")
-    assert langs == ["lang-en", "lang-ru"] * (len(md) // 2)
-    # twins sit next to each other (no code cell between) and keep the heading structure
-    idx = [i for i, c in enumerate(book.cells) if c.cell_type == "markdown"]
-    for (i_en, i_ru), (en, ru) in zip(zip(idx[::2], idx[1::2]), zip(md[::2], md[1::2])):
-        assert i_ru == i_en + 1
-        heads = [[ln.split(" ")[0] for ln in c.source.splitlines() if ln.startswith("#")] for c in (en, ru)]
-        assert heads[0] == heads[1]
-        assert en.source.startswith("---") == ru.source.startswith("---")
-
-
-def test_russian_cells_are_russian(book):
-    for cell in book.cells:
-        if _lang(cell) == {"lang-ru"}:
-            assert CYRILLIC.search(cell.source), cell.source[:120]
-        elif _lang(cell) == {"lang-en"}:
-            assert not CYRILLIC.search(cell.source), cell.source[:120]
-
-
-@pytest.mark.parametrize("language", ["en", "ru"])
-def test_each_language_starts_with_its_title(book, language):
-    shown = select_language(book, language)
-    first = shown.cells[0]
-    assert first.cell_type == "markdown" and first.source.startswith("# ")
-    assert bool(CYRILLIC.search(first.source)) == (language == "ru")
-    assert all(_lang(c) in (set(), {f"lang-{language}"}) for c in shown.cells)
 
 
 def _same_keys(en, ru, where="") -> None:
@@ -81,61 +28,28 @@ def _same_keys(en, ru, where="") -> None:
         assert set(re.findall(r"{(\w*)}", en)) == set(re.findall(r"{(\w*)}", ru)), f"{where}: {en!r} / {ru!r}"
 
 
-@pytest.mark.parametrize("texts", [insights._TEXT, loading._TEXT, tracking._REPORT_TEXT, plots._TEXT,
-                                   clustering._REPORT_TEXT, clustering._CONCLUSION, plots_segments._TEXT],
-                         ids=["insights", "loading", "tracking", "plots", "clustering", "conclusion",
-                              "plots_segments"])
-def test_text_dicts_have_the_same_keys_in_both_languages(texts):
-    assert set(texts) == {"en", "ru"}
-    _same_keys(texts["en"], texts["ru"], "texts")
-
-
-def test_russian_texts_are_russian():
-    for texts in (insights._TEXT, loading._TEXT, tracking._REPORT_TEXT, clustering._REPORT_TEXT):
-        for key, value in texts["ru"].items():
-            if isinstance(value, str):
-                assert CYRILLIC.search(value), key
-
-
-def test_english_headers_unchanged_and_formats_follow_renamed_columns():
+def test_legacy_localize_keeps_english_headers_and_formats():
     import pandas as pd
 
     df = pd.DataFrame({"customers": [1234], "revenue_share": [0.5]})
     fmt = {"customers": "{:,}", "revenue_share": "{:.1%}"}
-    shown, f = insights.localize(df, insights.report_text("en")["columns"], fmt)
+    shown, f = insights.localize(df, {"customers": "customers"}, fmt)
     assert list(shown.columns) == ["customers", "revenue_share"] and f == fmt
-    shown, f = insights.localize(df, insights.report_text("ru")["columns"], fmt)
+    shown, f = insights.localize(df, {"customers": "Клиентов", "revenue_share": "Доля выручки"}, fmt)
     assert list(shown.columns) == ["Клиентов", "Доля выручки"]
     assert f == {"Клиентов": "{:,}", "Доля выручки": "{:.1%}"}
-    assert insights.report_text("xx") is insights.report_text("en")
-
-
-def test_segmentation_headers_english_unchanged_russian_translated():
-    en, ru = clustering.report_text("en"), clustering.report_text("ru")
-    assert all(k == v for k, v in en["columns"].items())  # English reports keep the column names
-    assert all(CYRILLIC.search(v) for k, v in ru["columns"].items() if not k.endswith("_file")), ru["columns"]
-    assert clustering.report_text("xx") is en
-    # every column of the tables shown in notebook 03 has a header in both languages
-    shown = {"label", "customers", "customer_share", "revenue", "revenue_share", "median_recency_days",
-             "median_frequency", "median_monetary", "method", "segments_used", "silhouette",
-             "calinski_harabasz", "davies_bouldin", "bootstrap_ari_mean", "bootstrap_ari_min",
-             "test_rows", "csv_file", "xlsx_sheet", "xlsx_file"}
-    assert shown <= set(en["columns"]) == set(ru["columns"])
+    assert insights.report_text("ru")["params_caption"] == "Параметры этого запуска"
+    assert insights.report_text("xx")["params_caption"] == "Parameters of this run"
 
 
 def test_parameters_view_translates_fixed_values_and_keeps_masking():
     view = insights.parameters_view({"window_days": "whole history", "source": "CDNOW (bundled sample)",
-                                     "api_token": "s3cr3t-value"}, "ru")
+                                     "api_token": "s3cr3t-value", "n_clusters": "automatic"}, "ru")
     assert list(view.columns) == ["Параметр", "Значение"]
-    assert list(view["Значение"]) == ["вся история", "CDNOW (встроенный пример)", "••••"]
+    assert list(view["Значение"]) == ["вся история", "CDNOW (встроенный пример)", "••••", "автоматически"]
+    assert list(view["Параметр"]) == ["window_days", "source", "api_token", "n_clusters"]  # names as typed
     en = insights.parameters_view({"window_days": "whole history"}, "en")
-    assert list(en.columns) == ["parameter", "value"] and en["value"].iloc[0] == "whole history"
-
-
-def test_source_label_only_renames_the_bundled_sample():
-    assert loading.source_label("CDNOW (bundled sample)", "ru") == "CDNOW (встроенный пример)"
-    assert loading.source_label("CDNOW (bundled sample)", "en") == "CDNOW (bundled sample)"
-    assert loading.source_label("sales.csv", "ru") == "sales.csv"
+    assert list(en.columns) == ["Parameter", "Value"] and en["Value"].iloc[0] == "whole history"
 
 
 def test_russian_tables_and_texts_use_russian_number_style():
@@ -143,61 +57,22 @@ def test_russian_tables_and_texts_use_russian_number_style():
 
     df = pd.DataFrame({"customers": [4322, None], "revenue_share": [0.184, 0.5]})
     fmt = {"customers": "{:,.0f}", "revenue_share": "{:.1%}"}
-    shown, f = insights.localize(df, insights.report_text("ru")["columns"], fmt, language="ru")
+    shown, f = insights.localize(df, {"customers": "Клиентов", "revenue_share": "Доля выручки"}, fmt, language="ru")
     assert f == {} and list(shown["Клиентов"]) == ["4\u00a0322", ""]
     assert list(shown["Доля выручки"]) == ["18,4%", "50,0%"]
     assert insights.int_text(69579, "ru") == "69\u00a0579" and insights.int_text(69579, "en") == "69,579"
-    assert insights.share_text(0.184, "ru") == "18,4%" and insights.share_text(0.184, "en") == "18.4%"
-
-
-@pytest.mark.parametrize("remark", [
-    "UTF-8 byte order mark (BOM) found and removed",
-    "file is not UTF-8: encoding cp1251 detected",
-    "separator ';' detected",
-    "separator TAB detected",
-    "1,204 blank line(s) inside the data skipped",
-    "decimal comma detected in column 'Сумма'",
-    "column 'date': time zone Europe/Moscow dropped, local wall-clock times kept",
-    "column 'date': 12 Excel serial day numbers converted to dates",
-    "column 'date': dates like 01/02/2024 read as day/month/year (set csv.dayfirst to change)",
-    "column 'Amount' matched 'amount' ignoring letter case",
-    "column 'ch' (channel) is empty in every row and was ignored",
-    "3 amount(s) exceed 1,000× the median (35.00); largest 99,000.00 on line 17. They are kept; please check them",
-])
-def test_loader_remarks_read_in_russian(remark):
-    ru = loading.warning_text(remark, "ru")
-    assert CYRILLIC.search(ru) and ru != remark
-    assert not re.search(r"\b(the|and|was|were|detected|column)\b", ru), ru
-    assert loading.warning_text(remark, "en") == remark
-
-
-def test_unknown_remark_is_shown_as_written():
-    assert loading.warning_text("something new happened", "ru") == "something new happened"
+    assert insights.share_text(0.184, "ru") == "18,4\u00a0%" and insights.share_text(0.184, "en") == "18.4%"
 
 
 def test_notebook_04_campaign_reads_in_russian():
-    """Notebook 04 (campaign A/B test): English/Russian twins of every Markdown cell, a title
-    first in either language, matching report texts and chart labels, Russian table headers
-    and values, and the English tables left exactly as they were."""
+    """Notebook 04 (campaign A/B test): a Russian title, matching report texts and chart labels,
+    Russian table headers and values, and the English tables left exactly as they were."""
     import pandas as pd
 
     from rfm_helpers import abtest, campaign, plots_abtest
 
-    nb = nbformat.read(NOTEBOOK_DIR / "04_campaign_ab_test.ipynb", as_version=4)
-    md = [c for c in nb.cells if c.cell_type == "markdown"]
-    assert [next(iter(_lang(c))) for c in md] == ["lang-en", "lang-ru"] * (len(md) // 2)
-    idx = [i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"]
-    for i_en, i_ru in zip(idx[::2], idx[1::2]):
-        en, ru = nb.cells[i_en], nb.cells[i_ru]
-        assert i_ru == i_en + 1
-        assert [ln.split(" ")[0] for ln in en.source.splitlines() if ln.startswith("#")] == \
-               [ln.split(" ")[0] for ln in ru.source.splitlines() if ln.startswith("#")]
-        assert CYRILLIC.search(ru.source) and not CYRILLIC.search(en.source)
-    assert all(not _lang(c) for c in nb.cells if c.cell_type == "code")
-    for language in ("en", "ru"):
-        first = select_language(nb, language).cells[0]
-        assert first.source.startswith("# ") and bool(CYRILLIC.search(first.source)) == (language == "ru")
-
+    nb = nbformat.read(NOTEBOOK_DIR / "ru" / "04_campaign_ab_test.ipynb", as_version=4)
+    assert nb.cells[0].source.startswith("# ") and CYRILLIC.search(nb.cells[0].source)
     for texts in (abtest._REPORT_TEXT, plots_abtest._TEXT, campaign._DEMO_SENTENCE):
         assert set(texts) == {"en", "ru"}
         _same_keys(texts["en"], texts["ru"], "texts")

@@ -175,7 +175,7 @@ class DuckDBEngine(Engine):
                 return f"CAST(timezone('{zone}', timezone('UTC', {q})) AS DATE)"
             return f"CAST(timezone('{zone}', {q}) AS DATE)"
         raise EngineDateError(f"{where}: column {column.name!r} is {column.engine_type}, not a date or "
-                              "timestamp; load the file with rfm_helpers.loading.load_transactions, "
+                              "timestamp; load the file with rfm_helpers.load.load_transactions, "
                               "which parses dates")
 
 

@@ -1,7 +1,9 @@
 """Maintain the message catalogs (``make messages``; ``python -m rfm_helpers.report.catalogs``).
 
 * ``update``: extract every message id from the package (Python calls of ``_``/``gettext``,
-  ``ngettext``, ``pgettext``, ``npgettext``, ``plural`` and ``N_``; Jinja templates) and merge
+  ``ngettext``, ``pgettext``, ``npgettext``, ``plural`` and ``N_``; Jinja templates) and from
+  the English report notebooks (each Markdown paragraph, and gettext calls in code cells: the
+  extractor :func:`rfm_helpers.report.notebooks.extract_notebook`), and merge
   them into each ``locale/<lang>/LC_MESSAGES/messages.po`` (new ids arrive untranslated, ids
   no longer used are dropped). No ``.pot`` file is kept: the template is extracted afresh
   each time, so it can never be stale.
@@ -26,6 +28,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
+from ..paths import package_checkout
 from .i18n import DOMAIN, LOCALE_DIR
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -44,17 +47,34 @@ METHOD_MAP = [
     ("**/templates/**.j2", "jinja2"),
 ]
 OPTIONS_MAP = {"**/templates/**.j2": {"extensions": "jinja2.ext.i18n", "trimmed": "true"}}
+#: The English report notebooks (``notebooks/NN_*.ipynb``; not the generated ``notebooks/<lang>/``).
+NOTEBOOK_METHOD_MAP = [
+    ("*.ipynb", "rfm_helpers.report.notebooks:extract_notebook"),
+    ("**", "ignore"),
+]
+
+
+def notebooks_source_dir() -> Path | None:
+    """``notebooks/`` of the checkout the package runs from (``None`` for an installed
+    package: its catalogs already hold the notebooks' paragraphs)."""
+    root = package_checkout()
+    return root / "notebooks" if root and (root / "notebooks").is_dir() else None
 _PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)(?:[!:][^{}]*)?\}")
 
 
 def extract() -> Catalog:
     """Every message id used in the package, as a template catalog."""
     catalog = Catalog(domain=DOMAIN, project="rfm-template", charset="utf-8")
-    for filename, lineno, message, comments, context in extract_from_dir(
-            PACKAGE_DIR, METHOD_MAP, OPTIONS_MAP, keywords=KEYWORDS, comment_tags=("TRANSLATORS:",),
-            strip_comment_tags=True):
-        catalog.add(message, None, [(f"rfm_helpers/{filename}", lineno)], auto_comments=comments,
-                    context=context)
+    sources = [(PACKAGE_DIR, METHOD_MAP, "rfm_helpers")]
+    nb_dir = notebooks_source_dir()
+    if nb_dir is not None:
+        sources.append((nb_dir, NOTEBOOK_METHOD_MAP, "notebooks"))
+    for folder, method_map, prefix in sources:
+        for filename, lineno, message, comments, context in extract_from_dir(
+                folder, method_map, OPTIONS_MAP, keywords=KEYWORDS, comment_tags=("TRANSLATORS:",),
+                strip_comment_tags=True):
+            catalog.add(message, None, [(f"{prefix}/{filename}", lineno)], auto_comments=comments,
+                        context=context)
     return catalog
 
 

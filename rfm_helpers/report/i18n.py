@@ -125,8 +125,13 @@ class Translator:
 
     def plural(self, n: float, singular: str, plural: str, **values: Any) -> str:
         """``ngettext`` with ``{n}`` filled in as a formatted integer (and any other
-        ``values``): ``t.plural(23502, "{n} customer", "{n} customers")`` -> ``23 502 клиента``."""
-        return self.ngettext(singular, plural, n).format(n=self.integer(n), **values)
+        ``values``): ``t.plural(23502, "{n} customer", "{n} customers")`` -> ``23 502 клиента``.
+        A fractional ``n`` is rounded first, so the word agrees with the number shown
+        (``21.6`` -> ``22 дня``, not ``22 день``)."""
+        if n is None or (isinstance(n, float) and math.isnan(n)):
+            return self.ngettext(singular, plural, 0).format(n=self.integer(n), **values)
+        k = int(round(n))
+        return self.ngettext(singular, plural, k).format(n=self.integer(k), **values)
 
     # ---------------------------------------------------------------- numbers
     def integer(self, n: float) -> str:
@@ -162,11 +167,11 @@ class Translator:
         """A money amount in the locale's currency format: ``$2,500,316`` / ``2 500 316 ₽``.
 
         ``cents``: ``None`` shows cents only for amounts below 100 (a report reads
-        ``2 500 316 ₽``, but ``7,72 ₽``); ``True``/``False`` force them on or off."""
+        ``2 500 316 ₽``, but ``7,72 ₽``; zero is ``0 ₽``); ``True``/``False`` force them on or off."""
         if x is None or (isinstance(x, float) and math.isnan(x)):
             return "–"
         code = (currency or self.currency).upper()
-        show_cents = abs(x) < 100 if cents is None else cents
+        show_cents = 0 < abs(x) < 100 if cents is None else cents
         pattern = _with_decimals(self.locale.currency_formats["standard"].pattern, 2 if show_cents else 0)
         symbol = get_currency_symbol(code, locale=self.locale)
         if symbol.isalpha() and len(symbol) > 1:  # an ISO code as the sign: RUB 2,500,316

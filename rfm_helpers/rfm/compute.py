@@ -91,7 +91,7 @@ def register_transactions(engine: Engine, transactions: Any, *, by: Iterable[str
     if missing:
         raise KeyError(
             f"{where}: transactions lack column(s) {missing}; found {sorted(table.columns)}. "
-            "Load raw files with rfm_helpers.loading.load_transactions, which maps columns.")
+            "Load raw files with rfm_helpers.load.load_transactions, which maps columns.")
     order_date = table.columns["order_date"]
     date_sql = engine.calendar_date_sql(order_date, time_zone, where)
     amount = table.columns["amount"]
@@ -117,7 +117,7 @@ def _check_missing(where: str, missing: dict[str, int]) -> None:
     if bad:
         raise ValueError(f"{where}: {', '.join(f'{n:,} row(s) without {c}' for c, n in bad.items())}; "
                          "RFM would drop or lump them silently. Load the source with "
-                         "rfm_helpers.loading.load_transactions, which quarantines such rows with a reason")
+                         "rfm_helpers.load.load_transactions, which quarantines such rows with a reason")
 
 
 def _scale_message(where: str, n_bad: int, examples: list, scale: int, column: str = "amount") -> str:

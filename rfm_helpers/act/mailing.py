@@ -1,0 +1,236 @@
+"""Mailing lists: one CSV per segment plus one workbook with a sheet per segment.
+
+Rows are built and written by the engine from the segmented table (``assigned``, the output
+of :func:`rfm_helpers.segments.assign_segments`): customer id, segment key and label, R/F/M
+values and scores, order dates, spend, the segment's offer and channel, ``is_test`` = 0, and
+the contact columns of ``contacts`` when given (name, e-mail, phone, consent flags: see
+:data:`rfm_helpers.act.columns.CONTACT_COLUMNS`). Test recipients are appended to every list
+with ``is_test`` = 1. Within a list: highest spend first, then customer id.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import pandas as pd
+
+from ..segments import _get_map, load_segment_maps, map_info
+from .columns import CONTACT_COLUMNS, Column, col, schema
+from .files import engine, sql_literal
+from .formats import LIST_FORMATS, list_format, prepare_contacts, write_format
+from .workbook import Sheet
+from .writer import ExportWriter
+
+__all__ = ["segment_texts", "load_test_recipients", "customer_sql", "extra_columns", "write_mailing_lists",
+           "safe_filename"]
+
+_OPTIONAL = {"r_score": "INTEGER", "f_score": "INTEGER", "m_score": "INTEGER",
+             "last_purchase": "DATE", "first_purchase": "DATE"}
+
+
+def segment_texts(map_name: str, language: str, maps: dict | None = None) -> pd.DataFrame:
+    """The map's segments (one row each, in map order) with their texts in ``language``:
+    ``segment``, ``segment_label``, ``suggested_offer``, ``recommended_channel``,
+    ``talking_points``, ``call_weight``, ``ord``, ``description``, ``rule``."""
+    info = map_info(map_name, language, maps)
+    return pd.DataFrame({
+        "segment": info["segment"].astype(str), "segment_label": info["label"].astype(str),
+        "suggested_offer": info["strategy"].astype(str), "recommended_channel": info["channel"].astype(str),
+        "talking_points": info["talking_points"].astype(str), "call_weight": info["call_weight"].astype(float),
+        "ord": range(len(info)), "description": info["description"].astype(str), "rule": info["rule"].astype(str),
+    })
+
+
+def load_test_recipients(test_recipients: Any) -> pd.DataFrame:
+    """Test recipients as a table of text columns: ``None``/``""`` -> empty; a list of dicts;
+    a DataFrame; or a CSV path (UTF-8 with or without BOM, ``,`` or ``;``; every value read as
+    text). Every row needs a non-empty ``customer_id`` (an internal id such as ``TEST-1``);
+    other columns (``email``, ``name`` ...) are kept. A relative path is looked up in the
+    working folder, then in the project root."""
+    if test_recipients is None or (isinstance(test_recipients, str) and not test_recipients.strip()):
+        return pd.DataFrame({"customer_id": pd.Series(dtype="string")})
+    if isinstance(test_recipients, pd.DataFrame):
+        df = test_recipients.copy()
+    elif isinstance(test_recipients, (str, Path)):
+        path = Path(test_recipients)
+        if not path.is_absolute() and not path.exists():
+            from ..pipeline import project_root
+
+            path = project_root() / path
+        if not path.exists():
+            raise FileNotFoundError(f"test recipients file {test_recipients!s} not found")
+        df = pd.read_csv(path, sep=None, engine="python", dtype=str, encoding="utf-8-sig",
+                         keep_default_na=False, na_values=[""])
+    else:
+        df = pd.DataFrame(list(test_recipients))
+    if df.empty:
+        return pd.DataFrame({"customer_id": pd.Series(dtype="string")})
+    if "customer_id" not in df.columns:
+        raise KeyError(f"test recipients need a 'customer_id' column; got {list(df.columns)}")
+    ids = df["customer_id"]
+    if ids.isna().any() or (ids.astype(str).str.strip() == "").any():
+        raise ValueError("every test recipient needs a non-empty customer_id")
+    return df.astype("string").reset_index(drop=True)
+
+
+def extra_columns(contacts: pd.DataFrame | None, tests: pd.DataFrame | None, base: Sequence[Column]) -> list[Column]:
+    """Contact columns present in ``contacts`` or the test recipients (in the order of
+    :data:`CONTACT_COLUMNS`), then any other test-recipient column as free text."""
+    have = set()
+    for frame in (contacts, tests):
+        if frame is not None:
+            have |= set(map(str, frame.columns))
+    taken = {c.key for c in base}
+    out = [c for c in CONTACT_COLUMNS if c.key in have and c.key not in taken]
+    taken |= {c.key for c in out}
+    if tests is not None:
+        out += [col(str(k), "text") for k in tests.columns if str(k) not in taken]
+    return out
+
+
+def _check_contacts(con: Any, contacts: pd.DataFrame | None) -> None:
+    if contacts is None:
+        return
+    if "customer_id" not in contacts.columns:
+        raise KeyError(f"contacts need a 'customer_id' column; got {list(contacts.columns)}")
+    dup = con.execute("SELECT CAST(customer_id AS VARCHAR) AS id, count(*) FROM contacts GROUP BY 1 "
+                      "HAVING count(*) > 1 ORDER BY 2 DESC, 1 LIMIT 3").fetchall()
+    if dup:
+        raise ValueError(f"contacts: customer ids {[d[0] for d in dup]} appear more than once; keep one contact "
+                         "row per customer (which e-mail or phone to use is not a guess the export makes)")
+
+
+def customer_sql(assigned: pd.DataFrame, contacts: pd.DataFrame | None, contact_cols: Sequence[Column]) -> str:
+    """SQL (over views ``assigned``, ``seg`` and optionally ``contacts``) giving one row per
+    customer with every list column."""
+    need = ["customer_id", "segment", "recency_days", "frequency", "monetary"]
+    missing = [c for c in need if c not in assigned.columns]
+    if missing:
+        raise KeyError(f"the segmented table lacks columns {missing}; segment it with assign_segments first")
+    opt = {k: (f'a."{k}"' if k in assigned.columns else f"CAST(NULL AS {t})") for k, t in _OPTIONAL.items()}
+    contact_sel = "".join(f', c."{c.key}"' if contacts is not None and c.key in contacts.columns
+                          else f', CAST(NULL AS VARCHAR) AS "{c.key}"' for c in contact_cols)
+    join = ("LEFT JOIN contacts AS c ON CAST(c.customer_id AS VARCHAR) = CAST(a.customer_id AS VARCHAR)"
+            if contacts is not None else "")
+    return f"""
+        SELECT CAST(a.customer_id AS VARCHAR) AS customer_id, s.segment, s.segment_label,
+               a.recency_days, a.frequency, a.monetary,
+               {opt['r_score']} AS r_score, {opt['f_score']} AS f_score, {opt['m_score']} AS m_score,
+               a.recency_days AS days_since_last_order,
+               CAST({opt['last_purchase']} AS DATE) AS last_order_date,
+               CAST({opt['first_purchase']} AS DATE) AS first_order_date,
+               a.monetary AS total_spend,
+               CASE WHEN a.frequency > 0 THEN a.monetary / a.frequency END AS average_order_value,
+               s.suggested_offer, s.recommended_channel, s.talking_points, s.call_weight, s.ord,
+               0 AS is_test{contact_sel}
+        FROM assigned AS a JOIN seg AS s ON CAST(a.segment AS VARCHAR) = s.segment {join}"""
+
+
+def safe_filename(key: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", key).strip("_") or "segment"
+
+
+def write_mailing_lists(ex: ExportWriter, assigned: pd.DataFrame, map_name: str | None = None,
+                        maps: dict | None = None, segments: Iterable[str] | None = None, test_recipients: Any = None,
+                        contacts: pd.DataFrame | None = None, formats: Iterable[str] = ("csv", "xlsx"),
+                        prefix: str = "mailing", phone_region: str | None = None) -> pd.DataFrame:
+    """Write ``{prefix}_{segment}.csv`` per non-empty segment and ``{prefix}_lists.xlsx`` (About
+    sheet, then one sheet per segment named after its label). ``segments`` restricts the export
+    to some segment keys. Returns a manifest (one row per segment: ``segment``, ``label``,
+    ``customers``, ``test_rows``, ``csv_file``, ``xlsx_sheet``; aggregates only) whose
+    ``attrs["warnings"]`` holds the warning codes (``xlsx_capped``, ``formula_like_keys`` ...).
+
+    ``formats`` may also name list formats of :data:`rfm_helpers.act.formats.LIST_FORMATS`
+    (``mailchimp``, ``unisender``, ``amocrm``): then ``{format}_{segment}.csv`` is written per
+    segment, ready for that service's import (see :mod:`rfm_helpers.act.formats`). Phones of
+    ``contacts`` are written in E.164; a number without a country code is read in
+    ``phone_region`` (default: ``RU`` for a Russian run, else ``US``), and that is reported."""
+    formats = [f.lower() for f in formats]
+    bad = [f for f in formats if f not in ("csv", "xlsx", *LIST_FORMATS)]
+    if bad:
+        raise ValueError(f"unknown export format(s) {bad}; use 'csv', 'xlsx' or a list format {sorted(LIST_FORMATS)}")
+    services = [list_format(f) for f in formats if f in LIST_FORMATS]
+    region = phone_region or ("RU" if ex.language == "ru" else "US")
+    prep_warnings: list[dict] = []
+    if contacts is not None:
+        contacts, prep_warnings = prepare_contacts(contacts, region)
+    maps = maps if maps is not None else load_segment_maps()
+    name = map_name or assigned.attrs.get("segment_map") or "classic"
+    _, mp = _get_map(name, maps)
+    keys = [s["key"] for s in mp["segments"]]
+    wanted = list(segments) if segments is not None else keys
+    unknown = [k for k in wanted if k not in keys]
+    if unknown:
+        raise ValueError(f"segments {unknown} are not in map {name!r}")
+    seg = segment_texts(name, ex.language, maps)
+    tests = load_test_recipients(test_recipients)
+    if len(tests):
+        tests, more = prepare_contacts(tests, region)
+        tests = tests.astype("string")
+        prep_warnings += [dict(w, test_recipients=True) for w in more]
+    base = list(schema("mailing_<segment>.csv"))
+    columns = base[:-1] + extra_columns(contacts, tests if len(tests) else None, base) + base[-1:]
+    frames = {"assigned": assigned, "seg": seg}
+    if contacts is not None:
+        frames["contacts"] = contacts
+    if len(tests):
+        frames["tests"] = tests
+    records, sheets, rows_out = len(ex.records), [], []
+    with engine(**frames) as con:
+        _check_contacts(con, contacts)
+        known = {r[0] for r in con.execute("SELECT DISTINCT CAST(segment AS VARCHAR) FROM assigned").fetchall()}
+        stray = sorted(str(k) for k in known - set(keys) if k is not None)
+        if stray:
+            raise ValueError(f"segments {stray} are not in map {name!r}")
+        con.execute(f"CREATE TEMP VIEW customers AS {customer_sql(assigned, contacts, [c for c in columns if c.key not in {b.key for b in base}])}")
+        counts = dict(con.execute("SELECT segment, count(*) FROM customers GROUP BY 1").fetchall())
+        for s in seg.itertuples():
+            if s.segment not in wanted or not counts.get(s.segment):
+                continue
+            sql = f"SELECT * FROM customers WHERE segment = {sql_literal(s.segment)}"
+            if len(tests):
+                sql = (f"{sql} UNION ALL BY NAME SELECT *, {sql_literal(s.segment)} AS segment, "
+                       f"{sql_literal(s.segment_label)} AS segment_label, {sql_literal(s.suggested_offer)} AS suggested_offer, "
+                       f"{sql_literal(s.recommended_channel)} AS recommended_channel, 1 AS is_test FROM tests")
+            sql = f"SELECT * FROM ({sql}) AS l ORDER BY is_test, monetary DESC NULLS LAST, customer_id"
+            entry = {"segment": s.segment, "label": s.segment_label, "customers": int(counts[s.segment]),
+                     "test_rows": len(tests), "csv_file": "", "xlsx_sheet": ""}
+            total = int(counts[s.segment]) + len(tests)
+            if "csv" in formats:
+                file = f"{prefix}_{safe_filename(s.segment)}.csv"
+                ex.write_query(con, file, sql, columns, "mailing_<segment>.csv")
+                entry["csv_file"] = file
+            for fmt in services:
+                write_format(ex, con, fmt, sql, [c.key for c in columns], f"{fmt.name}_{safe_filename(s.segment)}.csv")
+            if "xlsx" in formats:
+                sheets.append(Sheet(s.segment_label, columns, sql, total, entry["csv_file"]))
+            rows_out.append(entry)
+        if sheets:
+            about = definitions(ex, seg, rows_out, name, maps)
+            recs = ex.write_workbook(con, f"{prefix}_lists.xlsx", sheets, about)
+            for entry, rec in zip([e for e in rows_out], recs):
+                entry["xlsx_sheet"] = rec.file.split("#", 1)[1]
+    manifest = pd.DataFrame(rows_out, columns=["segment", "label", "customers", "test_rows", "csv_file", "xlsx_sheet"])
+    ex.notes.extend(prep_warnings)
+    manifest.attrs["warnings"] = prep_warnings + [w for r in ex.records[records:] for w in r.warnings]
+    return manifest
+
+
+def definitions(ex: ExportWriter, seg: pd.DataFrame, entries: Sequence[dict], map_name: str,
+                maps: dict | None) -> list[list[Any]]:
+    """About-sheet rows: the segment map, each segment's rule and description, and the rows of
+    each list."""
+    w = ex.words
+    maps = maps if maps is not None else load_segment_maps()
+    title = maps["maps"][map_name].get("title", {})
+    rows: list[list[Any]] = [[w.label("segment_map"), title.get(ex.language, map_name) if isinstance(title, dict) else map_name],
+                             [], [w.label("segment_definitions")],
+                             [w.header("segment_label"), w.header("segment"), w.label("rule"), w.label("description"),
+                              w.header("customers")]]
+    counts = {e["segment"]: e["customers"] for e in entries}
+    for s in seg.itertuples():
+        rows.append([s.segment_label, s.segment, s.rule, s.description, counts.get(s.segment, 0)])
+    rows += [[], [w.label("rule_note")]]
+    return rows

@@ -1,0 +1,1 @@
+"""Sentences and labels per stage, made through the run's Translator (one module per stage)."""
