@@ -19,6 +19,8 @@ shown apart from the query; the query is transactions -> scored RFM -> Parquet f
 ``--baseline FILE`` runs an older implementation instead of the package (a copy of a
 previous ``rfm_helpers/rfm.py``: its ``compute_scored_rfm`` on the file, or on
 ``spark.read.parquet(file)``, then ``DataFrame.to_parquet``), to measure before/after.
+``--before-after FILE`` runs that older implementation and then the package in one
+invocation (same data, same machine state) and prints both tables.
 
 Usage::
 
@@ -27,6 +29,7 @@ Usage::
         --time-zones UTC,America/Sao_Paulo,Europe/Moscow
     git show e0be130:rfm_helpers/rfm.py > /tmp/rfm_before.py
     .venv/bin/python benchmarks/bench_engines.py --sizes 1e6 --baseline /tmp/rfm_before.py
+    .venv/bin/python benchmarks/bench_engines.py --sizes 1e6 --before-after /tmp/rfm_before.py
     # a standalone cluster (see benchmarks/README.md): two executors of 1 GB
     .venv/bin/python benchmarks/bench_engines.py --sizes 1e7 --engines spark \\
         --spark-master spark://127.0.0.1:7077 --executor-memory 1g --max-cores 2
@@ -200,29 +203,7 @@ def _diff(c: dict | None) -> str:
     return s
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sizes", default="1e6")
-    ap.add_argument("--time-zones", default="UTC,America/Sao_Paulo,Europe/Moscow")
-    ap.add_argument("--engines", default="duckdb,spark")
-    ap.add_argument("--duckdb-runs", type=int, default=2, help="DuckDB runs per zone (run-vs-run)")
-    ap.add_argument("--baseline", default="", help="older rfm.py to measure instead of the package")
-    ap.add_argument("--spark-master", default="local[2]")
-    ap.add_argument("--driver-memory", default="3g")
-    ap.add_argument("--executor-memory", default="")
-    ap.add_argument("--max-cores", type=int, default=0)
-    ap.add_argument("--shuffle-partitions", type=int, default=32)
-    ap.add_argument("--timeout", type=float, default=1800)
-    ap.add_argument("--_run", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--engine", help=argparse.SUPPRESS)
-    ap.add_argument("--tz", default="UTC", help=argparse.SUPPRESS)
-    ap.add_argument("--data", help=argparse.SUPPRESS)
-    ap.add_argument("--out", help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
-    if args._run:
-        print(json.dumps(run_once(args)))
-        return 0
-
+def measure(args) -> None:
     tag = "baseline" if args.baseline else "package"
     engines = [e for e in args.engines.split(",") if e]
     zones = [z for z in args.time_zones.split(",") if z]
@@ -285,6 +266,47 @@ def main(argv=None) -> int:
         print(f"{c['n']:>12,}  {c['tz']:<18} {cust:>10} {_diff(c['duckdb_run_vs_run']):>18} "
               f"{_diff(c['spark_vs_duckdb']):>16} {_diff(c['duckdb_vs_utc']):>14} "
               f"{_diff(c['spark_vs_utc']):>13} {str(sd) + ' / ' + str(ss):>17}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="1e6")
+    ap.add_argument("--time-zones", default="UTC,America/Sao_Paulo,Europe/Moscow")
+    ap.add_argument("--engines", default="duckdb,spark")
+    ap.add_argument("--duckdb-runs", type=int, default=2, help="DuckDB runs per zone (run-vs-run)")
+    ap.add_argument("--baseline", default="", help="older rfm.py to measure instead of the package")
+    ap.add_argument("--before-after", default="", help="older rfm.py measured first, then the package")
+    ap.add_argument("--spark-master", default="local[2]")
+    ap.add_argument("--driver-memory", default="3g")
+    ap.add_argument("--executor-memory", default="")
+    ap.add_argument("--max-cores", type=int, default=0)
+    ap.add_argument("--shuffle-partitions", type=int, default=32)
+    ap.add_argument("--timeout", type=float, default=1800)
+    ap.add_argument("--_run", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--engine", help=argparse.SUPPRESS)
+    ap.add_argument("--tz", default="UTC", help=argparse.SUPPRESS)
+    ap.add_argument("--data", help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args._run:
+        print(json.dumps(run_once(args)))
+        return 0
+
+    if args.before_after:
+        for baseline in (args.before_after, ""):
+            print(f"\n===== {'BEFORE' if baseline else 'AFTER'} =====", flush=True)
+            measure(argparse.Namespace(**{**vars(args), "baseline": baseline}))
+        print("\nBefore vs after: customers whose r/f/m score differs (recency in brackets)")
+        engines = [e for e in args.engines.split(",") if e]
+        for n in parse_sizes(args.sizes):
+            for tz in [z for z in args.time_zones.split(",") if z]:
+                for eng in engines:
+                    name = f"{eng}_{n}_{tz.replace('/', '-')}"
+                    a, b = (bench_dir() / "engines_out" / f"{t}0_{name}" for t in ("baseline", "package"))
+                    shown = _diff(compare(str(a), str(b))) if a.exists() and b.exists() else "-"
+                    print(f"{n:>12,}  {eng:<7} {tz:<18} {shown:>12}")
+    else:
+        measure(args)
     return 0
 
 
