@@ -7,8 +7,6 @@ reason code is produced here (two layouts: item lines with returns and statuses,
 totals)."""
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -125,45 +123,3 @@ def test_unknown_statuses_and_float_ids_are_refused():
         clean_in_engine(eng, odd, AS_OF)
     with E.open_engine("duckdb") as eng, pytest.raises(ValueError, match="customer_id.*floating point"):
         clean_in_engine(eng, LINES.assign(customer_id=1.0), AS_OF)
-
-
-# =============================================================================== Spark
-@pytest.fixture(scope="module")
-def spark():
-    pytest.importorskip("pyspark")
-    if shutil.which("java") is None:
-        pytest.skip("Spark needs Java")
-    from pyspark.sql import SparkSession
-
-    s = (SparkSession.builder.master("local[1]").appName("rfm-engine-rules")
-         .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-         .config("spark.sql.shuffle.partitions", "2").config("spark.driver.memory", "1g")
-         .config("spark.sql.session.timeZone", "America/Sao_Paulo")
-         .config("spark.driver.extraJavaOptions", "-Duser.timezone=Asia/Tokyo -XX:TieredStopAtLevel=1")
-         .getOrCreate())
-    s.sparkContext.setLogLevel("ERROR")
-    yield s
-    s.stop()
-
-
-@pytest.mark.slow
-def test_spark_engine_rules_equal_the_loader(spark):
-    """Both layouts and CDNOW in one Spark session (Sao Paulo time): same reasons, counts,
-    customers, kept rows and scores as the file loader."""
-    for df, level, want in [(LINES, "line", LINE_REASONS), (ORDERS, "order", ORDER_REASONS)]:
-        ref, counts = reference(df, level)
-        with E.open_engine("spark", spark=spark) as eng:
-            assert_same(clean_in_engine(eng, df, AS_OF, level=level), ref, counts, want)
-    ref = load_transactions(bundled.cdnow_source(), "1998-06-30")
-    raw = bundled.read_cdnow_raw()
-    sdf = spark.createDataFrame(pd.DataFrame({
-        "customer_id": raw["customer_id"].astype(str),
-        "order_date": pd.to_datetime(raw["date"].astype(str), format="%Y%m%d").dt.date,
-        "amount": raw["dollar_value"].astype("float64")}))
-    with E.open_engine("spark", spark=spark) as eng:
-        got = clean_in_engine(eng, sdf, "1998-06-30")
-        assert (got.rows_in, got.rows_kept, got.reasons, got.customers, got.customers_lost) == \
-            (ref.rows_in, ref.rows_kept, ref.reason_counts().to_dict(), ref.clean["customer_id"].nunique(),
-             ref.customers_lost)
-        scored = compute_scored_rfm(got.clean, "1998-06-30", engine=eng)
-    pd.testing.assert_frame_equal(scored, compute_scored_rfm(ref.clean, "1998-06-30"))

@@ -428,3 +428,32 @@ def test_generated_spark_agrees(spark, rs, with_oid, window):
     sdf = s.createDataFrame(tx.astype({c: object for c in tx.columns if c not in ("order_date", "amount")}), schema)
     engines_equal(compute_scored_rfm(sdf, "2024-01-31", window, by_channel=True),
                   compute_scored_rfm(tx, "2024-01-31", window, by_channel=True))
+
+
+@pytest.mark.slow
+def test_spark_engine_rules_equal_the_loader(spark):
+    """The loader's row rules in Spark (issue 17 point 3; tests/test_engine_rules.py has the
+    data and the DuckDB side): both layouts and CDNOW in a Sao Paulo session give the same
+    reasons, counts, customers, kept rows and scores as the file loader."""
+    from test_engine_rules import AS_OF as RULES_AS_OF, LINE_REASONS, LINES, ORDER_REASONS, ORDERS, assert_same, reference
+    from rfm_helpers.load import load_transactions
+    from rfm_helpers.load.engine_rules import clean_in_engine
+
+    spark = session_in(spark, "America/Sao_Paulo")
+    for df, level, want in [(LINES, "line", LINE_REASONS), (ORDERS, "order", ORDER_REASONS)]:
+        ref, counts = reference(df, level)
+        with E.open_engine("spark", spark=spark) as eng:
+            assert_same(clean_in_engine(eng, df, RULES_AS_OF, level=level), ref, counts, want)
+    ref = load_transactions(datasets.cdnow_source(), "1998-06-30")
+    raw = datasets.read_cdnow_raw()
+    sdf = spark.createDataFrame(pd.DataFrame({
+        "customer_id": raw["customer_id"].astype(str),
+        "order_date": pd.to_datetime(raw["date"].astype(str), format="%Y%m%d").dt.date,
+        "amount": raw["dollar_value"].astype("float64")}))
+    with E.open_engine("spark", spark=spark) as eng:
+        got = clean_in_engine(eng, sdf, "1998-06-30")
+        assert (got.rows_in, got.rows_kept, got.reasons, got.customers, got.customers_lost) == \
+            (ref.rows_in, ref.rows_kept, ref.reason_counts().to_dict(), ref.clean["customer_id"].nunique(),
+             ref.customers_lost)
+        scored = compute_scored_rfm(got.clean, "1998-06-30", engine=eng)
+    pd.testing.assert_frame_equal(scored, compute_scored_rfm(ref.clean, "1998-06-30"))
