@@ -13,7 +13,7 @@ scores as of 2018-12-31, written to Parquet by the engine. Then DuckDB compares 
   got more than one monetary score - what the README promises never happens.
 
 Columns of the comparison table count customers whose r, f or m score differs (and,
-separately, whose recency differs). Timings: Spark's session start (JVM, context) is
+separately in brackets, whose recency differs and whose monetary value differs in any bit). Timings: Spark's session start (JVM, context) is
 shown apart from the query; the query is transactions -> scored RFM -> Parquet for both.
 
 ``--baseline FILE`` runs an older implementation instead of the package (a copy of a
@@ -198,6 +198,8 @@ def _diff(c: dict | None) -> str:
     s = f"{c['scores']:,}"
     if c["recency"]:
         s += f" (recency {c['recency']:,})"
+    if c["monetary_bits"]:
+        s += f" (monetary {c['monetary_bits']:,})"
     if c["missing"]:
         s += f" (missing {c['missing']:,})"
     return s
