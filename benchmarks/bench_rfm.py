@@ -9,6 +9,8 @@ Compared, in one run, on the same synthetic Parquet file:
 * ``rfm_helpers_two_step``: ``score_quantiles(compute_rfm(path))`` (pandas in between).
 * ``rfm_helpers_segments``: scored RFM + :func:`rfm_helpers.segments.assign_segments`,
   i.e. transactions to scored segments.
+* ``rfm_helpers_segments_sql``: :func:`rfm_helpers.segments.compute_segmented_rfm`, the
+  same with segments assigned by the engine (the map compiled to SQL).
 * ``lifetimes``: ``pd.read_parquet`` + ``summary_data_from_transaction_data`` (no scores).
 * ``pymc_marketing``: ``pd.read_parquet`` + ``pymc_marketing.clv.utils.rfm_summary``
   (optional: imported only inside its measurement).
@@ -39,7 +41,7 @@ AS_OF = "2024-12-31"
 START = "2023-01-01"
 DAYS = 731
 METHODS = ["duckdb_handwritten", "rfm_helpers_scored", "rfm_helpers_two_step",
-           "rfm_helpers_segments", "lifetimes", "pymc_marketing"]
+           "rfm_helpers_segments", "rfm_helpers_segments_sql", "lifetimes", "pymc_marketing"]
 SLOW = {"lifetimes", "pymc_marketing"}
 REFERENCE = "duckdb_handwritten"
 
@@ -76,13 +78,14 @@ def parse_sizes(text: str) -> list[int]:
     return [int(float(x)) for x in text.split(",") if x.strip()]
 
 
-def generate(n: int, path: Path, seed: int = 7) -> Path:
+def generate(n: int, path: Path, seed: int = 7, start: str = START, days: int = DAYS) -> Path:
     """Write ``n`` synthetic transactions to Parquet (once; reused when present).
 
     Customers: ``n`` candidate ids; a row's customer is ``floor(C * u ** 3)`` for
     uniform ``u``, so low ids buy very often and most ids buy once (about 60% of
-    the customers who appear have a single order, like CDNOW). Dates uniform over two
-    years, amounts log-normal (median about 20).
+    the customers who appear have a single order, like CDNOW). Dates uniform over
+    ``days`` days from ``start`` (two years from 2023-01-01 by default), naive timestamps
+    in microseconds; amounts log-normal (median about 20) rounded to cents.
     """
     if path.exists():
         return path
@@ -96,16 +99,16 @@ def generate(n: int, path: Path, seed: int = 7) -> Path:
     schema = pa.schema([("customer_id", pa.string()), ("order_date", pa.timestamp("us")),
                         ("amount", pa.float64())])
     tmp = path.with_suffix(".tmp")
-    start = np.datetime64(START, "us")
+    start = np.datetime64(start, "us")
     with pq.ParquetWriter(tmp, schema) as w:
         for lo in range(0, n, 1_000_000):
             k = min(1_000_000, n - lo)
             ids = np.floor(n_customers * rng.random(k) ** 3).astype(np.int64)
             cid = pc.utf8_lpad(pc.cast(pa.array(ids), pa.string()), 9, "0")
-            days = rng.integers(0, DAYS, k).astype("timedelta64[D]").astype("timedelta64[us]")
+            day = rng.integers(0, days, k).astype("timedelta64[D]").astype("timedelta64[us]")
             secs = rng.integers(0, 86400, k).astype("timedelta64[s]").astype("timedelta64[us]")
             amount = np.round(rng.lognormal(3.0, 0.8, k), 2)
-            w.write_table(pa.table({"customer_id": cid, "order_date": pa.array(start + days + secs),
+            w.write_table(pa.table({"customer_id": cid, "order_date": pa.array(start + day + secs),
                                     "amount": amount}, schema=schema))
     os.replace(tmp, path)
     return path
@@ -123,7 +126,7 @@ def _measure(method: str, path: str) -> dict:
         from pymc_marketing.clv.utils import rfm_summary
     elif method.startswith("rfm_helpers"):
         from rfm_helpers.rfm import compute_rfm, compute_scored_rfm, score_quantiles
-        from rfm_helpers.segments import assign_segments
+        from rfm_helpers.segments import assign_segments, compute_segmented_rfm
     base_mb = _rss_now_mb()
     t0 = time.perf_counter()
     if method == "duckdb_handwritten":
@@ -135,6 +138,8 @@ def _measure(method: str, path: str) -> dict:
         out = score_quantiles(compute_rfm(path, AS_OF))
     elif method == "rfm_helpers_segments":
         out = assign_segments(compute_scored_rfm(path, AS_OF))
+    elif method == "rfm_helpers_segments_sql":
+        out = compute_segmented_rfm(path, AS_OF)
     elif method == "lifetimes":
         tx = pd.read_parquet(path)
         out = summary_data_from_transaction_data(tx, "customer_id", "order_date", "amount",

@@ -4,8 +4,9 @@ Modules
 -------
 load            strict source spec, readers (CSV, spreadsheets, HTML tables, Parquet, SQL), per-column
                 parsing, row rules as one SQL definition, quarantine with reasons (load/bundled: CDNOW)
-rfm             one SQL definition of recency / frequency / monetary and quantile scores;
-                DuckDB (DataFrame or files) and Spark engines
+engine          run one SQL text on DuckDB (frames, Arrow, files) or Spark; instrumented fetches
+rfm             one SQL definition of recency / frequency / monetary (exact money, calendar
+                dates) and quantile scores, run through the engine layer
 pipeline        what every notebook does first: parameters -> load -> RFM -> scores
 segments        named segment maps (segment_maps.yaml, EN/RU), quantile and threshold methods
 clustering      k-means / Gaussian-mixture segmentation and the comparison of methods

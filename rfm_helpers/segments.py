@@ -9,6 +9,9 @@ Public API
 ----------
 load_segment_maps(path=None)                  parse and validate the maps
 assign_segments(scored, map_name, language)   add segment / segment_label / segment_group
+compute_segmented_rfm(transactions, as_of)    scores and segments computed in DuckDB/Spark
+segment_case_sql(map_name)                    the map as one SQL CASE (for the engines)
+segmented_rfm_relation(..., engine=)          scored segments kept in the engine (for files)
 segment_summary(df, language)                 one row per segment: size, revenue, profile, texts
 QuantileSegmenter, ThresholdSegmenter         fit/predict scorers (clustering: rfm_helpers.clustering)
 """
@@ -32,6 +35,9 @@ __all__ = [
     "validate_map",
     "segment_of_cell",
     "assign_segments",
+    "segment_case_sql",
+    "segmented_rfm_relation",
+    "compute_segmented_rfm",
     "segment_summary",
     "map_info",
     "QuantileSegmenter",
@@ -283,6 +289,12 @@ def assign_segments(scored: pd.DataFrame, map_name: str = "classic", language: s
             raise ValueError(f"segment maps are defined on scores 1..{GRID_SIZE}; found scores "
                              f"{int(vals.min())}..{int(vals.max())} (score with n=5)")
         idx = mp["lookup"][_cell_index(vals[:, 0], vals[:, 1], vals[:, 2])]
+    return _add_segment_columns(out, idx, maps, mp, language, map_name)
+
+
+def _add_segment_columns(out: pd.DataFrame, idx: np.ndarray, maps: dict, mp: dict, language: str,
+                         map_name: str) -> pd.DataFrame:
+    """``segment`` / ``segment_label`` / ``segment_group`` categoricals from segment indices."""
     segs = mp["segments"]
     keys = [s["key"] for s in segs]
     labels = [s["label"][language] for s in segs]
@@ -295,6 +307,85 @@ def assign_segments(scored: pd.DataFrame, map_name: str = "classic", language: s
                                                      categories=group_labels, ordered=True)
     out.attrs["segment_map"] = map_name
     return out
+
+
+# ----------------------------------------------------------------------------------------
+# Segment assignment in the engine (DuckDB / Spark): the map compiled to one SQL CASE
+# ----------------------------------------------------------------------------------------
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def segment_case_sql(map_name: str = "classic", maps: dict | None = None, *, output: str = "key",
+                     r: str = "r_score", f: str = "f_score", m: str = "m_score") -> str:
+    """The segment map as one SQL ``CASE`` over the score columns ``r``, ``f``, ``m``.
+
+    One ``WHEN`` per segment, written from the segment's rules (``fm`` is
+    ``FLOOR((f + m + 1) / 2)``, the mean of f and m with halves rounded up, as in the YAML);
+    the map's validation guarantees that exactly one rule matches each of the 125 cells,
+    so the order of the ``WHEN``s does not matter. Scores outside 1..5 give NULL.
+    ``output="key"`` yields the segment key (text), ``"code"`` its position in the map
+    (0-based, the categorical code :func:`assign_segments` uses). DuckDB dialect; sqlglot
+    translates it for Spark like every other query.
+    """
+    if output not in ("key", "code"):
+        raise ValueError("output must be 'key' or 'code'")
+    _, mp = _get_map(map_name, maps)
+    exprs = {"r": r, "f": f, "m": m, "fm": f"FLOOR(({f} + {m} + 1) / 2)"}
+    out_of_grid = " OR ".join(f"{c} IS NULL OR {c} NOT BETWEEN 1 AND {GRID_SIZE}" for c in (r, f, m))
+    whens = [f"WHEN {out_of_grid} THEN NULL"]
+    for i, seg in enumerate(mp["segments"]):
+        conds = [f"{exprs[d]} = {lo}" if lo == hi else f"{exprs[d]} BETWEEN {lo} AND {hi}"
+                 for d, (lo, hi) in seg["when"].items()]
+        value = _sql_text(seg["key"]) if output == "key" else str(i)
+        whens.append(f"WHEN {' AND '.join(conds) or 'TRUE'} THEN {value}")
+    return "CASE " + "\n     ".join(whens) + " END"
+
+
+def segmented_rfm_relation(transactions: Any, as_of: Any, window_days: int | None = None, *,
+                           map_name: str = "classic", maps: dict | None = None, n: int = GRID_SIZE,
+                           by_channel: bool = False, include_lapsed: bool = True, engine: Any,
+                           time_zone: str | None = None, scale: int = 2, order: bool = False,
+                           output: str = "key"):
+    """Scored RFM plus the segment of every customer, kept in ``engine`` (an open
+    :class:`rfm_helpers.engine.Engine`): a Relation with the columns of
+    :func:`rfm_helpers.rfm.compute_scored_rfm` and ``segment`` (the key, or with
+    ``output="code"`` ``segment_code``). Write it with ``.write_parquet`` for exports."""
+    from .rfm import scored_rfm_relation
+
+    if n != GRID_SIZE:
+        raise ValueError(f"segment maps are defined on {GRID_SIZE} scores; n must be {GRID_SIZE}")
+    column = "segment" if output == "key" else "segment_code"
+    case = segment_case_sql(map_name, maps, output=output)
+    return scored_rfm_relation(transactions, as_of, window_days, n=n, by_channel=by_channel,
+                               include_lapsed=include_lapsed, engine=engine, time_zone=time_zone,
+                               scale=scale, order=order, extra=[f"{case} AS {column}"])
+
+
+def compute_segmented_rfm(transactions: Any, as_of: Any, window_days: int | None = None, *,
+                          map_name: str = "classic", language: str = "en", maps: dict | None = None,
+                          n: int = GRID_SIZE, by_channel: bool = False, include_lapsed: bool = True,
+                          engine: Any = "auto", spark: Any = None, time_zone: str | None = None,
+                          scale: int = 2) -> pd.DataFrame:
+    """``assign_segments(compute_scored_rfm(...), map_name, language)`` with scores and
+    segments computed in the engine (DuckDB or Spark) in one statement; only the segment's
+    position in the map crosses into pandas, where the categorical columns are built.
+    Same columns, dtypes and values as the two-step pandas path (tested)."""
+    from .engine import open_engine
+    from .rfm import tidy_rfm
+
+    maps, mp = _get_map(map_name, maps)
+    _check_language(language, maps)
+    with open_engine(engine, data=transactions, spark=spark) as eng:
+        rel = segmented_rfm_relation(transactions, as_of, window_days, map_name=map_name, maps=maps,
+                                     n=n, by_channel=by_channel, include_lapsed=include_lapsed,
+                                     engine=eng, time_zone=time_zone, scale=scale, order=True,
+                                     output="code")
+        out = rel.to_pandas(label="compute_segmented_rfm", kind="per_customer")
+    out = tidy_rfm(out, ["channel"] if by_channel else [], scale)
+    idx = out.pop("segment_code").to_numpy(dtype="int64")
+    return _add_segment_columns(out, idx, maps, mp, language, map_name)
 
 
 def _unique_labels(labels: list[str]) -> list[str]:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rfm_helpers.rfm import compute_rfm, parse_as_of, rfm_sql, score_quantiles, to_spark_sql
+from rfm_helpers.rfm import compute_rfm, compute_scored_rfm, parse_as_of, rfm_sql, score_quantiles, to_spark_sql
 
 
 def tx(rows, **extra_cols):
@@ -133,6 +133,25 @@ def test_spark_translation_keeps_one_definition():
     assert "DATE_DIFF('day'" in sql
     assert "DATE_DIFF('day'" not in spark_sql  # translated, not copied by hand
     assert spark_sql.upper().count("GROUP BY") == 1
+    # calendar days, not a timestamp difference in the session's time zone
+    assert "DATEDIFF(CAST('2024-12-31' AS DATE), MAX(order_day))" in spark_sql
+
+
+def test_one_statement_sql_equals_the_engine_path():
+    """scored_rfm_sql (one statement, for users running SQL themselves) and the engines'
+    two-step path (aggregate materialised, then scored) give the same table."""
+    import duckdb
+
+    from rfm_helpers.rfm import scored_rfm_sql, tidy_rfm
+
+    t = tx([(f"c{i % 37}", f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}", round(1 + (i * 7.31) % 90, 2))
+            for i in range(400)], channel=["web", "shop"] * 200)
+    con = duckdb.connect()
+    con.register("t", t)
+    for by_channel in (False, True):
+        one = con.sql(scored_rfm_sql("t", AS_OF, 120, by=["channel"] if by_channel else [])).df()
+        pd.testing.assert_frame_equal(tidy_rfm(one, ["channel"] if by_channel else []),
+                                      compute_scored_rfm(t, AS_OF, 120, by_channel=by_channel))
 
 
 # --- quantile scores ---------------------------------------------------------------

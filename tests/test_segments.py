@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 
 from rfm_helpers.rfm import score_quantiles
 from rfm_helpers.segments import (SegmentMapError, QuantileSegmenter, ThresholdSegmenter, _default_path,
-                                  assign_segments, load_segment_maps, map_info, parse_cuts,
-                                  parse_segment_maps, per_year, segment_of_cell, segment_summary)
+                                  assign_segments, compute_segmented_rfm, load_segment_maps, map_info,
+                                  parse_cuts, parse_segment_maps, per_year, segment_case_sql,
+                                  segment_of_cell, segment_summary)
 
 GRID = list(itertools.product(range(1, 6), repeat=3))
 
@@ -191,6 +192,49 @@ def test_assign_rejects_bad_scores_and_unknown_names():
         assign_segments(df, "nope")
     with pytest.raises(ValueError, match="language"):
         assign_segments(df, "classic", "de")
+
+
+@pytest.mark.parametrize("map_name", ["classic", "three_groups"])
+def test_sql_case_matches_independent_reading_on_every_cell(map_name):
+    """The map compiled to SQL, run by DuckDB on the whole grid (and off it), equals the
+    independent reading of the YAML rules; keys and codes agree with assign_segments."""
+    import duckdb
+
+    spec = raw_maps()["maps"][map_name]
+    grid = grid_frame()
+    grid = pd.concat([grid, pd.DataFrame([(0, 1, 1), (1, 6, 1), (1, 1, None)], columns=grid.columns)],
+                     ignore_index=True).astype("Int64")
+    con = duckdb.connect()
+    con.register("grid", grid)
+    out = con.sql(f"SELECT {segment_case_sql(map_name)} AS k, {segment_case_sql(map_name, output='code')} AS c "
+                  "FROM grid").df()
+    keys = [s["key"] for s in spec["segments"]]
+    for (r, f, m), k, c in zip(GRID, out["k"], out["c"]):
+        hits = [s["key"] for s in spec["segments"] if rule_matches(s.get("when"), r, f, m)]
+        assert k == hits[0] and keys[int(c)] == k, (r, f, m)
+    assert out["k"].iloc[125:].isna().all() and out["c"].iloc[125:].isna().all()
+    with pytest.raises(ValueError, match="output"):
+        segment_case_sql(map_name, output="label")
+
+
+def test_segments_in_the_engine_equal_pandas_assignment():
+    from rfm_helpers.rfm import compute_scored_rfm
+
+    rng = np.random.default_rng(4)
+    n = 3000
+    tx = pd.DataFrame({
+        "customer_id": pd.array([f"{i:05d}" for i in rng.integers(0, 900, n)], dtype="string"),
+        "order_date": pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 700, n), unit="D"),
+        "amount": np.round(rng.gamma(2.0, 20.0, n), 2),
+    })
+    for map_name in ("classic", "three_groups"):
+        for language in ("en", "ru"):
+            got = compute_segmented_rfm(tx, "2024-12-31", 365, map_name=map_name, language=language)
+            want = assign_segments(compute_scored_rfm(tx, "2024-12-31", 365), map_name, language)
+            pd.testing.assert_frame_equal(got, want)
+            assert got.attrs["segment_map"] == map_name
+    with pytest.raises(ValueError, match="n must be 5"):
+        compute_segmented_rfm(tx, "2024-12-31", n=4)
 
 
 def test_assign_does_not_modify_input_and_handles_empty():
