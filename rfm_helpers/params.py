@@ -299,6 +299,14 @@ class RunParams(BaseModel):
         if "fit_method" in extra and extra["fit_method"] not in FIT_METHODS:
             raise ValueError(f"fit_method {extra['fit_method']!r} is not a fitting method; use one of: "
                              f"{', '.join(FIT_METHODS)}")
+        if "list_formats" in extra:
+            from .act.formats import LIST_FORMATS
+
+            asked = [f.strip().lower() for f in str(extra["list_formats"] or "").split(",") if f.strip()]
+            unknown = [f for f in asked if f not in LIST_FORMATS]
+            if unknown:
+                raise ValueError(f"list_formats {', '.join(map(repr, unknown))} is not a list format; use "
+                                 f"comma-separated names from: {', '.join(LIST_FORMATS)} (empty: none)")
         if "alpha" in extra and not (isinstance(extra["alpha"], (int, float)) and not isinstance(extra["alpha"], bool)
                                      and 0 < extra["alpha"] < 0.5):
             raise ValueError(f"alpha {extra['alpha']!r} must be a significance level between 0 and 0.5 (0.05: 95% "

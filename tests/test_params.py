@@ -119,3 +119,12 @@ def test_notebook_parameters_use_the_same_model():
         check_notebook_parameters(segment_map="rfm11")
     with pytest.raises(ParameterError, match="^analysis_date: must be a date"):
         check_notebook_parameters(analysis_date="yesterday")
+
+
+def test_list_formats_are_checked_by_name():
+    from rfm_helpers.params import ParameterError, check_notebook_parameters
+
+    assert check_notebook_parameters(list_formats="mailchimp, AmoCRM").extra["list_formats"] == "mailchimp, AmoCRM"
+    assert check_notebook_parameters(list_formats="").extra["list_formats"] == ""
+    with pytest.raises(ParameterError, match=r"'sendpulse' is not a list format.*mailchimp, unisender, amocrm"):
+        check_notebook_parameters(list_formats="mailchimp,sendpulse")

@@ -228,6 +228,20 @@ def export_notes(warnings: Iterable[Mapping], language: str = "en") -> list[str]
     return out + contact_notes(warnings, language)
 
 
+def service_files_note(files: Iterable[str], language: str = "en", contacts: bool = True) -> str:
+    """One sentence naming the import files written for e-mail services and CRMs; without a
+    contacts table (``contacts`` false) none are written, and the sentence says why."""
+    files = list(files)
+    t = translator(language)
+    if not contacts:
+        return t._("Import files for e-mail services and CRMs need the customers' contacts: add a contacts table to "
+                   "the source spec (contacts: in the YAML, see the README). No import file was written.")
+    if not files:
+        return ""
+    return t.plural(len(files), "{n} file ready to import into an e-mail service or CRM: {files}.",
+                    "{n} files ready to import into an e-mail service or CRM: {files}.", files=", ".join(files))
+
+
 def contact_notes(warnings: Iterable[Mapping], language: str = "en") -> list[str]:
     """Sentences about the contacts and the service import files (counts only)."""
     t = translator(language)
