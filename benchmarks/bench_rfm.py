@@ -184,9 +184,13 @@ def bench_report(n: int, root: Path, timeout: float) -> dict:
         "columns": {"customer_id": "customer_id", "order_date": "order_date", "amount": "amount"},
     }), encoding="utf-8")
     reports = root / f"reports_{n}"
-    code = ("import time, json, sys; from rfm_helpers.runner import run_month; t=time.perf_counter(); "
+    # peak memory: the largest kernel (RUSAGE_CHILDREN: the biggest finished child process) and
+    # the runner itself
+    code = ("import time, json, sys, resource; from rfm_helpers.report.run import run_month; t=time.perf_counter(); "
             f"run_month('2024-12', reports_dir={str(reports)!r}, source_config={str(cfg)!r}, progress=False); "
-            "print(json.dumps({'seconds': time.perf_counter()-t}))")
+            "print(json.dumps({'seconds': time.perf_counter()-t, "
+            "'peak_kernel_mb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, "
+            "'peak_runner_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))")
     t0 = time.perf_counter()
     try:
         res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
@@ -271,7 +275,8 @@ def main(argv=None) -> int:
         if "error" in rep:
             print(f"  failed: {rep['error']}")
         else:
-            print(f"  run_month: {rep['seconds']:.1f} s (process wall {rep['wall']:.1f} s)")
+            print(f"  run_month: {rep['seconds']:.1f} s (process wall {rep['wall']:.1f} s); peak memory: "
+                  f"largest kernel {rep['peak_kernel_mb']:.0f} MB, runner {rep['peak_runner_mb']:.0f} MB")
             for k, v in rep["per_notebook"].items():
                 print(f"    {k:<32} {v:>7.1f} s")
     return 0
