@@ -301,6 +301,19 @@ def export_sentence(t: Translator, n: int, path: str) -> tuple[str, dict[str, st
             {"customers": t.plural(n, "{n} customer", "{n} customers"), "file": path})
 
 
+def call_list_sentence(t: Translator, calls: dict | None) -> tuple[str, dict[str, str]]:
+    """How many customers the call list ranked by value at risk holds and how it is ranked
+    (``calls``: the result of :func:`rfm_helpers.act.write_call_list`; ``None``: not written,
+    because no value at risk was computed)."""
+    if calls is None:
+        return (t._("No call list ranked by value at risk is written: without a spend model there is no value at "
+                    "risk."), {})
+    files = ", ".join(f for f in (calls["csv_file"], calls["xlsx_file"]) if f)
+    return (t._("The call list {files} holds {customers}, most urgent first: each customer's priority is the "
+                "segment's call weight times their value-at-risk percentile."),
+            {"files": files, "customers": t.plural(calls["rows"], "{n} customer", "{n} customers")})
+
+
 def summary_labels(t: Translator, horizon: int) -> dict[str, str]:
     """Labels of the figures recorded for the month page."""
     return {
