@@ -2,6 +2,7 @@
 computation, ids byte for byte, money in exact cents, consent, customers without a value row."""
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -90,7 +91,8 @@ def test_value_ranked_list_respects_consent_and_keeps_the_order(tmp_path):
     c = _contacts(a)
     v = value_table(a, seed=2)
     ex = act.ExportWriter(tmp_path, "en", export_words("en"))
-    out = act.write_call_list(ex, a, contacts=c, channel="call", formats=("csv",), value=v, rank_by="value_at_risk")
+    rel = duckdb.connect().from_df(v)  # the value stage's table may come as a DuckDB relation
+    out = act.write_call_list(ex, a, contacts=c, channel="call", formats=("csv",), value=rel, rank_by="value_at_risk")
     calls = read_recipe(tmp_path / out["csv_file"], "en")
     want = _expected(a, c, "phone", "call_consent")
     full = expected_order(a, v)

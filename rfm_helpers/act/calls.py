@@ -173,8 +173,8 @@ def write_call_list(ex: ExportWriter, assigned: pd.DataFrame, map_name: str | No
 
 def _value_frame(value: Any) -> Any:
     """The value table as something the engine can scan: a DuckDB relation becomes Arrow."""
-    if hasattr(value, "arrow") and not isinstance(value, pd.DataFrame):  # a DuckDB relation
-        value = value.arrow()
+    if hasattr(value, "to_arrow_table") and not isinstance(value, pd.DataFrame):  # a DuckDB relation
+        value = value.to_arrow_table()
     names = [str(c) for c in (value.columns if isinstance(value, pd.DataFrame) else value.column_names)]
     missing = [c for c in ("customer_id", "value_at_risk") if c not in names]
     if missing:
