@@ -61,7 +61,7 @@ def test_value_ranked_list_matches_pandas_ids_bytes_and_cents(tmp_path, language
     assert real["value_at_risk"].tolist() == pytest.approx(want["value_at_risk"].round(2).tolist())
     assert real["p_alive"].tolist() == pytest.approx(want["p_alive"].tolist(), rel=1e-9)
     assert got["customer_id"].iloc[-1] == "QA-1" and info["test_rows"] == 1
-    assert info["without_value"] == 5 and info["rows"] == 60
+    assert info["without_value"] == 5 and info["rows"] == 60 and info["candidates"] == len(expected_order(a, v))
     # the bytes: every listed id exactly as given, money written in exact cents
     dialect = ex.dialect
     text, rows = raw_rows(tmp_path / info["csv_file"], dialect)
@@ -117,3 +117,25 @@ def test_value_ranking_refuses_what_it_cannot_rank(tmp_path):
         act.write_call_list(writer(tmp_path), a, value=pd.concat([v, v.head(1)]), rank_by="value_at_risk")
     with pytest.raises(ValueError, match="negative or infinite"):
         act.write_call_list(writer(tmp_path), a, value=v.assign(value_at_risk=-1.0), rank_by="value_at_risk")
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_the_notebook_sentence_says_how_many_and_how_ranked(language):
+    from rfm_helpers.report.i18n import translator
+    from rfm_helpers.report.texts import value as texts
+
+    t = translator(language)
+    calls = {"rows": 500, "candidates": 1234, "csv_file": "call_list_value_at_risk.csv",
+             "xlsx_file": "call_list_value_at_risk.xlsx"}
+    capped = texts.call_list_sentence(t, calls)
+    whole = texts.call_list_sentence(t, dict(calls, rows=21, candidates=21))
+    none = texts.call_list_sentence(t, None)
+    said = [tpl.format(**v) for tpl, v in (capped, whole, none)]
+    if language == "en":
+        assert said[0].startswith("The call list ranked by value at risk (call_list_value_at_risk.csv, "
+                                  "call_list_value_at_risk.xlsx) holds 500 customers of the 1,234 worth a call")
+        assert "holds 21 customers, most urgent first" in said[1] and "value-at-risk percentile" in said[1]
+        assert "without a spend model" in said[2]
+    else:
+        assert "500 клиентов из 1\u00a0234" in said[0] and "21 клиент," in said[1], said
+        assert "перцентиль" in said[1] and "без модели" in said[2]

@@ -69,7 +69,8 @@ def write_call_list(ex: ExportWriter, assigned: pd.DataFrame, map_name: str | No
     """Write ``{name}.csv`` and ``{name}.xlsx`` (About sheet + the list; ``name`` by default
     ``call_list``, or ``call_list_value_at_risk`` when ranked by value at risk). ``max_rows`` keeps the
     top N (what the call centre can handle); test recipients come last with ``is_test`` = 1.
-    Returns aggregates: ``rows``, ``test_rows``, ``csv_file``, ``xlsx_file``, ``by_segment``
+    Returns aggregates: ``rows``, ``candidates`` (customers with a call priority the list could
+    hold, before ``max_rows``), ``test_rows``, ``csv_file``, ``xlsx_file``, ``by_segment``
     ({label: rows}) and ``warnings``.
 
     ``channel`` (normally ``call``) with ``contacts``: only customers that can be reached on it
@@ -135,13 +136,14 @@ def write_call_list(ex: ExportWriter, assigned: pd.DataFrame, map_name: str | No
         # to their full columns (window functions over every column would hold the whole base)
         keys = "value_at_risk, monetary" if by_value else "monetary"
         order = "value_at_risk DESC, monetary DESC" if by_value else "monetary DESC"
-        con.execute(f"""CREATE TEMP TABLE top AS
+        con.execute(f"""CREATE TEMP TABLE ranked AS
             SELECT customer_id, call_priority,
                    row_number() OVER (ORDER BY call_priority DESC, {order}, recency_days, customer_id)
                    AS priority_rank
             FROM (SELECT customer_id, {keys}, recency_days, {priority} AS call_priority
                   FROM (SELECT customer_id, {keys}, recency_days, call_weight FROM {ranked}) AS n) AS p
-            WHERE call_priority > 0{reachable} ORDER BY priority_rank {limit}""")
+            WHERE call_priority > 0{reachable}""")
+        con.execute(f"CREATE TEMP TABLE top AS SELECT * FROM ranked ORDER BY priority_rank {limit}")
         con.execute("""CREATE TEMP VIEW calls AS
             SELECT t.priority_rank, t.call_priority, c.* FROM top AS t JOIN customers AS c USING (customer_id)""")
         sql = "SELECT * FROM calls"
@@ -149,9 +151,11 @@ def write_call_list(ex: ExportWriter, assigned: pd.DataFrame, map_name: str | No
             sql += " UNION ALL BY NAME SELECT *, 'TEST' AS talking_points, 1 AS is_test FROM tests"
         sql = f"SELECT * FROM ({sql}) AS l ORDER BY is_test, priority_rank"
         rows = int(con.execute("SELECT count(*) FROM top").fetchone()[0])
+        candidates = int(con.execute("SELECT count(*) FROM ranked").fetchone()[0])
         by_segment = dict(con.execute("SELECT segment_label, count(*) FROM calls GROUP BY segment_label, ord "
                                       "ORDER BY ord").fetchall())
-        out = {"rows": rows, "test_rows": len(tests), "csv_file": "", "xlsx_file": "", "by_segment": by_segment}
+        out = {"rows": rows, "candidates": candidates, "test_rows": len(tests), "csv_file": "", "xlsx_file": "",
+               "by_segment": by_segment}
         if by_value:
             out["without_value"] = without_value
         if "csv" in formats:

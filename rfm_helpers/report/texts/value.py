@@ -308,10 +308,15 @@ def call_list_sentence(t: Translator, calls: dict | None) -> tuple[str, dict[str
     if calls is None:
         return (t._("No call list ranked by value at risk is written: without a spend model there is no value at "
                     "risk."), {})
-    files = ", ".join(f for f in (calls["csv_file"], calls["xlsx_file"]) if f)
-    return (t._("The call list {files} holds {customers}, most urgent first: each customer's priority is the "
-                "segment's call weight times their value-at-risk percentile."),
-            {"files": files, "customers": t.plural(calls["rows"], "{n} customer", "{n} customers")})
+    values = {"files": ", ".join(f for f in (calls["csv_file"], calls["xlsx_file"]) if f),
+              "customers": t.plural(calls["rows"], "{n} customer", "{n} customers"),
+              "candidates": t.integer(calls.get("candidates", calls["rows"]))}
+    if calls["rows"] < calls.get("candidates", calls["rows"]):  # capped by call_list_rows
+        return (t._("The call list ranked by value at risk ({files}) holds {customers} of the {candidates} worth a "
+                    "call, most urgent first: a customer's priority is their segment's call weight times their "
+                    "value-at-risk percentile."), values)
+    return (t._("The call list ranked by value at risk ({files}) holds {customers}, most urgent first: a customer's "
+                "priority is their segment's call weight times their value-at-risk percentile."), values)
 
 
 def summary_labels(t: Translator, horizon: int) -> dict[str, str]:
