@@ -127,13 +127,13 @@ def test_the_notebook_sentence_says_how_many_and_how_ranked(language):
     t = translator(language)
     calls = {"rows": 500, "candidates": 1234, "csv_file": "call_list_value_at_risk.csv",
              "xlsx_file": "call_list_value_at_risk.xlsx"}
-    capped = texts.call_list_sentence(t, calls)
+    capped = texts.call_list_sentence(t, calls, "exports")
     whole = texts.call_list_sentence(t, dict(calls, rows=21, candidates=21))
     none = texts.call_list_sentence(t, None)
     said = [tpl.format(**v) for tpl, v in (capped, whole, none)]
     if language == "en":
-        assert said[0].startswith("The call list ranked by value at risk (call_list_value_at_risk.csv, "
-                                  "call_list_value_at_risk.xlsx) holds 500 customers of the 1,234 worth a call")
+        assert said[0].startswith("The call list ranked by value at risk (exports/call_list_value_at_risk.csv, "
+                                  "exports/call_list_value_at_risk.xlsx) holds 500 customers of the 1,234 worth a call")
         assert "holds 21 customers, most urgent first" in said[1] and "value-at-risk percentile" in said[1]
         assert "without a spend model" in said[2]
     else:

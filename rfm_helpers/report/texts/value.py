@@ -301,14 +301,16 @@ def export_sentence(t: Translator, n: int, path: str) -> tuple[str, dict[str, st
             {"customers": t.plural(n, "{n} customer", "{n} customers"), "file": path})
 
 
-def call_list_sentence(t: Translator, calls: dict | None) -> tuple[str, dict[str, str]]:
+def call_list_sentence(t: Translator, calls: dict | None, folder: str = "") -> tuple[str, dict[str, str]]:
     """How many customers the call list ranked by value at risk holds and how it is ranked
     (``calls``: the result of :func:`rfm_helpers.act.write_call_list`; ``None``: not written,
-    because no value at risk was computed)."""
+    because no value at risk was computed). ``folder``: the exports folder, relative to the
+    report, put before the file names."""
     if calls is None:
         return (t._("No call list ranked by value at risk is written: without a spend model there is no value at "
                     "risk."), {})
-    values = {"files": ", ".join(f for f in (calls["csv_file"], calls["xlsx_file"]) if f),
+    prefix = f"{folder.rstrip('/')}/" if folder else ""
+    values = {"files": ", ".join(prefix + f for f in (calls["csv_file"], calls["xlsx_file"]) if f),
               "customers": t.plural(calls["rows"], "{n} customer", "{n} customers"),
               "candidates": t.integer(calls.get("candidates", calls["rows"]))}
     if calls["rows"] < calls.get("candidates", calls["rows"]):  # capped by call_list_rows
