@@ -132,7 +132,9 @@ def analyse_value(transactions: Any, as_of: Any, *, transaction_model: str = "bg
 
                 record = write_customer_value(export, view, f"{as_of_d:%Y-%m}", con=store.con)
             if keep_values and fitted.spend_status == "ok":
-                kept = store.con.execute(f"SELECT {', '.join(KEPT_COLUMNS)} FROM {view}").to_arrow_table()
+                if hasattr(store.con, "complete"):  # DuckDB 2: a result of the steps above may still be open
+                    store.con.complete()
+                kept = store.con.sql(f"SELECT {', '.join(KEPT_COLUMNS)} FROM {view}").to_arrow_table()
             if backtest and suff.can_backtest:
                 try:
                     bt = backtest_in_store(store, transaction_model=transaction_model, level=level,
