@@ -116,7 +116,7 @@ def test_value_export_keeps_ids_byte_for_byte_in_the_run_dialect(tx, tmp_path):
     odd = {ids[0]: "007", ids[1]: " 42 ", ids[2]: "=1+2", ids[3]: 'Ёлка;"x"', ids[4]: "+79161234567"}
     tx2 = tx.assign(customer_id=tx["customer_id"].map(lambda c: odd.get(c, c)))
     va = analysis.analyse_value(tx2, AS_OF, transaction_model="mbgnbd", fit_customers=1000, backtest=False,
-                                export=ExportWriter(tmp_path, "ru"))
+                                export=ExportWriter(tmp_path, "ru"), keep_values=True)
     path = tmp_path / va.export.file
     with path.open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.reader(fh, delimiter=";"))
@@ -128,3 +128,10 @@ def test_value_export_keeps_ids_byte_for_byte_in_the_run_dialect(tx, tmp_path):
     assert all(r[money] == "" or (r[money].count(",") == 1 and len(r[money].split(",")[1]) == 2) for r in body)
     assert [w for w in va.export.warnings if w["code"] == "formula_like_keys"] == [
         {"code": "formula_like_keys", "file": va.export.file, "column": "customer_id", "count": 1}]
+    # keep_values: the call list's input, the same customers and figures as the file
+    kept = va.values.to_pandas()
+    assert list(kept.columns) == ["customer_id", "value_at_risk", "p_alive", "clv"]
+    assert set(kept["customer_id"]) == got and len(kept) == len(body)
+    var = header.index("value_at_risk")
+    written = {r[0]: float(r[var].replace(",", ".")) for r in body}
+    assert kept.set_index("customer_id")["value_at_risk"].round(2).to_dict() == pytest.approx(written)

@@ -5,6 +5,15 @@ map) is the urgency and ``value`` the customer's spend percentile among all cust
 (``monetary`` ranked, average rank for ties, divided by the count). Only segments with
 ``call_weight > 0`` are listed; order: priority (rounded to 4 decimals), then spend, then the
 most recent, then customer id. Computed and written by the engine.
+
+Ranked by value at risk (``rank_by="value_at_risk"`` with a ``value`` table from the value stage,
+notebook 06): ``call_priority = call_weight(segment) x value-at-risk percentile``, the percentile
+taken among the customers that have a value-at-risk figure (average rank for ties, divided by
+their count); order: priority, then value at risk, then spend, then the most recent, then
+customer id. The list gains the columns ``value_at_risk`` and ``p_alive``. A customer without a
+value row (or with an empty value at risk) has no priority: **not listed, and counted** (the
+result's ``without_value`` and the writer's note ``call_list_without_value``); value rows of
+customers missing from the segmented table are ignored.
 """
 from __future__ import annotations
 
@@ -23,11 +32,20 @@ from .mailing import (_check_contacts, _excluded_note, customer_sql, extra_colum
 from .workbook import Sheet
 from .writer import ExportWriter
 
-__all__ = ["call_priority", "write_call_list", "PRIORITY_SQL"]
+__all__ = ["call_priority", "write_call_list", "PRIORITY_SQL", "RANK_BY", "priority_sql"]
+
+#: What the call priority multiplies the segment's call weight by: the percentile of this column.
+RANK_BY = ("monetary", "value_at_risk")
+
+
+def priority_sql(column: str = "monetary") -> str:
+    """The priority in SQL: call weight x percentile of ``column`` (ties averaged), 4 decimals."""
+    return (f"round(call_weight * (rank() OVER (ORDER BY {column}) + (count(*) OVER (PARTITION BY {column}) - 1)"
+            " / 2.0) / count(*) OVER (), 4)")
+
 
 #: The priority in SQL, over the view ``customers`` of :func:`rfm_helpers.act.mailing.customer_sql`.
-PRIORITY_SQL = ("round(call_weight * (rank() OVER (ORDER BY monetary) + (count(*) OVER (PARTITION BY monetary) - 1)"
-                " / 2.0) / count(*) OVER (), 4)")
+PRIORITY_SQL = priority_sql("monetary")
 
 
 def call_priority(assigned: pd.DataFrame, map_name: str | None = None, maps: dict | None = None) -> pd.Series:
@@ -45,17 +63,36 @@ def call_priority(assigned: pd.DataFrame, map_name: str | None = None, maps: dic
 
 def write_call_list(ex: ExportWriter, assigned: pd.DataFrame, map_name: str | None = None, maps: dict | None = None,
                     max_rows: int | None = None, test_recipients: Any = None, contacts: pd.DataFrame | None = None,
-                    name: str = "call_list", formats: tuple[str, ...] = ("csv", "xlsx"),
-                    phone_region: str | None = None, channel: str | None = None) -> dict:
-    """Write ``{name}.csv`` and ``{name}.xlsx`` (About sheet + the list). ``max_rows`` keeps the
+                    name: str | None = None, formats: tuple[str, ...] = ("csv", "xlsx"),
+                    phone_region: str | None = None, channel: str | None = None, value: Any = None,
+                    rank_by: str = "monetary") -> dict:
+    """Write ``{name}.csv`` and ``{name}.xlsx`` (About sheet + the list; ``name`` by default
+    ``call_list``, or ``call_list_value_at_risk`` when ranked by value at risk). ``max_rows`` keeps the
     top N (what the call centre can handle); test recipients come last with ``is_test`` = 1.
-    Returns aggregates: ``rows``, ``test_rows``, ``csv_file``, ``xlsx_file``, ``by_segment``
+    Returns aggregates: ``rows``, ``candidates`` (customers with a call priority the list could
+    hold, before ``max_rows``), ``test_rows``, ``csv_file``, ``xlsx_file``, ``by_segment``
     ({label: rows}) and ``warnings``.
 
     ``channel`` (normally ``call``) with ``contacts``: only customers that can be reached on it
     are listed (priorities are still ranked among all customers); ``excluded`` then gives the
     customers with a call priority left out per reason (``no_contact``, ``unsubscribed``,
-    ``no_consent``; before ``max_rows`` is applied)."""
+    ``no_consent``; before ``max_rows`` is applied).
+
+    ``rank_by="value_at_risk"`` with ``value`` (a pandas frame, Arrow table or DuckDB relation
+    with ``customer_id``, ``value_at_risk`` and optionally ``p_alive``; one row per customer):
+    the priority uses the value-at-risk percentile instead of the spend percentile, the list
+    (schema ``call_list_value_at_risk.csv``) carries ``value_at_risk`` and ``p_alive``, and
+    ``without_value`` counts the customers of call segments left out for want of a value figure
+    (see the module's docstring)."""
+    if rank_by not in RANK_BY:
+        raise ValueError(f"rank_by={rank_by!r}: use one of {RANK_BY}")
+    by_value = rank_by == "value_at_risk"
+    if by_value and value is None:
+        raise ValueError("rank_by='value_at_risk' needs the value table (value=, from the value stage: "
+                         "customer_id, value_at_risk, p_alive)")
+    if value is not None and not by_value:
+        raise ValueError("a value table is only used with rank_by='value_at_risk'")
+    name = name or ("call_list_value_at_risk" if by_value else "call_list")
     maps = maps if maps is not None else load_segment_maps()
     mname = map_name or assigned.attrs.get("segment_map") or "classic"
     seg = segment_texts(mname, ex.language, maps)
@@ -65,26 +102,31 @@ def write_call_list(ex: ExportWriter, assigned: pd.DataFrame, map_name: str | No
     if contacts is not None:  # phones in E.164, as in the mailing lists
         contacts, notes = prepare_contacts(contacts, region)
         ex.notes.extend(n for n in notes if n not in ex.notes)
-    base = list(schema("call_list.csv"))
+    schema_name = "call_list_value_at_risk.csv" if by_value else "call_list.csv"
+    base = list(schema(schema_name))
     columns = base[:-1] + extra_columns(contacts, tests if len(tests) else None, base) + base[-1:]
     frames = {"assigned": assigned, "seg": seg}
     if contacts is not None:
         frames["contacts"] = contacts
     if len(tests):
         frames["tests"] = tests
+    if by_value:
+        frames["value_rows"] = _value_frame(value)
+    priority = priority_sql(rank_by)
     limit = f"LIMIT {int(max_rows)}" if max_rows else ""
     first = len(ex.records)
     with engine(**frames) as con:
         _check_contacts(con, contacts)
         extra = [c for c in columns if c.key not in {b.key for b in base}]
         con.execute(f"CREATE TEMP VIEW customers AS {customer_sql(assigned, contacts, extra)}")
+        without_value = _join_value(con) if by_value else 0
         excluded = restrict_to_reachable(con, channel, contacts, assume)
         filtered = channel is not None and contacts is not None
         if filtered:  # left out: customers with a call priority that the channel cannot reach
             excluded = {}
             for seg_key, reason, n in con.execute(f"""
                     SELECT r.segment, r.reason, count(*) FROM reach AS r JOIN (
-                        SELECT customer_id FROM (SELECT customer_id, {PRIORITY_SQL} AS call_priority
+                        SELECT customer_id FROM (SELECT customer_id, {priority} AS call_priority
                                                  FROM customers_all) AS p WHERE call_priority > 0) AS q
                     USING (customer_id) WHERE r.reason IS NOT NULL GROUP BY ALL""").fetchall():
                 excluded.setdefault(str(seg_key), {})[str(reason)] = int(n)
@@ -92,13 +134,16 @@ def write_call_list(ex: ExportWriter, assigned: pd.DataFrame, map_name: str | No
         reachable = " AND customer_id IN (SELECT customer_id FROM customers)" if filtered else ""
         # the priority and the order on a narrow projection; only the listed rows are joined back
         # to their full columns (window functions over every column would hold the whole base)
-        con.execute(f"""CREATE TEMP TABLE top AS
+        keys = "value_at_risk, monetary" if by_value else "monetary"
+        order = "value_at_risk DESC, monetary DESC" if by_value else "monetary DESC"
+        con.execute(f"""CREATE TEMP TABLE ranked AS
             SELECT customer_id, call_priority,
-                   row_number() OVER (ORDER BY call_priority DESC, monetary DESC, recency_days, customer_id)
+                   row_number() OVER (ORDER BY call_priority DESC, {order}, recency_days, customer_id)
                    AS priority_rank
-            FROM (SELECT customer_id, monetary, recency_days, {PRIORITY_SQL} AS call_priority
-                  FROM (SELECT customer_id, monetary, recency_days, call_weight FROM {ranked}) AS n) AS p
-            WHERE call_priority > 0{reachable} ORDER BY priority_rank {limit}""")
+            FROM (SELECT customer_id, {keys}, recency_days, {priority} AS call_priority
+                  FROM (SELECT customer_id, {keys}, recency_days, call_weight FROM {ranked}) AS n) AS p
+            WHERE call_priority > 0{reachable}""")
+        con.execute(f"CREATE TEMP TABLE top AS SELECT * FROM ranked ORDER BY priority_rank {limit}")
         con.execute("""CREATE TEMP VIEW calls AS
             SELECT t.priority_rank, t.call_priority, c.* FROM top AS t JOIN customers AS c USING (customer_id)""")
         sql = "SELECT * FROM calls"
@@ -106,27 +151,71 @@ def write_call_list(ex: ExportWriter, assigned: pd.DataFrame, map_name: str | No
             sql += " UNION ALL BY NAME SELECT *, 'TEST' AS talking_points, 1 AS is_test FROM tests"
         sql = f"SELECT * FROM ({sql}) AS l ORDER BY is_test, priority_rank"
         rows = int(con.execute("SELECT count(*) FROM top").fetchone()[0])
+        candidates = int(con.execute("SELECT count(*) FROM ranked").fetchone()[0])
         by_segment = dict(con.execute("SELECT segment_label, count(*) FROM calls GROUP BY segment_label, ord "
                                       "ORDER BY ord").fetchall())
-        out = {"rows": rows, "test_rows": len(tests), "csv_file": "", "xlsx_file": "", "by_segment": by_segment}
+        out = {"rows": rows, "candidates": candidates, "test_rows": len(tests), "csv_file": "", "xlsx_file": "",
+               "by_segment": by_segment}
+        if by_value:
+            out["without_value"] = without_value
         if "csv" in formats:
             out["csv_file"] = f"{name}.csv"
-            ex.write_query(con, out["csv_file"], sql, columns, "call_list.csv")
+            ex.write_query(con, out["csv_file"], sql, columns, schema_name)
         if "xlsx" in formats:
             title = ex.words.label("call_list_sheet")
             ex.write_workbook(con, f"{name}.xlsx", [Sheet(title, columns, sql, rows + len(tests), out["csv_file"])],
-                              _about(ex, seg))
+                              _about(ex, seg, rank_by))
             out["xlsx_file"] = f"{name}.xlsx"
     if channel is not None and contacts is not None:
         out["excluded"] = {r: sum(v.get(r, 0) for v in excluded.values()) for r in REASONS}
         ex.notes.append(_excluded_note(excluded, channel, name, assume))
+    if by_value and without_value:
+        ex.notes.append({"code": "call_list_without_value", "file": name, "count": without_value})
     out["warnings"] = [w for r in ex.records[first:] for w in r.warnings]
     return out
 
 
-def _about(ex: ExportWriter, seg: pd.DataFrame) -> list[list[Any]]:
+def _value_frame(value: Any) -> Any:
+    """The value table as something the engine can scan: a DuckDB relation becomes Arrow."""
+    if hasattr(value, "to_arrow_table") and not isinstance(value, pd.DataFrame):  # a DuckDB relation
+        value = value.to_arrow_table()
+    names = [str(c) for c in (value.columns if isinstance(value, pd.DataFrame) else value.column_names)]
+    missing = [c for c in ("customer_id", "value_at_risk") if c not in names]
+    if missing:
+        raise KeyError(f"the value table lacks columns {missing}; it has {names} (use the value stage's "
+                       "per-customer table: customer_id, value_at_risk, p_alive)")
+    return value
+
+
+def _join_value(con: Any) -> int:
+    """Replace the view ``customers`` by the customers with a value-at-risk figure (columns
+    ``value_at_risk`` and ``p_alive`` added); return how many customers of call segments have none."""
+    have = {d[0] for d in con.execute("SELECT * FROM value_rows LIMIT 0").description}
+    p_alive = "CAST(v.p_alive AS DOUBLE)" if "p_alive" in have else "CAST(NULL AS DOUBLE)"
+    dup = con.execute("SELECT CAST(customer_id AS VARCHAR), count(*) FROM value_rows GROUP BY 1 HAVING count(*) > 1 "
+                      "ORDER BY 2 DESC, 1 LIMIT 3").fetchall()
+    if dup:
+        raise ValueError(f"value table: customer ids {[d[0] for d in dup]} appear more than once; one value row "
+                         "per customer is needed to rank the call list")
+    con.execute(f"""CREATE TEMP TABLE value_known AS
+        SELECT CAST(v.customer_id AS VARCHAR) AS customer_id, CAST(v.value_at_risk AS DOUBLE) AS value_at_risk,
+               {p_alive} AS p_alive
+        FROM value_rows AS v WHERE v.value_at_risk IS NOT NULL AND NOT isnan(CAST(v.value_at_risk AS DOUBLE))""")
+    bad = con.execute("SELECT count(*) FROM value_known WHERE isinf(value_at_risk) OR value_at_risk < 0").fetchone()[0]
+    if bad:
+        raise ValueError(f"value table: {bad} value_at_risk figures are negative or infinite; they cannot rank a call list")
+    missing = con.execute("SELECT count(*) FROM customers AS c ANTI JOIN value_known AS v USING (customer_id) "
+                          "WHERE c.call_weight > 0").fetchone()[0]
+    con.execute("ALTER VIEW customers RENAME TO customers_rfm")
+    con.execute("CREATE TEMP VIEW customers AS SELECT c.*, v.value_at_risk, v.p_alive "
+                "FROM customers_rfm AS c JOIN value_known AS v USING (customer_id)")
+    return int(missing)
+
+
+def _about(ex: ExportWriter, seg: pd.DataFrame, rank_by: str = "monetary") -> list[list[Any]]:
     w = ex.words
-    rows: list[list[Any]] = [[w.label("call_priority_rule")], [],
+    rule = "call_priority_rule_value" if rank_by == "value_at_risk" else "call_priority_rule"
+    rows: list[list[Any]] = [[w.label(rule)], [],
                              [w.header("segment_label"), w.header("segment"), w.label("call_weight")]]
     for s in seg.itertuples():
         rows.append([s.segment_label, s.segment, float(np.round(s.call_weight, 4))])

@@ -92,6 +92,13 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
         col("frequency", "integer"), col("monetary", "money"), col("last_order_date", "date"),
         col("talking_points", "label"), col("suggested_offer", "label"), col("is_test", "flag"),
     ),
+    "call_list_value_at_risk.csv": (
+        col("customer_id", "id"), col("priority_rank", "integer"), col("call_priority", "number"),
+        col("value_at_risk", "money"), col("p_alive", "number"),
+        col("segment", "label"), col("segment_label", "label"), col("recency_days", "integer"),
+        col("frequency", "integer"), col("monetary", "money"), col("last_order_date", "date"),
+        col("talking_points", "label"), col("suggested_offer", "label"), col("is_test", "flag"),
+    ),
     "campaign_excluded_customers.csv": (col("customer_id", "id"),),
     "assignment.csv": (col("customer_id", "id"), col("group", "text"), col("segment", "label")),
     "campaign_segment_effects_<variant>_<metric>.csv": (

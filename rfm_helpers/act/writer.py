@@ -214,7 +214,7 @@ class ExportWriter:
         w = self.words
         for c in columns:
             rows.append([schema_name, c.key, w.kinds.get(c.kind, c.kind), w.header(c.key),
-                         w.descriptions.get(c.key, "")])
+                         w.descriptions.get(f"{schema_name}:{c.key}", w.descriptions.get(c.key, ""))])
         order = {n: i for i, n in enumerate(SCHEMAS)}
         rows.sort(key=lambda r: order.get(r[0], len(order)))
         buf = io.StringIO()

@@ -48,6 +48,11 @@ class ValueAnalysis:
     last_month_end: dt.date
     settings: dict[str, Any]
     export: Any = None
+    values: Any = None
+
+
+#: The per-customer columns :func:`analyse_value` hands back with ``keep_values``.
+KEPT_COLUMNS = ("customer_id", "value_at_risk", "p_alive", "clv")
 
 
 def _fit(store: ValueStore, calibration: bool, *, transaction_model, method, level, fit_customers, mcmc_customers,
@@ -74,7 +79,7 @@ def analyse_value(transactions: Any, as_of: Any, *, transaction_model: str = "bg
                   fit_customers: int | None = FIT_CUSTOMERS, mcmc_customers: int = 2000, random_seed: int = 0,
                   backtest_customers: int | None = BACKTEST_CUSTOMERS,
                   groups: Mapping[str, pd.Series] | None = None, group_order: Mapping[str, list] | None = None,
-                  export: Any = None,
+                  export: Any = None, keep_values: bool = False,
                   memory_limit: str = DEFAULT_MEMORY_LIMIT) -> ValueAnalysis:
     """Run the value stage on clean transactions up to ``as_of`` (a pandas frame or Parquet
     path(s); see :mod:`~rfm_helpers.value.features`, :mod:`~rfm_helpers.value.models`,
@@ -87,7 +92,8 @@ def analyse_value(transactions: Any, as_of: Any, *, transaction_model: str = "bg
     table is written through it as ``customer_value_<YYYY-MM>.csv`` (the run's CSV dialect,
     every value quoted, money in exact cents, ids byte for byte) straight from DuckDB.
     ``fit_customers`` / ``mcmc_customers`` / ``random_seed``: the bounded sample the models are
-    fitted on (see :mod:`~rfm_helpers.value.models`)."""
+    fitted on (see :mod:`~rfm_helpers.value.models`). ``keep_values``: return the columns
+    :data:`KEPT_COLUMNS` of every customer as ``ValueAnalysis.values`` (see there)."""
     as_of_d = parse_as_of(as_of)
     horizons = tuple(int(h) for h in horizons)
     settings = {"transaction_model": transaction_model, "method": method, "level": level, "horizons": horizons,
@@ -98,7 +104,7 @@ def analyse_value(transactions: Any, as_of: Any, *, transaction_model: str = "bg
     last_end = previous_month_end(as_of_d)
     fitted = headline = bands = bt = None
     tables: dict[str, pd.DataFrame] = {}
-    record = None
+    record = kept = None
     warm_up(transaction_model, method)  # imports (and compiles) while DuckDB builds the summary
     with ValueStore(transactions, as_of_d, holdout_days=holdout_days, seed=random_seed,
                     memory_limit=memory_limit) as store:
@@ -125,6 +131,10 @@ def analyse_value(transactions: Any, as_of: Any, *, transaction_model: str = "bg
                 from ..act import write_customer_value
 
                 record = write_customer_value(export, view, f"{as_of_d:%Y-%m}", con=store.con)
+            if keep_values and fitted.spend_status == "ok":
+                if hasattr(store.con, "complete"):  # DuckDB 2: a result of the steps above may still be open
+                    store.con.complete()
+                kept = store.con.sql(f"SELECT {', '.join(KEPT_COLUMNS)} FROM {view}").to_arrow_table()
             if backtest and suff.can_backtest:
                 try:
                     bt = backtest_in_store(store, transaction_model=transaction_model, level=level,
@@ -135,7 +145,7 @@ def analyse_value(transactions: Any, as_of: Any, *, transaction_model: str = "bg
                     suff.can_backtest = False
     return ValueAnalysis(as_of=as_of_d, stats=stats, sufficiency=suff, fitted=fitted, headline=headline,
                          p_alive_bands=bands, groups=tables, backtest=bt, last_month_end=last_end,
-                         settings=settings, export=record)
+                         settings=settings, export=record, values=kept)
 
 
 def _not_identified(suff: Sufficiency, model: str | None, customers: int) -> Sufficiency:

@@ -145,6 +145,12 @@ DESCRIPTIONS = {
                    "active fell by at least 10 points since the end of last month."),
     "one_time_buyer": N_("1 when the customer has bought on one day only."),
     "new_customer": N_("1 when the first purchase is less than 30 days before the analysis date."),
+    # "<file>:<column>": the meaning of a column in one file only (the call list ranked by value at risk)
+    "call_list_value_at_risk.csv:call_priority": N_("Segment call weight times the customer's value-at-risk "
+                                                    "percentile (0 to 1)."),
+    "call_list_value_at_risk.csv:value_at_risk": N_("Revenue of the next 12 months the customer would bring if "
+                                                    "still active, times the probability that they have already "
+                                                    "left (from the customer value report)."),
 }
 
 KINDS = {
@@ -183,6 +189,8 @@ LABELS = {
     "xlsx_cap_note": N_("A sheet holds at most {rows} rows: the first ones in the list's order. The CSV file holds every row."),
     "call_list_sheet": N_("Call list"),
     "call_priority_rule": N_("Call priority = the segment's call weight x the customer's spend percentile; highest first."),
+    "call_priority_rule_value": N_("Call priority = the segment's call weight x the customer's value-at-risk "
+                                   "percentile; highest first. Customers without a value-at-risk figure are not listed."),
     "call_weight": N_("Call weight"),
     "readme_title": N_("Customer lists and tables of one run"),
     "readme_files": N_("Files (rows; when written):"),
@@ -282,6 +290,11 @@ def contact_notes(warnings: Iterable[Mapping], language: str = "en") -> list[str
             if w.get("assumed_consent"):
                 out.append(t._("Consent for {channel} is not recorded in the contacts table and is assumed "
                                "(contacts.assume_consent in the source spec).").format(channel=channel))
+        elif code == "call_list_without_value":
+            out.append(t.plural(w["count"], "{file}: {n} customer of a segment worth a call has no value-at-risk figure "
+                                            "and is not listed.",
+                                "{file}: {n} customers of segments worth a call have no value-at-risk figure and are "
+                                "not listed.", file=w["file"]))
         elif code == "contacts_read":
             out.append(t._("Contacts: {rows} read, one per customer for {customers}.").format(
                 rows=t.plural(w["rows"], "{n} row", "{n} rows"), customers=t.plural(w["customers"], "{n} customer",

@@ -301,6 +301,26 @@ def export_sentence(t: Translator, n: int, path: str) -> tuple[str, dict[str, st
             {"customers": t.plural(n, "{n} customer", "{n} customers"), "file": path})
 
 
+def call_list_sentence(t: Translator, calls: dict | None, folder: str = "") -> tuple[str, dict[str, str]]:
+    """How many customers the call list ranked by value at risk holds and how it is ranked
+    (``calls``: the result of :func:`rfm_helpers.act.write_call_list`; ``None``: not written,
+    because no value at risk was computed). ``folder``: the exports folder, relative to the
+    report, put before the file names."""
+    if calls is None:
+        return (t._("No call list ranked by value at risk is written: without a spend model there is no value at "
+                    "risk."), {})
+    prefix = f"{folder.rstrip('/')}/" if folder else ""
+    values = {"files": ", ".join(prefix + f for f in (calls["csv_file"], calls["xlsx_file"]) if f),
+              "customers": t.plural(calls["rows"], "{n} customer", "{n} customers"),
+              "candidates": t.integer(calls.get("candidates", calls["rows"]))}
+    if calls["rows"] < calls.get("candidates", calls["rows"]):  # capped by call_list_rows
+        return (t._("The call list ranked by value at risk ({files}) holds {customers} of the {candidates} worth a "
+                    "call, most urgent first: a customer's priority is their segment's call weight times their "
+                    "value-at-risk percentile."), values)
+    return (t._("The call list ranked by value at risk ({files}) holds {customers}, most urgent first: a customer's "
+                "priority is their segment's call weight times their value-at-risk percentile."), values)
+
+
 def summary_labels(t: Translator, horizon: int) -> dict[str, str]:
     """Labels of the figures recorded for the month page."""
     return {
