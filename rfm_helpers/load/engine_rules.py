@@ -94,8 +94,13 @@ def _row_hash_sql(engine: Engine, columns: list[str]) -> str:
 def _status_counts_sql(engine: Engine, view: str, statuses: StatusOptions, where: str) -> tuple[str, Remark]:
     """SQL telling whether a row's ``status_key`` counts, decided per distinct status like the
     file loader does (built-in vocabulary, or the spec's include/exclude lists)."""
-    rows = engine.scalar_rows(f"SELECT status_key, COUNT(*), MIN(source_row), MIN(status_raw) FROM {view} "
-                              f"GROUP BY status_key ORDER BY 2 DESC", label="statuses")
+    # a status is shown as its most frequent spelling (the file loader's mode()), ties by the first in order
+    rows = engine.scalar_rows(f"""
+        WITH s AS (SELECT status_key, status_raw, COUNT(*) AS n, MIN(source_row) AS first_row FROM {view}
+                   GROUP BY status_key, status_raw),
+             r AS (SELECT *, ROW_NUMBER() OVER (PARTITION BY status_key ORDER BY n DESC, status_raw) AS rk FROM s)
+        SELECT status_key, SUM(n), MIN(first_row), MAX(CASE WHEN rk = 1 THEN status_raw END) FROM r
+        GROUP BY status_key ORDER BY 2 DESC""", label="statuses")
     include = {status_key(s) for s in statuses.include} if statuses.include is not None else None
     exclude = {status_key(s) for s in statuses.exclude} if statuses.exclude is not None else None
     if include is None and exclude is None:
