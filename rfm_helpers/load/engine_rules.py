@@ -43,7 +43,7 @@ class EngineLoad:
     """The outcome of :func:`clean_in_engine`: relations kept in the engine, counts as numbers."""
 
     clean: Relation                 # customer_id, order_date (DATE), amount (DOUBLE, exact cents)[, order_id, channel, quantity]
-    quarantine: Relation            # source_row, reason, reason_detail, reason_value, customer_id, order_date
+    quarantine: Relation            # source_row, reason, reason_detail, reason_value, customer_id, order_date, amount (as read)
     rows_in: int
     rows_kept: int
     reasons: dict[str, int]         # reason code -> rows set aside (only reasons that occurred)
@@ -51,6 +51,7 @@ class EngineLoad:
     customers_lost: int             # customers whose every row was set aside (SET_ASIDE_NOT_LOST excluded)
     level: str
     remarks: list[Remark] = field(default_factory=list)
+    outcome: str = ""               # the engine's view of every row with its reason (NULL = kept) and amount_final
 
     @property
     def rows_quarantined(self) -> int:
@@ -256,11 +257,12 @@ def clean_in_engine(engine: Engine, source: Any, analysis_date: Any = None, *, s
     extra = "".join(f", {c}" for c in passthrough)
     clean = engine.sql(f"SELECT customer_id, order_date, CAST(amount_final AS DOUBLE) / {unit} AS amount{extra} "
                        f"FROM {outcome} WHERE reason IS NULL")
-    quarantine = engine.sql(f"SELECT source_row, reason, reason_detail, reason_value, customer_id, order_date "
-                            f"FROM {outcome} WHERE reason IS NOT NULL")
+    quarantine = engine.sql(f"SELECT o.source_row, o.reason, o.reason_detail, o.reason_value, o.customer_id, "
+                            f"o.order_date, CAST(r.amount_minor AS DOUBLE) / {unit} AS amount "
+                            f"FROM {outcome} o JOIN {rows} r ON o.__i = r.__i WHERE o.reason IS NOT NULL")
     return EngineLoad(clean=clean, quarantine=quarantine, rows_in=int(rows_in or 0), rows_kept=int(rows_kept or 0),
                       reasons=reasons, customers=int(customers or 0), customers_lost=int(lost or 0), level=level,
-                      remarks=remarks)
+                      remarks=remarks, outcome=outcome)
 
 
 def _as_date(value: Any) -> dt.date:

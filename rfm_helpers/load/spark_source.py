@@ -231,13 +231,58 @@ def load_spark(spec: SourceSpec, as_of: dt.date | None) -> LoadResult:
                 raise DataValidationError(f"{where}: {e}") from None
             clean = done.clean.to_pandas(label="kept transactions (spark source)", kind="per_customer")
             quarantine = done.quarantine.to_pandas(label="set-aside rows (spark source)", kind="per_customer")
+            largest = engine.scalar_rows(f"SELECT source_row FROM {done.outcome} WHERE reason IS NULL "
+                                         "ORDER BY amount_final DESC, source_row LIMIT 1", label="largest amount")
         finally:
             engine.close()
-    return _result(spec, done, clean, quarantine, cols, as_of)
+    return _result(spec, done, clean, quarantine, cols, as_of, scale, largest[0][0] if largest else None)
+
+
+def _outcome_remarks(spec: SourceSpec, clean: pd.DataFrame, q: pd.DataFrame, scale: int,
+                     largest_row: int | None) -> list[Remark]:
+    """The remarks the file loader draws from the rules' outcome, from the same numbers: orders
+    whose totals repeat or continue, refunds netted, orders fully refunded, unlinked and kept
+    returns, outliers (amounts above ``cleaning.outlier_factor`` times the median)."""
+    out: list[Remark] = []
+
+    def money(v: Any) -> float:
+        return round(float(v or 0), scale + 2)
+
+    def of(reason: str) -> pd.DataFrame:
+        return q[q["reason"] == reason]
+
+    for code in ("order_total_repeated", "order_continuation"):
+        rows = of(code)
+        if len(rows):
+            out.append(Remark(code, {"orders": int(rows["reason_value"].nunique()), "rows": len(rows)}, "warning"))
+    rows = of("refund_netted")
+    if len(rows):
+        out.append(Remark("refunds_netted", {"orders": int(rows["reason_value"].nunique()), "rows": len(rows),
+                                             "amount": -money(rows["amount"].sum())}, "warning"))
+    rows = of("refunded_order")
+    if len(rows):
+        out.append(Remark("orders_fully_refunded", {"orders": int(rows["reason_value"].nunique()),
+                                                    "amount": money(rows["amount"].sum())}, "warning"))
+    rows = of("return_or_cancellation")
+    if len(rows):
+        out.append(Remark("unlinked_returns", {"rows": len(rows), "amount": -money(rows["amount"].sum())}, "warning"))
+    if spec.returns.policy == "keep":
+        neg = clean.loc[clean["amount"] < 0, "amount"]
+        if len(neg):
+            out.append(Remark("returns_kept", {"rows": len(neg), "amount": -money(neg.sum())}, "warning"))
+    factor = spec.cleaning.outlier_factor
+    positive = clean.loc[clean["amount"] > 0, "amount"]
+    if factor and len(positive) >= 10:
+        med = float(positive.median())
+        big = clean["amount"] > factor * med
+        if med and big.any():
+            out.append(Remark("outliers", {"count": int(big.sum()), "factor": factor, "median": money(med),
+                                           "largest": money(clean["amount"].max()), "row": largest_row}, "warning"))
+    return out
 
 
 def _result(spec: SourceSpec, done: Any, clean: pd.DataFrame, quarantine: pd.DataFrame, cols: dict[str, str],
-            as_of: dt.date | None) -> LoadResult:
+            as_of: dt.date | None, scale: int, largest_row: int | None) -> LoadResult:
     # Spark returns rows in no fixed order: sort on every column so a run is reproducible
     clean = clean.sort_values(list(clean.columns), kind="stable").reset_index(drop=True)
     clean["customer_id"] = clean["customer_id"].astype(pd.StringDtype("pyarrow"))
@@ -268,10 +313,7 @@ def _result(spec: SourceSpec, done: Any, clean: pd.DataFrame, quarantine: pd.Dat
         cols["customer_id"]: q["customer_id"].astype("string"),
         cols["order_date"]: pd.to_datetime(q["order_date"]).dt.strftime("%Y-%m-%d").astype("string"),
     })
-    for code, reason in (("order_total_repeated", "order_total_repeated"), ("order_continuation", "order_continuation")):
-        rows = out[out["reason"] == reason]
-        if len(rows):
-            remarks.append(Remark(code, {"orders": int(rows["reason_value"].nunique()), "rows": len(rows)}, "warning"))
+    remarks += _outcome_remarks(spec, clean, q, scale, largest_row)
     days = pd.concat([clean["order_date"], pd.to_datetime(q["order_date"])]).dropna()
     data_range = (days.min().date(), days.max().date()) if len(days) else (None, None)
     freshness = None
