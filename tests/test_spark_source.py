@@ -217,3 +217,93 @@ def test_no_master_anywhere_names_both_settings(pyspark, tmp_path, monkeypatch):
     with pytest.raises(DataValidationError, match=r"src.yaml \(Spark files none.parquet\): no Spark master: "
                                                   r"name it in spark.master .* RFM_SPARK_MASTER"):
         prepare(AS_OF, str(spec), run_dir=str(tmp_path / "r"))
+
+
+# ------------------------------------------------------------------ a standalone cluster
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(log: Path, text: str, proc: subprocess.Popen, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if log.exists() and text in log.read_text(errors="replace"):
+            return
+        if proc.poll() is not None:
+            break
+        time.sleep(0.5)
+    raise AssertionError(f"{text!r} not in {log.name} after {seconds:.0f} s:\n"
+                         + (log.read_text(errors="replace")[-3000:] if log.exists() else "(no log)"))
+
+
+@pytest.fixture
+def standalone_cluster(pyspark, tmp_path):
+    """One master and one worker (1 core, 1 GB) started with PySpark's own spark-class, stopped
+    afterwards (their process groups)."""
+    import sys
+
+    home = Path(pyspark.__file__).parent
+    spark_class = home / "bin" / "spark-class"
+    if not spark_class.exists():
+        pytest.skip("this PySpark has no bin/spark-class to start a standalone cluster")
+    port = free_port()
+    env = {**os.environ, "SPARK_HOME": str(home), "PYSPARK_PYTHON": sys.executable,
+           "SPARK_MASTER_OPTS": "-Dspark.master.rest.enabled=false", "SPARK_LOCAL_IP": "127.0.0.1",
+           "SPARK_DAEMON_JAVA_OPTS": "-XX:TieredStopAtLevel=1", "SPARK_DAEMON_MEMORY": "256m",
+           "SPARK_WORKER_DIR": str(tmp_path / "work")}
+    procs: list[subprocess.Popen] = []
+    logs = {name: tmp_path / f"{name}.log" for name in ("master", "worker")}
+    try:
+        with logs["master"].open("wb") as out:
+            procs.append(subprocess.Popen(
+                [str(spark_class), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port",
+                 str(port), "--webui-port", str(free_port())], env=env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True))
+        wait_for(logs["master"], f"'sparkMaster' on port {port}", procs[0], 90)
+        url = f"spark://127.0.0.1:{port}"
+        with logs["worker"].open("wb") as out:
+            procs.append(subprocess.Popen(
+                [str(spark_class), "org.apache.spark.deploy.worker.Worker", url, "--host", "127.0.0.1",
+                 "--cores", "1", "--memory", "1g", "--webui-port", str(free_port())], env=env, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True))
+        wait_for(logs["worker"], "Successfully registered with master", procs[1], 90)
+        yield url, logs
+    finally:
+        for p in reversed(procs):
+            with_group = os.getpgid(p.pid) if p.poll() is None else None
+            if with_group is not None:
+                os.killpg(with_group, 15)
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, 9)
+                p.wait()
+
+
+@pytest.mark.slow
+def test_monthly_load_on_a_standalone_cluster(table_dir, standalone_cluster, tmp_path):
+    from pyspark.sql import SparkSession
+
+    if SparkSession.getActiveSession() is not None:
+        pytest.skip("a Spark session is running in this process")
+    url, logs = standalone_cluster
+    spec = read_source_spec(table_dir / "with_spark.yaml")
+    conf = {**spec.spark.conf, "spark.executor.memory": "512m", "spark.executor.cores": "1",
+            "spark.cores.max": "1", "spark.driver.host": "127.0.0.1",
+            "spark.executor.extraJavaOptions": "-XX:TieredStopAtLevel=1"}
+    spec = spec.model_copy(update={"spark": spec.spark.model_copy(update={"master": url, "conf": conf,
+                                                                           "app_name": "rfm-cluster-test"})})
+    spec._base_dir, spec._spec_file = table_dir, "with_spark.yaml"
+    got = prepare(AS_OF, spec, run_dir=str(tmp_path / "c"))
+    assert SparkSession.getActiveSession() is None
+    want = prepare(AS_OF, str(table_dir / "as_file.yaml"), run_dir=str(tmp_path / "f"))
+    assert_same_run(got, want)
+    master_log = logs["master"].read_text(errors="replace")
+    assert "Registered app rfm-cluster-test" in master_log       # the cluster ran it, on its worker's executor
+    assert "Launching executor" in master_log
+    assert "Removing app" in master_log or "unregistered" in master_log.lower()  # and the run let it go
