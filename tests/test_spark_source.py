@@ -307,3 +307,17 @@ def test_monthly_load_on_a_standalone_cluster(table_dir, standalone_cluster, tmp
     assert "Registered app rfm-cluster-test" in master_log       # the cluster ran it, on its worker's executor
     assert "Launching executor" in master_log
     assert "Removing app" in master_log or "unregistered" in master_log.lower()  # and the run let it go
+
+
+def test_run_manifest_names_the_spark_table_and_says_why_there_is_no_hash(tmp_path):
+    from rfm_helpers.params import RunParams
+    from rfm_helpers.report.i18n import translator
+    from rfm_helpers.report.manifest import data_fingerprint
+    from rfm_helpers.report.texts.run import data_text
+
+    spec = write_spec(tmp_path, "format: spark\nspark: {table: shop.sales, master: 'spark://head:7077'}\n")
+    d = data_fingerprint(RunParams.for_month("2024-06", source_config=str(spec)))
+    assert {k: d[k] for k in ("kind", "format", "table", "sha256", "note")} == \
+        {"kind": "spark", "format": "spark", "table": "shop.sales", "sha256": None, "note": "spark_no_file"}
+    assert data_text(d, translator("en", "USD")).startswith("Spark source: the table or files are read by the cluster")
+    assert data_text(d, translator("ru", "RUB")).startswith("Источник Spark")
