@@ -44,6 +44,7 @@ __all__ = ["spark_session", "read_spark_frame", "load_spark"]
 
 _REQUIRED = ("customer_id", "order_date", "amount")
 _OPTIONAL = ("order_id", "status", "refund_of", "channel", "quantity")
+_SESSION_DEFAULTS = {"spark.ui.showConsoleProgress": "false"}
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
@@ -93,7 +94,8 @@ def spark_session(spec: SourceSpec) -> Iterator[Any]:
             f"{where}: no Spark master: name it in spark.master (spark://host:7077, local[2], yarn...) or in the "
             f"environment variable {SPARK_MASTER_ENV}")
     builder = SparkSession.builder.master(master).appName(opts.app_name)
-    for key, value in opts.conf_strings().items():
+    # no progress bars drawn over the run's own output (spark.conf may turn them back on)
+    for key, value in {**_SESSION_DEFAULTS, **opts.conf_strings()}.items():
         builder = builder.config(key, value)
     try:
         session = builder.getOrCreate()
