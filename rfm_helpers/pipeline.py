@@ -80,6 +80,8 @@ def source_slug_and_identity(source: SourceSpec) -> tuple[str, str]:
     name = Path(label).stem if label else source.display_name
     if source.resolved_path is not None:
         identity = f"file:{source.resolved_path.resolve()}"
+    elif source.spark is not None:
+        identity = f"spark:{source.spark.table or source.spark.path}"
     elif source.sql is not None:
         identity = "sql:" + hashlib.sha256(str(source.sql.query or "").encode()).hexdigest()
     else:

@@ -43,7 +43,7 @@ class EngineLoad:
     """The outcome of :func:`clean_in_engine`: relations kept in the engine, counts as numbers."""
 
     clean: Relation                 # customer_id, order_date (DATE), amount (DOUBLE, exact cents)[, order_id, channel, quantity]
-    quarantine: Relation            # source_row, reason, reason_detail, reason_value, customer_id, order_date
+    quarantine: Relation            # source_row, reason, reason_detail, reason_value, customer_id, order_date, amount (as read)
     rows_in: int
     rows_kept: int
     reasons: dict[str, int]         # reason code -> rows set aside (only reasons that occurred)
@@ -51,6 +51,7 @@ class EngineLoad:
     customers_lost: int             # customers whose every row was set aside (SET_ASIDE_NOT_LOST excluded)
     level: str
     remarks: list[Remark] = field(default_factory=list)
+    outcome: str = ""               # the engine's view of every row with its reason (NULL = kept) and amount_final
 
     @property
     def rows_quarantined(self) -> int:
@@ -94,8 +95,13 @@ def _row_hash_sql(engine: Engine, columns: list[str]) -> str:
 def _status_counts_sql(engine: Engine, view: str, statuses: StatusOptions, where: str) -> tuple[str, Remark]:
     """SQL telling whether a row's ``status_key`` counts, decided per distinct status like the
     file loader does (built-in vocabulary, or the spec's include/exclude lists)."""
-    rows = engine.scalar_rows(f"SELECT status_key, COUNT(*), MIN(source_row), MIN(status_raw) FROM {view} "
-                              f"GROUP BY status_key ORDER BY 2 DESC", label="statuses")
+    # a status is shown as its most frequent spelling (the file loader's mode()), ties by the first in order
+    rows = engine.scalar_rows(f"""
+        WITH s AS (SELECT status_key, status_raw, COUNT(*) AS n, MIN(source_row) AS first_row FROM {view}
+                   GROUP BY status_key, status_raw),
+             r AS (SELECT *, ROW_NUMBER() OVER (PARTITION BY status_key ORDER BY n DESC, status_raw) AS rk FROM s)
+        SELECT status_key, SUM(n), MIN(first_row), MAX(CASE WHEN rk = 1 THEN status_raw END) FROM r
+        GROUP BY status_key ORDER BY 2 DESC""", label="statuses")
     include = {status_key(s) for s in statuses.include} if statuses.include is not None else None
     exclude = {status_key(s) for s in statuses.exclude} if statuses.exclude is not None else None
     if include is None and exclude is None:
@@ -251,11 +257,12 @@ def clean_in_engine(engine: Engine, source: Any, analysis_date: Any = None, *, s
     extra = "".join(f", {c}" for c in passthrough)
     clean = engine.sql(f"SELECT customer_id, order_date, CAST(amount_final AS DOUBLE) / {unit} AS amount{extra} "
                        f"FROM {outcome} WHERE reason IS NULL")
-    quarantine = engine.sql(f"SELECT source_row, reason, reason_detail, reason_value, customer_id, order_date "
-                            f"FROM {outcome} WHERE reason IS NOT NULL")
+    quarantine = engine.sql(f"SELECT o.source_row, o.reason, o.reason_detail, o.reason_value, o.customer_id, "
+                            f"o.order_date, CAST(r.amount_minor AS DOUBLE) / {unit} AS amount "
+                            f"FROM {outcome} o JOIN {rows} r ON o.__i = r.__i WHERE o.reason IS NOT NULL")
     return EngineLoad(clean=clean, quarantine=quarantine, rows_in=int(rows_in or 0), rows_kept=int(rows_kept or 0),
                       reasons=reasons, customers=int(customers or 0), customers_lost=int(lost or 0), level=level,
-                      remarks=remarks)
+                      remarks=remarks, outcome=outcome)
 
 
 def _as_date(value: Any) -> dt.date:

@@ -154,6 +154,10 @@ def load_transactions(source: Any, analysis_date: Any = None, *, rules: Cleaning
     label = spec.data_label
     bundled = bool(getattr(spec, "_bundled", False))
     as_of = _as_date(analysis_date)
+    if spec.effective_format() == "spark":  # read and cleaned inside Spark, kept rows brought back
+        from .spark_source import load_spark
+
+        return load_spark(spec, as_of)
     mapping = {k: v for k, v in spec.columns.model_dump().items() if v}
     wanted = list(mapping.values()) or list(REQUIRED)
     # an exact-repeat check (order id mapped) compares whole rows: then every column is needed

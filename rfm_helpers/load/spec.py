@@ -33,6 +33,7 @@ from .result import DataValidationError
 __all__ = ["SourceSpecError", "TableSource", "TransactionsSpec", "SourceSpec", "ColumnMap", "CsvOptions",
            "ExcelOptions", "SqlOptions", "DateOptions", "AmountOptions", "IdOptions", "StatusOptions",
            "ReturnOptions", "ConversionOptions", "CleaningRules", "ContactsSpec", "ContactColumns", "FlagValues",
+           "SparkOptions", "SPARK_MASTER_ENV", "ENGINE_FORMATS",
            "read_source_spec", "spec_from",
            "json_schema", "SCHEMA_PATH"]
 
@@ -190,6 +191,55 @@ class CleaningRules(_Strict):
                                                          "set aside as duplicates")
 
 
+#: Environment variable read when a spark source names no ``spark.master``.
+SPARK_MASTER_ENV = "RFM_SPARK_MASTER"
+#: Formats read and cleaned by an engine instead of a file reader (see :mod:`.spark_source`).
+ENGINE_FORMATS = ("spark",)
+
+
+class SparkOptions(_Strict):
+    """A table or files read by Spark (``format: spark``): the rows are cleaned inside Spark
+    by the loader's rules; only the kept rows' columns come back to the report."""
+
+    table: Optional[str] = Field(None, description="table name in the session's catalog, e.g. sales.orders "
+                                                   "(exactly one of table and path)")
+    path: Optional[str] = Field(None, description="Parquet/ORC/CSV/Delta files or folder readable by the driver "
+                                                  "and every executor (hdfs://, s3a://, or a local path, "
+                                                  "relative to the YAML file)")
+    file_format: Literal["auto", "parquet", "orc", "csv", "delta"] = Field(
+        "auto", description="format of spark.path; auto: from the suffix, delta when the folder has _delta_log, "
+                            "else parquet")
+    master: Optional[str] = Field(None, description="Spark master URL (spark://host:7077, local[2], yarn...); "
+                                                    "default: environment variable RFM_SPARK_MASTER, else an "
+                                                    "already running session")
+    app_name: str = Field("rfm-template", description="application name shown by the cluster")
+    conf: dict[str, Union[str, int, float, bool]] = Field(
+        default_factory=dict, description="Spark settings for the session the run starts, e.g. "
+                                          "{spark.executor.memory: 1g}")
+    time_zone: Optional[str] = Field(None, description="IANA zone whose calendar dates count for Spark TIMESTAMP "
+                                                       "(instant) order dates, e.g. Europe/Moscow; not needed for "
+                                                       "DATE or TIMESTAMP_NTZ columns")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "SparkOptions":
+        if bool(self.table) == bool(self.path):
+            raise ValueError("spark needs exactly one of 'table' (a catalog table) or 'path' (files)")
+        if self.time_zone is not None:
+            from ..engine import check_time_zone
+
+            object.__setattr__(self, "time_zone", check_time_zone(self.time_zone))
+        return self
+
+    @property
+    def label(self) -> str:
+        """How messages name the data: ``Spark table sales.orders`` or ``Spark files <path>``."""
+        return f"Spark table {self.table}" if self.table else f"Spark files {self.path}"
+
+    def conf_strings(self) -> dict[str, str]:
+        """The settings as Spark takes them (YAML booleans as true/false)."""
+        return {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in self.conf.items()}
+
+
 def _currency_code(v: str) -> str:
     from babel.numbers import get_currency_precision, list_currencies
 
@@ -205,7 +255,7 @@ class TableSource(_Strict):
 
     name: Optional[str] = Field(None, description="display name in reports (default: the YAML file's name)")
     format: str = Field("auto", description="auto (from the file suffix and content), csv, excel, html, "
-                                            "parquet, sql")
+                                            "parquet, sql, spark (a table or files read by Spark, see spark)")
     path: Optional[str] = Field(None, description="data file, relative to the YAML file")
     header_row: Union[int, Literal["auto"]] = Field(
         "auto", description="line (CSV) or row (sheet) of the column names, 1-based; auto finds it below "
@@ -226,9 +276,10 @@ class TableSource(_Strict):
         v = str(v).strip().lower()
         v = {"xlsx": "excel", "xls": "excel", "xlsb": "excel", "ods": "excel", "pq": "parquet", "txt": "csv",
              "tsv": "csv"}.get(v, v)
-        if v != "auto" and v not in READERS:
-            close = difflib.get_close_matches(v, list(READERS), n=1)
-            raise ValueError(f"unknown format {v!r}; use auto or one of {sorted(READERS)}"
+        known = sorted([*READERS, *ENGINE_FORMATS])
+        if v != "auto" and v not in known:
+            close = difflib.get_close_matches(v, known, n=1)
+            raise ValueError(f"unknown format {v!r}; use auto or one of {known}"
                              + (f" (did you mean {close[0]!r}?)" if close else ""))
         return v
 
@@ -256,6 +307,8 @@ class TableSource(_Strict):
         URL) or ``DataFrame``."""
         if self.effective_format() == "sql":
             return "SQL query"
+        if getattr(self, "spark", None) is not None:
+            return self.spark.label
         if self._frame is not None:
             return self.name or "DataFrame"
         return self.path or "(no path)"
@@ -264,6 +317,8 @@ class TableSource(_Strict):
     def display_name(self) -> str:
         if self.effective_format() == "sql":
             return self.name if self.name and "://" not in self.name else "SQL query"
+        if getattr(self, "spark", None) is not None:
+            return self.name or self.spark.table or Path(str(self.spark.path).rstrip("/")).name
         return self.name or (Path(self.path).name if self.path else "DataFrame")
 
     def effective_format(self) -> str:
@@ -285,6 +340,8 @@ class TransactionsSpec(TableSource):
     returns: ReturnOptions = Field(default_factory=ReturnOptions)
     conversion: Optional[ConversionOptions] = None
     cleaning: CleaningRules = Field(default_factory=CleaningRules)
+    spark: Optional[SparkOptions] = Field(None, description="with format: spark, the table or files Spark reads, "
+                                                            "the master URL and the session's settings")
 
     _bundled: bool = PrivateAttr(False)
 
@@ -297,6 +354,21 @@ class TransactionsSpec(TableSource):
     def _consistent(self) -> "TransactionsSpec":
         if self.ids.kind == "phone" and self.ids.default_region is None:
             pass  # numbers with +country code still work; others are refused with a message
+        if self.spark is not None and self.format == "auto":
+            object.__setattr__(self, "format", "spark")
+        if self.format == "spark":
+            if self.spark is None:
+                raise ValueError("format: spark needs a 'spark' block naming spark.table or spark.path")
+            if self.path is not None:
+                raise ValueError("with format: spark the files are spark.path (read by Spark), not path")
+            if self.ids.kind != "plain":
+                raise ValueError("a spark source reads customer ids as they are (ids.kind: plain); e-mail and "
+                                 "phone normalisation run only in the file loader")
+            if self.columns.currency or self.conversion is not None:
+                raise ValueError("a spark source has one currency (the spec's currency); per-row currency columns "
+                                 "and conversion rates run only in the file loader")
+        elif self.spark is not None:
+            raise ValueError(f"a 'spark' block needs format: spark (the format is {self.format!r})")
         if self.amounts.level == "order" and not self.columns.order_id:
             raise ValueError("amounts.level: order needs columns.order_id (which rows belong to one order)")
         if (self.statuses.include or self.statuses.exclude or self.statuses.unknown) and not self.columns.status:
@@ -570,11 +642,14 @@ def spec_from(data: Any, *, base_dir: Path | None = None, spec_file: str | None 
     if spec.contacts is not None:
         spec.contacts._base_dir = base_dir
         spec.contacts._spec_file = spec_file
+        if spec.contacts.format in ENGINE_FORMATS:
+            raise SourceSpecError(f"{label}: contacts cannot be read with format: {spec.contacts.format} yet; "
+                                  "give contacts a file path or format: sql")
         if spec.contacts.path is None and spec.contacts.effective_format() != "sql":
             raise SourceSpecError(f"{label}: contacts needs a 'path' (or format: sql with sql.query)")
     if spec.name is None and default_name:
         spec.name = default_name
-    if spec.path is None and frame is None and spec.effective_format() != "sql":
+    if spec.path is None and frame is None and spec.effective_format() not in ("sql", "spark"):
         raise SourceSpecError(f"{label}: the source needs a 'path' (or format: sql with sql.query)")
     return spec
 

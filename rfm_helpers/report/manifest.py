@@ -135,6 +135,10 @@ def data_fingerprint(params: RunParams) -> dict[str, Any]:
         if spec.sql is not None and spec.sql.query:
             out["query_sha256"] = hashlib.sha256(spec.sql.query.encode("utf-8")).hexdigest()
         return out
+    if fmt == "spark" and spec.spark is not None:  # read by the cluster: nothing here to hash
+        out.update(kind="spark", sha256=None, note="spark_no_file",
+                   **({"table": spec.spark.table} if spec.spark.table else {"path": spec.spark.path}))
+        return out
     path = spec.resolved_path
     files = _files(str(path)) if path else []
     if not files:

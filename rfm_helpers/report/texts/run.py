@@ -19,6 +19,8 @@ _CODE_NOTES = {
 _DATA_NOTES = {
     "sql_no_file": N_("SQL source: no file to hash (the row count is what the query returned)"),
     "file_missing": N_("the data file was not found when the run started"),
+    "spark_no_file": N_("Spark source: the table or files are read by the cluster and not hashed (the row count "
+                        "is what Spark read)"),
     "too_many_files": N_("more than {limit} files: not hashed"),
     "spec_unreadable": N_("the source spec could not be read ({error})"),
 }
