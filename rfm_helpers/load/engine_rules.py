@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..engine import Engine, Relation
-from .parsing import STATUS_EXCLUDE, STATUS_INCLUDE, status_key
+from .parsing import split_statuses
 from .result import SET_ASIDE_NOT_LOST, DataValidationError, Remark
 from .rules import LAYOUT_SQL, decide_level, rules_sql
 from .spec import CleaningRules, ReturnOptions, StatusOptions
@@ -102,31 +102,13 @@ def _status_counts_sql(engine: Engine, view: str, statuses: StatusOptions, where
              r AS (SELECT *, ROW_NUMBER() OVER (PARTITION BY status_key ORDER BY n DESC, status_raw) AS rk FROM s)
         SELECT status_key, SUM(n), MIN(first_row), MAX(CASE WHEN rk = 1 THEN status_raw END) FROM r
         GROUP BY status_key ORDER BY 2 DESC""", label="statuses")
-    include = {status_key(s) for s in statuses.include} if statuses.include is not None else None
-    exclude = {status_key(s) for s in statuses.exclude} if statuses.exclude is not None else None
-    if include is None and exclude is None:
-        include, exclude = {status_key(s) for s in STATUS_INCLUDE}, {status_key(s) for s in STATUS_EXCLUDE}
-        unknown = statuses.unknown or "error"
-    else:
-        unknown = statuses.unknown or ("exclude" if include is not None and exclude is None else "count")
-        include, exclude = include or set(), exclude or set()
-    counted, excluded, unknowns, keys = {}, {}, [], []
-    for st, n, first, shown in rows:
-        name = shown if st else "(empty)"
-        key = st or ""
-        if key in exclude or (key not in include and unknown == "exclude"):
-            excluded[name] = int(n)
-        elif key in include or unknown == "count":
-            counted[name] = int(n)
-            keys.append(key)
-        else:
-            unknowns.append((name, int(n), first))
-    if unknowns:
-        listed = "; ".join(f"{name!r}: {n} rows (e.g. row {first})" for name, n, first in unknowns[:12])
+    split = split_statuses(statuses, rows)
+    if split.unknowns:
         raise DataValidationError(
             f"{where}: column 'status' has statuses that are neither known purchases nor known cancellations: "
-            f"{listed}. Say which count: statuses: {{include: [...]}} (only these count) or statuses: "
-            "{exclude: [...]} (all others count).")
+            f"{split.unknown_list(lambda first: f'row {first}')}. Say which count: statuses: {{include: [...]}} "
+            "(only these count) or statuses: {exclude: [...]} (all others count).")
+    counted, excluded, keys = split.counted, split.excluded, split.keys
     remark = Remark("statuses", {"column": "status", "counted": counted, "excluded": excluded},
                     "warning" if excluded else "info")
     sql = f"(COALESCE(status_key, '') IN ({', '.join(_lit(k) for k in keys)}))" if keys else "false"

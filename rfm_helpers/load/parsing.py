@@ -52,6 +52,50 @@ def status_key(text: str) -> str:
 
 
 @dataclass
+class StatusSplit:
+    """Distinct statuses sorted by the spec's ``statuses`` options (or the built-in vocabulary):
+    ``counted`` and ``excluded`` ({shown name: rows}), ``unknowns`` ([(name, rows, first row)]:
+    neither, with no rule for them) and ``keys`` (the status keys that count)."""
+
+    counted: dict[str, int] = field(default_factory=dict)
+    excluded: dict[str, int] = field(default_factory=dict)
+    unknowns: list[tuple[str, int, Any]] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+
+    def unknown_list(self, where: Any) -> str:
+        """The unknown statuses for an error message; ``where(first)`` names a row ("line 3")."""
+        return "; ".join(f"{name!r}: {n} rows (e.g. {where(first)})" for name, n, first in self.unknowns[:12])
+
+
+def split_statuses(options: Any, rows: Any) -> StatusSplit:
+    """Which statuses count as purchases. ``options``: the spec's ``statuses`` (include /
+    exclude lists, ``unknown``); ``rows``: (status_key, rows, first row, shown spelling) per
+    distinct status. Without lists, the built-in vocabulary decides and anything else is
+    unknown (``unknown: error``); with lists, statuses in neither count unless only
+    ``include`` was given."""
+    include = {status_key(s) for s in options.include} if options.include is not None else None
+    exclude = {status_key(s) for s in options.exclude} if options.exclude is not None else None
+    if include is None and exclude is None:
+        include, exclude = {status_key(s) for s in STATUS_INCLUDE}, {status_key(s) for s in STATUS_EXCLUDE}
+        unknown = options.unknown or "error"
+    else:
+        unknown = options.unknown or ("exclude" if include is not None and exclude is None else "count")
+        include, exclude = include or set(), exclude or set()
+    out = StatusSplit()
+    for st, n, first, shown in rows:
+        name = shown if st else "(empty)"
+        key = st or ""
+        if key in exclude or (key not in include and unknown == "exclude"):
+            out.excluded[name] = int(n)
+        elif key in include or unknown == "count":
+            out.counted[name] = int(n)
+            out.keys.append(key)
+        else:
+            out.unknowns.append((name, int(n), first))
+    return out
+
+
+@dataclass
 class Built:
     """What :func:`build_rows` made: the remarks, the currency and its digits, the status table."""
 
@@ -209,42 +253,20 @@ def _statuses(con: duckdb.DuckDBPyConnection, col: str, spec: Any, label: str, l
                           WHERE NOT is_total_row AND NOT is_repeated_header
                             AND NOT coalesce(date_issue = 'missing' AND amount_issue = 'missing', false)
                           GROUP BY status_key ORDER BY 2 DESC""").fetchall()
-    opts = spec.statuses
-    include = {status_key(s) for s in opts.include} if opts.include is not None else None
-    exclude = {status_key(s) for s in opts.exclude} if opts.exclude is not None else None
-    if include is None and exclude is None:
-        include, exclude = {status_key(s) for s in STATUS_INCLUDE}, {status_key(s) for s in STATUS_EXCLUDE}
-        unknown = opts.unknown or "error"
-    else:
-        unknown = opts.unknown or ("exclude" if include is not None and exclude is None else "count")
-        include, exclude = include or set(), exclude or set()
-    counted, excluded, unknowns = {}, {}, []
-    for st, n, first, shown in rows:
-        name = shown if st else "(empty)"
-        key = st or ""
-        if key in exclude:
-            excluded[name] = int(n)
-        elif key in include:
-            counted[name] = int(n)
-        elif unknown == "count":
-            counted[name] = int(n)
-        elif unknown == "exclude":
-            excluded[name] = int(n)
-        else:
-            unknowns.append((name, int(n), first))
-    if unknowns:
-        listed = "; ".join(f"{name!r}: {n} rows (e.g. line {line_of(first)})" for name, n, first in unknowns[:12])
+    split = split_statuses(spec.statuses, rows)
+    if split.unknowns:
+        listed = split.unknown_list(lambda first: f"line {line_of(first)}")
         raise DataValidationError(
             f"{label}: column {col!r} (status) has statuses that are neither known purchases nor known "
             f"cancellations: {listed}. Say which count: statuses: {{include: [...]}} (only these count) or "
             "statuses: {exclude: [...]} (all others count) in the source spec.")
+    counted, excluded = split.counted, split.excluded
     built.statuses = {"counted": counted, "excluded": excluded}
     built.remarks.append(Remark("statuses", {"column": col, "counted": counted, "excluded": excluded},
                                 "warning" if excluded else "info"))
-    keys = [st for st, n, first, shown in rows if (shown if st else "(empty)") in counted]
-    if not keys:
+    if not split.keys:
         return "false"
-    return f"(coalesce(status_key, '') IN ({', '.join(lit(k or '') for k in keys)}))"
+    return f"(coalesce(status_key, '') IN ({', '.join(lit(k) for k in split.keys)}))"
 
 
 def _null_short(x: str) -> str:
