@@ -51,17 +51,26 @@ __all__ = ["SUMMARY_SQL", "HOLDOUT_SQL", "BASE_SQL", "SAMPLE_SQL", "SAMPLE_KEY_S
 SUMMARY_COLUMNS = ["customer_id", "frequency", "recency", "T", "monetary_value", "first_purchase",
                    "last_purchase", "purchase_days", "nonpositive_days"]
 
+
+def _days_cte(period: str) -> str:
+    """The purchase-day rule every query here shares: one row per customer and calendar day
+    of ``period`` (a condition on ``order_date``), with the day's summed spend."""
+    return ("WITH days AS (\n"
+            "    SELECT CAST(customer_id AS VARCHAR) AS customer_id,\n"
+            "           CAST(order_date AS DATE) AS day,\n"
+            "           SUM(CAST(amount AS DOUBLE)) AS spend\n"
+            "    FROM {source}\n"
+            f"    WHERE {period} AND customer_id IS NOT NULL\n"
+            "    GROUP BY 1, 2\n"
+            ")")
+
+
+_UP_TO_AS_OF = "CAST(order_date AS DATE) <= DATE '{as_of}'"
+
+
 #: ``{source}`` a table expression with ``customer_id``, ``order_date``, ``amount``;
 #: ``{as_of}`` the analysis date (inclusive); ``{start}`` an optional lower bound clause.
-SUMMARY_SQL = """
-WITH days AS (
-    SELECT CAST(customer_id AS VARCHAR) AS customer_id,
-           CAST(order_date AS DATE) AS day,
-           SUM(CAST(amount AS DOUBLE)) AS spend
-    FROM {source}
-    WHERE CAST(order_date AS DATE) <= DATE '{as_of}' AND customer_id IS NOT NULL
-    GROUP BY 1, 2
-),
+SUMMARY_SQL = _days_cte(_UP_TO_AS_OF) + """,
 per_customer AS (
     SELECT customer_id,
            COUNT(*) FILTER (WHERE spend > 0) AS purchase_days,
@@ -89,16 +98,7 @@ ORDER BY customer_id
 """
 
 #: Purchase days and spend per customer in ``(start, end]`` (same day rule as the summary).
-HOLDOUT_SQL = """
-WITH days AS (
-    SELECT CAST(customer_id AS VARCHAR) AS customer_id,
-           CAST(order_date AS DATE) AS day,
-           SUM(CAST(amount AS DOUBLE)) AS spend
-    FROM {source}
-    WHERE CAST(order_date AS DATE) > DATE '{start}' AND CAST(order_date AS DATE) <= DATE '{end}'
-          AND customer_id IS NOT NULL
-    GROUP BY 1, 2
-)
+HOLDOUT_SQL = _days_cte("CAST(order_date AS DATE) > DATE '{start}' AND CAST(order_date AS DATE) <= DATE '{end}'") + """
 SELECT customer_id,
        CAST(COUNT(*) FILTER (WHERE spend > 0) AS INTEGER) AS purchases,
        CAST(COALESCE(SUM(spend) FILTER (WHERE spend > 0), 0) AS DOUBLE) AS spend
@@ -115,15 +115,7 @@ ORDER BY customer_id
 #: same number of days before it (``baseline_*``), and the customer's place in the seeded random
 #: order of the fit samples (``sample_key``, :data:`SAMPLE_KEY_SQL`). Customers with days up to
 #: ``{as_of}`` but no purchase day are kept with ``has_purchase = false`` (counted, never modelled).
-BASE_SQL = """
-WITH days AS (
-    SELECT CAST(customer_id AS VARCHAR) AS customer_id,
-           CAST(order_date AS DATE) AS day,
-           SUM(CAST(amount AS DOUBLE)) AS spend
-    FROM {source}
-    WHERE CAST(order_date AS DATE) <= DATE '{as_of}' AND customer_id IS NOT NULL
-    GROUP BY 1, 2
-),
+BASE_SQL = _days_cte(_UP_TO_AS_OF) + """,
 c AS (
     SELECT customer_id,
            COUNT(*) FILTER (WHERE spend > 0) AS n_now,
