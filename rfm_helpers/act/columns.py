@@ -71,6 +71,13 @@ _RFM = (
     col("monetary", "money"), col("r_score", "integer"), col("f_score", "integer"), col("m_score", "integer"),
 )
 
+_CALL_LIST = (
+    col("customer_id", "id"), col("priority_rank", "integer"), col("call_priority", "number"),
+    col("segment", "label"), col("segment_label", "label"), col("recency_days", "integer"),
+    col("frequency", "integer"), col("monetary", "money"), col("last_order_date", "date"),
+    col("talking_points", "label"), col("suggested_offer", "label"), col("is_test", "flag"),
+)
+
 #: Every export file of a run: file name (pattern) -> its columns, in order. The data dictionary
 #: written beside the exports and the README section "Exports" are made from this table.
 SCHEMAS: dict[str, tuple[Column, ...]] = {
@@ -86,19 +93,10 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
         col("total_spend", "money"), col("average_order_value", "money"), col("suggested_offer", "label"),
         col("recommended_channel", "label"), col("is_test", "flag"),
     ),
-    "call_list.csv": (
-        col("customer_id", "id"), col("priority_rank", "integer"), col("call_priority", "number"),
-        col("segment", "label"), col("segment_label", "label"), col("recency_days", "integer"),
-        col("frequency", "integer"), col("monetary", "money"), col("last_order_date", "date"),
-        col("talking_points", "label"), col("suggested_offer", "label"), col("is_test", "flag"),
-    ),
-    "call_list_value_at_risk.csv": (
-        col("customer_id", "id"), col("priority_rank", "integer"), col("call_priority", "number"),
-        col("value_at_risk", "money"), col("p_alive", "number"),
-        col("segment", "label"), col("segment_label", "label"), col("recency_days", "integer"),
-        col("frequency", "integer"), col("monetary", "money"), col("last_order_date", "date"),
-        col("talking_points", "label"), col("suggested_offer", "label"), col("is_test", "flag"),
-    ),
+    "call_list.csv": _CALL_LIST,
+    # ranked by value at risk: the call list's columns with the value figures after the priority
+    "call_list_value_at_risk.csv": (*_CALL_LIST[:3], col("value_at_risk", "money"), col("p_alive", "number"),
+                                    *_CALL_LIST[3:]),
     "campaign_excluded_customers.csv": (col("customer_id", "id"),),
     "assignment.csv": (col("customer_id", "id"), col("group", "text"), col("segment", "label")),
     "campaign_segment_effects_<variant>_<metric>.csv": (
