@@ -23,11 +23,10 @@ import numpy as np
 import pandas as pd
 
 from ..segments import _get_map, load_segment_maps
-from .columns import schema
 from .files import engine
 from .formats import prepare_contacts
 from .consent import REASONS, assumed_channels
-from .mailing import (_check_contacts, _excluded_note, customer_sql, extra_columns, load_test_recipients,
+from .mailing import (_check_contacts, _excluded_note, customer_sql, list_inputs, load_test_recipients,
                       restrict_to_reachable, segment_texts)
 from .workbook import Sheet
 from .writer import ExportWriter
@@ -103,13 +102,7 @@ def write_call_list(ex: ExportWriter, assigned: pd.DataFrame, map_name: str | No
         contacts, notes = prepare_contacts(contacts, region)
         ex.notes.extend(n for n in notes if n not in ex.notes)
     schema_name = "call_list_value_at_risk.csv" if by_value else "call_list.csv"
-    base = list(schema(schema_name))
-    columns = base[:-1] + extra_columns(contacts, tests if len(tests) else None, base) + base[-1:]
-    frames = {"assigned": assigned, "seg": seg}
-    if contacts is not None:
-        frames["contacts"] = contacts
-    if len(tests):
-        frames["tests"] = tests
+    base, columns, frames = list_inputs(schema_name, assigned, seg, contacts, tests)
     if by_value:
         frames["value_rows"] = _value_frame(value)
     priority = priority_sql(rank_by)

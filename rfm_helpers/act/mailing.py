@@ -89,6 +89,20 @@ def extra_columns(contacts: pd.DataFrame | None, tests: pd.DataFrame | None, bas
     return out
 
 
+def list_inputs(schema_name: str, assigned: pd.DataFrame, seg: pd.DataFrame, contacts: pd.DataFrame | None,
+                tests: pd.DataFrame) -> tuple[list[Column], list[Column], dict[str, Any]]:
+    """What a customer list is written from: the schema's columns (``base``), the file's
+    columns (contact columns before ``is_test``) and the frames its SQL reads."""
+    base = list(schema(schema_name))
+    columns = base[:-1] + extra_columns(contacts, tests if len(tests) else None, base) + base[-1:]
+    frames: dict[str, Any] = {"assigned": assigned, "seg": seg}
+    if contacts is not None:
+        frames["contacts"] = contacts
+    if len(tests):
+        frames["tests"] = tests
+    return base, columns, frames
+
+
 def _check_contacts(con: Any, contacts: pd.DataFrame | None) -> None:
     if contacts is None:
         return
@@ -206,13 +220,7 @@ def write_mailing_lists(ex: ExportWriter, assigned: pd.DataFrame, map_name: str 
         tests, more = prepare_contacts(tests, region)
         tests = tests.astype("string")
         prep_warnings += [dict(w, test_recipients=True) for w in more]
-    base = list(schema("mailing_<segment>.csv"))
-    columns = base[:-1] + extra_columns(contacts, tests if len(tests) else None, base) + base[-1:]
-    frames = {"assigned": assigned, "seg": seg}
-    if contacts is not None:
-        frames["contacts"] = contacts
-    if len(tests):
-        frames["tests"] = tests
+    base, columns, frames = list_inputs("mailing_<segment>.csv", assigned, seg, contacts, tests)
     records, sheets, rows_out = len(ex.records), [], []
     with engine(**frames) as con:
         _check_contacts(con, contacts)
