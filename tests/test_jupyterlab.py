@@ -35,7 +35,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lab_driver import REPO, LabServer, Lab, chromium, make_scratch_project
+from lab_driver import REPO, chromium, lab_session
 from rfm_helpers.report import gitclean
 
 ARTIFACTS = REPO / "test-artifacts" / "jupyterlab"
@@ -68,19 +68,13 @@ SETTINGS = "bootstrap_reps: 0\n"
 def lab():
     pytest.importorskip("playwright.sync_api", reason="playwright is a test extra: make install-test")
     root = Path(tempfile.mkdtemp(prefix="rfm-lab-"))
-    make_scratch_project(root)
-    # An analyst's settings file, as JupyterLab's kernels find it (point 4); fewer resamples keep
-    # the test short (the stability and bootstrap code runs in full under nbval).
-    (root / "rfm_settings.yaml").write_text(SETTINGS, encoding="utf-8")
-    server = LabServer(root, env={"RFM_SETTINGS": str(root / "rfm_settings.yaml")})
-    browser = None
-    try:
-        browser = Lab(server)
+    settings = root / "rfm_settings.yaml"
+    with lab_session(root, env={"RFM_SETTINGS": str(settings)}) as browser:
+        # An analyst's settings file, as JupyterLab's kernels find it when a notebook runs
+        # (point 4); fewer resamples keep the test short (the stability and bootstrap code runs
+        # in full under nbval).
+        settings.write_text(SETTINGS, encoding="utf-8")
         yield browser
-    finally:
-        if browser is not None:
-            browser.close()
-        server.stop()
 
 
 @pytest.fixture(scope="module")
