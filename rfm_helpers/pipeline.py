@@ -21,7 +21,7 @@ from .load import LoadResult, SourceSpec, assert_usable, read_source_spec, spec_
 from .load.bundled import cdnow_source
 from .paths import (CACHE_DIR, INTERACTIVE_RUN_DIR, interactive_run_dir, is_interactive,  # noqa: F401 (re-exported)
                     project_root, resolve_run_dir)
-from .rfm import compute_scored_rfm, parse_as_of
+from .rfm import parse_as_of
 
 
 def resolve_source(source_config: str | os.PathLike | dict | SourceSpec | None) -> SourceSpec:
@@ -47,16 +47,26 @@ def resolve_source(source_config: str | os.PathLike | dict | SourceSpec | None) 
 
 @dataclass
 class Prepared:
-    """Everything a notebook needs after loading."""
+    """Everything a notebook needs after loading.
+
+    Per-customer work belongs in the engine: :attr:`engine` is one DuckDB engine per prepared
+    run holding the clean transactions (:attr:`transactions_table`) and the scored RFM table
+    (:attr:`rfm_table`, computed once, on first use). :attr:`rfm` is the same table fetched into
+    pandas, also on first use; that fetch is reported as per-customer (see
+    :mod:`rfm_helpers.engine.fetch`), so notebooks and modules that must scale use the tables
+    in the engine and fetch aggregates."""
 
     as_of: dt.date
     window_days: int | None
     source: SourceSpec
     load: LoadResult
     transactions: pd.DataFrame
-    rfm: pd.DataFrame
     run_dir: Path
     params: dict = field(default_factory=dict)
+    n_scores: int = 5
+    _rfm: pd.DataFrame | None = field(default=None, repr=False)
+    _engine: Any = field(default=None, repr=False)
+    _tables: dict = field(default_factory=dict, repr=False)
 
     @property
     def currency(self) -> str:
@@ -68,6 +78,52 @@ class Prepared:
         d = self.run_dir / "exports"
         d.mkdir(parents=True, exist_ok=True)
         return d
+
+    @property
+    def engine(self) -> Any:
+        """The run's DuckDB engine (:class:`rfm_helpers.engine.DuckDBEngine`), opened on first use."""
+        if self._engine is None:
+            from .engine import DuckDBEngine
+
+            self._engine = DuckDBEngine()
+        return self._engine
+
+    @property
+    def transactions_table(self) -> str:
+        """Name of the clean transactions in :attr:`engine` (registered on first use)."""
+        if "tx" not in self._tables:
+            from .rfm import register_transactions
+
+            self._tables["tx"] = register_transactions(self.engine, self.transactions).name
+        return self._tables["tx"]
+
+    @property
+    def rfm_table(self) -> str:
+        """Name of the scored RFM table in :attr:`engine` (one row per customer, the columns and
+        order of :func:`rfm_helpers.rfm.compute_scored_rfm`), computed once on first use."""
+        if "rfm" not in self._tables:
+            from .rfm import scored_rfm_relation
+
+            rel = scored_rfm_relation(self.transactions, self.as_of, self.window_days, n=self.n_scores,
+                                      engine=self.engine, order=True)
+            self._tables["rfm"] = self.engine.materialize(rel, "rfm_scored")
+        return self._tables["rfm"]
+
+    @property
+    def rfm(self) -> pd.DataFrame:
+        """The scored RFM table in pandas (fetched from :attr:`rfm_table` on first use; a
+        per-customer fetch)."""
+        if self._rfm is None:
+            from .rfm import tidy_rfm
+
+            out = self.engine.fetch(f"SELECT * FROM {self.rfm_table}", label="scored RFM (Prepared.rfm)",
+                                    kind="per_customer")
+            self._rfm = tidy_rfm(out)
+        return self._rfm
+
+    @rfm.setter
+    def rfm(self, frame: pd.DataFrame) -> None:
+        self._rfm = frame
 
 
 def source_slug_and_identity(source: SourceSpec) -> tuple[str, str]:
@@ -139,7 +195,6 @@ def prepare(analysis_date: Any = "", source_config: Any = "", window_days: int |
     if as_of is None:
         as_of = tx["order_date"].max().date()
     window = int(window_days) if window_days else None
-    rfm = compute_scored_rfm(tx, as_of, window, n=n_scores)
     params = {"analysis_date": as_of.isoformat(), "source": source.display_name,
               "window_days": window or "whole history", **extra}
     if is_interactive(run_dir):  # its own folder per source and analysis date (re-running replaces it)
@@ -148,5 +203,5 @@ def prepare(analysis_date: Any = "", source_config: Any = "", window_days: int |
     else:
         folder = resolve_run_dir(run_dir)
     return Prepared(as_of=as_of, window_days=window, source=source, load=result, transactions=tx,
-                    rfm=rfm, run_dir=folder, params=params)
+                    run_dir=folder, params=params, n_scores=n_scores)
 
