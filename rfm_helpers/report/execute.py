@@ -151,7 +151,8 @@ def execute_notebook(src: Path, out: Path, params: dict, cwd: Path, stderr_path:
     import papermill
 
     extra = {"kernel_manager_class": _kernel_manager_class(stderr_path)} if stderr_path else {}
-    with _quiet_papermill():
+    # the kernel knows which notebook it runs (logs and the scale test's frame guard name it)
+    with _quiet_papermill(), environment(RFM_NOTEBOOK=Path(src).stem):
         return papermill.execute_notebook(
             str(src), str(out), parameters=params, progress_bar=False, log_output=False,
             cwd=str(cwd), kernel_name="python3", request_save_on_cell_execute=True, **extra)
