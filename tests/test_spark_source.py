@@ -321,3 +321,42 @@ def test_run_manifest_names_the_spark_table_and_says_why_there_is_no_hash(tmp_pa
         {"kind": "spark", "format": "spark", "table": "shop.sales", "sha256": None, "note": "spark_no_file"}
     assert data_text(d, translator("en", "USD")).startswith("Spark source: the table or files are read by the cluster")
     assert data_text(d, translator("ru", "RUB")).startswith("Источник Spark")
+
+
+def _summary_values(path: Path) -> dict:
+    """summary.json's figures (value only), without what names the source or the run."""
+    import json
+
+    data = json.loads(path.read_text(encoding="utf-8"))
+    out = {}
+    for section, items in data.items():
+        if not isinstance(items, dict):
+            continue
+        for key, item in items.items():
+            if isinstance(item, dict) and "value" in item and key not in ("source", "generated", "run"):
+                out[f"{section}.{key}"] = item["value"]
+    return out
+
+
+@pytest.mark.slow
+def test_whole_monthly_report_with_a_spark_source_equals_the_file_run(table_dir, tmp_path, monkeypatch):
+    """The monthly run end to end (all notebooks, through the runner) on ``format: spark`` and on
+    the same table read as a file: the same headline figures and the same customer files."""
+    from rfm_helpers.report.run import run_month
+
+    monkeypatch.setenv("RFM_SPARK_MASTER", "local[1]")  # the kernels' Spark sessions
+    reports = {}
+    for name in ("with_spark", "as_file"):
+        reports[name] = tmp_path / name
+        run_month("2024-06", reports_dir=reports[name], source_config=str(table_dir / f"{name}.yaml"),
+                  progress=False)
+    spark, file = (reports[n] / "2024-06" for n in ("with_spark", "as_file"))
+    got, want = _summary_values(spark / "summary.json"), _summary_values(file / "summary.json")
+    assert {"headline.customers", "headline.revenue"} <= set(want)
+    assert got == want
+    files = sorted(p.name for p in (file / "exports").glob("*.csv"))
+    assert "rfm_scores.csv" in files and any(f.startswith("mailing_") for f in files)
+    assert sorted(p.name for p in (spark / "exports").glob("*.csv")) == files
+    for name in files:
+        a, b = (spark / "exports" / name).read_bytes(), (file / "exports" / name).read_bytes()
+        assert a == b, f"{name} differs between the Spark and the file run"
