@@ -24,6 +24,13 @@ Usage::
     .venv/bin/python benchmarks/bench_rfm.py                  # 1e5, 1e6, 1e7
     .venv/bin/python benchmarks/bench_rfm.py --sizes 1e5,1e6
     .venv/bin/python benchmarks/bench_rfm.py --sizes 1e6 --report   # + full monthly report
+    .venv/bin/python benchmarks/bench_rfm.py --sizes 1e5 --methods rfm_helpers_scored \
+        --report --report-size 1e6,1e7,1e8                           # issue 12's table
+
+``--report`` runs the whole monthly report cold (a fresh reports folder) at each
+``--report-size`` and prints the seconds per notebook beside the baseline of issue 12, the
+peak memory (sampled sum over the runner, its kernels and their engines; the largest kernel;
+the runner) and the core computation (transactions -> scored RFM) measured in the same run.
 """
 from __future__ import annotations
 
@@ -173,8 +180,51 @@ def run_one(method: str, path: Path, timeout: float) -> dict:
 
 
 # ---------------------------------------------------------------------- report run
+#: The monthly report before issue 12 (seconds per notebook, whole report, peak memory), as the
+#: issue measured it on the 2-core, 24 GB machine; printed beside every new measurement.
+BASELINE = {
+    1_000_000: {"01_load_and_validate": "5-11", "02_rfm": "7-13", "03_segmentation": "16-30",
+                "04_campaign_ab_test": "12-18", "05_segment_migration": "10-34", "whole report": "51-108",
+                "peak": "-"},
+    10_000_000: {"01_load_and_validate": "56", "02_rfm": "54", "03_segmentation": "145",
+                 "04_campaign_ab_test": "251", "05_segment_migration": "281", "whole report": "789",
+                 "peak": "14.6 GB"},
+}
+#: What issue 12 asks for at each size.
+TARGETS = {1_000_000: "whole report < 25 s", 10_000_000: "whole report < 120 s, peak < 4 GB",
+           100_000_000: "completes, peak < 8 GB"}
+
+
+def _tree_peak_sampler(pid: int, stop, out: dict, interval: float = 0.2) -> None:
+    """Largest sum of resident memory of ``pid`` and all its descendants (runner, kernels,
+    DuckDB/Spark inside them), sampled every ``interval`` seconds."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+    except psutil.Error:
+        return
+    while not stop.is_set():
+        total = 0
+        try:
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            break
+        for proc in procs:
+            try:
+                total += proc.memory_info().rss
+            except psutil.Error:
+                pass
+        out["peak_tree_mb"] = max(out.get("peak_tree_mb", 0), total / 2**20)
+        stop.wait(interval)
+
+
 def bench_report(n: int, root: Path, timeout: float) -> dict:
-    """Write an ``n``-row Parquet + source YAML and time the full monthly report."""
+    """Write an ``n``-row Parquet + source YAML and time the full monthly report (a cold first run:
+    a new reports folder, so the month's snapshots are built too)."""
+    import shutil
+    import threading
+
     import yaml
 
     data = generate(n, root / f"tx_{n}.parquet")
@@ -184,25 +234,57 @@ def bench_report(n: int, root: Path, timeout: float) -> dict:
         "columns": {"customer_id": "customer_id", "order_date": "order_date", "amount": "amount"},
     }), encoding="utf-8")
     reports = root / f"reports_{n}"
-    # peak memory: the largest kernel (RUSAGE_CHILDREN: the biggest finished child process) and
-    # the runner itself
+    shutil.rmtree(reports, ignore_errors=True)  # cold: no stored snapshots, no load cache
+    # peak memory: the largest kernel (RUSAGE_CHILDREN: the biggest finished child process), the
+    # runner itself, and the sampled peak of the whole process tree at any moment
     code = ("import time, json, sys, resource; from rfm_helpers.report.run import run_month; t=time.perf_counter(); "
             f"run_month('2024-12', reports_dir={str(reports)!r}, source_config={str(cfg)!r}, progress=False); "
             "print(json.dumps({'seconds': time.perf_counter()-t, "
             "'peak_kernel_mb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, "
             "'peak_runner_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))")
     t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stop, sampled = threading.Event(), {}
+    sampler = threading.Thread(target=_tree_peak_sampler, args=(proc.pid, stop, sampled), daemon=True)
+    sampler.start()
     try:
-        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+        stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        return {"error": f"timeout > {timeout:.0f} s"}
+        proc.kill()
+        proc.communicate()
+        return {"error": f"timeout > {timeout:.0f} s", **sampled}
+    finally:
+        stop.set()
+        sampler.join()
     wall = time.perf_counter() - t0
-    if res.returncode != 0:
-        return {"error": (res.stderr.strip().splitlines() or ["failed"])[-1][:200], "wall": wall}
-    out = json.loads(res.stdout.strip().splitlines()[-1])
+    if proc.returncode != 0:
+        return {"error": (stderr.strip().splitlines() or ["failed"])[-1][:200], "wall": wall, **sampled}
+    out = json.loads(stdout.strip().splitlines()[-1])
     out["wall"] = wall
+    out.update(sampled)
     out["per_notebook"] = _notebook_times(reports / "2024-12")
     return out
+
+
+def _report_table(n: int, rep: dict, core: dict | None) -> str:
+    """The run's per-notebook seconds beside the baseline of issue 12."""
+    base = BASELINE.get(n, {})
+    lines = [f"full monthly report on {n:,} transactions (cold first run; target: {TARGETS.get(n, '-')})",
+             f"  {'notebook':<24} {'now, s':>9} {'baseline, s':>12}"]
+    for k, v in rep.get("per_notebook", {}).items():
+        lines.append(f"  {k:<24} {v:>9.1f} {base.get(k, '-'):>12}")
+    if "seconds" in rep:
+        lines.append(f"  {'whole report':<24} {rep['seconds']:>9.1f} {base.get('whole report', '-'):>12}")
+        lines.append(f"  peak memory: whole process tree {rep.get('peak_tree_mb', 0):,.0f} MB (sampled), largest "
+                     f"kernel {rep['peak_kernel_mb']:,.0f} MB, runner {rep['peak_runner_mb']:,.0f} MB; "
+                     f"baseline {base.get('peak', '-')}")
+    else:
+        lines.append(f"  failed: {rep.get('error')} (peak so far {rep.get('peak_tree_mb', 0):,.0f} MB)")
+    if core and "seconds" in core:
+        lines.append(f"  core computation in the same run (transactions -> scored RFM, rfm_helpers_scored): "
+                     f"{core['seconds']:.1f} s, peak {core['peak_mb']:,.0f} MB"
+                     + (f"; the report costs {rep['seconds'] / core['seconds']:.1f} x the core" if "seconds" in rep else ""))
+    return "\n".join(lines)
 
 
 def _notebook_times(month_dir: Path) -> dict:
@@ -227,8 +309,9 @@ def main(argv=None) -> int:
                     help="skip a slow competitor when its estimate exceeds this (default 300)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="measure each method N times in fresh processes and keep the fastest")
-    ap.add_argument("--report", action="store_true", help="also time the full monthly report on 1e6 rows")
-    ap.add_argument("--report-size", default="1e6")
+    ap.add_argument("--report", action="store_true", help="also time the full monthly report (sizes: --report-size)")
+    ap.add_argument("--report-size", default="1e6", help="comma-separated sizes of the report runs, e.g. 1e6,1e7,1e8")
+    ap.add_argument("--report-timeout", type=float, default=3600, help="seconds per report run (default 3600)")
     ap.add_argument("--_measure", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args._measure:
@@ -269,16 +352,11 @@ def main(argv=None) -> int:
     print()
     print(_table(rows))
     if args.report:
-        n = int(float(args.report_size))
-        print(f"\nfull monthly report (run_month) on {n:,} transactions ...", flush=True)
-        rep = bench_report(n, root, timeout=1800)
-        if "error" in rep:
-            print(f"  failed: {rep['error']}")
-        else:
-            print(f"  run_month: {rep['seconds']:.1f} s (process wall {rep['wall']:.1f} s); peak memory: "
-                  f"largest kernel {rep['peak_kernel_mb']:.0f} MB, runner {rep['peak_runner_mb']:.0f} MB")
-            for k, v in rep["per_notebook"].items():
-                print(f"    {k:<32} {v:>7.1f} s")
+        for n in parse_sizes(args.report_size):
+            core = run_one("rfm_helpers_scored", generate(n, root / f"tx_{n}.parquet"), timeout=args.report_timeout)
+            print(f"\nfull monthly report (run_month) on {n:,} transactions ...", flush=True)
+            rep = bench_report(n, root, timeout=args.report_timeout)
+            print(_report_table(n, rep, core), flush=True)
     return 0
 
 
