@@ -78,6 +78,23 @@ def test_month_figures_match_pandas_on_the_raw_file(cdnow, as_of):
     assert f["data_first_date"] == "1997-01-01" and f["data_last_date"] == min(as_of, "1998-06-30")
 
 
+@pytest.mark.parametrize("as_of", ["1998-06-30", "1997-03-15"])
+def test_month_figures_from_an_engine_table_equal_the_frame(cdnow, as_of):
+    """Notebook 02 passes the run's engine table (nothing per transaction in pandas): the same
+    figures, to the cent, as from the DataFrame."""
+    from rfm_helpers.engine import DuckDBEngine
+    from rfm_helpers.engine.fetch import recording_fetches
+
+    tx, _ = cdnow
+    with DuckDBEngine() as eng, recording_fetches() as fetched:
+        name = eng.register("tx_month", tx).name
+        got = executive.month_figures(name, D.fromisoformat(as_of), engine=eng)
+    assert got == executive.month_figures(tx, D.fromisoformat(as_of))
+    assert [f.kind for f in fetched] == ["aggregate"] and fetched[0].rows == 1
+    with pytest.raises(TypeError, match="engine"):
+        executive.month_figures(name, D.fromisoformat(as_of))
+
+
 def test_active_customers_are_the_rfm_pages_recency_rule(cdnow):
     tx, _ = cdnow
     rfm = compute_rfm(tx, "1998-06-30")

@@ -92,7 +92,7 @@ _MONTH_SQL = """
 WITH orders AS (
     SELECT CAST(customer_id AS VARCHAR) AS cid, {order_key} AS okey,
            MIN(CAST(order_date AS DATE)) AS day, SUM(CAST(amount AS DOUBLE)) AS amount
-    FROM t
+    FROM {table}
     WHERE CAST(order_date AS DATE) <= DATE '{as_of}' AND customer_id IS NOT NULL
     GROUP BY 1, 2
 ),
@@ -103,10 +103,13 @@ SELECT * FROM c, o
 """
 
 
-def month_figures(transactions: pd.DataFrame, as_of: dt.date, *, active_days: int = ACTIVE_DAYS) -> dict[str, Any]:
+def month_figures(transactions: Any, as_of: dt.date, *, active_days: int = ACTIVE_DAYS,
+                  engine: Any = None) -> dict[str, Any]:
     """The month's figures and their comparison periods from the clean transactions (columns
-    ``customer_id``, ``order_date``, ``amount``, optionally ``order_id``); see the module
-    docstring. JSON-ready: dates as ISO text.
+    ``customer_id``, ``order_date``, ``amount``, optionally ``order_id``): a DataFrame, or the
+    name of a table in ``engine`` (a DuckDB :class:`rfm_helpers.engine.Engine`, e.g.
+    ``p.transactions_table`` in ``p.engine``: nothing per transaction reaches pandas); see the
+    module docstring. JSON-ready: dates as ISO text.
 
     One pass groups the rows into orders, one groups the orders per customer (first purchase,
     last purchase up to each period's end); every count follows from those without a
@@ -117,7 +120,13 @@ def month_figures(transactions: pd.DataFrame, as_of: dt.date, *, active_days: in
     if isinstance(as_of, dt.datetime):
         as_of = as_of.date()
     periods = periods_for(as_of)
-    has_id = "order_id" in transactions.columns
+    if isinstance(transactions, str):
+        if engine is None:
+            raise TypeError("month_figures: a table name needs the engine that holds it (engine=...)")
+        columns = engine.sql(f"SELECT * FROM {transactions} LIMIT 0").columns
+    else:
+        columns = list(transactions.columns)
+    has_id = "order_id" in columns
     # without an order id, one customer's purchases of one day are one order (RFM frequency)
     order_key = ("COALESCE(CAST(order_id AS VARCHAR), CAST(CAST(order_date AS DATE) AS VARCHAR))" if has_id
                  else "CAST(order_date AS DATE)")
@@ -132,16 +141,24 @@ def month_figures(transactions: pd.DataFrame, as_of: dt.date, *, active_days: in
                    f"COUNT(*) FILTER (WHERE first_day BETWEEN {start} AND {end}) AS {k}__new_customers"]
         sums += [f"COUNT(*) FILTER (WHERE day BETWEEN {start} AND {end}) AS {k}__orders",
                  f"COALESCE(SUM(amount) FILTER (WHERE day BETWEEN {start} AND {end}), 0) AS {k}__revenue"]
-    sql = _MONTH_SQL.format(order_key=order_key, as_of=as_of.isoformat(), last_days=", ".join(last_days),
-                            customer_counts=", ".join(counts), order_sums=", ".join(sums))
-    con = duckdb.connect()
-    try:
-        con.execute("SET threads TO 2")
-        con.register("t", transactions)
-        cur = con.execute(sql)
-        row = dict(zip([d[0] for d in cur.description], cur.fetchone()))
-    finally:
-        con.close()
+    sql = _MONTH_SQL.format(table="{table}", order_key=order_key, as_of=as_of.isoformat(),
+                            last_days=", ".join(last_days), customer_counts=", ".join(counts),
+                            order_sums=", ".join(sums))
+    if isinstance(transactions, str):
+        text = sql.format(table=transactions)
+        names = engine.sql(text).columns
+        row = dict(zip(names, engine.scalar_rows(text, label="month figures")[0]))
+    else:
+        import duckdb
+
+        con = duckdb.connect()
+        try:
+            con.execute("SET threads TO 2")
+            con.register("t", transactions)
+            cur = con.execute(sql.format(table="t"))
+            row = dict(zip([d[0] for d in cur.description], cur.fetchone()))
+        finally:
+            con.close()
     first, last = row["data_first"], row["data_last"]
     out: dict[str, Any] = {"as_of": as_of.isoformat(), "month": periods["current"].month,
                            "active_days": int(active_days), "has_order_id": has_id,
@@ -209,9 +226,10 @@ def segment_figures(snapshots: Mapping[str, pd.DataFrame], order: list[str], map
 
 
 # ----------------------------------------------------------------------------- recording
-def record_month(transactions: pd.DataFrame, as_of: dt.date, *, run_dir: str | os.PathLike | None = None) -> dict:
+def record_month(transactions: Any, as_of: dt.date, *, run_dir: str | os.PathLike | None = None,
+                 engine: Any = None) -> dict:
     """:func:`month_figures`, recorded for the month page; returns them."""
-    figures = month_figures(transactions, as_of)
+    figures = month_figures(transactions, as_of, engine=engine)
     _summary.record("month", figures, section=SECTION, run_dir=run_dir)
     return figures
 
