@@ -26,7 +26,7 @@ import pyarrow as pa
 from .parsing import Built, build_rows
 from .readers import RawTable, read_table
 from .result import (REASONS, SET_ASIDE_NOT_LOST, DataValidationError, Freshness, LoadResult, Remark,
-                     STALE_AFTER_DAYS)
+                     STALE_AFTER_DAYS, clean_frame)
 from .rules import LAYOUT_SQL, decide_level, rules_sql
 from .spec import CleaningRules, SourceSpec, spec_from
 
@@ -257,11 +257,7 @@ def _result(con: duckdb.DuckDBPyConnection, raw: RawTable, cols: dict[str, str],
         clean_arrow = clean_arrow.take(pa.compute.sort_indices(clean_arrow.column("source_row")))
     clean_arrow = clean_arrow.drop_columns(["source_row"])
     con.execute("DROP TABLE outcome")
-    clean = clean_arrow.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get)
-    clean["order_date"] = clean["order_date"].astype("datetime64[ns]")
-    clean["amount"] = clean["amount"].astype("float64")
-    if "quantity" in clean:
-        clean["quantity"] = clean["quantity"].astype("float64")
+    clean = clean_frame(clean_arrow)
     quarantine = pd.DataFrame({
         "source_row": q.column("source_row").to_numpy().astype("int64"),
         "reason": pd.array(q.column("reason").to_pylist(), dtype="string"),
