@@ -96,9 +96,12 @@ class Prepared:
             self._engine = DuckDBEngine()
         return self._engine
 
-    def _transactions_source(self) -> Any:
-        """What the engine reads the transactions from: the run cache's Parquet file (read in
-        place, never copied through pandas) unless they were given or are already in pandas."""
+    @property
+    def transactions_source(self) -> Any:
+        """The clean transactions as an engine should read them: the run cache's Parquet file
+        (a path, read in place, never copied through pandas) unless they were given or are
+        already in pandas (then the frame). For functions that take a frame or Parquet path(s),
+        e.g. :func:`rfm_helpers.value.analyse_value`."""
         given = self.__dict__.get("_transactions")
         if given is not None:
             return given
@@ -113,7 +116,7 @@ class Prepared:
         if "tx" not in self._tables:
             from .rfm import register_transactions
 
-            self._tables["tx"] = register_transactions(self.engine, self._transactions_source()).name
+            self._tables["tx"] = register_transactions(self.engine, self.transactions_source).name
         return self._tables["tx"]
 
     @property
@@ -123,7 +126,7 @@ class Prepared:
         if "rfm" not in self._tables:
             from .rfm import scored_rfm_relation
 
-            rel = scored_rfm_relation(self._transactions_source(), self.as_of, self.window_days, n=self.n_scores,
+            rel = scored_rfm_relation(self.transactions_source, self.as_of, self.window_days, n=self.n_scores,
                                       engine=self.engine, order=True)
             self._tables["rfm"] = self.engine.materialize(rel, "rfm_scored")
         return self._tables["rfm"]

@@ -101,3 +101,20 @@ def test_transactions_given_explicitly_win(tmp_path):
 
 def test_per_transaction_is_a_fetch_kind():
     assert "per_transaction" in FETCH_KINDS
+
+
+def test_value_features_read_the_cache_file_as_they_read_the_frame(tmp_path):
+    from rfm_helpers.value import ValueStore
+
+    pipeline.prepare("1998-06-30", run_dir=tmp_path / "run")
+    later = pipeline.prepare("1998-06-30", run_dir=tmp_path / "run")
+    source = later.transactions_source
+    assert isinstance(source, str) and source.endswith(".parquet")
+    query = "SELECT * FROM value_base ORDER BY customer_id"
+    with ValueStore(source, later.as_of) as from_file:
+        a = from_file.con.sql(query).df()
+    assert later.load.__dict__.get("_clean") is None  # the value stage did not need pandas
+    with ValueStore(later.transactions, later.as_of) as from_frame:
+        b = from_frame.con.sql(query).df()
+    assert len(a) == later.transactions["customer_id"].nunique()
+    pd.testing.assert_frame_equal(a, b)
