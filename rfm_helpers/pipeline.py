@@ -215,8 +215,9 @@ def load_cached(source: SourceSpec, as_of: dt.date | None, run_dir: Path | None)
             result = pickle.load(fh)
         result.clean_file = str(rows)  # the run folder may have been moved since
         return result
-    result = load_transactions(source, analysis_date=as_of)
-    result.store_clean(rows)
+    # the loader writes the kept rows to the file straight from DuckDB (they never exist in pandas)
+    result = load_transactions(source, analysis_date=as_of, clean_path=rows)
+    result.store_clean(rows)  # a no-op unless the loader could not write them itself
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     with tmp.open("wb") as fh:
         pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)  # without the rows (they are in the Parquet file)
