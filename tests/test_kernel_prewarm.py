@@ -33,8 +33,11 @@ def test_first_cell_imports_keeps_absolute_imports_only(tmp_path):
     src = _notebook(tmp_path / "a.ipynb", "import json\nfrom os import path as p\nfrom . import x\n"
                                           "from math import *\ny = 2\nimport colorsys")
     code = first_cell_imports(src)
-    assert code.splitlines() == ["def __rfm_warm_up():", "    import json", "    from os import path as p",
-                                 "    import colorsys", "__rfm_warm_up()", "del __rfm_warm_up"]
+    assert code.splitlines()[:4] == ["def __rfm_warm_up():", "    import json", "    from os import path as p",
+                                     "    import colorsys"]
+    assert "('json', 'os', 'os.path', 'colorsys')" in code and "from . import" not in code and "*" not in code
+    assert code.endswith("__rfm_warm_up()\ndel __rfm_warm_up\n")
+    compile(code, "warm-up", "exec")
     assert first_cell_imports(_notebook(tmp_path / "b.ipynb", "y = (")) == ""
 
 
@@ -78,3 +81,29 @@ def test_a_failing_notebook_still_shuts_its_warm_kernel_down(tmp_path):
         with pytest.raises(PapermillExecutionError, match="boom"):
             execute_notebook(src, tmp_path / "out.ipynb", {}, cwd=tmp_path, kernel=kernel)
         assert not _pid_alive(pid)
+
+
+def test_imported_modules_warm_up_hooks_run_ahead_and_their_errors_do_not(tmp_path, monkeypatch):
+    pkg = tmp_path / "warmpkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("import os\nDONE = []\n"
+                                     "def __kernel_warm_up__():\n    DONE.append(os.getpid())\n", encoding="utf-8")
+    (pkg / "broken.py").write_text("def __kernel_warm_up__():\n    raise RuntimeError('ignored')\n", encoding="utf-8")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    src = _notebook(tmp_path / "nb.ipynb", "import colorsys\nimport warmpkg\nfrom warmpkg import broken")
+    nb = nbformat.read(src, as_version=4)
+    nb.cells[-1].source += "\nimport warmpkg\nprint(warmpkg.DONE == [os.getpid()])"
+    nbformat.write(nb, src)
+    with KernelPrewarmer() as warm:
+        out = execute_notebook(src, tmp_path / "out.ipynb", {}, cwd=tmp_path, kernel=warm.start(src, tmp_path))
+    assert out.cells[-1].outputs[0]["text"].splitlines()[-1] == "True"
+
+
+def test_notebook_06_has_pymc_marketing_imported_ahead():
+    from pathlib import Path
+
+    import rfm_helpers.value
+    from rfm_helpers.report.execute import KERNEL_WARM_UP
+
+    code = first_cell_imports(Path(__file__).resolve().parents[1] / "notebooks" / "06_customer_value.ipynb")
+    assert "'rfm_helpers.value'" in code and callable(getattr(rfm_helpers.value, KERNEL_WARM_UP))

@@ -25,7 +25,7 @@ import nbformat
 
 __all__ = ["NotebookFailed", "NOTEBOOK_GLOB", "discover_notebooks", "declared_parameters",
            "execute_notebook", "failure_from", "kernel_stderr_tail", "environment", "KernelPrewarmer",
-           "first_cell_imports"]
+           "first_cell_imports", "KERNEL_WARM_UP"]
 
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 
@@ -176,10 +176,18 @@ def execute_notebook(src: Path, out: Path, params: dict, cwd: Path, stderr_path:
 # --------------------------------------------------------------------------- warm kernels
 
 
+#: A module imported by a notebook's first cell may define a function of this name (no
+#: arguments): a kernel started ahead for that notebook calls it after the imports, for work
+#: the notebook would otherwise wait for (e.g. ``rfm_helpers.value`` imports PyMC-Marketing).
+#: Its errors are ignored there (the notebook repeats the work and raises for real).
+KERNEL_WARM_UP = "__kernel_warm_up__"
+
+
 def first_cell_imports(path: Path | nbformat.NotebookNode) -> str:
     """The top-level ``import`` / ``from ... import`` statements of the notebook's first code
     cell after the parameters cell, as code that imports them inside a function (so no name
-    is bound in the kernel's namespace). Empty when there are none or the cell does not parse."""
+    is bound in the kernel's namespace) and then calls the imported modules'
+    :data:`KERNEL_WARM_UP` functions. Empty when there are none or the cell does not parse."""
     nb = path if isinstance(path, nbformat.NotebookNode) else nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     cell = next((c for c in code if "parameters" not in c.get("metadata", {}).get("tags", [])), None)
@@ -189,12 +197,26 @@ def first_cell_imports(path: Path | nbformat.NotebookNode) -> str:
         tree = ast.parse(cell.source)
     except SyntaxError:
         return ""
-    lines = [ast.unparse(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))
+    nodes = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))
              and not (isinstance(n, ast.ImportFrom) and (n.level or any(a.name == "*" for a in n.names)))]
-    if not lines:
+    if not nodes:
         return ""
-    body = "\n".join("    " + ln for ln in lines)
-    return f"def __rfm_warm_up():\n{body}\n__rfm_warm_up()\ndel __rfm_warm_up\n"
+    modules: list[str] = []
+    for n in nodes:
+        names = [a.name for a in n.names] if isinstance(n, ast.Import) else \
+            [n.module or "", *(f"{n.module}.{a.name}" for a in n.names)]
+        modules += [m for m in names if m and m not in modules]
+    body = "\n".join("    " + ast.unparse(n) for n in nodes)
+    return (f"def __rfm_warm_up():\n{body}\n"
+            "    import sys\n"
+            f"    for name in {tuple(modules)!r}:\n"
+            f"        hook = getattr(sys.modules.get(name), {KERNEL_WARM_UP!r}, None)\n"
+            "        if callable(hook):\n"
+            "            try:\n"
+            "                hook()\n"
+            "            except Exception:\n"
+            "                pass\n"
+            "__rfm_warm_up()\ndel __rfm_warm_up\n")
 
 
 class _WarmKernel:
