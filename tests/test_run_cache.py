@@ -152,11 +152,7 @@ def test_the_loader_writes_the_kept_rows_from_duckdb_as_it_builds_them_in_pandas
         (tmp_path / name).write_text(text, encoding="utf-8")
         cfg = tmp_path / "spec.yaml"
         cfg.write_text(f"format: csv\npath: {name}\n{extra}", encoding="utf-8")
-        try:
-            spec = pipeline.resolve_source(str(cfg))
-            in_pandas = load_transactions(spec, analysis_date="2024-06-30")
-        except Exception as exc:  # a spec this test got wrong must not pass silently
-            pytest.fail(f"{name}: {exc}")
+        spec = pipeline.resolve_source(str(cfg))
     in_pandas = load_transactions(spec, analysis_date="2024-06-30" if name != "cdnow" else "1998-06-30")
     path = tmp_path / "kept.parquet"
     with recording_fetches() as log:
