@@ -3,6 +3,12 @@
 Notebooks stay thin: ``p = prepare(analysis_date=..., source_config=..., ...)`` gives the
 load result (with quarantine accounting), the clean transactions up to the analysis date
 and the scored RFM table, plus the run and export folders.
+
+Within a run the load is done once (by the first notebook) and cached in ``run_dir/.cache``:
+the kept transactions as one Parquet file, the rest of the :class:`~rfm_helpers.load.LoadResult`
+(counts, remarks, quarantine, freshness) pickled beside it. Later notebooks read the small
+part only; the engine reads the Parquet file in place, and the transactions reach pandas
+only when a notebook asks for :attr:`Prepared.transactions`.
 """
 from __future__ import annotations
 
@@ -60,7 +66,9 @@ class Prepared:
     window_days: int | None
     source: SourceSpec
     load: LoadResult
-    transactions: pd.DataFrame
+    #: the clean transactions in pandas; when not given (``None``): ``load.clean``, which a
+    #: run's cache reads from its Parquet file on first use (a ``per_transaction`` fetch)
+    transactions: pd.DataFrame | None
     run_dir: Path
     params: dict = field(default_factory=dict)
     n_scores: int = 5
@@ -89,12 +97,26 @@ class Prepared:
         return self._engine
 
     @property
+    def transactions_source(self) -> Any:
+        """The clean transactions as an engine should read them: the run cache's Parquet file
+        (a path, read in place, never copied through pandas) unless they were given or are
+        already in pandas (then the frame). For functions that take a frame or Parquet path(s),
+        e.g. :func:`rfm_helpers.value.analyse_value`."""
+        given = self.__dict__.get("_transactions")
+        if given is not None:
+            return given
+        if self.load.clean_file and self.load.__dict__.get("_clean") is None:
+            return self.load.clean_file
+        return self.load.clean
+
+    @property
     def transactions_table(self) -> str:
-        """Name of the clean transactions in :attr:`engine` (registered on first use)."""
+        """Name of the clean transactions in :attr:`engine` (registered on first use; a run's
+        cached Parquet file is read in place)."""
         if "tx" not in self._tables:
             from .rfm import register_transactions
 
-            self._tables["tx"] = register_transactions(self.engine, self.transactions).name
+            self._tables["tx"] = register_transactions(self.engine, self.transactions_source).name
         return self._tables["tx"]
 
     @property
@@ -104,7 +126,7 @@ class Prepared:
         if "rfm" not in self._tables:
             from .rfm import scored_rfm_relation
 
-            rel = scored_rfm_relation(self.transactions, self.as_of, self.window_days, n=self.n_scores,
+            rel = scored_rfm_relation(self.transactions_source, self.as_of, self.window_days, n=self.n_scores,
                                       engine=self.engine, order=True)
             self._tables["rfm"] = self.engine.materialize(rel, "rfm_scored")
         return self._tables["rfm"]
@@ -124,6 +146,22 @@ class Prepared:
     @rfm.setter
     def rfm(self, frame: pd.DataFrame) -> None:
         self._rfm = frame
+
+
+def _get_transactions(self: Prepared) -> pd.DataFrame:
+    given = self.__dict__.get("_transactions")
+    return given if given is not None else self.load.clean
+
+
+def _set_transactions(self: Prepared, frame: pd.DataFrame | None) -> None:
+    self.__dict__["_transactions"] = frame
+
+
+# set after the class is made, so that the dataclass keeps ``transactions`` as an argument
+Prepared.transactions = property(  # type: ignore[assignment]
+    _get_transactions, _set_transactions,
+    doc="The clean transactions in pandas, read on first use (a per-transaction fetch when they come from "
+        "the run's cache); per-customer work should use :attr:`transactions_table` in the engine instead.")
 
 
 def source_slug_and_identity(source: SourceSpec) -> tuple[str, str]:
@@ -160,20 +198,29 @@ def _cache_key(source: SourceSpec, as_of: dt.date | None) -> str:
 def load_cached(source: SourceSpec, as_of: dt.date | None, run_dir: Path | None) -> LoadResult:
     """:func:`rfm_helpers.load.load_transactions`, reusing the result stored in
     ``run_dir/.cache`` by an earlier notebook of the same run (same source, same file
-    version, same analysis date). Without ``run_dir`` nothing is cached."""
+    version, same analysis date). Without ``run_dir`` nothing is cached.
+
+    The cache is two files: ``load-<key>.parquet`` (the kept transactions, written once) and
+    ``load-<key>.pkl`` (the rest of the result, small; written last, so it marks a complete
+    entry). A result read from the cache has :attr:`~rfm_helpers.load.LoadResult.clean_file`
+    set and reads its ``clean`` rows on first use only."""
     from .load import load_transactions
 
     if run_dir is None:
         return load_transactions(source, analysis_date=as_of)
-    path = run_dir / CACHE_DIR / f"load-{_cache_key(source, as_of)}.pkl"
-    if path.exists():
+    stem = run_dir / CACHE_DIR / f"load-{_cache_key(source, as_of)}"
+    path, rows = stem.with_suffix(".pkl"), stem.with_suffix(".parquet")
+    if path.exists() and rows.exists():
         with path.open("rb") as fh:
-            return pickle.load(fh)
-    result = load_transactions(source, analysis_date=as_of)
-    path.parent.mkdir(parents=True, exist_ok=True)
+            result = pickle.load(fh)
+        result.clean_file = str(rows)  # the run folder may have been moved since
+        return result
+    # the loader writes the kept rows to the file straight from DuckDB (they never exist in pandas)
+    result = load_transactions(source, analysis_date=as_of, clean_path=rows)
+    result.store_clean(rows)  # a no-op unless the loader could not write them itself
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     with tmp.open("wb") as fh:
-        pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)  # without the rows (they are in the Parquet file)
     os.replace(tmp, path)
     return result
 
@@ -191,9 +238,9 @@ def prepare(analysis_date: Any = "", source_config: Any = "", window_days: int |
     result = load_cached(source, as_of, Path(explicit_run_dir) if explicit_run_dir else None)
     # nothing on or before the analysis date: a clear error naming the data's date range
     assert_usable(result, as_of)
-    tx = result.clean
-    if as_of is None:
-        as_of = tx["order_date"].max().date()
+    if as_of is None:  # the last date of the kept rows (the load measured it)
+        as_of = result.freshness.last_date if result.freshness and result.freshness.last_date else \
+            result.clean["order_date"].max().date()
     window = int(window_days) if window_days else None
     params = {"analysis_date": as_of.isoformat(), "source": source.display_name,
               "window_days": window or "whole history", **extra}
@@ -202,6 +249,6 @@ def prepare(analysis_date: Any = "", source_config: Any = "", window_days: int |
         folder = interactive_run_dir(name, identity, as_of)
     else:
         folder = resolve_run_dir(run_dir)
-    return Prepared(as_of=as_of, window_days=window, source=source, load=result, transactions=tx,
+    return Prepared(as_of=as_of, window_days=window, source=source, load=result, transactions=None,
                     run_dir=folder, params=params, n_scores=n_scores)
 

@@ -21,7 +21,9 @@ it is instrumented: each fetch is reported (engine, label, kind, rows, columns, 
 listeners registered with :func:`add_fetch_listener` / :func:`recording_fetches`, appended as a
 JSON line to the file named by the environment variable ``RFM_FETCH_LOG`` (so fetches made in
 notebook kernels can be checked by a test), and refused when ``kind="per_customer"`` and
-``RFM_FETCH_MAX_ROWS`` is set lower than the row count.
+``RFM_FETCH_MAX_ROWS`` is set lower than the row count. The run's clean transactions read
+from the load cache's Parquet file into pandas (``Prepared.transactions``, ``LoadResult.clean``)
+are reported the same way, as ``kind="per_transaction"``.
 
 **Calendar dates.** :meth:`Engine.calendar_date_sql` turns a typed column into a DATE that
 does not depend on the machine's ``TZ``, DuckDB's ``TimeZone`` or Spark's session time zone:

@@ -8,8 +8,10 @@ from dataclasses import asdict, dataclass
 from typing import Callable, Iterator
 
 #: What a fetched result is: one row per customer (must stay bounded in notebooks 03-05),
-#: an aggregate (one row per segment, month, score...) or a bounded sample.
-FETCH_KINDS = ("per_customer", "aggregate", "sample")
+#: one row per transaction (the clean transactions read into pandas, e.g. ``Prepared.transactions``
+#: from the run's Parquet cache; larger still), an aggregate (one row per segment, month,
+#: score...) or a bounded sample.
+FETCH_KINDS = ("per_customer", "per_transaction", "aggregate", "sample")
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import pyarrow as pa
 from .parsing import Built, build_rows
 from .readers import RawTable, read_table
 from .result import (REASONS, SET_ASIDE_NOT_LOST, DataValidationError, Freshness, LoadResult, Remark,
-                     STALE_AFTER_DAYS)
+                     STALE_AFTER_DAYS, clean_frame)
 from .rules import LAYOUT_SQL, decide_level, rules_sql
 from .spec import CleaningRules, SourceSpec, spec_from
 
@@ -138,7 +138,8 @@ def _to_text_column(arr: pa.ChunkedArray) -> list[str]:
     return [_cell_text(v).strip() for v in arr.to_pylist()]
 
 
-def load_transactions(source: Any, analysis_date: Any = None, *, rules: CleaningRules | None = None) -> LoadResult:
+def load_transactions(source: Any, analysis_date: Any = None, *, rules: CleaningRules | None = None,
+                      clean_path: str | os.PathLike | None = None) -> LoadResult:
     """Read, check and clean transactions.
 
     ``source``: a :class:`~rfm_helpers.load.spec.SourceSpec`, a spec dict (as written in
@@ -147,6 +148,11 @@ def load_transactions(source: Any, analysis_date: Any = None, *, rules: Cleaning
     :attr:`LoadResult.freshness` says how far before it the data end. ``rules`` override
     the spec's ``cleaning`` block. Raises :class:`DataValidationError` when the source as a
     whole cannot be used.
+
+    ``clean_path``: write the kept rows straight from DuckDB to this Parquet file (streamed, in
+    source order) instead of building them in pandas; the result's
+    :attr:`~rfm_helpers.load.LoadResult.clean_file` names it and ``clean`` is read from it on
+    first use only (a Spark source is brought back in pandas and then written there).
     """
     spec = spec_from(source)
     if rules is not None:
@@ -157,7 +163,10 @@ def load_transactions(source: Any, analysis_date: Any = None, *, rules: Cleaning
     if spec.effective_format() == "spark":  # read and cleaned inside Spark, kept rows brought back
         from .spark_source import load_spark
 
-        return load_spark(spec, as_of)
+        result = load_spark(spec, as_of)
+        if clean_path is not None:
+            result.store_clean(clean_path)
+        return result
     mapping = {k: v for k, v in spec.columns.model_dump().items() if v}
     wanted = list(mapping.values()) or list(REQUIRED)
     # an exact-repeat check (order id mapped) compares whole rows: then every column is needed
@@ -194,7 +203,7 @@ def load_transactions(source: Any, analysis_date: Any = None, *, rules: Cleaning
                         passthrough=tuple(t for t in ("order_id", "channel", "quantity") if t in built.columns))
         con.execute(f"CREATE OR REPLACE TEMP TABLE outcome AS {sql}")
         clock("rules")
-        result = _result(con, raw, cols, spec, built, remarks, as_of, label)
+        result = _result(con, raw, cols, spec, built, remarks, as_of, label, clean_path)
         clock("result")
         result.timings = clock.laps
         return result
@@ -232,7 +241,8 @@ def _as_date(value: Any) -> dt.date | None:
 
 
 def _result(con: duckdb.DuckDBPyConnection, raw: RawTable, cols: dict[str, str], spec: SourceSpec, built: Built,
-            remarks: list[Remark], as_of: dt.date | None, label: str) -> LoadResult:
+            remarks: list[Remark], as_of: dt.date | None, label: str,
+            clean_path: str | os.PathLike | None = None) -> LoadResult:
     scale = 10 ** built.digits
     extra = [t for t in ("order_id", "channel", "quantity") if t in built.columns]
     q = con.sql("SELECT __i, source_row, reason, reason_detail, reason_value FROM outcome "
@@ -251,17 +261,27 @@ def _result(con: duckdb.DuckDBPyConnection, raw: RawTable, cols: dict[str, str],
     con.execute("DROP TABLE rows")
     sel = ", ".join(["customer_id", "order_date", f"CAST(amount_final AS DOUBLE) / {scale} AS amount", "source_row"]
                     + extra)
-    clean_arrow = con.sql(f"SELECT {sel} FROM outcome WHERE reason IS NULL").to_arrow_table()
-    order = clean_arrow.column("source_row").to_numpy()
-    if len(order) > 1 and not (np.diff(order) > 0).all():  # windows (order ids) may reorder rows
-        clean_arrow = clean_arrow.take(pa.compute.sort_indices(clean_arrow.column("source_row")))
-    clean_arrow = clean_arrow.drop_columns(["source_row"])
-    con.execute("DROP TABLE outcome")
-    clean = clean_arrow.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get)
-    clean["order_date"] = clean["order_date"].astype("datetime64[ns]")
-    clean["amount"] = clean["amount"].astype("float64")
-    if "quantity" in clean:
-        clean["quantity"] = clean["quantity"].astype("float64")
+    clean = None
+    if clean_path is None:
+        clean_arrow = con.sql(f"SELECT {sel} FROM outcome WHERE reason IS NULL").to_arrow_table()
+        order = clean_arrow.column("source_row").to_numpy()
+        if len(order) > 1 and not (np.diff(order) > 0).all():  # windows (order ids) may reorder rows
+            clean_arrow = clean_arrow.take(pa.compute.sort_indices(clean_arrow.column("source_row")))
+        clean_arrow = clean_arrow.drop_columns(["source_row"])
+        con.execute("DROP TABLE outcome")
+        clean = clean_frame(clean_arrow)
+        kept, channel_empty = len(clean), "channel" in clean.columns and bool(clean["channel"].isna().all())
+        first, last = (clean["order_date"].min(), clean["order_date"].max()) if kept else (None, None)
+    else:  # straight from DuckDB to the file: the kept rows never exist in pandas
+        kept, n_channel, first, last = con.execute(
+            f"SELECT count(*), {'count(channel)' if 'channel' in extra else '0'}, min(order_date), max(order_date) "
+            "FROM outcome WHERE reason IS NULL").fetchall()[0]
+        channel_empty = "channel" in extra and n_channel == 0
+        if channel_empty and kept:
+            extra.remove("channel")
+        _copy_clean(con, ", ".join(["customer_id", "order_date",
+                                    f"CAST(amount_final AS DOUBLE) / {scale} AS amount"] + extra), clean_path)
+        con.execute("DROP TABLE outcome")
     quarantine = pd.DataFrame({
         "source_row": q.column("source_row").to_numpy().astype("int64"),
         "reason": pd.array(q.column("reason").to_pylist(), dtype="string"),
@@ -280,15 +300,15 @@ def _result(con: duckdb.DuckDBPyConnection, raw: RawTable, cols: dict[str, str],
         out_name = name if name not in quarantine.columns else f"raw_{name}"
         quarantine[out_name] = texts[name] if q.num_rows else pd.array([], dtype="string")
     # channel empty in every row: dropped with a remark
-    if "channel" in clean.columns and clean["channel"].isna().all() and len(clean):
-        clean = clean.drop(columns="channel")
+    if channel_empty and kept:
+        if clean is not None:
+            clean = clean.drop(columns="channel")
         remarks.append(Remark("channel_empty", {"column": cols["channel"]}))
-    kept = len(clean)
     # freshness and data range
     data_range = (first_all.date() if first_all else None, last_all.date() if last_all else None)
     freshness = None
-    if len(clean):
-        first, last = clean["order_date"].min().date(), clean["order_date"].max().date()
+    if kept:
+        first, last = pd.Timestamp(first).date(), pd.Timestamp(last).date()
         days = (as_of - last).days if as_of else 0
         stale = bool(as_of and days > STALE_AFTER_DAYS)
         freshness = Freshness(as_of, first, last, days if as_of else None, stale)
@@ -297,10 +317,24 @@ def _result(con: duckdb.DuckDBPyConnection, raw: RawTable, cols: dict[str, str],
                                                  "threshold": STALE_AFTER_DAYS}, "high"))
     elif as_of:
         freshness = Freshness(as_of, None, None, None, False)
-    return LoadResult(clean=clean.reset_index(drop=True), quarantine=quarantine, rows_in=rows_in, rows_kept=kept,
-                      rows_quarantined=len(quarantine), source_name=spec.display_name, remarks=remarks,
-                      column_map=dict(cols), currency=built.currency, freshness=freshness, data_range=data_range,
-                      customers_lost=int(lost), statuses=built.statuses)
+    return LoadResult(clean=None if clean is None else clean.reset_index(drop=True), quarantine=quarantine,
+                      rows_in=rows_in, rows_kept=int(kept), rows_quarantined=len(quarantine),
+                      source_name=spec.display_name, remarks=remarks, column_map=dict(cols), currency=built.currency,
+                      freshness=freshness, data_range=data_range, customers_lost=int(lost), statuses=built.statuses,
+                      clean_file=None if clean_path is None else str(clean_path))
+
+
+def _copy_clean(con: duckdb.DuckDBPyConnection, sel: str, path: str | os.PathLike) -> None:
+    """Write the kept rows of ``outcome`` in source order to ``path`` (Parquet) from DuckDB,
+    atomically (a temporary file renamed into place)."""
+    from .sqltext import lit
+
+    target = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+    tmp = f"{target}.{os.getpid()}.tmp"
+    con.execute(f"COPY (SELECT {sel} FROM outcome WHERE reason IS NULL ORDER BY source_row) "
+                f"TO {lit(tmp)} (FORMAT parquet)")
+    os.replace(tmp, target)
 
 
 def _outcome_remarks(con: duckdb.DuckDBPyConnection, cols: dict[str, str], spec: SourceSpec, built: Built,

@@ -17,7 +17,8 @@ from typing import Any, Callable, Literal
 import pandas as pd
 
 __all__ = ["DataValidationError", "LoadResult", "Remark", "Freshness", "REASONS", "SET_ASIDE_NOT_LOST",
-           "REMARK_CODES", "SEVERITIES", "STALE_AFTER_DAYS"]
+           "REMARK_CODES", "SEVERITIES", "STALE_AFTER_DAYS", "clean_frame", "write_clean_parquet",
+           "read_clean_parquet"]
 
 
 class DataValidationError(ValueError):
@@ -165,6 +166,11 @@ class LoadResult:
         unknown (a plain DataFrame without a spec).
     ``freshness``
         analysis date vs the data's end (:class:`Freshness`).
+    ``clean_file``
+        the kept rows stored as Parquet (a run's load cache, :func:`rfm_helpers.pipeline.load_cached`):
+        engines read that file in place; ``clean`` is then read into pandas on first use only
+        (reported as a ``per_transaction`` fetch, :mod:`rfm_helpers.engine.fetch`), and a pickled
+        result does not carry the rows.
     """
 
     clean: pd.DataFrame
@@ -186,11 +192,36 @@ class LoadResult:
     statuses: dict[str, dict[str, int]] = field(default_factory=dict)
     #: seconds and peak memory per phase (read, parse, rules, result), for benchmarks
     timings: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: the kept rows as a Parquet file (see ``clean_file`` above); ``None``: they live in ``clean`` only
+    clean_file: str | None = None
 
     def __post_init__(self) -> None:
         assert self.rows_in == self.rows_kept + self.rows_quarantined, (
             f"row accounting does not add up: {self.rows_in} in != {self.rows_kept} kept + {self.rows_quarantined} quarantined")
-        assert len(self.clean) == self.rows_kept and len(self.quarantine) == self.rows_quarantined
+        assert self.__dict__.get("_clean") is None or len(self.clean) == self.rows_kept
+        assert len(self.quarantine) == self.rows_quarantined
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the kept rows when they are stored in :attr:`clean_file`."""
+        state = dict(self.__dict__)
+        if self.clean_file:
+            state["_clean"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "clean" in state:  # pickled before the rows could live in a file
+            state["_clean"] = state.pop("clean")
+        state.setdefault("clean_file", None)
+        self.__dict__.update(state)
+
+    def store_clean(self, path: str | os.PathLike) -> Path:
+        """Write the kept rows to ``path`` (Parquet, :func:`write_clean_parquet`) and remember it
+        as :attr:`clean_file` (unless they are stored there already)."""
+        path = Path(path)
+        if self.clean_file != str(path):
+            write_clean_parquet(self.clean, path)
+            self.clean_file = str(path)
+        return path
 
     @property
     def warnings(self) -> list[str]:
@@ -238,3 +269,68 @@ class LoadResult:
             q.insert(4, "explanation", explain(q) if len(q) else pd.Series([], dtype="str"))
         q.to_csv(path, index=False, encoding="utf-8-sig")
         return path
+
+
+def _get_clean(self: LoadResult) -> pd.DataFrame:
+    frame = self.__dict__.get("_clean")
+    if frame is None and self.__dict__.get("clean_file"):
+        frame = read_clean_parquet(self.clean_file, label=f"{self.source_name}: kept transactions (LoadResult.clean)")
+        if len(frame) != self.rows_kept:
+            raise RuntimeError(f"{self.clean_file}: {len(frame):,} rows, but the load kept {self.rows_kept:,}; "
+                               "the run's cache was changed: delete the run folder's .cache and run again")
+        self.__dict__["_clean"] = frame
+    return frame
+
+
+def _set_clean(self: LoadResult, frame: pd.DataFrame | None) -> None:
+    self.__dict__["_clean"] = frame
+
+
+# set after the class is made, so that the dataclass keeps ``clean`` as its first argument
+LoadResult.clean = property(_get_clean, _set_clean, doc="The kept transactions in pandas (see the class).")
+
+
+def clean_frame(table: Any) -> pd.DataFrame:
+    """The kept rows in pandas from an Arrow table, with the dtypes of :attr:`LoadResult.clean`
+    (one definition for the loader and the run's cache): ids and texts as ``string[pyarrow]``,
+    ``order_date`` ``datetime64[ns]``, ``amount`` and ``quantity`` float64."""
+    import pyarrow as pa
+
+    strings = pd.StringDtype("pyarrow")
+    clean = table.to_pandas(types_mapper={pa.string(): strings, pa.large_string(): strings}.get)
+    clean["order_date"] = clean["order_date"].astype("datetime64[ns]")
+    clean["amount"] = clean["amount"].astype("float64")
+    if "quantity" in clean:
+        clean["quantity"] = clean["quantity"].astype("float64")
+    return clean
+
+
+def write_clean_parquet(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write kept rows to Parquet atomically (a temporary file renamed into place), order and
+    values as they are (dates to the nanosecond)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def read_clean_parquet(path: str | os.PathLike, label: str = "kept transactions") -> pd.DataFrame:
+    """Kept rows written by :func:`write_clean_parquet` (or by the loader's engine) back in
+    pandas (:func:`clean_frame`); reported as a ``per_transaction`` fetch."""
+    import time
+
+    import pyarrow.parquet as pq
+
+    from ..engine.fetch import FetchRecord, _report_fetch
+
+    t0 = time.perf_counter()
+    frame = clean_frame(pq.read_table(path))
+    _report_fetch(FetchRecord("parquet", label, "per_transaction", len(frame), len(frame.columns),
+                              int(frame.memory_usage(deep=True).sum()), round(time.perf_counter() - t0, 4)))
+    return frame

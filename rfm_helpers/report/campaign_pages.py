@@ -17,8 +17,6 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-import nbformat
-
 from .i18n import Translator
 from .summary import record, record_section
 
@@ -143,6 +141,8 @@ def render_pages(params: Any, tmp: Path, target: Path, nb_dir: Path, kernel_env:
             raise failure_from(exc, f"{PAGE_NOTEBOOK} ({cid})", out, params.month or "", stderr_tail=tail) from exc
         text, _ = redact(out.read_text(encoding="utf-8").replace(str(tmp), str(target)), hide)
         out.write_text(text, encoding="utf-8")
+        import nbformat  # here: its schema validator costs seconds to import in notebook 04's kernel
+
         nb = nbformat.read(out, as_version=4)
         title = campaign_title(t, result)
         for cell in nb.cells:  # the page's header names the campaign: the generic title goes

@@ -1,5 +1,12 @@
 """Execute one notebook with papermill, in its own kernel, and explain a failure.
 
+Every notebook runs in a new kernel (a new Python process: nothing a notebook does can leak
+into the next one). What a new kernel costs - starting ipykernel and importing pandas,
+matplotlib, DuckDB and the package in the first cell, 2-4 s per notebook - need not be
+waited for: :class:`KernelPrewarmer` starts the *next* notebook's kernel while the current
+one runs and imports in it, silently, the modules that notebook's first code cell imports
+(no name is bound, the execution counter does not move, nothing is printed).
+
 A failure of any kind (a raising cell, a kernel that died, a kernel that never started, a
 time-out) becomes a :class:`NotebookFailed` naming the notebook, the cell (index in the
 *source* notebook), the error in one line and the failing line of code.
@@ -17,7 +24,8 @@ from typing import Any, Iterator
 import nbformat
 
 __all__ = ["NotebookFailed", "NOTEBOOK_GLOB", "discover_notebooks", "declared_parameters",
-           "execute_notebook", "failure_from", "kernel_stderr_tail", "environment"]
+           "execute_notebook", "failure_from", "kernel_stderr_tail", "environment", "KernelPrewarmer",
+           "first_cell_imports", "KERNEL_WARM_UP"]
 
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 
@@ -143,19 +151,192 @@ def _kernel_manager_class(stderr_path: Path):
     return _LoggedKernelManager
 
 
-def execute_notebook(src: Path, out: Path, params: dict, cwd: Path, stderr_path: Path | None = None
-                     ) -> nbformat.NotebookNode:
+def execute_notebook(src: Path, out: Path, params: dict, cwd: Path, stderr_path: Path | None = None,
+                     kernel: "_WarmKernel | None" = None) -> nbformat.NotebookNode:
     """Run ``src`` with ``params`` injected, saving the executed notebook to ``out`` after
     every cell (so a crash leaves what ran). Raises papermill's/nbclient's errors as they are;
-    see :func:`failure_from`."""
+    see :func:`failure_from`. ``kernel``: a kernel started ahead for this notebook
+    (:meth:`KernelPrewarmer.take`); it is shut down afterwards, whatever happens. Without it
+    (or when it did not come up) papermill starts a new kernel."""
     import papermill
 
-    extra = {"kernel_manager_class": _kernel_manager_class(stderr_path)} if stderr_path else {}
-    # the kernel knows which notebook it runs (logs and the scale test's frame guard name it)
-    with _quiet_papermill(), environment(RFM_NOTEBOOK=Path(src).stem):
-        return papermill.execute_notebook(
-            str(src), str(out), parameters=params, progress_bar=False, log_output=False,
-            cwd=str(cwd), kernel_name="python3", request_save_on_cell_execute=True, **extra)
+    km = kernel.manager() if kernel is not None else None
+    extra: dict[str, Any] = {"km": km} if km is not None else \
+        {"kernel_manager_class": _kernel_manager_class(stderr_path)} if stderr_path else {}
+    try:
+        # the kernel knows which notebook it runs (logs and the scale test's frame guard name it);
+        # a kernel started ahead got the name from KernelPrewarmer.start
+        with _quiet_papermill(), environment(RFM_NOTEBOOK=Path(src).stem):
+            return papermill.execute_notebook(
+                str(src), str(out), parameters=params, progress_bar=False, log_output=False,
+                cwd=str(cwd), kernel_name="python3", request_save_on_cell_execute=True, **extra)
+    finally:
+        if kernel is not None:
+            kernel.shutdown()
+
+
+# --------------------------------------------------------------------------- warm kernels
+
+
+#: A module imported by a notebook's first cell may define a function of this name (no
+#: arguments): a kernel started ahead for that notebook calls it after the imports, for work
+#: the notebook would otherwise wait for (e.g. ``rfm_helpers.value`` imports PyMC-Marketing).
+#: Its errors are ignored there (the notebook repeats the work and raises for real).
+KERNEL_WARM_UP = "__kernel_warm_up__"
+
+
+def first_cell_imports(path: Path | nbformat.NotebookNode) -> str:
+    """The top-level ``import`` / ``from ... import`` statements of the notebook's first code
+    cell after the parameters cell, as code that imports them inside a function (so no name
+    is bound in the kernel's namespace) and then calls the imported modules'
+    :data:`KERNEL_WARM_UP` functions. Empty when there are none or the cell does not parse."""
+    nb = path if isinstance(path, nbformat.NotebookNode) else nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    cell = next((c for c in code if "parameters" not in c.get("metadata", {}).get("tags", [])), None)
+    if cell is None:
+        return ""
+    try:
+        tree = ast.parse(cell.source)
+    except SyntaxError:
+        return ""
+    nodes = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))
+             and not (isinstance(n, ast.ImportFrom) and (n.level or any(a.name == "*" for a in n.names)))]
+    if not nodes:
+        return ""
+    modules: list[str] = []
+    for n in nodes:
+        names = [a.name for a in n.names] if isinstance(n, ast.Import) else \
+            [n.module or "", *(f"{n.module}.{a.name}" for a in n.names)]
+        modules += [m for m in names if m and m not in modules]
+    body = "\n".join("    " + ast.unparse(n) for n in nodes)
+    return (f"def __rfm_warm_up():\n{body}\n"
+            "    import sys\n"
+            f"    for name in {tuple(modules)!r}:\n"
+            f"        hook = getattr(sys.modules.get(name), {KERNEL_WARM_UP!r}, None)\n"
+            "        if callable(hook):\n"
+            "            try:\n"
+            "                hook()\n"
+            "            except Exception:\n"
+            "                pass\n"
+            "__rfm_warm_up()\ndel __rfm_warm_up\n")
+
+
+class _WarmKernel:
+    """One kernel started ahead by a :class:`KernelPrewarmer` (its future and its manager)."""
+
+    def __init__(self, prewarmer: "KernelPrewarmer", future: Any):
+        self._prewarmer = prewarmer
+        self._future = future
+        self._km: Any = None
+        self._closed = False
+
+    def manager(self) -> Any:
+        """The started kernel's manager, or ``None`` when the kernel did not come up (the
+        notebook then starts its own kernel and any real problem shows there)."""
+        try:
+            self._km = self._future.result(timeout=self._prewarmer.start_timeout)
+        except Exception:  # noqa: BLE001 - fall back to a kernel started the usual way
+            self._km = None
+        if self._km is not None and not self._km.has_kernel:
+            self._km = None
+        return self._km
+
+    def shutdown(self) -> None:
+        """Stop the clients papermill opened on this kernel and shut the kernel down (waits
+        for a kernel still starting, so that no kernel process is left behind)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            km = self._future.result(timeout=self._prewarmer.start_timeout)
+        except Exception:  # noqa: BLE001 - it never came up
+            return
+        for client in km.opened_clients:
+            with contextlib.suppress(Exception):
+                client.stop_channels()
+        with contextlib.suppress(Exception):
+            self._prewarmer._call(km.shutdown_kernel(now=False), timeout=30)
+
+
+class KernelPrewarmer:
+    """Start notebook kernels ahead, one at a time, in a background thread with its own event
+    loop (the kernels are started, warmed and shut down there; papermill only connects).
+
+    ``with KernelPrewarmer() as warm:`` then ``kernel = warm.start(src, cwd, stderr_path)``
+    while the previous notebook runs, and ``execute_notebook(..., kernel=kernel)``. Kernels
+    inherit the environment of the moment :meth:`start` is called. A prewarmer that is
+    closed shuts down every kernel it started and not handed over."""
+
+    start_timeout = 120.0
+
+    def __init__(self) -> None:
+        import asyncio
+        import threading
+
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="rfm-kernel-prewarm", daemon=True)
+        self._thread.start()
+        self._started: list[_WarmKernel] = []
+
+    def _call(self, coro: Any, timeout: float | None = None) -> Any:
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def start(self, src: Path, cwd: Path, stderr_path: Path | None = None) -> _WarmKernel:
+        """Start the kernel for notebook ``src`` now and import its first cell's modules in it."""
+        import asyncio
+
+        code = first_cell_imports(src)
+        env = {**os.environ, "RFM_NOTEBOOK": Path(src).stem}
+        kernel = _WarmKernel(self, asyncio.run_coroutine_threadsafe(
+            self._start(code, cwd, stderr_path, env), self._loop))
+        self._started.append(kernel)
+        return kernel
+
+    async def _start(self, code: str, cwd: Path, stderr_path: Path | None, env: dict) -> Any:
+        cls = _kernel_manager_class(stderr_path) if stderr_path else None
+        if cls is None:
+            from jupyter_client import AsyncKernelManager as cls  # type: ignore[no-redef]
+
+        class _Warm(cls):  # type: ignore[misc, valid-type]
+            """Remembers the clients opened on it, to close them after the notebook."""
+
+            def client(self, **kw: Any) -> Any:
+                c = super().client(**kw)
+                self.__dict__.setdefault("opened_clients", []).append(c)
+                return c
+
+        km = _Warm(kernel_name="python3")
+        km.__dict__["opened_clients"] = []
+        await km.start_kernel(cwd=str(cwd), env=env)
+        client = km.client()
+        km.opened_clients.remove(client)
+        client.start_channels()
+        try:
+            await client.wait_for_ready(timeout=self.start_timeout)
+            if code:
+                msg_id = client.execute(code, silent=True, store_history=False, allow_stdin=False)
+                while True:  # the reply to our request (a silent request has no other replies)
+                    reply = await client.get_shell_msg(timeout=self.start_timeout)
+                    if reply.get("parent_header", {}).get("msg_id") == msg_id:
+                        break
+        finally:
+            client.stop_channels()
+        return km
+
+    def close(self) -> None:
+        for kernel in self._started:  # those not handed over to a notebook, or after a failure
+            kernel.shutdown()
+        self._started.clear()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+    def __enter__(self) -> "KernelPrewarmer":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 # --------------------------------------------------------------------------- failures

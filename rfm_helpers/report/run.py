@@ -18,6 +18,7 @@ redacted before anything is written to ``reports/``.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -37,8 +38,8 @@ from ..redaction import redact, redact_data, redact_tree, secret_values
 from . import publish
 from .campaign_pages import render_pages
 from .display import CURRENCY_ENV, LANGUAGE_ENV
-from .execute import (NotebookFailed, declared_parameters, discover_notebooks, environment, execute_notebook,
-                      failure_from, kernel_stderr_tail)
+from .execute import (KernelPrewarmer, NotebookFailed, declared_parameters, discover_notebooks, environment,
+                      execute_notebook, failure_from, kernel_stderr_tail)
 from .index import build_index
 from .manifest import finish_manifest, start_manifest
 from .notebooks import language_notebook
@@ -46,7 +47,11 @@ from .render import month_index_html, notebook_html, notebook_title
 from .summary import SUMMARY_FILE
 from .templating import BUNDLED_SOURCE
 
-__all__ = ["run_month", "run_range", "NotebookFailed", "STANDARD_PARAMETERS"]
+__all__ = ["run_month", "run_range", "NotebookFailed", "STANDARD_PARAMETERS", "PREWARM_ENV"]
+
+#: Environment variable: ``0`` turns off starting each notebook's kernel while the previous
+#: notebook runs (:class:`~rfm_helpers.report.execute.KernelPrewarmer`), e.g. to measure it.
+PREWARM_ENV = "RFM_PREWARM_KERNELS"
 
 
 @dataclass
@@ -133,31 +138,42 @@ def _render_month(params: RunParams, notebooks: list[Path], nb_dir: Path, tmp: P
                leave=True)
     kernel_env = {RUN_DIR_ENV: str(tmp), LANGUAGE_ENV: params.language, CURRENCY_ENV: params.currency or ""}
     translated = tmp / ".notebooks"
-    for src in bar:
-        bar.set_postfix_str(src.name)
-        run_src, note = language_notebook(src, params.language, translated)
-        if note:
-            print(f"warning: {note}", file=sys.stderr)
-        declared = declared_parameters(run_src)
-        nb_params = {k: v for k, v in {**base, "run_dir": str(tmp)}.items() if k in declared}
-        unused -= declared
-        out = tmp / src.name
-        stderr_log = logs / f"{src.stem}.stderr.txt"
-        t_nb = time.perf_counter()
-        try:
-            with environment(**kernel_env):
-                execute_notebook(run_src, out, nb_params, cwd=nb_dir, stderr_path=stderr_log)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes NotebookFailed
-            tail = redact(kernel_stderr_tail(stderr_log), hide)[0]
-            raise failure_from(exc, src.name, out, month, stderr_tail=tail) from exc
-        # Publish-time fix-ups on the executed notebook: temp path -> final path, redact any
-        # secret that leaked into an output.
-        text, n_redacted = redact(out.read_text(encoding="utf-8").replace(str(tmp), str(target)), hide)
-        if n_redacted:
-            print(f"warning: {src.name}: {n_redacted} secret value(s) from the environment "
-                  f"appeared in outputs and were redacted", file=sys.stderr)
-        out.write_text(text, encoding="utf-8")
-        executed.append((src, nb_params, round(time.perf_counter() - t_nb, 2)))
+    sources: list[tuple[Path, str | None]] = [language_notebook(src, params.language, translated)
+                                              for src in notebooks]
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(environment(**kernel_env))
+        # each notebook gets a new kernel, started (and its first cell's modules imported) while
+        # the previous notebook runs; RFM_PREWARM_KERNELS=0 starts each when its notebook starts
+        warm = stack.enter_context(KernelPrewarmer()) if os.environ.get(PREWARM_ENV, "1") != "0" else None
+        next_kernel = warm.start(sources[0][0], nb_dir, logs / f"{notebooks[0].stem}.stderr.txt") if warm else None
+        for i, src in enumerate(bar):
+            bar.set_postfix_str(src.name)
+            run_src, note = sources[i]
+            if note:
+                print(f"warning: {note}", file=sys.stderr)
+            declared = declared_parameters(run_src)
+            nb_params = {k: v for k, v in {**base, "run_dir": str(tmp)}.items() if k in declared}
+            unused -= declared
+            out = tmp / src.name
+            stderr_log = logs / f"{src.stem}.stderr.txt"
+            kernel, next_kernel = next_kernel, None
+            if warm and i + 1 < len(notebooks):
+                next_kernel = warm.start(sources[i + 1][0], nb_dir, logs / f"{notebooks[i + 1].stem}.stderr.txt")
+            t_nb = time.perf_counter()
+            try:
+                execute_notebook(run_src, out, nb_params, cwd=nb_dir, stderr_path=stderr_log,
+                                 **({"kernel": kernel} if kernel is not None else {}))
+            except Exception as exc:  # noqa: BLE001 - every failure becomes NotebookFailed
+                tail = redact(kernel_stderr_tail(stderr_log), hide)[0]
+                raise failure_from(exc, src.name, out, month, stderr_tail=tail) from exc
+            # Publish-time fix-ups on the executed notebook: temp path -> final path, redact any
+            # secret that leaked into an output.
+            text, n_redacted = redact(out.read_text(encoding="utf-8").replace(str(tmp), str(target)), hide)
+            if n_redacted:
+                print(f"warning: {src.name}: {n_redacted} secret value(s) from the environment "
+                      f"appeared in outputs and were redacted", file=sys.stderr)
+            out.write_text(text, encoding="utf-8")
+            executed.append((src, nb_params, round(time.perf_counter() - t_nb, 2)))
     bar.close()
     if unused:
         print(f"warning: --param {', '.join(sorted(unused))} not declared by any notebook; ignored",

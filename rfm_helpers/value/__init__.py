@@ -24,3 +24,12 @@ __all__ = ["ValueAnalysis", "analyse_value", "Backtest", "run_backtest",
            "compute_holdout", "compute_value_summary", "FittedValueModels", "ModelNotIdentified", "fit_value_models",
            "probability_alive", "score_customers", "Sufficiency", "p_alive_histogram", "sufficiency", "warm_up",
            "value_by_group", "value_headline", "ValueStore"]
+
+
+def __kernel_warm_up__() -> None:
+    """Import PyMC-Marketing now: the report runner calls this in the kernel it starts for
+    notebook 06 while the notebook before it runs (:data:`rfm_helpers.report.execute.KERNEL_WARM_UP`),
+    so that the notebook does not wait for the import (seconds; more on a busy machine)."""
+    from .models import _clv_module
+
+    _clv_module()

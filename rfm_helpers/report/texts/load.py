@@ -149,7 +149,7 @@ def accounting_sentences(result: LoadResult, t: Translator) -> list[tuple[str, d
 
 def coverage_sentences(result: LoadResult, t: Translator) -> list[tuple[str, dict]]:
     """What the clean data cover (dates, purchases, customers, revenue)."""
-    d = describe_clean(result.clean)
+    d = describe_clean(result)  # over the run cache's file when the rows are not in pandas
     if not d["rows"]:
         return []
     return [(t._("The kept transactions run from <b>{first}</b> to <b>{last}</b>: <b>{rows}</b> purchases by "
@@ -159,7 +159,7 @@ def coverage_sentences(result: LoadResult, t: Translator) -> list[tuple[str, dic
 
 
 def facts_view(result: LoadResult, t: Translator) -> pd.DataFrame:
-    d = describe_clean(result.clean)
+    d = describe_clean(result)  # over the run cache's file when the rows are not in pandas
     rows = [
         (t._("first purchase date"), t.date(d["first_date"]) if d["first_date"] else "–"),
         (t._("last purchase date"), t.date(d["last_date"]) if d["last_date"] else "–"),
