@@ -23,10 +23,15 @@ that sheet's part of the package, between the header row and the end of ``<sheet
 texts follow XlsxWriter's escaping: ``&``, ``<``, ``>`` as entities; control characters (which
 XML cannot carry) as Excel's ``_xHHHH_`` escape, and a literal ``_xHHHH_`` in a value escaped in
 turn (``_x005F_xHHHH_``), so Excel shows the value byte for byte; a text longer than Excel's
-limit of 32,767 characters per cell is cut there (the CSV file keeps it whole). Measured on
-478,000 customers (benchmarks/bench_exports.py): many times faster than openpyxl's write-only
-mode, memory flat whatever the list length. Words come from the caller (:class:`ExportWords`);
-this module has none of its own.
+limit of 32,767 characters per cell is cut there (the CSV file keeps it whole). The list
+sheets are deflated at level 1 (on 478,000 rows: 47 MB and 6.2 s of CPU, against 35 MB and
+9.4 s at zlib's default level 6).
+
+Measured on 478,000 customers (``benchmarks/bench_exports.py --customers 478000 --xlsx
+--methods act-openpyxl,act``; every list file, CSV and workbook): 83 s of CPU with the rows
+written cell by cell by openpyxl's write-only mode, 7.8 s this way; memory flat whatever the
+list length (rows are fetched 8,192 at a time). Words come from the caller
+(:class:`ExportWords`); this module has none of its own.
 """
 from __future__ import annotations
 
@@ -55,6 +60,8 @@ EXCEL_MAX_CHARS = 32_767
 _DATE_FORMATS = {"ru": "DD.MM.YYYY", "en": "YYYY-MM-DD"}
 #: Number formats per column kind (kinds missing here are written without a style: General).
 _NUMBER_FORMATS = {"id": "@", "email": "@", "phone": "@", "money": "#,##0.00"}
+#: Deflate level of the list sheets (measured on 478k rows: see benchmarks/bench_exports.py).
+_ZIP_LEVEL = 1
 #: Rows fetched from the engine per batch (about 1 MB of XML per 1,000 rows of 20 columns).
 _BATCH_ROWS = 8_192
 #: The row number in the engine's XML, replaced per row; XML 1.0 cannot carry it, and every
@@ -290,7 +297,7 @@ def write_workbook(con: Any, path: str | os.PathLike, about: Sequence[Sequence[A
     records = []
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with zipfile.ZipFile(shell) as src, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as dst:
+        with zipfile.ZipFile(shell) as src, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=_ZIP_LEVEL) as dst:
             parts = _sheet_parts(src)
             by_part = {parts[p.title]: p for p in plans}
             for info in src.infolist():
@@ -327,8 +334,10 @@ def _stream_sheet(con: Any, dst: zipfile.ZipFile, part: str, xml: str, plan: _Pl
     head = _DIMENSION.sub(f'<dimension ref="A1:{last}"/>', head)
     cur = con.execute(_rows_sql(plan.typed, plan.sheet.columns, words, xf, plan.rows))
     written = 0
-    # zip64 headers only when the part may pass 2 GiB (more than 2,000 bytes a row)
-    with dst.open(part, "w", force_zip64=plan.rows * 2_000 > 2**31) as fh, _Pipe(fh) as out:
+    # zip64 headers only when the part may pass 2 GiB (cells average ~50 bytes; 120 allowed for;
+    # a larger part without them is refused by zipfile, loudly)
+    big = plan.rows * len(plan.sheet.columns) * 120 > 2**31
+    with dst.open(part, "w", force_zip64=big) as out:
         out.write(head.encode("utf-8"))
         while True:
             batch = cur.fetchmany(_BATCH_ROWS)
@@ -341,41 +350,3 @@ def _stream_sheet(con: Any, dst: zipfile.ZipFile, part: str, xml: str, plan: _Pl
         raise RuntimeError(f"{part}: the engine gave {written} rows for sheet {plan.title!r}, {plan.rows} were counted")
     return written
 
-
-class _Pipe:
-    """Writes chunks to ``fh`` (a part of the zip being deflated) on a second thread, so the
-    deflating (zlib lets other threads run meanwhile) overlaps the engine making the next rows.
-    At most a few chunks wait (memory stays flat); an error of either side is raised here."""
-
-    def __init__(self, fh: Any, depth: int = 3) -> None:
-        import queue
-        import threading
-
-        self.fh, self.queue, self.error = fh, queue.Queue(maxsize=depth), None
-        self.thread = threading.Thread(target=self._drain, name="xlsx-deflate", daemon=True)
-
-    def _drain(self) -> None:
-        while True:
-            chunk = self.queue.get()
-            if chunk is None:
-                return
-            if self.error is None:
-                try:
-                    self.fh.write(chunk)
-                except BaseException as e:  # noqa: BLE001 - raised again in the caller's thread
-                    self.error = e
-
-    def write(self, chunk: bytes) -> None:
-        if self.error is not None:
-            raise self.error
-        self.queue.put(chunk)
-
-    def __enter__(self) -> "_Pipe":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.queue.put(None)
-        self.thread.join()
-        if self.error is not None and exc[0] is None:
-            raise self.error
