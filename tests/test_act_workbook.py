@@ -180,3 +180,18 @@ def test_a_failing_query_leaves_no_file(tmp_path):
     with pytest.raises(duckdb.Error):
         W.write_workbook(con, tmp_path / "book.xlsx", [["About"]], [bad], WORDS)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_rows_keep_the_lists_order_across_batches_and_threads(tmp_path):
+    n = W._BATCH_ROWS + 1000
+    df = pd.DataFrame({"customer_id": pd.array([f"{i:06d}" for i in range(n)], dtype="string"),
+                       "amount": [Decimal(str(round((i * 7919) % 100_003 / 7, 2))) for i in range(n)]})
+    con = duckdb.connect(config={"threads": 2})
+    con.register("t", df)
+    cols = [col("customer_id", "id"), col("amount", "money")]
+    sql = "SELECT * FROM t ORDER BY amount DESC, customer_id"
+    W.write_workbook(con, tmp_path / "b.xlsx", [["About"]], [W.Sheet("L", cols, sql, n)], WORDS, max_rows=n - 1)
+    got = calamine_rows(tmp_path / "b.xlsx", "L")[1:]
+    want = df.sort_values(["amount", "customer_id"], ascending=[False, True]).head(n - 1)
+    assert [r[0] for r in got] == want["customer_id"].tolist()
+    assert [r[1] for r in got] == [float(a) for a in want["amount"]]
