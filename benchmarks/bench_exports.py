@@ -1,15 +1,19 @@
-"""Export files at scale: the engine writer (rfm_helpers.act) against the writer it replaced.
+"""Export files at scale: the engine writer (rfm_helpers.act) against the writers it replaced.
 
 Writes the per-customer files of one run (mailing lists per segment, the call list, the scores;
 CSV only, or with the workbooks) for N synthetic customers, each method in a fresh subprocess,
-and prints wall seconds and the peak resident memory of the export step (sampled every 10 ms,
-above the resident size once the segmented table is built) (ratios against the old writer in the same run,
-since the machine is shared).
+and prints wall and CPU seconds, workbook rows per second and the peak resident memory of the
+export step (sampled every 10 ms, above the resident size once the segmented table is built)
+(ratios against the first method in the same run, since the machine is shared).
 
     .venv/bin/python benchmarks/bench_exports.py --customers 478000
-    .venv/bin/python benchmarks/bench_exports.py --customers 100000 --xlsx
+    .venv/bin/python benchmarks/bench_exports.py --customers 478000 --xlsx --methods act-openpyxl,act
+    .venv/bin/python benchmarks/bench_exports.py --customers 4790000 --xlsx --methods act
 
-The old writer is ``rfm_helpers/exports.py`` as of commit e0be130 (read with ``git show``).
+Methods: ``old`` is ``rfm_helpers/exports.py`` as of commit e0be130; ``act-openpyxl`` is the
+engine writer with the workbook written by openpyxl's write-only mode, as of commit 55156c8
+(``rfm_helpers/act/workbook.py`` then); ``act`` is the current code. Old code is read with
+``git show``.
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = "e0be130"
+OPENPYXL_WORKBOOK = "55156c8"
 
 
 def make_table(n: int, seed: int = 0):
@@ -50,6 +55,23 @@ def make_table(n: int, seed: int = 0):
     return assign_segments(scored, "classic", "en")
 
 
+def _old_module(commit: str, path: str, name: str, out: str, package: str | None = None):
+    import importlib.util
+
+    src = subprocess.run(["git", "-C", str(ROOT), "show", f"{commit}:{path}"], check=True,
+                         capture_output=True, text=True).stdout
+    file = Path(out) / f"_{name.rsplit('.', 1)[-1]}.py"
+    file.write_text(src)
+    spec = importlib.util.spec_from_file_location(name, file, submodule_search_locations=None)
+    mod = importlib.util.module_from_spec(spec)
+    if package:
+        mod.__package__ = package
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    file.unlink()
+    return mod
+
+
 def child(method: str, n: int, xlsx: bool, out: str) -> dict:
     table = make_table(n)
     import gc
@@ -71,40 +93,48 @@ def child(method: str, n: int, xlsx: bool, out: str) -> dict:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     formats = ("csv", "xlsx") if xlsx else ("csv",)
-    t = time.perf_counter()
-    if method == "act":
+    t, cpu = time.perf_counter(), time.process_time()
+    if method in ("act", "act-openpyxl"):
         from rfm_helpers import act
+
+        if method == "act-openpyxl":
+            import rfm_helpers.act.writer as writer
+
+            old = _old_module(OPENPYXL_WORKBOOK, "rfm_helpers/act/workbook.py", "rfm_helpers.act._old_workbook",
+                              out, package="rfm_helpers.act")
+            writer.write_workbook = old.write_workbook
 
         ex = act.ExportWriter(out, "en")
         act.write_scores(ex, table)
         act.write_mailing_lists(ex, table, formats=formats)
         act.write_call_list(ex, table, max_rows=500, formats=formats)
     else:
-        import importlib.util
-
-        src = subprocess.run(["git", "-C", str(ROOT), "show", f"{BASELINE}:rfm_helpers/exports.py"],
-                             check=True, capture_output=True, text=True).stdout
-        path = Path(out) / "_old_exports.py"
-        path.write_text(src)
-        spec = importlib.util.spec_from_file_location("rfm_helpers._old_exports", path)
-        old = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = old
-        spec.loader.exec_module(old)
+        old = _old_module(BASELINE, "rfm_helpers/exports.py", "rfm_helpers._old_exports", out)
         table.to_csv(Path(out) / "rfm_scores.csv", index=False, encoding="utf-8-sig", date_format="%Y-%m-%d")
         old.write_mailing_lists(table, out, "en", formats=formats)
         old.write_call_list(table, out, "en", max_rows=500, **({} if xlsx else {"xlsx_max_rows": 0}))
-    seconds = time.perf_counter() - t
+    seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
     done.set()
     sampler.join()
     peak = max(peak_box[0], rss_mb())
-    return {"method": method, "seconds": round(seconds, 2), "peak_mb": round(peak), "before_mb": round(before),
-            "files": len(list(Path(out).glob("*.csv"))) + len(list(Path(out).glob("*.xlsx")))}
+    books = list(Path(out).glob("*.xlsx"))
+    rows = 0
+    if books:
+        from python_calamine import CalamineWorkbook
+
+        for b in books:  # data rows of every sheet but the About sheet (read back: what was written)
+            wb = CalamineWorkbook.from_path(str(b))
+            rows += sum(max(len(wb.get_sheet_by_name(s).to_python()) - 1, 0) for s in wb.sheet_names[1:])
+    return {"method": method, "seconds": round(seconds, 2), "cpu": round(cpu, 2), "peak_mb": round(peak),
+            "before_mb": round(before), "xlsx_rows": rows, "xlsx_mb": round(sum(b.stat().st_size for b in books) / 1e6, 1),
+            "files": len(list(Path(out).glob("*.csv"))) + len(books)}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--customers", type=int, default=478_000)
     ap.add_argument("--xlsx", action="store_true", help="also write the workbooks (capped per sheet)")
+    ap.add_argument("--methods", default="old,act", help="comma-separated: old, act-openpyxl, act")
     ap.add_argument("--child", default="")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
@@ -112,7 +142,7 @@ def main() -> int:
         print(json.dumps(child(args.child, args.customers, args.xlsx, args.out)))
         return 0
     rows = []
-    for method in ("old", "act"):
+    for method in args.methods.split(","):
         with tempfile.TemporaryDirectory() as out:
             cmd = [sys.executable, __file__, "--child", method, "--customers", str(args.customers), "--out", out]
             if args.xlsx:
@@ -121,11 +151,11 @@ def main() -> int:
             rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
     base = rows[0]
     print(f"customers: {args.customers:,}  workbooks: {'yes' if args.xlsx else 'no'}")
-    print("| writer | seconds | x old | peak RSS MB | MB above the table | files |")
-    print("|---|---|---|---|---|---|")
+    print(f"| writer | seconds | CPU s | x {base['method']} | workbook rows | xlsx MB | peak RSS MB | MB above the table | files |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['method']} | {r['seconds']} | {r['seconds'] / base['seconds']:.2f} | {r['peak_mb']} | "
-              f"{r['peak_mb'] - r['before_mb']} | {r['files']} |")
+        print(f"| {r['method']} | {r['seconds']} | {r['cpu']} | {r['seconds'] / base['seconds']:.2f} | {r['xlsx_rows']:,} | "
+              f"{r['xlsx_mb']} | {r['peak_mb']} | {r['peak_mb'] - r['before_mb']} | {r['files']} |")
     return 0
 
 
