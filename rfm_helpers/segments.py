@@ -42,6 +42,8 @@ __all__ = [
     "map_info",
     "QuantileSegmenter",
     "ThresholdSegmenter",
+    "threshold_score_sql",
+    "label_case_sql",
     "parse_cuts",
     "per_year",
 ]
@@ -660,6 +662,44 @@ class ThresholdSegmenter(_ScoreSegmenter):
         return pd.DataFrame({"r_score": r.astype("int64"), "f_score": f.astype("int64"),
                              "m_score": m.astype("int64"), "frequency_per_year": fy.to_numpy(),
                              "monetary_per_year": my.to_numpy()}, index=rfm.index)
+
+
+def _double(value: float) -> str:
+    """A float as a DuckDB/Spark DOUBLE literal with exactly its value (shortest repr)."""
+    if not math.isfinite(value):
+        raise ValueError(f"not a finite number: {value!r}")
+    return f"CAST('{float(value)!r}' AS DOUBLE)"
+
+
+def threshold_score_sql(seg: "ThresholdSegmenter", source: str = "") -> dict[str, str]:
+    """The scores of a :class:`ThresholdSegmenter` as SQL expressions over a per-customer table
+    with ``recency_days``, ``frequency``, ``monetary``, ``tenure_days`` (``source``: an optional
+    table alias, e.g. ``"r."``). Returns ``{"frequency_per_year", "monetary_per_year",
+    "r_score", "f_score", "m_score"}`` -> expression; the same IEEE operations in the same
+    order as :meth:`ThresholdSegmenter.transform`, so the scores are identical (tested)."""
+    q = source
+    exposure = f"(CAST({q}tenure_days AS DOUBLE) + 1.0)"
+    floor = float(seg.min_exposure_days)
+    if seg.window_days:
+        exposure = f"LEAST({exposure}, {_double(float(seg.window_days))})"
+        floor = min(floor, float(seg.window_days))
+    exposure = f"GREATEST({exposure}, {_double(floor)})"
+    fy = f"(CAST({q}frequency AS DOUBLE) * 365.25 / {exposure})"
+    my = f"(CAST({q}monetary AS DOUBLE) * 365.25 / {exposure})"
+    rec = f"CAST({q}recency_days AS DOUBLE)"
+    # numpy.searchsorted: side="left" counts the cuts below the value, side="right" those not above it
+    r = f"{GRID_SIZE} - (" + " + ".join(f"CASE WHEN {_double(c)} < {rec} THEN 1 ELSE 0 END"
+                                         for c in seg.recency_days_cuts) + ")"
+    f = "1 + " + " + ".join(f"CASE WHEN {_double(c)} <= {fy} THEN 1 ELSE 0 END" for c in seg.frequency_per_year_cuts)
+    m = "1 + " + " + ".join(f"CASE WHEN {_double(c)} <= {my} THEN 1 ELSE 0 END" for c in seg.monetary_per_year_cuts)
+    return {"frequency_per_year": fy, "monetary_per_year": my, "r_score": f"CAST({r} AS INTEGER)",
+            "f_score": f"CAST({f} AS INTEGER)", "m_score": f"CAST({m} AS INTEGER)"}
+
+
+def label_case_sql(code: str, values: Sequence[str]) -> str:
+    """``CASE code WHEN 0 THEN values[0] ... END``: a categorical code turned into its text."""
+    whens = " ".join(f"WHEN {i} THEN {_sql_text(str(v))}" for i, v in enumerate(values))
+    return f"CASE {code} {whens} END"
 
 
 def _need(df: pd.DataFrame, cols: list[str]) -> None:
