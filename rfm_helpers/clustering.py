@@ -23,7 +23,7 @@ keep distinct keys (``champions``, ``champions_2``).
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -578,17 +578,17 @@ def feature_sql(seg: "ClusterSegmenter", alias: str = "") -> list[str]:
     return out
 
 
-def _first_best(scores: list[str], best: str) -> str:
-    """The position (0-based) of the first of ``scores`` equal to ``best`` of them (numpy's
-    argmin / argmax rule), as portable SQL."""
-    alias = [f"_s{i}" for i in range(len(scores))]
-    return "CASE " + " ".join(f"WHEN {a} = {best}({', '.join(alias)}) THEN {i}" for i, a in enumerate(alias)) + " END"
+def _first_best(n: int) -> str:
+    """The position (0-based) of the first of the columns ``_s0`` .. ``_s{n-1}`` equal to
+    ``_best`` (numpy's argmin / argmax rule), as portable SQL."""
+    return "CASE " + " ".join(f"WHEN _s{i} = _best THEN {i}" for i in range(n)) + " END"
 
 
-def cluster_code_sql(seg: "ClusterSegmenter", source: str) -> str:
-    """One row per customer of ``source`` (a table with ``customer_id`` and the RFM columns):
-    ``customer_id`` and ``cluster``, the fitted segmenter's cluster number 0..k-1 in its named
-    (best-first) order - :meth:`ClusterSegmenter.predict_codes` written as SQL."""
+def cluster_code_sql(seg: "ClusterSegmenter", source: str, keep: Sequence[str] = ("customer_id",),
+                     name: str = "cluster") -> str:
+    """One row per customer of ``source`` (a table, or a parenthesised query, with the RFM
+    columns): the columns ``keep`` and ``name``, the fitted segmenter's cluster number 0..k-1 in
+    its named (best-first) order - :meth:`ClusterSegmenter.predict_codes` written as SQL."""
     _check_fitted(seg, "model_")
     z = feature_sql(seg)
     model = seg.model_
@@ -608,13 +608,16 @@ def cluster_code_sql(seg: "ClusterSegmenter", source: str) -> str:
                   for j in range(d)]
             scores.append(f"{_lit(const)} - {_lit(0.5)} * ({' + '.join(ys)})")
         best = "GREATEST"
-    raw = _first_best(scores, best)
+    raw = _first_best(len(scores))
+    alias = [f"_s{i}" for i in range(len(scores))]
     named = "CASE _raw " + " ".join(f"WHEN {c} THEN {i}" for c, i in sorted(seg._code_of_raw.items())) + " END"
+    kept = "".join(f"{k}, " for k in keep)
     zs = ", ".join(f"{e} AS _z{j}" for j, e in enumerate(z))
     ss = ", ".join(f"{e} AS _s{i}" for i, e in enumerate(scores))
-    return (f"SELECT customer_id, CAST({named} AS INTEGER) AS cluster FROM (\n"
-            f"  SELECT customer_id, {raw} AS _raw FROM (\n"
-            f"    SELECT customer_id, {ss} FROM (SELECT customer_id, {zs} FROM {source}) AS f) AS s) AS r")
+    return (f"SELECT {kept}CAST({named} AS INTEGER) AS {name} FROM (\n"
+            f"  SELECT {kept}{raw} AS _raw FROM (\n"
+            f"    SELECT *, {best}({', '.join(alias)}) AS _best FROM (\n"
+            f"      SELECT {kept}{ss} FROM (SELECT {kept}{zs} FROM {source}) AS f) AS s) AS b) AS r")
 
 
 def sample_customers(engine: Any, table: str, size: int = ENGINE_SAMPLE_SIZE, random_state: int = 0,
@@ -641,11 +644,11 @@ def fit_on_sample(seg: "ClusterSegmenter", engine: Any, table: str, sample: pd.D
     and ``fit_quality_`` is measured on the sample."""
     with threadpool_limits(seg.threads):
         seg._fit(sample)
-        codes = f"({cluster_code_sql(seg, table)})"
+        codes = cluster_code_sql(seg, table, keep=FEATURES)
         med = engine.fetch(f"""
-            SELECT c.cluster, count(*) AS customers, median(r.recency_days) AS recency_days,
-                   median(r.frequency) AS frequency, median(r.monetary) AS monetary
-            FROM {table} AS r JOIN {codes} AS c USING (customer_id) GROUP BY c.cluster ORDER BY c.cluster""",
+            SELECT cluster, count(*) AS customers, median(recency_days) AS recency_days,
+                   median(frequency) AS frequency, median(monetary) AS monetary
+            FROM ({codes}) AS c GROUP BY cluster ORDER BY cluster""",
                            label="cluster medians", kind="aggregate")
         # back to the model's own numbering, which _set_names orders and names afresh
         raw_of = {i: c for c, i in seg._code_of_raw.items()}
@@ -655,9 +658,7 @@ def fit_on_sample(seg: "ClusterSegmenter", engine: Any, table: str, sample: pd.D
         scores = _quantile_scores_sql(engine, table, centres)
         seg._set_names(centres.join(scores).assign(customers=sizes))
         seg.n_customers_ = int(engine.scalar_rows(f"SELECT count(*) FROM {table}", label="customers")[0][0])
-        Z = seg.scaler_.transform(rfm_features(sample))
-        seg.fit_quality_ = cluster_quality(Z, seg._relabel(seg.model_.predict(Z)), seg.silhouette_sample,
-                                           seg.random_state)
+        # fit_quality_ (measured by _fit on the sample) does not depend on how clusters are numbered
     return seg
 
 
@@ -699,14 +700,17 @@ def ari_from_counts(counts: Any) -> float:
     return float(2.0 * (tp * tn - fn * fp) / ((tp + fn) * (fn + tn) + (tp + fp) * (fp + tn)))
 
 
-def _score_method_sql(seg: Any, maps: dict) -> tuple[str, dict[str, str]]:
-    """(segment code SQL, the method's score columns) of a score-based segmenter over ``r``."""
+def _score_method_sql(seg: Any, maps: dict, name: str) -> tuple[str, dict[str, str]]:
+    """(segment code SQL over ``r``, the score columns it needs computed first over ``t``) of a
+    score-based segmenter. Threshold scores are computed once, in a subquery: the map's CASE
+    repeats each score many times."""
     from .segments import ThresholdSegmenter, segment_case_sql, threshold_score_sql
 
     if isinstance(seg, ThresholdSegmenter):
-        sc = threshold_score_sql(seg, "r.")
-        return segment_case_sql(seg.segment_map, maps, output="code", r=sc["r_score"], f=sc["f_score"],
-                                m=sc["m_score"]), sc
+        sc = threshold_score_sql(seg, "t.")
+        cols = {f"_{name}_{d}": sc[f"{d}_score"] for d in "rfm"}
+        return segment_case_sql(seg.segment_map, maps, output="code", r=f"r._{name}_r", f=f"r._{name}_f",
+                                m=f"r._{name}_m"), cols
     return segment_case_sql(seg.segment_map, maps, output="code", r="r.r_score", f="r.f_score", m="r.m_score"), {}
 
 
@@ -744,32 +748,39 @@ def compare_methods_engine(engine: Any, table: str, segmenters: Mapping[str, Any
     from .segments import QuantileSegmenter, ThresholdSegmenter, assign_segments
 
     maps = maps if maps is not None else load_segment_maps()
+    for name in segmenters:
+        if not name.isidentifier() or name in ("customer_id", *FEATURES):
+            raise ValueError(f"method key {name!r} must be a plain identifier other than customer_id and the "
+                             "RFM columns (it names an engine column)")
     with threadpool_limits(1):
         sample = sample_customers(engine, table, sample_size, random_state)
         if len(sample) < 3:
             raise ValueError("no customers to segment" if sample.empty else "need at least 3 customers to segment")
-        exprs, sample_codes, fitted = {}, {}, {}
+        exprs, sample_codes, fitted, inner = {}, {}, {}, {}
         for name, seg in segmenters.items():
             if isinstance(seg, ClusterSegmenter):
                 fitted[name] = fit_on_sample(seg, engine, table, sample)
-                exprs[name] = f"{name}_c.cluster"
                 sample_codes[name] = seg.predict_codes(sample)
             elif isinstance(seg, (QuantileSegmenter, ThresholdSegmenter)):
-                code, _ = _score_method_sql(seg, maps)
+                code, cols = _score_method_sql(seg, maps, name)
                 exprs[name] = code
+                inner.update(cols)
                 fitted[name] = seg
                 assigned = (assign_segments(sample, seg.segment_map, seg.language, maps) if isinstance(seg, QuantileSegmenter)
                             else seg.fit(sample).assign(sample))
                 sample_codes[name] = assigned["segment"].cat.codes.to_numpy()
             else:
                 raise TypeError(f"method {name!r}: unsupported segmenter {type(seg).__name__}")
-        for name in segmenters:
-            if not name.isidentifier():
-                raise ValueError(f"method key {name!r} must be a plain identifier (it names an engine column)")
-        joins = "".join(f" JOIN ({cluster_code_sql(seg, table)}) AS {name}_c USING (customer_id)"
-                        for name, seg in segmenters.items() if isinstance(seg, ClusterSegmenter))
-        sel = ", ".join(f"CAST({e} AS INTEGER) AS {n}" for n, e in exprs.items())
-        codes = engine.materialize(f"SELECT r.customer_id, {sel} FROM {table} AS r{joins}", "segment_codes")
+        # one pass, no joins: the score methods' codes, then each clustering's code on top
+        keep = ["customer_id", *FEATURES, *exprs]
+        src = "(SELECT r.customer_id, " + ", ".join(f"r.{c}" for c in FEATURES) + "".join(
+            f", CAST({e} AS INTEGER) AS {n}" for n, e in exprs.items()) + " FROM (SELECT t.*" + "".join(
+            f", {e} AS {n}" for n, e in inner.items()) + f" FROM {table} AS t) AS r)"
+        for name, seg in segmenters.items():
+            if isinstance(seg, ClusterSegmenter):
+                src = f"({cluster_code_sql(seg, src, keep, name)})"
+                keep.append(name)
+        codes = engine.materialize(f"SELECT {', '.join(keep)} FROM {src} AS a", "segment_codes")
         out = _engine_tables(engine, table, codes, segmenters, fitted, maps)
         out.update(_sample_measures(sample, segmenters, sample_codes, out, n_boot, bootstrap_size,
                                     silhouette_sample, random_state))
@@ -788,10 +799,10 @@ def _engine_tables(engine, table, codes, segmenters, fitted, maps) -> dict[str, 
         keys, labels, groups = _categories(seg, maps)
         out["categories"][name] = (keys, labels, groups)
         agg = engine.fetch(f"""
-            SELECT c.{name} AS code, count(*) AS customers, sum(r.monetary) AS revenue,
-                   median(r.recency_days) AS median_recency_days, median(r.frequency) AS median_frequency,
-                   median(r.monetary) AS median_monetary
-            FROM {table} AS r JOIN {codes} AS c USING (customer_id) GROUP BY c.{name} ORDER BY c.{name}""",
+            SELECT {name} AS code, count(*) AS customers, sum(monetary) AS revenue,
+                   median(recency_days) AS median_recency_days, median(frequency) AS median_frequency,
+                   median(monetary) AS median_monetary
+            FROM {codes} GROUP BY {name} ORDER BY {name}""",
                            label=f"segment table {name}", kind="aggregate")
         out["tables"][name] = _segment_table_from(agg, keys, labels)
         seg_cols = (f"{label_case_sql(f'c.{name}', keys)} AS segment, {label_case_sql(f'c.{name}', labels)} AS segment_label, "
