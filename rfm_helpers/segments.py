@@ -39,6 +39,7 @@ __all__ = [
     "segmented_rfm_relation",
     "compute_segmented_rfm",
     "segment_summary",
+    "segment_summary_sql",
     "map_info",
     "QuantileSegmenter",
     "ThresholdSegmenter",
@@ -436,6 +437,36 @@ def segment_summary(df: pd.DataFrame, language: str = "en", map_name: str | None
     unknown = sorted(set(agg.index) - set(info["segment"]))
     if unknown:
         raise ValueError(f"segments {unknown} are not in map {name!r}")
+    return _summary_from(agg, info)
+
+
+def segment_summary_sql(engine: Any, table: str, map_name: str = "classic", language: str = "en",
+                        maps: dict | None = None) -> pd.DataFrame:
+    """:func:`segment_summary` of the scored per-customer table ``table`` in ``engine`` (quantile
+    scores ``r_score``/``f_score``/``m_score``, as ``Prepared.rfm_table``), the segments assigned
+    by the map's SQL CASE and summed in one GROUP BY: only one row per segment reaches pandas.
+    Counts and means of days and orders are exactly pandas'; money sums may differ in the
+    last bits of the double (another order of additions)."""
+    maps = maps if maps is not None else load_segment_maps()
+    _check_language(language, maps)
+    _, mp = _get_map(map_name, maps)
+    info = map_info(map_name, language, maps)
+    got = engine.fetch(f"""
+        SELECT code, count(*) AS customers, sum(CAST(monetary AS DOUBLE)) AS revenue,
+               avg(recency_days) AS mean_recency_days, avg(frequency) AS mean_frequency,
+               avg(CAST(monetary AS DOUBLE)) AS mean_monetary
+        FROM (SELECT *, {segment_case_sql(map_name, maps, output="code")} AS code FROM {table}) AS s
+        GROUP BY code ORDER BY code""", label="customers per segment", kind="aggregate")
+    if got["code"].isna().any():
+        raise ValueError(f"{table}: scores outside 1..{GRID_SIZE}; segment maps need quantile scores 1..{GRID_SIZE}")
+    keys = [seg["key"] for seg in mp["segments"]]
+    agg = got.drop(columns="code").set_axis(pd.Index([keys[int(c)] for c in got["code"]], dtype="string"))
+    agg["customers"] = agg["customers"].astype("int64")
+    return _summary_from(agg, info)
+
+
+def _summary_from(agg: pd.DataFrame, info: pd.DataFrame) -> pd.DataFrame:
+    """:func:`segment_summary`'s table from per-segment aggregates indexed by segment key."""
     out = info[["segment", "label", "group"]].merge(agg, left_on="segment", right_index=True, how="left")
     out["customers"] = out["customers"].fillna(0).astype("int64")
     out["revenue"] = out["revenue"].fillna(0.0).astype("float64")

@@ -241,3 +241,98 @@ def test_lists_from_an_engine_view_equal_the_lists_from_pandas(tied, tmp_path, l
         eng.con.execute("DROP VIEW customers")
     with pytest.raises(ValueError, match="engine"):
         act.write_mailing_lists(_writer(tmp_path / "noengine", language), view, "classic")
+
+
+# ---------------------------------------------------------------- notebook 02 from aggregates
+
+def channel_tx(n=4000, seed=8):
+    tx = tied_tx(n, 900, seed)
+    tx["channel"] = np.random.default_rng(seed).choice(["web", "store", "app"], n)
+    return tx
+
+
+@pytest.mark.parametrize("data", ["cdnow", "tied"])
+def test_rfm_page_figures_from_the_engine_equal_pandas(request, data):
+    from rfm_helpers import insights
+
+    eng, table, rfm = request.getfixturevalue(data)
+    got, want = insights.headline_sql(eng, table), insights.headline(rfm)
+    for k, v in want.as_dict().items():
+        assert got.as_dict()[k] == pytest.approx(v, rel=1e-12, nan_ok=True), k
+    assert (got.customers, got.orders, got.median_recency_days, got.one_order_share, got.active_90d_share) == \
+        (want.customers, want.orders, want.median_recency_days, want.one_order_share, want.active_90d_share)
+    scores = insights.score_table_sql(eng, table)
+    pd.testing.assert_frame_equal(scores, insights.score_table(rfm), check_dtype=False)
+    assert insights.unused_from_score_table(scores, "F") == insights.unused_scores(rfm, "f_score")
+    cells = insights.score_cells_sql(eng, table).set_index(["r_score", "f_score"])
+    ref = rfm.groupby(["r_score", "f_score"]).agg(customers=("customer_id", "count"), mean_monetary=("monetary", "mean"))
+    assert cells["customers"].to_dict() == ref["customers"].to_dict()
+    np.testing.assert_allclose(cells["mean_monetary"].to_numpy(), ref["mean_monetary"].to_numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("data", ["cdnow", "tied"])
+@pytest.mark.parametrize("map_name,language", [("classic", "en"), ("three_groups", "ru")])
+def test_segment_summary_in_sql_equals_pandas(request, data, map_name, language):
+    from rfm_helpers.segments import segment_summary, segment_summary_sql
+
+    eng, table, rfm = request.getfixturevalue(data)
+    got = segment_summary_sql(eng, table, map_name, language)
+    want = segment_summary(assign_segments(rfm, map_name, language), language)
+    pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-12)
+    assert got["customers"].tolist() == want["customers"].tolist()
+
+
+@pytest.mark.parametrize("data", ["cdnow", "tied"])
+def test_distribution_counts_draw_the_same_histograms(request, data):
+    import matplotlib.pyplot as plt
+
+    from rfm_helpers import insights
+    from rfm_helpers.report.charts import rfm as charts
+    from rfm_helpers.report.i18n import translator
+
+    eng, table, rfm = request.getfixturevalue(data)
+    dist = insights.distributions_sql(eng, table)
+    assert dict(zip(dist["recency"]["value"], dist["recency"]["customers"])) == rfm["recency_days"].value_counts().to_dict()
+    assert dict(zip(dist["frequency"]["value"], dist["frequency"]["customers"])) == rfm["frequency"].value_counts().to_dict()
+    pos = np.log10(rfm.loc[rfm["monetary"] > 0, "monetary"].to_numpy())
+    counts, edges = np.histogram(pos, bins=40)
+    np.testing.assert_array_equal(dist["spend"]["customers"].to_numpy(), counts)
+    np.testing.assert_allclose(dist["spend"]["lo"].to_numpy(), edges[:-1], rtol=0, atol=0)
+    cap = charts._weighted_quantile(dist["frequency"]["value"].to_numpy(), dist["frequency"]["customers"].to_numpy(), 0.99)
+    assert cap == rfm["frequency"].quantile(0.99)
+    t = translator("en", "USD")
+    a, b = charts.plot_distributions(rfm, t), charts.plot_distributions(dist, t)
+    for ax_a, ax_b in zip(a.axes, b.axes):  # the same bars: positions, widths and heights
+        bars = [[(round(p.get_x(), 9), round(p.get_width(), 9), p.get_height()) for p in ax.patches] for ax in (ax_a, ax_b)]
+        assert bars[0] == bars[1]
+    h1, h2 = charts.plot_rfm_heatmap(rfm, t), charts.plot_rfm_heatmap(insights.score_cells_sql(eng, table), t)
+    assert [x.get_text() for x in h1.axes[0].texts] == [x.get_text() for x in h2.axes[0].texts]
+    s1, s2 = charts.plot_score_counts(rfm, t), charts.plot_score_counts(insights.score_table_sql(eng, table), t)
+    assert [p.get_height() for ax in s1.axes for p in ax.patches] == [p.get_height() for ax in s2.axes for p in ax.patches]
+    plt.close("all")
+
+
+def test_channel_table_in_the_engine_equals_pandas():
+    from rfm_helpers import insights
+    from rfm_helpers.rfm import compute_rfm, rfm_relation
+
+    tx = channel_tx()
+    with DuckDBEngine() as eng:
+        rel = rfm_relation(tx, "2024-12-31", 365, by_channel=True, engine=eng)
+        got = insights.channel_table_sql(eng, f"({rel.sql})")
+    want = insights.channel_table(compute_rfm(tx, "2024-12-31", 365, by_channel=True))
+    pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-12, check_dtype=False)
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_scores_file_from_the_engine_equals_the_file_from_pandas(tied, tmp_path, language):
+    from rfm_helpers.act.engine_tables import write_scores_from_engine
+
+    eng, table, rfm = tied
+    a = act.write_scores(_writer(tmp_path / "pandas", language), rfm)
+    b = write_scores_from_engine(_writer(tmp_path / "engine", language), eng, table)
+    assert (a.rows, a.warnings) == (b.rows, b.warnings) == (len(rfm), [])
+    assert (tmp_path / "engine" / b.file).read_bytes() == (tmp_path / "pandas" / a.file).read_bytes()
+    with pytest.raises(KeyError, match="r_score"):
+        write_scores_from_engine(_writer(tmp_path / "bad", language), eng,
+                                 f"(SELECT * EXCLUDE (r_score) FROM {table})")
