@@ -794,7 +794,7 @@ def _engine_tables(engine, table, codes, segmenters, fitted, maps) -> dict[str, 
 
     out: dict[str, Any] = {"assigned": {}, "tables": {}, "fitted": fitted, "codes": codes, "engine": engine,
                            "categories": {}}
-    base_cols = [d[0] for d in engine.con.execute(f"SELECT * FROM {table} LIMIT 0").description]
+    base_cols = engine.sql(f"SELECT * FROM {table} LIMIT 0").columns
     for name, seg in segmenters.items():
         keys, labels, groups = _categories(seg, maps)
         out["categories"][name] = (keys, labels, groups)

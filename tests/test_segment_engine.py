@@ -233,6 +233,7 @@ def test_lists_from_an_engine_view_equal_the_lists_from_pandas(tied, tmp_path, l
     left = {r[0] for r in eng.con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal "
                                           "UNION ALL SELECT table_name FROM duckdb_tables()").fetchall()}
     assert not left & set(act.mailing.SCRATCH_NAMES)
+    assert eng.fetch("SELECT 1 AS x", label="after the lists", kind="aggregate")["x"].tolist() == [1]  # no result left open
     eng.con.execute("CREATE TEMP VIEW customers AS SELECT 1 AS x")
     try:
         with pytest.raises(ValueError, match="customers"):
@@ -333,6 +334,7 @@ def test_scores_file_from_the_engine_equals_the_file_from_pandas(tied, tmp_path,
     b = write_scores_from_engine(_writer(tmp_path / "engine", language), eng, table)
     assert (a.rows, a.warnings) == (b.rows, b.warnings) == (len(rfm), [])
     assert (tmp_path / "engine" / b.file).read_bytes() == (tmp_path / "pandas" / a.file).read_bytes()
+    assert eng.fetch("SELECT 1 AS x", label="after the file", kind="aggregate")["x"].tolist() == [1]  # engine usable
     with pytest.raises(KeyError, match="r_score"):
         write_scores_from_engine(_writer(tmp_path / "bad", language), eng,
                                  f"(SELECT * EXCLUDE (r_score) FROM {table})")

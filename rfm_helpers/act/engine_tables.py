@@ -30,4 +30,12 @@ def write_scores_from_engine(ex: ExportWriter, engine: Any, table: str, name: st
     missing = [c.key for c in cols if c.source is None and c.key not in have]
     if missing:
         raise KeyError(f"{name}: the table {table} lacks columns {missing}; it has {sorted(have)}")
-    return ex.write_query(con, name, f"SELECT * FROM {table}", cols, "rfm_scores.csv")
+    threads = con.sql("SELECT current_setting('threads')").fetchall()[0][0]
+    try:
+        # one thread, as the export writer's own connection: writing is bound by the disk, and
+        # one thread keeps the sort buffers small (benchmarks/bench_exports.py)
+        con.execute("SET threads = 1")
+        return ex.write_query(con, name, f"SELECT * FROM {table}", cols, "rfm_scores.csv")
+    finally:
+        con.complete()  # the writer counts rows with fetchone(): finish that result for the engine's next query
+        con.execute(f"SET threads = {int(threads)}")

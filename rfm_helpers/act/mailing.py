@@ -143,12 +143,19 @@ def list_engine(frames: dict[str, Any], engine: Any = None) -> Iterator[Any]:
     if taken:
         raise ValueError(f"the engine already has tables or views named {sorted(taken)}; the lists need these names")
     others = {k: v for k, v in frames.items() if k != "assigned"}
+    threads = con.sql("SELECT current_setting('threads')").fetchall()[0][0]
     try:
+        con.execute("SET threads = 1")  # as the scratch connection: writing files is bound by the disk
         con.execute(f"CREATE TEMP VIEW assigned AS SELECT * FROM {table}")
         for name, frame in others.items():
             con.register(name, frame)
         yield con
     finally:
+        # the list code reads counts with fetchone(); finish any result it left open, or the
+        # engine's next query (Relation API) would be refused
+        with contextlib.suppress(Exception):
+            con.complete()
+        con.execute(f"SET threads = {int(threads)}")
         for name in others:
             with contextlib.suppress(Exception):
                 con.unregister(name)
@@ -160,7 +167,7 @@ def list_engine(frames: dict[str, Any], engine: Any = None) -> Iterator[Any]:
 
 def columns_of(con: Any, name: str = "assigned") -> list[str]:
     """The column names of a table or view on ``con``."""
-    return [d[0] for d in con.execute(f"SELECT * FROM {name} LIMIT 0").description]
+    return list(con.sql(f"SELECT * FROM {name} LIMIT 0").columns)
 
 
 def _check_contacts(con: Any, contacts: pd.DataFrame | None) -> None:
