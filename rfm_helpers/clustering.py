@@ -585,10 +585,12 @@ def _first_best(n: int) -> str:
 
 
 def cluster_code_sql(seg: "ClusterSegmenter", source: str, keep: Sequence[str] = ("customer_id",),
-                     name: str = "cluster") -> str:
+                     name: str = "cluster", raw: bool = False) -> str:
     """One row per customer of ``source`` (a table, or a parenthesised query, with the RFM
     columns): the columns ``keep`` and ``name``, the fitted segmenter's cluster number 0..k-1 in
-    its named (best-first) order - :meth:`ClusterSegmenter.predict_codes` written as SQL."""
+    its named (best-first) order - :meth:`ClusterSegmenter.predict_codes` written as SQL.
+    ``raw=True``: the model's own cluster number instead (``model_.predict``; see
+    :func:`named_code_sql`)."""
     _check_fitted(seg, "model_")
     z = feature_sql(seg)
     model = seg.model_
@@ -608,16 +610,22 @@ def cluster_code_sql(seg: "ClusterSegmenter", source: str, keep: Sequence[str] =
                   for j in range(d)]
             scores.append(f"{_lit(const)} - {_lit(0.5)} * ({' + '.join(ys)})")
         best = "GREATEST"
-    raw = _first_best(len(scores))
+    argbest = _first_best(len(scores))
     alias = [f"_s{i}" for i in range(len(scores))]
-    named = "CASE _raw " + " ".join(f"WHEN {c} THEN {i}" for c, i in sorted(seg._code_of_raw.items())) + " END"
+    named = "_raw" if raw else named_code_sql(seg, "_raw")
     kept = "".join(f"{k}, " for k in keep)
     zs = ", ".join(f"{e} AS _z{j}" for j, e in enumerate(z))
     ss = ", ".join(f"{e} AS _s{i}" for i, e in enumerate(scores))
     return (f"SELECT {kept}CAST({named} AS INTEGER) AS {name} FROM (\n"
-            f"  SELECT {kept}{raw} AS _raw FROM (\n"
+            f"  SELECT {kept}{argbest} AS _raw FROM (\n"
             f"    SELECT *, {best}({', '.join(alias)}) AS _best FROM (\n"
             f"      SELECT {kept}{ss} FROM (SELECT {kept}{zs} FROM {source}) AS f) AS s) AS b) AS r")
+
+
+def named_code_sql(seg: "ClusterSegmenter", raw: str) -> str:
+    """The fitted segmenter's named cluster number (0 = best) of the model's number ``raw``."""
+    _check_fitted(seg, "model_")
+    return "CASE " + raw + " " + " ".join(f"WHEN {c} THEN {i}" for c, i in sorted(seg._code_of_raw.items())) + " END"
 
 
 def sample_customers(engine: Any, table: str, size: int = ENGINE_SAMPLE_SIZE, random_state: int = 0,
@@ -644,22 +652,25 @@ def fit_on_sample(seg: "ClusterSegmenter", engine: Any, table: str, sample: pd.D
     and ``fit_quality_`` is measured on the sample."""
     with threadpool_limits(seg.threads):
         seg._fit(sample)
-        codes = cluster_code_sql(seg, table, keep=FEATURES)
-        med = engine.fetch(f"""
-            SELECT cluster, count(*) AS customers, median(recency_days) AS recency_days,
-                   median(frequency) AS frequency, median(monetary) AS monetary
-            FROM ({codes}) AS c GROUP BY cluster ORDER BY cluster""",
-                           label="cluster medians", kind="aggregate")
-        # back to the model's own numbering, which _set_names orders and names afresh
-        raw_of = {i: c for c, i in seg._code_of_raw.items()}
-        med.index = [raw_of[int(c)] for c in med["cluster"]]
-        centres = med[list(FEATURES)].astype("float64")
-        centres, sizes = seg._all_centres(centres, med["customers"].astype("int64"))
-        scores = _quantile_scores_sql(engine, table, centres)
-        seg._set_names(centres.join(scores).assign(customers=sizes))
-        seg.n_customers_ = int(engine.scalar_rows(f"SELECT count(*) FROM {table}", label="customers")[0][0])
-        # fit_quality_ (measured by _fit on the sample) does not depend on how clusters are numbered
+    _name_from_engine(seg, engine, table, f"({cluster_code_sql(seg, table, keep=FEATURES, name='_raw', raw=True)})",
+                      "_raw")
     return seg
+
+
+def _name_from_engine(seg: "ClusterSegmenter", engine: Any, table: str, source: str, column: str) -> None:
+    """Name ``seg``'s clusters from every customer: ``source`` holds the RFM columns and the
+    model's cluster number ``column`` of every customer of ``table``."""
+    med = engine.fetch(f"""
+        SELECT {column} AS cluster, count(*) AS customers, median(recency_days) AS recency_days,
+               median(frequency) AS frequency, median(monetary) AS monetary
+        FROM {source} AS c GROUP BY {column} ORDER BY {column}""", label="cluster medians", kind="aggregate")
+    med.index = [int(c) for c in med["cluster"]]  # the model's numbering, which _set_names orders and names
+    centres = med[list(FEATURES)].astype("float64")
+    centres, sizes = seg._all_centres(centres, med["customers"].astype("int64"))
+    scores = _quantile_scores_sql(engine, table, centres)
+    seg._set_names(centres.join(scores).assign(customers=sizes))
+    seg.n_customers_ = int(sizes.sum())
+    # fit_quality_ (measured by _fit on the sample) does not depend on how clusters are numbered
 
 
 def _quantile_scores_sql(engine: Any, table: str, points: pd.DataFrame, n: int = 5) -> pd.DataFrame:
@@ -759,8 +770,8 @@ def compare_methods_engine(engine: Any, table: str, segmenters: Mapping[str, Any
         exprs, sample_codes, fitted, inner = {}, {}, {}, {}
         for name, seg in segmenters.items():
             if isinstance(seg, ClusterSegmenter):
-                fitted[name] = fit_on_sample(seg, engine, table, sample)
-                sample_codes[name] = seg.predict_codes(sample)
+                with threadpool_limits(seg.threads):
+                    fitted[name] = seg._fit(sample)  # named from every customer below
             elif isinstance(seg, (QuantileSegmenter, ThresholdSegmenter)):
                 code, cols = _score_method_sql(seg, maps, name)
                 exprs[name] = code
@@ -776,11 +787,18 @@ def compare_methods_engine(engine: Any, table: str, segmenters: Mapping[str, Any
         src = "(SELECT r.customer_id, " + ", ".join(f"r.{c}" for c in FEATURES) + "".join(
             f", CAST({e} AS INTEGER) AS {n}" for n, e in exprs.items()) + " FROM (SELECT t.*" + "".join(
             f", {e} AS {n}" for n, e in inner.items()) + f" FROM {table} AS t) AS r)"
-        for name, seg in segmenters.items():
-            if isinstance(seg, ClusterSegmenter):
-                src = f"({cluster_code_sql(seg, src, keep, name)})"
-                keep.append(name)
-        codes = engine.materialize(f"SELECT {', '.join(keep)} FROM {src} AS a", "segment_codes")
+        clusterers = {n: seg for n, seg in segmenters.items() if isinstance(seg, ClusterSegmenter)}
+        for name, seg in clusterers.items():
+            src = f"({cluster_code_sql(seg, src, keep, f'{name}_raw', raw=True)})"
+            keep.append(f"{name}_raw")
+        raw_codes = engine.materialize(f"SELECT {', '.join(keep)} FROM {src} AS a", "segment_codes")
+        for name, seg in clusterers.items():  # named (best first) from every customer's medians
+            _name_from_engine(seg, engine, table, raw_codes, f"{name}_raw")
+            sample_codes[name] = seg.predict_codes(sample)
+        named = ", ".join(f"CAST({named_code_sql(seg, f'{n}_raw')} AS INTEGER) AS {n}" for n, seg in clusterers.items())
+        codes = engine.unique_name("segment_codes")
+        engine.con.execute(f"CREATE TEMP VIEW {codes} AS SELECT customer_id, {', '.join(FEATURES)}, "
+                           f"{', '.join([n for n in exprs] + ([named] if named else []))} FROM {raw_codes}")
         out = _engine_tables(engine, table, codes, segmenters, fitted, maps)
         out.update(_sample_measures(sample, segmenters, sample_codes, out, n_boot, bootstrap_size,
                                     silhouette_sample, random_state))
@@ -894,12 +912,16 @@ def pareto_points(engine: Any, table: str, column: str = "monetary", points: int
     idx = np.unique(np.linspace(0, n, min(points, n + 1)).round().astype(np.int64))
     k = int(np.ceil(top * n - 1e-9))
     marks = ", ".join(str(int(i)) for i in sorted(set(idx.tolist()) | {k}) if i > 0)
+    # customers per distinct value (a hash aggregate), running counts and sums over the distinct
+    # values only, best first; the i-th best customer falls in the first value whose running
+    # count reaches i (an ASOF join), and the top i spend cum - (count - i) * value.
     got = engine.fetch(f"""
-        WITH v AS (SELECT GREATEST(CAST({column} AS DOUBLE), 0.0) AS v FROM {table}),
-        c AS (SELECT row_number() OVER (ORDER BY v DESC) AS i,
-                     sum(v) OVER (ORDER BY v DESC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum FROM v)
-        SELECT i, cum, (SELECT sum(v) FROM v) AS total FROM c WHERE i IN ({marks}) ORDER BY i""",
-                       label="Pareto curve points", kind="aggregate")
+        WITH d AS (SELECT GREATEST(CAST({column} AS DOUBLE), 0.0) AS v, count(*) AS c FROM {table} GROUP BY 1),
+        w AS (SELECT v, sum(c) OVER (ORDER BY v DESC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cc,
+                     sum(v * c) OVER (ORDER BY v DESC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cs FROM d),
+        m AS (SELECT unnest([{marks}]) AS i)
+        SELECT m.i, w.cs - (w.cc - m.i) * w.v AS cum, (SELECT sum(v * c) FROM d) AS total
+        FROM m ASOF JOIN w ON m.i <= w.cc ORDER BY m.i""", label="Pareto curve points", kind="aggregate")
     total = float(got["total"].iloc[0]) if len(got) else 0.0
     cum = dict(zip(got["i"].astype("int64"), got["cum"].astype("float64")))
     rev = np.array([0.0 if i == 0 else (cum[int(i)] / total if total else 0.0) for i in idx])

@@ -183,8 +183,8 @@ def test_pareto_points_equal_the_pandas_curve(tied):
     full = pareto_curve(rfm["monetary"])
     pts = pareto_points(eng, table, points=50)
     idx = np.round(pts["customer_share"].to_numpy() * len(rfm)).astype(int)
-    np.testing.assert_allclose(pts["revenue_share"], full["revenue_share"].to_numpy()[idx], rtol=1e-12, atol=1e-15)
-    assert pts.attrs["top_share"] == pytest.approx(top_share(rfm["monetary"], 0.2), rel=1e-12)
+    np.testing.assert_allclose(pts["revenue_share"], full["revenue_share"].to_numpy()[idx], rtol=1e-9, atol=1e-12)
+    assert pts.attrs["top_share"] == pytest.approx(top_share(rfm["monetary"], 0.2), rel=1e-9)
     every = pareto_points(eng, table, points=10 ** 6)
     assert len(every) == len(full)
 
