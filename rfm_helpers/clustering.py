@@ -578,6 +578,12 @@ def feature_sql(seg: "ClusterSegmenter", alias: str = "") -> list[str]:
     return out
 
 
+def _square(expr: str) -> str:
+    """``expr`` squared as a product (the same double as ``POWER(expr, 2)``, which DuckDB
+    evaluates about eight times slower)."""
+    return f"(({expr}) * ({expr}))"
+
+
 def _first_best(n: int) -> str:
     """The position (0-based) of the first of the columns ``_s0`` .. ``_s{n-1}`` equal to
     ``_best`` (numpy's argmin / argmax rule), as portable SQL."""
@@ -597,7 +603,7 @@ def cluster_code_sql(seg: "ClusterSegmenter", source: str, keep: Sequence[str] =
     scores = []
     if seg.algorithm == "kmeans":  # squared distance to each centre; the nearest wins
         for c in model.cluster_centers_:
-            scores.append(" + ".join(f"POWER(_z{j} - {_lit(c[j])}, 2)" for j in range(len(z))))
+            scores.append(" + ".join(_square(f"_z{j} - {_lit(c[j])}") for j in range(len(z))))
         best = "LEAST"
     else:  # weighted log density of each component (sklearn's _estimate_log_gaussian_prob, full covariance)
         d = len(z)
@@ -606,7 +612,7 @@ def cluster_code_sql(seg: "ClusterSegmenter", source: str, keep: Sequence[str] =
             b = model.means_[k] @ P
             log_det = float(np.sum(np.log(np.diag(P))))
             const = -0.5 * d * np.log(2 * np.pi) + log_det + float(np.log(model.weights_[k]))
-            ys = [f"POWER(({' + '.join(f'_z{i} * {_lit(P[i, j])}' for i in range(d))}) - {_lit(b[j])}, 2)"
+            ys = [_square(f"({' + '.join(f'_z{i} * {_lit(P[i, j])}' for i in range(d))}) - {_lit(b[j])}")
                   for j in range(d)]
             scores.append(f"{_lit(const)} - {_lit(0.5)} * ({' + '.join(ys)})")
         best = "GREATEST"
