@@ -23,7 +23,7 @@ keep distinct keys (``champions``, ``champions_2``).
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -50,6 +50,14 @@ __all__ = [
     "compare_methods",
     "findings",
     "method_crosstab",
+    "compare_methods_engine",
+    "cluster_code_sql",
+    "feature_sql",
+    "fit_on_sample",
+    "sample_customers",
+    "ari_from_counts",
+    "pareto_points",
+    "ENGINE_SAMPLE_SIZE",
 ]
 
 #: The columns clustered, in order.
@@ -192,12 +200,14 @@ class ClusterSegmenter:
 
     def _name_clusters(self, rfm: pd.DataFrame, raw: np.ndarray) -> None:
         maps = self.maps if self.maps is not None else load_segment_maps()
-        maps, mp = _get_map(self.segment_map, maps)
-        seg_by_key = {s["key"]: s for s in mp["segments"]}
         q = QuantileSegmenter(maps=maps).fit(rfm)
         frame = rfm[list(FEATURES)].astype("float64").assign(_c=raw)
         centres = frame.groupby("_c").median()
         sizes = frame.groupby("_c").size()
+        centres, sizes = self._all_centres(centres, sizes)
+        self._set_names(centres.join(q.transform(centres)).assign(customers=sizes))
+
+    def _all_centres(self, centres: pd.DataFrame, sizes: pd.Series) -> tuple[pd.DataFrame, pd.Series]:
         # A component can end up with no customers (possible for a mixture); name it from
         # the model's own centre so that predictions on new data still have a name.
         model_centres = getattr(self.model_, "cluster_centers_", None)
@@ -208,10 +218,15 @@ class ClusterSegmenter:
                 centre = np.expm1(self.scaler_.inverse_transform(model_centres[c:c + 1]))[0]
                 centres.loc[c] = centre
                 sizes.loc[c] = 0
-        centres = centres.sort_index()
-        sizes = sizes.sort_index()
-        scores = q.transform(centres)
-        centres = centres.join(scores).assign(customers=sizes)
+        return centres.sort_index(), sizes.sort_index()
+
+    def _set_names(self, centres: pd.DataFrame) -> None:
+        """Keys, labels and groups from the clusters' centres (indexed by the model's cluster
+        number; columns the median features, their scores ``r_score``... and ``customers``)."""
+        maps = self.maps if self.maps is not None else load_segment_maps()
+        maps, mp = _get_map(self.segment_map, maps)
+        seg_by_key = {s["key"]: s for s in mp["segments"]}
+        centres = centres.copy()
         # Stable order: best cells first (score sum, then spend), so keys do not depend on
         # the model's arbitrary cluster numbering.
         centres["_sum"] = centres[["r_score", "f_score", "m_score"]].sum(axis=1)
@@ -456,7 +471,7 @@ AGREEMENT_LEVELS = (("high", 0.8), ("partial", 0.5))
 STABLE_ARI = 0.8
 
 
-def findings(comparison: Mapping[str, Any], monetary: Any) -> list[tuple[str, dict[str, Any]]]:
+def findings(comparison: Mapping[str, Any], monetary: Any = None) -> list[tuple[str, dict[str, Any]]]:
     """What a :func:`compare_methods` result says, as ``(code, values)`` pairs (the report
     layer, :mod:`rfm_helpers.report.texts.segment`, turns them into sentences). Methods are
     named by their keys in ``comparison``.
@@ -467,9 +482,16 @@ def findings(comparison: Mapping[str, Any], monetary: Any) -> list[tuple[str, di
     ``high`` (ARI >= 0.8), ``partial`` (>= 0.5) or ``low``; ``("best_separation", {method,
     silhouette})``; ``("unstable", {method, ari})`` for a data-driven method whose mean
     bootstrap ARI is below :data:`STABLE_ARI`, else ``("stable", {ari})`` with the lowest mean.
+    ``monetary`` may be left out for a :func:`compare_methods_engine` result (its ``pareto``
+    holds the top share, computed in the engine).
     """
     out: list[tuple[str, dict[str, Any]]] = []
-    top = top_share(monetary, 0.2)
+    if monetary is None:
+        if "pareto" not in comparison:
+            raise ValueError("findings needs the customers' monetary values (or an engine comparison)")
+        top = float(comparison["pareto"].attrs["top_share"])
+    else:
+        top = top_share(monetary, 0.2)
     if top == top:
         out.append(("pareto", {"top": top}))
     for name, table in comparison["tables"].items():
@@ -502,7 +524,413 @@ def findings(comparison: Mapping[str, Any], monetary: Any) -> list[tuple[str, di
 def method_crosstab(comparison: Mapping[str, Any], rows: str, cols: str) -> pd.DataFrame:
     """Number of customers in each pair (segment under ``rows``, segment under ``cols``) of a
     :func:`compare_methods` result: an aggregate table with segment labels as row and column
-    names; the axes are named by the two method keys."""
+    names; the axes are named by the two method keys. For a :func:`compare_methods_engine`
+    result the table comes from its ``joint`` counts (segments in the methods' order, empty
+    ones left out, as ``pandas.crosstab`` does)."""
+    if "joint" in comparison:
+        cross = _contingency(comparison["joint"], rows, cols)
+        for axis, key in ((0, rows), (1, cols)):
+            labels = comparison["categories"][key][1]
+            idx = cross.index if axis == 0 else cross.columns
+            new = pd.CategoricalIndex([labels[int(c)] for c in idx], categories=labels, ordered=True, name=key)
+            cross = cross.set_axis(new, axis=axis)
+        return cross
     a = comparison["assigned"][rows]["segment_label"]
     b = comparison["assigned"][cols]["segment_label"]
     return pd.crosstab(a.rename(rows), b.rename(cols))
+
+
+# ----------------------------------------------------------------------------------------
+# The comparison at scale: per-customer work in the engine, fitting on a bounded sample
+# ----------------------------------------------------------------------------------------
+#
+# ``compare_methods_engine`` is ``compare_methods`` for a per-customer table kept in an engine
+# (``Prepared.rfm_table``): quantile and threshold segments are SQL over the table (the segment
+# map compiled to one CASE), the clusterings are fitted on a seeded random sample of at most
+# ``sample_size`` customers (k chosen on a sub-sample of it, as ``ClusterSegmenter`` does) and
+# applied to every customer in SQL (k-means: the nearest centre on the same log/standardised
+# features; Gaussian mixture: the largest weighted log density, the quadratic form expanded
+# from the fitted precision matrices). Segment tables, the cross-table and the adjusted Rand
+# indices come from GROUP BY counts; the quality metrics and the bootstrap stability are
+# computed on the sample (their cost grows with the customers used, and a sample of tens of
+# thousands measures them as well). pandas holds the sample and aggregates only.
+
+#: Largest sample of customers fetched for fitting the clusterings and measuring quality.
+ENGINE_SAMPLE_SIZE = 50_000
+
+
+def _lit(value: float) -> str:
+    """A float as a DOUBLE literal with exactly its value (shortest round-trip repr)."""
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"not a finite number: {value!r}")
+    return f"CAST('{value!r}' AS DOUBLE)"
+
+
+def feature_sql(seg: "ClusterSegmenter", alias: str = "") -> list[str]:
+    """The fitted segmenter's standardised ``log1p`` features as SQL expressions over a table
+    with ``recency_days``, ``frequency``, ``monetary`` (``alias``: e.g. ``"r."``)."""
+    _check_fitted(seg, "model_")
+    out = []
+    for j, col in enumerate(FEATURES):
+        x = f"GREATEST(CAST({alias}{col} AS DOUBLE), {_lit(0.0)})"
+        out.append(f"((LN({_lit(1.0)} + {x}) - {_lit(seg.scaler_.mean_[j])}) / {_lit(seg.scaler_.scale_[j])})")
+    return out
+
+
+def _square(expr: str) -> str:
+    """``expr`` squared as a product (the same double as ``POWER(expr, 2)``, which DuckDB
+    evaluates about eight times slower)."""
+    return f"(({expr}) * ({expr}))"
+
+
+def _first_best(n: int) -> str:
+    """The position (0-based) of the first of the columns ``_s0`` .. ``_s{n-1}`` equal to
+    ``_best`` (numpy's argmin / argmax rule), as portable SQL."""
+    return "CASE " + " ".join(f"WHEN _s{i} = _best THEN {i}" for i in range(n)) + " END"
+
+
+def cluster_code_sql(seg: "ClusterSegmenter", source: str, keep: Sequence[str] = ("customer_id",),
+                     name: str = "cluster", raw: bool = False) -> str:
+    """One row per customer of ``source`` (a table, or a parenthesised query, with the RFM
+    columns): the columns ``keep`` and ``name``, the fitted segmenter's cluster number 0..k-1 in
+    its named (best-first) order - :meth:`ClusterSegmenter.predict_codes` written as SQL.
+    ``raw=True``: the model's own cluster number instead (``model_.predict``; see
+    :func:`named_code_sql`)."""
+    _check_fitted(seg, "model_")
+    z = feature_sql(seg)
+    model = seg.model_
+    scores = []
+    if seg.algorithm == "kmeans":  # squared distance to each centre; the nearest wins
+        for c in model.cluster_centers_:
+            scores.append(" + ".join(_square(f"_z{j} - {_lit(c[j])}") for j in range(len(z))))
+        best = "LEAST"
+    else:  # weighted log density of each component (sklearn's _estimate_log_gaussian_prob, full covariance)
+        d = len(z)
+        for k in range(model.n_components):
+            P = model.precisions_cholesky_[k]
+            b = model.means_[k] @ P
+            log_det = float(np.sum(np.log(np.diag(P))))
+            const = -0.5 * d * np.log(2 * np.pi) + log_det + float(np.log(model.weights_[k]))
+            ys = [_square(f"({' + '.join(f'_z{i} * {_lit(P[i, j])}' for i in range(d))}) - {_lit(b[j])}")
+                  for j in range(d)]
+            scores.append(f"{_lit(const)} - {_lit(0.5)} * ({' + '.join(ys)})")
+        best = "GREATEST"
+    argbest = _first_best(len(scores))
+    alias = [f"_s{i}" for i in range(len(scores))]
+    named = "_raw" if raw else named_code_sql(seg, "_raw")
+    kept = "".join(f"{k}, " for k in keep)
+    zs = ", ".join(f"{e} AS _z{j}" for j, e in enumerate(z))
+    ss = ", ".join(f"{e} AS _s{i}" for i, e in enumerate(scores))
+    return (f"SELECT {kept}CAST({named} AS INTEGER) AS {name} FROM (\n"
+            f"  SELECT {kept}{argbest} AS _raw FROM (\n"
+            f"    SELECT *, {best}({', '.join(alias)}) AS _best FROM (\n"
+            f"      SELECT {kept}{ss} FROM (SELECT {kept}{zs} FROM {source}) AS f) AS s) AS b) AS r")
+
+
+def named_code_sql(seg: "ClusterSegmenter", raw: str) -> str:
+    """The fitted segmenter's named cluster number (0 = best) of the model's number ``raw``."""
+    _check_fitted(seg, "model_")
+    return "CASE " + raw + " " + " ".join(f"WHEN {c} THEN {i}" for c, i in sorted(seg._code_of_raw.items())) + " END"
+
+
+def sample_customers(engine: Any, table: str, size: int = ENGINE_SAMPLE_SIZE, random_state: int = 0,
+                     columns: str = "*") -> pd.DataFrame:
+    """A seeded random sample of at most ``size`` customers of ``table`` (every customer when
+    there are fewer), in ``customer_id`` order, fetched as a bounded sample. The draw keeps the
+    ``size`` customers with the smallest hash of (customer id, seed): the same seed and data
+    give the same sample on every run."""
+    size = int(size)
+    if size < 3:
+        raise ValueError("the sample needs at least 3 customers")
+    seed = int(random_state)
+    return engine.fetch(f"""
+        SELECT * FROM (SELECT {columns} FROM {table}
+                       ORDER BY hash(CAST(customer_id AS VARCHAR), {seed}), customer_id LIMIT {size}) AS s
+        ORDER BY customer_id""", label=f"random sample of {size} customers", kind="sample")
+
+
+def fit_on_sample(seg: "ClusterSegmenter", engine: Any, table: str, sample: pd.DataFrame) -> "ClusterSegmenter":
+    """Fit ``seg`` on ``sample`` (customers of ``table``), then name its clusters as ``fit`` does
+    on all customers: the median recency / frequency / spend of each cluster over every
+    customer of ``table`` (assigned in SQL), scored against every customer. Sets
+    ``n_customers_`` to the customers of ``table``; ``fit_rows_used_`` stays the sample's size
+    and ``fit_quality_`` is measured on the sample."""
+    with threadpool_limits(seg.threads):
+        seg._fit(sample)
+    _name_from_engine(seg, engine, table, f"({cluster_code_sql(seg, table, keep=FEATURES, name='_raw', raw=True)})",
+                      "_raw")
+    return seg
+
+
+def _name_from_engine(seg: "ClusterSegmenter", engine: Any, table: str, source: str, column: str) -> None:
+    """Name ``seg``'s clusters from every customer: ``source`` holds the RFM columns and the
+    model's cluster number ``column`` of every customer of ``table``."""
+    med = engine.fetch(f"""
+        SELECT {column} AS cluster, count(*) AS customers, median(recency_days) AS recency_days,
+               median(frequency) AS frequency, median(monetary) AS monetary
+        FROM {source} AS c GROUP BY {column} ORDER BY {column}""", label="cluster medians", kind="aggregate")
+    med.index = [int(c) for c in med["cluster"]]  # the model's numbering, which _set_names orders and names
+    centres = med[list(FEATURES)].astype("float64")
+    centres, sizes = seg._all_centres(centres, med["customers"].astype("int64"))
+    scores = _quantile_scores_sql(engine, table, centres)
+    seg._set_names(centres.join(scores).assign(customers=sizes))
+    seg.n_customers_ = int(sizes.sum())
+    # fit_quality_ (measured by _fit on the sample) does not depend on how clusters are numbered
+
+
+def _quantile_scores_sql(engine: Any, table: str, points: pd.DataFrame, n: int = 5) -> pd.DataFrame:
+    """The quantile scores (:class:`rfm_helpers.segments.QuantileSegmenter`'s rule against every
+    customer of ``table``) of a few points with ``recency_days``, ``frequency``, ``monetary``:
+    one pass counting, for each point, the customers with a strictly worse value."""
+    counts = ["count(*) AS n"]
+    for i, (_, row) in enumerate(points.iterrows()):
+        counts += [f"count(*) FILTER (WHERE CAST(recency_days AS DOUBLE) > {_lit(row['recency_days'])}) AS r{i}",
+                   f"count(*) FILTER (WHERE CAST(frequency AS DOUBLE) < {_lit(row['frequency'])}) AS f{i}",
+                   f"count(*) FILTER (WHERE CAST(monetary AS DOUBLE) < {_lit(row['monetary'])}) AS m{i}"]
+    got = engine.fetch(f"SELECT {', '.join(counts)} FROM {table}", label="cluster centre scores", kind="aggregate")
+    total = int(got["n"].iloc[0])
+    out = {}
+    for d in "rfm":
+        worse = np.array([int(got[f"{d}{i}"].iloc[0]) for i in range(len(points))])
+        out[f"{d}_score"] = np.minimum(n, 1 + np.floor(n * worse / total)).astype("int64")
+    return pd.DataFrame(out, index=points.index)
+
+
+def ari_from_counts(counts: Any) -> float:
+    """The adjusted Rand index of two labelings from their contingency table (a 2-D array of
+    counts: customers per pair of labels). The arithmetic of scikit-learn's
+    ``adjusted_rand_score`` (pair confusion matrix, exact integers), so it gives the same value
+    as that function on the labels themselves (tested)."""
+    c = np.asarray(counts, dtype=np.int64)
+    c = c[c.sum(axis=1) > 0][:, c.sum(axis=0) > 0]
+    n = int(c.sum())
+    n_c = [int(v) for v in c.sum(axis=1)]
+    n_k = [int(v) for v in c.sum(axis=0)]
+    sum_sq = sum(int(v) ** 2 for v in c.ravel())
+    tp = sum_sq - n
+    fp = sum(int(v) for v in (c @ np.asarray(n_k, dtype=object))) - sum_sq
+    fn = sum(int(v) for v in (c.T @ np.asarray(n_c, dtype=object))) - sum_sq
+    tn = n ** 2 - fp - fn - sum_sq
+    if fn == 0 and fp == 0:
+        return 1.0
+    return float(2.0 * (tp * tn - fn * fp) / ((tp + fn) * (fn + tn) + (tp + fp) * (fp + tn)))
+
+
+def _score_method_sql(seg: Any, maps: dict, name: str) -> tuple[str, dict[str, str]]:
+    """(segment code SQL over ``r``, the score columns it needs computed first over ``t``) of a
+    score-based segmenter. Threshold scores are computed once, in a subquery: the map's CASE
+    repeats each score many times."""
+    from .segments import ThresholdSegmenter, segment_case_sql, threshold_score_sql
+
+    if isinstance(seg, ThresholdSegmenter):
+        sc = threshold_score_sql(seg, "t.")
+        cols = {f"_{name}_{d}": sc[f"{d}_score"] for d in "rfm"}
+        return segment_case_sql(seg.segment_map, maps, output="code", r=f"r._{name}_r", f=f"r._{name}_f",
+                                m=f"r._{name}_m"), cols
+    return segment_case_sql(seg.segment_map, maps, output="code", r="r.r_score", f="r.f_score", m="r.m_score"), {}
+
+
+def _categories(seg: Any, maps: dict) -> tuple[list[str], list[str], list[str]]:
+    """Keys, labels and group labels of a method's segment codes (in code order)."""
+    if isinstance(seg, ClusterSegmenter):
+        return list(seg.keys_), list(seg.labels_), list(seg.groups_)
+    from .segments import _unique_labels
+
+    _, mp = _get_map(seg.segment_map, maps)
+    keys = [s["key"] for s in mp["segments"]]
+    labels = _unique_labels([s["label"][seg.language] for s in mp["segments"]])
+    groups = [maps["groups"][s["group"]][seg.language] for s in mp["segments"]]
+    return keys, labels, groups
+
+
+def compare_methods_engine(engine: Any, table: str, segmenters: Mapping[str, Any], *, n_boot: int = 3,
+                           bootstrap_size: int = 2000, silhouette_sample: int = 2000, random_state: int = 0,
+                           sample_size: int = ENGINE_SAMPLE_SIZE, maps: dict | None = None) -> dict[str, Any]:
+    """:func:`compare_methods` for the per-customer table ``table`` kept in ``engine`` (a
+    :class:`rfm_helpers.engine.DuckDBEngine`; the table as ``Prepared.rfm_table``: RFM columns,
+    ``tenure_days`` and the quantile scores ``r_score``/``f_score``/``m_score`` of these
+    customers). Same keys, same meaning, except:
+
+    ``assigned``  method -> name of an engine view: the table's columns with that method's
+                  ``segment``, ``segment_label``, ``segment_group`` (and scores for thresholds),
+    ``codes``     name of the engine table with ``customer_id`` and one segment code per method,
+    ``joint``     customers per combination of the methods' codes (an aggregate),
+    ``sample``    the customers sample (at most ``sample_size``) the clusterings were fitted on
+                  and quality and stability were measured on; ``customers``: all customers,
+    ``pareto``    :func:`pareto_points` of ``monetary``.
+
+    Segment sizes, revenue, medians, the cross-tables and the adjusted Rand indices cover every
+    customer and equal :func:`compare_methods`'s for the score-based methods (tested)."""
+    from .segments import QuantileSegmenter, ThresholdSegmenter, assign_segments
+
+    maps = maps if maps is not None else load_segment_maps()
+    for name in segmenters:
+        if not name.isidentifier() or name in ("customer_id", *FEATURES):
+            raise ValueError(f"method key {name!r} must be a plain identifier other than customer_id and the "
+                             "RFM columns (it names an engine column)")
+    with threadpool_limits(1):
+        sample = sample_customers(engine, table, sample_size, random_state)
+        if len(sample) < 3:
+            raise ValueError("no customers to segment" if sample.empty else "need at least 3 customers to segment")
+        exprs, sample_codes, fitted, inner = {}, {}, {}, {}
+        for name, seg in segmenters.items():
+            if isinstance(seg, ClusterSegmenter):
+                with threadpool_limits(seg.threads):
+                    fitted[name] = seg._fit(sample)  # named from every customer below
+            elif isinstance(seg, (QuantileSegmenter, ThresholdSegmenter)):
+                code, cols = _score_method_sql(seg, maps, name)
+                exprs[name] = code
+                inner.update(cols)
+                fitted[name] = seg
+                assigned = (assign_segments(sample, seg.segment_map, seg.language, maps) if isinstance(seg, QuantileSegmenter)
+                            else seg.fit(sample).assign(sample))
+                sample_codes[name] = assigned["segment"].cat.codes.to_numpy()
+            else:
+                raise TypeError(f"method {name!r}: unsupported segmenter {type(seg).__name__}")
+        # one pass, no joins: the score methods' codes, then each clustering's code on top
+        keep = ["customer_id", *FEATURES, *exprs]
+        src = "(SELECT r.customer_id, " + ", ".join(f"r.{c}" for c in FEATURES) + "".join(
+            f", CAST({e} AS INTEGER) AS {n}" for n, e in exprs.items()) + " FROM (SELECT t.*" + "".join(
+            f", {e} AS {n}" for n, e in inner.items()) + f" FROM {table} AS t) AS r)"
+        clusterers = {n: seg for n, seg in segmenters.items() if isinstance(seg, ClusterSegmenter)}
+        for name, seg in clusterers.items():
+            src = f"({cluster_code_sql(seg, src, keep, f'{name}_raw', raw=True)})"
+            keep.append(f"{name}_raw")
+        raw_codes = engine.materialize(f"SELECT {', '.join(keep)} FROM {src} AS a", "segment_codes")
+        for name, seg in clusterers.items():  # named (best first) from every customer's medians
+            _name_from_engine(seg, engine, table, raw_codes, f"{name}_raw")
+            sample_codes[name] = seg.predict_codes(sample)
+        named = ", ".join(f"CAST({named_code_sql(seg, f'{n}_raw')} AS INTEGER) AS {n}" for n, seg in clusterers.items())
+        codes = engine.unique_name("segment_codes")
+        engine.con.execute(f"CREATE TEMP VIEW {codes} AS SELECT customer_id, {', '.join(FEATURES)}, "
+                           f"{', '.join([n for n in exprs] + ([named] if named else []))} FROM {raw_codes}")
+        out = _engine_tables(engine, table, codes, segmenters, fitted, maps)
+        out.update(_sample_measures(sample, segmenters, sample_codes, out, n_boot, bootstrap_size,
+                                    silhouette_sample, random_state))
+    out["sample"] = sample
+    out["pareto"] = pareto_points(engine, table)
+    return out
+
+
+def _engine_tables(engine, table, codes, segmenters, fitted, maps) -> dict[str, Any]:
+    from .segments import ThresholdSegmenter, label_case_sql
+
+    out: dict[str, Any] = {"assigned": {}, "tables": {}, "fitted": fitted, "codes": codes, "engine": engine,
+                           "categories": {}}
+    base_cols = engine.sql(f"SELECT * FROM {table} LIMIT 0").columns
+    for name, seg in segmenters.items():
+        keys, labels, groups = _categories(seg, maps)
+        out["categories"][name] = (keys, labels, groups)
+        agg = engine.fetch(f"""
+            SELECT {name} AS code, count(*) AS customers, sum(monetary) AS revenue,
+                   median(recency_days) AS median_recency_days, median(frequency) AS median_frequency,
+                   median(monetary) AS median_monetary
+            FROM {codes} GROUP BY {name} ORDER BY {name}""",
+                           label=f"segment table {name}", kind="aggregate")
+        out["tables"][name] = _segment_table_from(agg, keys, labels)
+        seg_cols = (f"{label_case_sql(f'c.{name}', keys)} AS segment, {label_case_sql(f'c.{name}', labels)} AS segment_label, "
+                    f"{label_case_sql(f'c.{name}', groups)} AS segment_group")
+        if isinstance(seg, ThresholdSegmenter):
+            from .segments import threshold_score_sql
+
+            sc = threshold_score_sql(seg, "r.")
+            keep = [f"r.{c}" for c in base_cols if c not in ("r_score", "f_score", "m_score", "rfm_cell", "rfm_score",
+                                                           "segment", "segment_label", "segment_group")]
+            scores = ", ".join(f"{e} AS {k}" for k, e in sc.items())
+            cell = (f"CAST({sc['r_score']} AS VARCHAR) || CAST({sc['f_score']} AS VARCHAR) || "
+                    f"CAST({sc['m_score']} AS VARCHAR) AS rfm_cell")
+            sql = f"SELECT {', '.join(keep)}, {scores}, {cell}, {seg_cols}"
+        else:
+            keep = [f"r.{c}" for c in base_cols if c not in ("segment", "segment_label", "segment_group")]
+            sql = f"SELECT {', '.join(keep)}, {seg_cols}"
+        view = engine.unique_name(f"assigned_{name}")
+        engine.con.execute(f"CREATE TEMP VIEW {view} AS {sql} FROM {table} AS r JOIN {codes} AS c USING (customer_id)")
+        out["assigned"][name] = view
+    names = list(segmenters)
+    out["joint"] = engine.fetch(f"SELECT {', '.join(names)}, count(*) AS customers FROM {codes} GROUP BY ALL",
+                                label="customers per combination of segments", kind="aggregate")
+    out["customers"] = int(out["joint"]["customers"].sum())
+    ari = pd.DataFrame(np.eye(len(names)), index=names, columns=names, dtype="float64")
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            ari.loc[a, b] = ari.loc[b, a] = ari_from_counts(_contingency(out["joint"], a, b).to_numpy())
+    out["ari"] = ari
+    return out
+
+
+def _contingency(joint: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
+    return joint.pivot_table(index=a, columns=b, values="customers", aggfunc="sum", fill_value=0).astype("int64")
+
+
+def _segment_table_from(agg: pd.DataFrame, keys: list[str], labels: list[str]) -> pd.DataFrame:
+    """:func:`segment_table`'s columns from per-code aggregates (codes in order, none empty)."""
+    codes = agg["code"].astype("int64").to_numpy()
+    out = pd.DataFrame({"segment": [keys[c] for c in codes], "label": [labels[c] for c in codes],
+                        "customers": agg["customers"].astype("int64").to_numpy(),
+                        "revenue": agg["revenue"].astype("float64").to_numpy()})
+    out["customer_share"] = out["customers"] / out["customers"].sum()
+    total = out["revenue"].sum()
+    out["revenue_share"] = out["revenue"] / total if total else 0.0
+    for c in ("median_recency_days", "median_frequency", "median_monetary"):
+        out[c] = agg[c].astype("float64").to_numpy()
+    return out[["segment", "label", "customers", "customer_share", "revenue", "revenue_share",
+                "median_recency_days", "median_frequency", "median_monetary"]]
+
+
+def _sample_measures(sample, segmenters, sample_codes, out, n_boot, bootstrap_size, silhouette_sample,
+                     random_state) -> dict[str, Any]:
+    """Quality (silhouette, Calinski-Harabasz, Davies-Bouldin) and bootstrap stability of every
+    method, on the sample."""
+    from .segments import QuantileSegmenter
+
+    Z = StandardScaler().fit_transform(rfm_features(sample))
+    rows, stability = [], {}
+    for name, seg in segmenters.items():
+        q = cluster_quality(Z, sample_codes[name], silhouette_sample, random_state)
+        ref = copy.deepcopy(seg) if isinstance(seg, QuantileSegmenter) else seg  # quantiles: refitted on the sample
+        stab = (bootstrap_stability(ref, sample, n_boot=n_boot, sample_size=bootstrap_size, eval_size=bootstrap_size,
+                                    random_state=random_state)
+                if n_boot > 0 else pd.DataFrame({"rep": [], "ari": []}))
+        stability[name] = stab
+        rows.append({"method": name, "data_driven": not hasattr(seg, "recency_days_cuts"),
+                     "segments_used": int(len(out["tables"][name])), "silhouette": q["silhouette"],
+                     "calinski_harabasz": q["calinski_harabasz"], "davies_bouldin": q["davies_bouldin"],
+                     "bootstrap_ari_mean": float(stab["ari"].mean()) if len(stab) else float("nan"),
+                     "bootstrap_ari_min": float(stab["ari"].min()) if len(stab) else float("nan")})
+    return {"quality": pd.DataFrame(rows), "stability": stability}
+
+
+#: Points of the Pareto curve computed in the engine (both ends included).
+PARETO_POINTS = 2001
+
+
+def pareto_points(engine: Any, table: str, column: str = "monetary", points: int = PARETO_POINTS,
+                  top: float = 0.2) -> pd.DataFrame:
+    """:func:`pareto_curve` of ``column`` of every customer of ``table`` at (at most) ``points``
+    evenly spaced customer counts (both ends included), computed in the engine; the frame's
+    ``attrs["top_share"]`` is :func:`top_share` of the column (``top``). An aggregate."""
+    n = int(engine.scalar_rows(f"SELECT count(*) FROM {table}", label="customers")[0][0])
+    if n == 0:
+        out = pd.DataFrame({"customer_share": [0.0], "revenue_share": [0.0]})
+        out.attrs["top_share"] = float("nan")
+        return out
+    idx = np.unique(np.linspace(0, n, min(points, n + 1)).round().astype(np.int64))
+    k = int(np.ceil(top * n - 1e-9))
+    marks = ", ".join(str(int(i)) for i in sorted(set(idx.tolist()) | {k}) if i > 0)
+    # customers per distinct value (a hash aggregate), running counts and sums over the distinct
+    # values only, best first; the i-th best customer falls in the first value whose running
+    # count reaches i (an ASOF join), and the top i spend cum - (count - i) * value.
+    got = engine.fetch(f"""
+        WITH d AS (SELECT GREATEST(CAST({column} AS DOUBLE), 0.0) AS v, count(*) AS c FROM {table} GROUP BY 1),
+        w AS (SELECT v, sum(c) OVER (ORDER BY v DESC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cc,
+                     sum(v * c) OVER (ORDER BY v DESC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cs FROM d),
+        m AS (SELECT unnest([{marks}]) AS i)
+        SELECT m.i, w.cs - (w.cc - m.i) * w.v AS cum, (SELECT sum(v * c) FROM d) AS total
+        FROM m ASOF JOIN w ON m.i <= w.cc ORDER BY m.i""", label="Pareto curve points", kind="aggregate")
+    total = float(got["total"].iloc[0]) if len(got) else 0.0
+    cum = dict(zip(got["i"].astype("int64"), got["cum"].astype("float64")))
+    rev = np.array([0.0 if i == 0 else (cum[int(i)] / total if total else 0.0) for i in idx])
+    out = pd.DataFrame({"customer_share": idx / n, "revenue_share": rev})
+    out.attrs["top_share"] = float(cum[k] / total) if total and k in cum else float("nan")
+    return out

@@ -39,9 +39,12 @@ __all__ = [
     "segmented_rfm_relation",
     "compute_segmented_rfm",
     "segment_summary",
+    "segment_summary_sql",
     "map_info",
     "QuantileSegmenter",
     "ThresholdSegmenter",
+    "threshold_score_sql",
+    "label_case_sql",
     "parse_cuts",
     "per_year",
 ]
@@ -434,6 +437,36 @@ def segment_summary(df: pd.DataFrame, language: str = "en", map_name: str | None
     unknown = sorted(set(agg.index) - set(info["segment"]))
     if unknown:
         raise ValueError(f"segments {unknown} are not in map {name!r}")
+    return _summary_from(agg, info)
+
+
+def segment_summary_sql(engine: Any, table: str, map_name: str = "classic", language: str = "en",
+                        maps: dict | None = None) -> pd.DataFrame:
+    """:func:`segment_summary` of the scored per-customer table ``table`` in ``engine`` (quantile
+    scores ``r_score``/``f_score``/``m_score``, as ``Prepared.rfm_table``), the segments assigned
+    by the map's SQL CASE and summed in one GROUP BY: only one row per segment reaches pandas.
+    Counts and means of days and orders are exactly pandas'; money sums may differ in the
+    last bits of the double (another order of additions)."""
+    maps = maps if maps is not None else load_segment_maps()
+    _check_language(language, maps)
+    _, mp = _get_map(map_name, maps)
+    info = map_info(map_name, language, maps)
+    got = engine.fetch(f"""
+        SELECT code, count(*) AS customers, sum(CAST(monetary AS DOUBLE)) AS revenue,
+               avg(recency_days) AS mean_recency_days, avg(frequency) AS mean_frequency,
+               avg(CAST(monetary AS DOUBLE)) AS mean_monetary
+        FROM (SELECT *, {segment_case_sql(map_name, maps, output="code")} AS code FROM {table}) AS s
+        GROUP BY code ORDER BY code""", label="customers per segment", kind="aggregate")
+    if got["code"].isna().any():
+        raise ValueError(f"{table}: scores outside 1..{GRID_SIZE}; segment maps need quantile scores 1..{GRID_SIZE}")
+    keys = [seg["key"] for seg in mp["segments"]]
+    agg = got.drop(columns="code").set_axis(pd.Index([keys[int(c)] for c in got["code"]], dtype="string"))
+    agg["customers"] = agg["customers"].astype("int64")
+    return _summary_from(agg, info)
+
+
+def _summary_from(agg: pd.DataFrame, info: pd.DataFrame) -> pd.DataFrame:
+    """:func:`segment_summary`'s table from per-segment aggregates indexed by segment key."""
     out = info[["segment", "label", "group"]].merge(agg, left_on="segment", right_index=True, how="left")
     out["customers"] = out["customers"].fillna(0).astype("int64")
     out["revenue"] = out["revenue"].fillna(0.0).astype("float64")
@@ -660,6 +693,44 @@ class ThresholdSegmenter(_ScoreSegmenter):
         return pd.DataFrame({"r_score": r.astype("int64"), "f_score": f.astype("int64"),
                              "m_score": m.astype("int64"), "frequency_per_year": fy.to_numpy(),
                              "monetary_per_year": my.to_numpy()}, index=rfm.index)
+
+
+def _double(value: float) -> str:
+    """A float as a DuckDB/Spark DOUBLE literal with exactly its value (shortest repr)."""
+    if not math.isfinite(value):
+        raise ValueError(f"not a finite number: {value!r}")
+    return f"CAST('{float(value)!r}' AS DOUBLE)"
+
+
+def threshold_score_sql(seg: "ThresholdSegmenter", source: str = "") -> dict[str, str]:
+    """The scores of a :class:`ThresholdSegmenter` as SQL expressions over a per-customer table
+    with ``recency_days``, ``frequency``, ``monetary``, ``tenure_days`` (``source``: an optional
+    table alias, e.g. ``"r."``). Returns ``{"frequency_per_year", "monetary_per_year",
+    "r_score", "f_score", "m_score"}`` -> expression; the same IEEE operations in the same
+    order as :meth:`ThresholdSegmenter.transform`, so the scores are identical (tested)."""
+    q = source
+    exposure = f"(CAST({q}tenure_days AS DOUBLE) + 1.0)"
+    floor = float(seg.min_exposure_days)
+    if seg.window_days:
+        exposure = f"LEAST({exposure}, {_double(float(seg.window_days))})"
+        floor = min(floor, float(seg.window_days))
+    exposure = f"GREATEST({exposure}, {_double(floor)})"
+    fy = f"(CAST({q}frequency AS DOUBLE) * 365.25 / {exposure})"
+    my = f"(CAST({q}monetary AS DOUBLE) * 365.25 / {exposure})"
+    rec = f"CAST({q}recency_days AS DOUBLE)"
+    # numpy.searchsorted: side="left" counts the cuts below the value, side="right" those not above it
+    r = f"{GRID_SIZE} - (" + " + ".join(f"CASE WHEN {_double(c)} < {rec} THEN 1 ELSE 0 END"
+                                         for c in seg.recency_days_cuts) + ")"
+    f = "1 + " + " + ".join(f"CASE WHEN {_double(c)} <= {fy} THEN 1 ELSE 0 END" for c in seg.frequency_per_year_cuts)
+    m = "1 + " + " + ".join(f"CASE WHEN {_double(c)} <= {my} THEN 1 ELSE 0 END" for c in seg.monetary_per_year_cuts)
+    return {"frequency_per_year": fy, "monetary_per_year": my, "r_score": f"CAST({r} AS INTEGER)",
+            "f_score": f"CAST({f} AS INTEGER)", "m_score": f"CAST({m} AS INTEGER)"}
+
+
+def label_case_sql(code: str, values: Sequence[str]) -> str:
+    """``CASE code WHEN 0 THEN values[0] ... END``: a categorical code turned into its text."""
+    whens = " ".join(f"WHEN {i} THEN {_sql_text(str(v))}" for i, v in enumerate(values))
+    return f"CASE {code} {whens} END"
 
 
 def _need(df: pd.DataFrame, cols: list[str]) -> None:

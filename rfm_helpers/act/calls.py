@@ -23,11 +23,10 @@ import numpy as np
 import pandas as pd
 
 from ..segments import _get_map, load_segment_maps
-from .files import engine
 from .formats import prepare_contacts
 from .consent import REASONS, assumed_channels
-from .mailing import (_check_contacts, _excluded_note, customer_sql, list_inputs, load_test_recipients,
-                      restrict_to_reachable, segment_texts)
+from .mailing import (_check_contacts, _excluded_note, columns_of, customer_sql, list_engine, list_inputs,
+                      load_test_recipients, restrict_to_reachable, segment_texts)
 from .workbook import Sheet
 from .writer import ExportWriter
 
@@ -60,11 +59,11 @@ def call_priority(assigned: pd.DataFrame, map_name: str | None = None, maps: dic
     return (w.astype("float64") * value).rename("call_priority")
 
 
-def write_call_list(ex: ExportWriter, assigned: pd.DataFrame, map_name: str | None = None, maps: dict | None = None,
+def write_call_list(ex: ExportWriter, assigned: Any, map_name: str | None = None, maps: dict | None = None,
                     max_rows: int | None = None, test_recipients: Any = None, contacts: pd.DataFrame | None = None,
                     name: str | None = None, formats: tuple[str, ...] = ("csv", "xlsx"),
                     phone_region: str | None = None, channel: str | None = None, value: Any = None,
-                    rank_by: str = "monetary") -> dict:
+                    rank_by: str = "monetary", engine: Any = None) -> dict:
     """Write ``{name}.csv`` and ``{name}.xlsx`` (About sheet + the list; ``name`` by default
     ``call_list``, or ``call_list_value_at_risk`` when ranked by value at risk). ``max_rows`` keeps the
     top N (what the call centre can handle); test recipients come last with ``is_test`` = 1.
@@ -82,7 +81,10 @@ def write_call_list(ex: ExportWriter, assigned: pd.DataFrame, map_name: str | No
     the priority uses the value-at-risk percentile instead of the spend percentile, the list
     (schema ``call_list_value_at_risk.csv``) carries ``value_at_risk`` and ``p_alive``, and
     ``without_value`` counts the customers of call segments left out for want of a value figure
-    (see the module's docstring)."""
+    (see the module's docstring).
+
+    ``assigned`` may also be the name of a table or view in ``engine`` (or a Relation of it): the
+    list is then written from the engine (:func:`rfm_helpers.act.mailing.list_engine`)."""
     if rank_by not in RANK_BY:
         raise ValueError(f"rank_by={rank_by!r}: use one of {RANK_BY}")
     by_value = rank_by == "value_at_risk"
@@ -93,7 +95,7 @@ def write_call_list(ex: ExportWriter, assigned: pd.DataFrame, map_name: str | No
         raise ValueError("a value table is only used with rank_by='value_at_risk'")
     name = name or ("call_list_value_at_risk" if by_value else "call_list")
     maps = maps if maps is not None else load_segment_maps()
-    mname = map_name or assigned.attrs.get("segment_map") or "classic"
+    mname = map_name or getattr(assigned, "attrs", {}).get("segment_map") or "classic"
     seg = segment_texts(mname, ex.language, maps)
     tests = load_test_recipients(test_recipients)
     region = phone_region or ("RU" if ex.language == "ru" else "US")
@@ -108,10 +110,10 @@ def write_call_list(ex: ExportWriter, assigned: pd.DataFrame, map_name: str | No
     priority = priority_sql(rank_by)
     limit = f"LIMIT {int(max_rows)}" if max_rows else ""
     first = len(ex.records)
-    with engine(**frames) as con:
+    with list_engine(frames, engine) as con:
         _check_contacts(con, contacts)
         extra = [c for c in columns if c.key not in {b.key for b in base}]
-        con.execute(f"CREATE TEMP VIEW customers AS {customer_sql(assigned, contacts, extra)}")
+        con.execute(f"CREATE TEMP VIEW customers AS {customer_sql(columns_of(con), contacts, extra)}")
         without_value = _join_value(con) if by_value else 0
         excluded = restrict_to_reachable(con, channel, contacts, assume)
         filtered = channel is not None and contacts is not None

@@ -9,21 +9,22 @@ with ``is_test`` = 1. Within a list: highest spend first, then customer id.
 """
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import pandas as pd
 
 from ..segments import _get_map, load_segment_maps, map_info
 from .columns import CONTACT_COLUMNS, Column, col, schema
 from .consent import REASONS, assumed_channels, check_channel, reason_sql
-from .files import engine, sql_literal
+from .files import engine as scratch_engine, sql_literal
 from .formats import LIST_FORMATS, list_format, prepare_contacts, write_format
 from .workbook import Sheet
 from .writer import ExportWriter
 
 __all__ = ["segment_texts", "load_test_recipients", "customer_sql", "extra_columns", "write_mailing_lists",
-           "safe_filename", "restrict_to_reachable"]
+           "safe_filename", "restrict_to_reachable", "list_engine", "SCRATCH_NAMES"]
 
 _OPTIONAL = {"r_score": "INTEGER", "f_score": "INTEGER", "m_score": "INTEGER",
              "last_purchase": "DATE", "first_purchase": "DATE"}
@@ -89,10 +90,11 @@ def extra_columns(contacts: pd.DataFrame | None, tests: pd.DataFrame | None, bas
     return out
 
 
-def list_inputs(schema_name: str, assigned: pd.DataFrame, seg: pd.DataFrame, contacts: pd.DataFrame | None,
+def list_inputs(schema_name: str, assigned: Any, seg: pd.DataFrame, contacts: pd.DataFrame | None,
                 tests: pd.DataFrame) -> tuple[list[Column], list[Column], dict[str, Any]]:
     """What a customer list is written from: the schema's columns (``base``), the file's
-    columns (contact columns before ``is_test``) and the frames its SQL reads."""
+    columns (contact columns before ``is_test``) and the frames its SQL reads (``assigned`` is
+    a pandas/Arrow frame, or a table name or Relation of an engine: see :func:`list_engine`)."""
     base = list(schema(schema_name))
     columns = base[:-1] + extra_columns(contacts, tests if len(tests) else None, base) + base[-1:]
     frames: dict[str, Any] = {"assigned": assigned, "seg": seg}
@@ -101,6 +103,71 @@ def list_inputs(schema_name: str, assigned: pd.DataFrame, seg: pd.DataFrame, con
     if len(tests):
         frames["tests"] = tests
     return base, columns, frames
+
+
+#: Names a list's SQL gives its inputs and scratch views/tables (see :func:`list_engine`).
+SCRATCH_NAMES = ("assigned", "seg", "contacts", "tests", "value_rows", "customers", "customers_all", "reach",
+                 "ranked", "top", "calls", "value_known")
+
+
+@contextlib.contextmanager
+def list_engine(frames: dict[str, Any], engine: Any = None) -> Iterator[Any]:
+    """The DuckDB connection a list is written on, with ``frames`` readable under their names.
+
+    ``frames["assigned"]`` (the segmented customers) is a pandas or Arrow frame - then a
+    scratch connection is opened, as for every export - or the name of a table/view in
+    ``engine`` (an :class:`rfm_helpers.engine.DuckDBEngine`, e.g. ``Prepared.engine``) or a
+    Relation of it: then the list is written on that engine's connection, straight from the
+    table (the customers never come into pandas), and every name the list's SQL creates
+    (:data:`SCRATCH_NAMES`) is dropped again on exit. A name already taken on that connection
+    is refused rather than shadowed."""
+    assigned = frames["assigned"]
+    table = None
+    if isinstance(assigned, str):
+        table = assigned
+        if engine is None:
+            raise ValueError("a segmented table given by name needs the engine that holds it (engine=...)")
+    elif hasattr(assigned, "native") and hasattr(assigned, "sql") and hasattr(assigned, "engine"):
+        engine = engine or assigned.engine
+        table = f"({assigned.sql})"
+    if table is None:
+        with scratch_engine(**frames) as con:
+            yield con
+        return
+    con = getattr(engine, "con", None)
+    if con is None:
+        raise TypeError(f"lists are written on a DuckDB engine; got {type(engine).__name__}")
+    taken = {str(r[0]) for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() UNION ALL SELECT view_name FROM duckdb_views() WHERE NOT internal"
+    ).fetchall()} & set(SCRATCH_NAMES)
+    if taken:
+        raise ValueError(f"the engine already has tables or views named {sorted(taken)}; the lists need these names")
+    others = {k: v for k, v in frames.items() if k != "assigned"}
+    threads = con.sql("SELECT current_setting('threads')").fetchall()[0][0]
+    try:
+        con.execute("SET threads = 1")  # as the scratch connection: writing files is bound by the disk
+        con.execute(f"CREATE TEMP VIEW assigned AS SELECT * FROM {table}")
+        for name, frame in others.items():
+            con.register(name, frame)
+        yield con
+    finally:
+        # the list code reads counts with fetchone(); finish any result it left open, or the
+        # engine's next query (Relation API) would be refused
+        with contextlib.suppress(Exception):
+            con.complete()
+        con.execute(f"SET threads = {int(threads)}")
+        for name in others:
+            with contextlib.suppress(Exception):
+                con.unregister(name)
+        for name in SCRATCH_NAMES:
+            for kind in ("VIEW", "TABLE"):
+                with contextlib.suppress(Exception):
+                    con.execute(f"DROP {kind} IF EXISTS temp.{name}")
+
+
+def columns_of(con: Any, name: str = "assigned") -> list[str]:
+    """The column names of a table or view on ``con``."""
+    return list(con.sql(f"SELECT * FROM {name} LIMIT 0").columns)
 
 
 def _check_contacts(con: Any, contacts: pd.DataFrame | None) -> None:
@@ -115,14 +182,15 @@ def _check_contacts(con: Any, contacts: pd.DataFrame | None) -> None:
                          "row per customer (which e-mail or phone to use is not a guess the export makes)")
 
 
-def customer_sql(assigned: pd.DataFrame, contacts: pd.DataFrame | None, contact_cols: Sequence[Column]) -> str:
+def customer_sql(assigned: Any, contacts: pd.DataFrame | None, contact_cols: Sequence[Column]) -> str:
     """SQL (over views ``assigned``, ``seg`` and optionally ``contacts``) giving one row per
-    customer with every list column."""
+    customer with every list column. ``assigned``: the segmented frame, or its column names."""
+    have = set(map(str, assigned.columns)) if hasattr(assigned, "columns") else set(assigned)
     need = ["customer_id", "segment", "recency_days", "frequency", "monetary"]
-    missing = [c for c in need if c not in assigned.columns]
+    missing = [c for c in need if c not in have]
     if missing:
         raise KeyError(f"the segmented table lacks columns {missing}; segment it with assign_segments first")
-    opt = {k: (f'a."{k}"' if k in assigned.columns else f"CAST(NULL AS {t})") for k, t in _OPTIONAL.items()}
+    opt = {k: (f'a."{k}"' if k in have else f"CAST(NULL AS {t})") for k, t in _OPTIONAL.items()}
     contact_sel = "".join(f', c."{c.key}"' if contacts is not None and c.key in contacts.columns
                           else f', CAST(NULL AS VARCHAR) AS "{c.key}"' for c in contact_cols)
     join = ("LEFT JOIN contacts AS c ON CAST(c.customer_id AS VARCHAR) = CAST(a.customer_id AS VARCHAR)"
@@ -173,11 +241,11 @@ def safe_filename(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", key).strip("_") or "segment"
 
 
-def write_mailing_lists(ex: ExportWriter, assigned: pd.DataFrame, map_name: str | None = None,
+def write_mailing_lists(ex: ExportWriter, assigned: Any, map_name: str | None = None,
                         maps: dict | None = None, segments: Iterable[str] | None = None, test_recipients: Any = None,
                         contacts: pd.DataFrame | None = None, formats: Iterable[str] = ("csv", "xlsx"),
                         prefix: str = "mailing", phone_region: str | None = None,
-                        channel: str | None = None) -> pd.DataFrame:
+                        channel: str | None = None, engine: Any = None) -> pd.DataFrame:
     """Write ``{prefix}_{segment}.csv`` per non-empty segment and ``{prefix}_lists.xlsx`` (About
     sheet, then one sheet per segment named after its label). ``segments`` restricts the export
     to some segment keys. Returns a manifest (one row per segment: ``segment``, ``label``,
@@ -195,7 +263,11 @@ def write_mailing_lists(ex: ExportWriter, assigned: pd.DataFrame, map_name: str 
     unsubscribed; :mod:`rfm_helpers.act.consent`); the manifest then has the columns
     ``excluded_no_contact``, ``excluded_unsubscribed``, ``excluded_no_consent`` and the
     writer's notes a ``consent_filter`` code with the totals. Without ``channel`` the lists
-    carry the contact columns as given, unfiltered."""
+    carry the contact columns as given, unfiltered.
+
+    ``assigned`` may also be the name of a table or view in ``engine`` (or a Relation of it),
+    e.g. the ``assigned`` views of :func:`rfm_helpers.clustering.compare_methods_engine`: the
+    lists are then written from the engine (:func:`list_engine`); the same files."""
     formats = [f.lower() for f in formats]
     bad = [f for f in formats if f not in ("csv", "xlsx", *LIST_FORMATS)]
     if bad:
@@ -207,7 +279,7 @@ def write_mailing_lists(ex: ExportWriter, assigned: pd.DataFrame, map_name: str 
     if contacts is not None:
         contacts, prep_warnings = prepare_contacts(contacts, region)
     maps = maps if maps is not None else load_segment_maps()
-    name = map_name or assigned.attrs.get("segment_map") or "classic"
+    name = map_name or getattr(assigned, "attrs", {}).get("segment_map") or "classic"
     _, mp = _get_map(name, maps)
     keys = [s["key"] for s in mp["segments"]]
     wanted = list(segments) if segments is not None else keys
@@ -222,13 +294,13 @@ def write_mailing_lists(ex: ExportWriter, assigned: pd.DataFrame, map_name: str 
         prep_warnings += [dict(w, test_recipients=True) for w in more]
     base, columns, frames = list_inputs("mailing_<segment>.csv", assigned, seg, contacts, tests)
     records, sheets, rows_out = len(ex.records), [], []
-    with engine(**frames) as con:
+    with list_engine(frames, engine) as con:
         _check_contacts(con, contacts)
         known = {r[0] for r in con.execute("SELECT DISTINCT CAST(segment AS VARCHAR) FROM assigned").fetchall()}
         stray = sorted(str(k) for k in known - set(keys) if k is not None)
         if stray:
             raise ValueError(f"segments {stray} are not in map {name!r}")
-        con.execute(f"CREATE TEMP VIEW customers AS {customer_sql(assigned, contacts, [c for c in columns if c.key not in {b.key for b in base}])}")
+        con.execute(f"CREATE TEMP VIEW customers AS {customer_sql(columns_of(con), contacts, [c for c in columns if c.key not in {b.key for b in base}])}")
         excluded = restrict_to_reachable(con, channel, contacts, assume)
         counts = dict(con.execute("SELECT segment, count(*) FROM customers GROUP BY 1").fetchall())
         for s in seg.itertuples():

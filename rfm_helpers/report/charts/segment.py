@@ -142,11 +142,16 @@ def plot_pareto(monetary, t: Translator, top: float = 0.2) -> plt.Figure:
 
     With many customers the line is drawn through at most ``_PARETO_POINTS`` evenly spaced
     points of the curve (always including both ends): the curve is smooth and concave, so
-    the picture is the same and the SVG stays small."""
-    curve = pareto_curve(monetary)
+    the picture is the same and the SVG stays small. ``monetary`` may instead be the curve
+    itself, :func:`rfm_helpers.clustering.pareto_points` (computed in the engine, with the
+    top share in its ``attrs``); then ``top`` must be the share it was computed for."""
+    if isinstance(monetary, pd.DataFrame) and "revenue_share" in monetary.columns:
+        curve, share = monetary, float(monetary.attrs["top_share"])  # computed in the engine (pareto_points)
+    else:
+        curve = pareto_curve(monetary)
+        share = top_share(monetary, top)
     if len(curve) > _PARETO_POINTS:
         curve = curve.iloc[np.unique(np.linspace(0, len(curve) - 1, _PARETO_POINTS).round().astype(int))]
-    share = top_share(monetary, top)
     fig, ax = plt.subplots(figsize=(6, 4.5))
     ax.plot(curve["customer_share"], curve["revenue_share"], color="#4C72B0", label=t._("customers sorted by spend"))
     ax.plot([0, 1], [0, 1], ls="--", color="grey", label=t._("everyone spends the same"))

@@ -15,7 +15,7 @@ import pandas as pd
 from ..i18n import N_, Translator
 from .common import Column, frame, sentence
 
-__all__ = ["METHODS", "method_name", "method_title", "caption", "segmented_sentence", "cluster_sentences", "conclusion_sentences",
+__all__ = ["METHODS", "method_name", "method_title", "caption", "segmented_sentence", "sample_sentence", "cluster_sentences", "conclusion_sentences",
            "segments_view", "ari_view", "crosstab_view", "quality_view", "summary_labels"]
 
 #: The methods of notebook 03, in the order the page shows them.
@@ -55,6 +55,17 @@ def segmented_sentence(t: Translator, customers: int, methods: int) -> Sentence:
     return (t._("{customers} were segmented with {methods}."),
             {"customers": t.plural(customers, "{n} customer", "{n} customers"),
              "methods": t.plural(methods, "{n} method", "{n} methods")})
+
+
+def sample_sentence(t: Translator, sample: int, customers: int) -> Sentence:
+    """On how many customers the quality measures and the stability check were computed."""
+    if sample >= customers:
+        return (t._("Quality and stability were measured on all {customers}."),
+                {"customers": t.plural(customers, "{n} customer", "{n} customers")})
+    return (t.ngettext("Quality and stability were measured on a seeded random sample of {sample} of the {n} customer.",
+                       "Quality and stability were measured on a seeded random sample of {sample} of the {n} customers.",
+                       customers),
+            {"sample": t.integer(sample), "n": t.integer(customers)})
 
 
 def cluster_sentences(t: Translator, key: str, fitted, user_k: bool) -> list[Sentence]:
