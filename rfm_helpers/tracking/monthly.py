@@ -13,7 +13,7 @@ between consecutive months, with pandas seeing aggregates only.
    (month, first day, analysis date = last day, window start) joined to the transactions on
    ``order_day <= as_of``, aggregated per customer and month with the RFM rules of
    :func:`rfm_helpers.rfm.compute_scored_rfm`, scored per month partition with the same
-   quantile rule (:func:`rfm_helpers.rfm.sql.score_sql` with ``by=["month"]``), segmented
+   quantile rule (:func:`rfm_helpers.rfm.sql.score_sql` with ``by=["k"]``, the month's position), segmented
    with the map compiled to SQL, and written by DuckDB as one Parquet file per month
    (``COPY ... PARTITION_BY``, then each file moved to
    ``<reports_dir>/snapshots/segments_YYYY-MM.parquet``; same columns as before, see
@@ -73,30 +73,34 @@ def _lit(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _segment_sql(map_name: str, language: str, maps: dict | None = None) -> tuple[str, str]:
-    """SQL of ``segment`` (the key) and ``segment_label`` over ``r_score``/``f_score``/``m_score``:
-    the map compiled to a CASE, labels as :func:`rfm_helpers.segments.assign_segments` names them."""
+def _segments_table(map_name: str, language: str, maps: dict | None = None) -> tuple[str, str]:
+    """The map compiled to SQL: the CASE giving each score cell its segment's position in the
+    map (over ``r_score``/``f_score``/``m_score``), and a VALUES table ``code -> segment key,
+    label`` (labels as :func:`rfm_helpers.segments.assign_segments` names them)."""
     from ..segments import _check_language, _get_map, _unique_labels, segment_case_sql
 
     maps, mp = _get_map(map_name, maps)
     _check_language(language, maps)
-    case = segment_case_sql(map_name, maps)
+    case = segment_case_sql(map_name, maps, output="code")
     keys = [s["key"] for s in mp["segments"]]
     labels = _unique_labels([s["label"][language] for s in mp["segments"]])
-    label = "CASE (" + case + ") " + " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in zip(keys, labels)) + " END"
-    return case, label
+    rows = ", ".join(f"({i}, {_lit(k)}, {_lit(v)})" for i, (k, v) in enumerate(zip(keys, labels)))
+    return case, f"(VALUES {rows}) AS mt_map(code, segment, segment_label)"
 
 
-def _snapshot_select(segment: str, label: str) -> str:
-    """The snapshot columns (in file order) over a relation with ``customer_id``, ``month``,
-    ``as_of``, the RFM columns, the three scores and ``month_spend``."""
-    cols = ["CAST(customer_id AS VARCHAR) AS customer_id", "CAST(month AS VARCHAR) AS month",
-            "CAST(as_of AS TIMESTAMP) AS as_of", f"{segment} AS segment", f"{label} AS segment_label",
-            "CAST(recency_days AS BIGINT) AS recency_days", "CAST(frequency AS BIGINT) AS frequency",
-            "CAST(monetary AS DOUBLE) AS monetary",
-            *(f"CAST({d}_score AS BIGINT) AS {d}_score" for d in "rfm"),
-            "CAST(r_score + f_score + m_score AS BIGINT) AS rfm_score", "CAST(month_spend AS DOUBLE) AS month_spend"]
-    return ", ".join(cols)
+def _snapshot_query(inner: str, map_name: str, language: str, maps: dict | None = None) -> str:
+    """The snapshot columns (in file order) over the query ``inner`` with ``customer_id``,
+    ``month``, ``as_of``, the RFM columns, the three scores and ``month_spend``."""
+    case, table = _segments_table(map_name, language, maps)
+    cols = ["CAST(x.customer_id AS VARCHAR) AS customer_id", "CAST(x.month AS VARCHAR) AS month",
+            "CAST(x.as_of AS TIMESTAMP) AS as_of", "mt_map.segment", "mt_map.segment_label",
+            "CAST(x.recency_days AS BIGINT) AS recency_days", "CAST(x.frequency AS BIGINT) AS frequency",
+            "CAST(x.monetary AS DOUBLE) AS monetary",
+            *(f"CAST(x.{d}_score AS BIGINT) AS {d}_score" for d in "rfm"),
+            "CAST(x.r_score + x.f_score + x.m_score AS BIGINT) AS rfm_score",
+            "CAST(x.month_spend AS DOUBLE) AS month_spend"]
+    return (f"SELECT {', '.join(cols)} FROM (SELECT *, {case} AS segment_code FROM ({inner}) AS i) AS x "
+            f"LEFT JOIN {table} ON mt_map.code = x.segment_code")
 
 
 def _has_order_id(engine: Any, source: str) -> bool:
@@ -110,39 +114,94 @@ def _order_key(has_order_id: bool) -> str:
     return "CAST(order_date AS DATE)"
 
 
-def months_rfm_sql(source: str, months: Mapping[str, dt.date], window_days: int | None, *,
-                   has_order_id: bool) -> str:
-    """Per customer and month (one row per customer with a purchase up to the month's analysis
-    date ``months[month]``): ``customer_id``, ``month``, ``as_of``, ``recency_days``,
-    ``frequency``, ``monetary`` (exact) and ``month_spend`` (the spend from the month's first
-    day to its analysis date) - the rules of :data:`rfm_helpers.rfm.sql.RFM_SQL`, for all
-    months in one aggregate (transactions joined to a table of months)."""
+def _months_values(months: Mapping[str, dt.date], window_days: int | None) -> str:
     rows = []
-    for m, as_of in months.items():
+    for k, (m, as_of) in enumerate(months.items()):
         start = pd.Period(m, freq="M").start_time.date()
         ws = f"DATE '{(as_of - dt.timedelta(days=int(window_days))).isoformat()}'" if window_days else "NULL"
-        rows.append(f"({_lit(m)}, DATE '{start.isoformat()}', DATE '{as_of.isoformat()}', {ws})")
-    last = max(months.values()).isoformat()
-    if window_days:
-        key = "CASE WHEN t.order_day > m.window_start THEN t.order_key END"
-        amount = "CASE WHEN t.order_day > m.window_start THEN t.amount END"
-    else:
-        key, amount = "t.order_key", "t.amount"
-    return f"""(
-WITH mt_months(month, month_start, as_of, window_start) AS (VALUES {', '.join(rows)}),
-mt_tx AS (
+        rows.append(f"({k}, {_lit(m)}, DATE '{start.isoformat()}', DATE '{as_of.isoformat()}', {ws})")
+    return f"mt_months(k, month, month_start, as_of, window_start) AS (VALUES {', '.join(rows)})"
+
+
+def _months_values_table(months: Mapping[str, dt.date]) -> str:
+    rows = ", ".join(f"({k}, {_lit(m)}, DATE '{d.isoformat()}')" for k, (m, d) in enumerate(months.items()))
+    return f"(VALUES {rows}) AS m(k, month, as_of)"
+
+
+def _tx_cte(source: str, last: dt.date, has_order_id: bool) -> str:
+    return f"""mt_tx AS (
     SELECT CAST(customer_id AS VARCHAR) AS customer_id, CAST(order_date AS DATE) AS order_day,
            {_order_key(has_order_id)} AS order_key, CAST(amount AS DECIMAL(18, {SCALE})) AS amount
     FROM {source}
-    WHERE CAST(order_date AS DATE) <= DATE '{last}'
-)
-SELECT t.customer_id, m.month, m.as_of,
+    WHERE CAST(order_date AS DATE) <= DATE '{last.isoformat()}'
+)"""
+
+
+def months_rfm_sql(source: str, months: Mapping[str, dt.date], window_days: int | None, *,
+                   has_order_id: bool) -> str:
+    """Per customer and month (one row per customer with a purchase up to the month's analysis
+    date ``months[month]``, months in increasing order): ``customer_id``, ``k`` (the month's
+    position in ``months``),
+    ``recency_days``, ``frequency``, ``monetary`` (exact) and ``month_spend`` (the spend from
+    the month's first day to its analysis date), by the rules of
+    :data:`rfm_helpers.rfm.sql.RFM_SQL`, for all months in one query.
+
+    Whole history (no window): every measure is a running total, so the transactions are
+    reduced to one row per customer and purchase day (each order counted on its first day),
+    those to one row per customer and *bucket* (the days after one month's analysis date up
+    to the next one's), running sums over a customer's buckets give each month's values, and
+    each bucket row stands for the months up to the customer's next bucket. With a window the
+    months are joined to the transactions (``order_day <= as_of``) and aggregated per month."""
+    dates = list(months.values())
+    if dates != sorted(dates) or len(set(dates)) != len(dates):
+        raise ValueError(f"months must be in increasing order of analysis date: {dict(months)}")
+    head = f"WITH {_months_values(months, window_days)},\n{_tx_cte(source, dates[-1], has_order_id)}"
+    if window_days:
+        key = "CASE WHEN t.order_day > m.window_start THEN t.order_key END"
+        amount = "CASE WHEN t.order_day > m.window_start THEN t.amount END"
+        return f"""({head}
+SELECT t.customer_id, m.k,
        CAST(DATE_DIFF('day', MAX(t.order_day), m.as_of) AS INTEGER) AS recency_days,
        CAST(COUNT(DISTINCT {key}) AS INTEGER) AS frequency,
        CAST(COALESCE(SUM({amount}), 0) AS DECIMAL(18, {SCALE})) AS monetary,
-       COALESCE(SUM(t.amount) FILTER (WHERE t.order_day >= m.month_start), 0) AS month_spend
+       CAST(COALESCE(SUM(t.amount) FILTER (WHERE t.order_day >= m.month_start), 0) AS DECIMAL(18, {SCALE})) AS month_spend
 FROM mt_tx AS t JOIN mt_months AS m ON t.order_day <= m.as_of
-GROUP BY t.customer_id, m.month, m.as_of
+GROUP BY t.customer_id, m.k, m.as_of
+) AS mt_rfm"""
+    if has_order_id:  # amounts per purchase day; each order once, on its first day
+        days = ("SELECT customer_id, order_day, SUM(amount) AS amount, 0 AS orders FROM mt_tx GROUP BY customer_id, order_day\n"
+                "    UNION ALL\n    SELECT customer_id, MIN(order_day), NULL, 1 FROM mt_tx GROUP BY customer_id, order_key")
+    else:  # the order is the purchase day
+        days = "SELECT customer_id, order_day, SUM(amount) AS amount, 1 AS orders FROM mt_tx GROUP BY customer_id, order_day"
+    bucket = "CASE " + " ".join(f"WHEN order_day <= DATE '{d.isoformat()}' THEN {k}" for k, d in enumerate(dates)) + " END"
+    starts = "CASE k " + " ".join(f"WHEN {k} THEN DATE '{pd.Period(m, freq='M').start_time.date().isoformat()}'"
+                                  for k, m in enumerate(months)) + " END"
+    return f"""({head},
+mt_days AS (
+    SELECT *, {bucket} AS k FROM (
+    {days}) AS d
+),
+mt_buckets AS (
+    SELECT customer_id, k, MAX(order_day) AS last_day, SUM(amount) AS amount, SUM(orders) AS orders,
+           COALESCE(SUM(amount) FILTER (WHERE order_day >= {starts}), 0) AS month_spend
+    FROM mt_days GROUP BY customer_id, k
+),
+mt_running AS (
+    SELECT customer_id, k, last_day, month_spend,
+           SUM(amount) OVER w AS monetary, SUM(orders) OVER w AS frequency,
+           LEAD(k, 1, {len(dates)}) OVER (PARTITION BY customer_id ORDER BY k) AS k_next
+    FROM mt_buckets
+    WINDOW w AS (PARTITION BY customer_id ORDER BY k ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+),
+mt_spread AS (
+    SELECT *, UNNEST(range(k, k_next)) AS mk FROM mt_running
+)
+SELECT s.customer_id, s.mk AS k,
+       CAST(DATE_DIFF('day', s.last_day, m.as_of) AS INTEGER) AS recency_days,
+       CAST(s.frequency AS INTEGER) AS frequency,
+       CAST(s.monetary AS DECIMAL(18, {SCALE})) AS monetary,
+       CAST(CASE WHEN s.mk = s.k THEN s.month_spend ELSE 0 END AS DECIMAL(18, {SCALE})) AS month_spend
+FROM mt_spread AS s JOIN mt_months AS m ON m.k = s.mk
 ) AS mt_rfm"""
 
 
@@ -155,18 +214,17 @@ def snapshots_sql(source: str, months: Mapping[str, dt.date], *, window_days: in
 
     if int(n_scores) != GRID_SIZE:
         raise ValueError(f"segment maps are defined on {GRID_SIZE} scores; n_scores must be {GRID_SIZE}")
-    segment, label = _segment_sql(map_name, language, maps)
     rfm = months_rfm_sql(source, months, window_days, has_order_id=has_order_id)
-    keep = ["customer_id", "month", "as_of", "recency_days", "frequency", "monetary", "month_spend"]
-    scored = score_sql(rfm, int(n_scores), by=["month"], scale=SCALE, keep=keep)
-    return f"SELECT {_snapshot_select(segment, label)} FROM ({scored}) AS mt_scored"
+    keep = ["customer_id", "k", "recency_days", "frequency", "monetary", "month_spend"]
+    scored = score_sql(rfm, int(n_scores), by=["k"], scale=SCALE, keep=keep)
+    dated = f"SELECT sc.*, m.month, m.as_of FROM ({scored}) AS sc JOIN {_months_values_table(months)} ON m.k = sc.k"
+    return _snapshot_query(dated, map_name, language, maps)
 
 
 def current_snapshot_sql(rfm_table: str, source: str, month: str, as_of: dt.date, *, map_name: str,
                          language: str, maps: dict | None = None) -> str:
     """This run's month from the run's scored RFM table ``rfm_table`` (the columns of
     ``compute_scored_rfm``) with the SQL segments and the month's spend up to ``as_of``."""
-    segment, label = _segment_sql(map_name, language, maps)
     start = pd.Period(month, freq="M").start_time.date()
     spend = (f"SELECT CAST(customer_id AS VARCHAR) AS sid, SUM(CAST(amount AS DECIMAL(18, {SCALE}))) AS spend "
              f"FROM {source} WHERE CAST(order_date AS DATE) BETWEEN DATE '{start.isoformat()}' "
@@ -174,7 +232,7 @@ def current_snapshot_sql(rfm_table: str, source: str, month: str, as_of: dt.date
     inner = (f"SELECT r.*, {_lit(month)} AS month, DATE '{as_of.isoformat()}' AS as_of, "
              f"COALESCE(s.spend, 0) AS month_spend FROM {rfm_table} AS r LEFT JOIN ({spend}) AS s "
              f"ON CAST(r.customer_id AS VARCHAR) = s.sid")
-    return f"SELECT {_snapshot_select(segment, label)} FROM ({inner}) AS cur"
+    return _snapshot_query(inner, map_name, language, maps)
 
 
 def snapshot_settings(month: str, as_of: dt.date, window_days: int | None, n_scores: int, map_name: str,
