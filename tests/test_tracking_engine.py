@@ -23,7 +23,7 @@ from rfm_helpers.engine import DuckDBEngine, recording_fetches
 from rfm_helpers.report import executive
 from rfm_helpers.rfm import compute_scored_rfm, register_transactions, scored_rfm_relation
 from rfm_helpers.segments import assign_segments
-from rfm_helpers.tracking import frames
+from rfm_helpers.tracking import frames, monthly
 
 
 def gen_tx(seed: int = 0, customers: int = 400, rows: int = 3000, order_ids: bool = False) -> pd.DataFrame:
@@ -172,6 +172,11 @@ def test_generated_data_same_as_pandas_path(tmp_path, order_ids, window_days, cu
         assert tr.status == status
         assert len(tr.months) < len(months)   # months before the first purchase: empty files, not tracked
         assert_same(snaps, tmp_path / "ref", tr, months, tmp_path / "eng")
+        # the packed one-scan transition counts equal one join per pair (the fallback)
+        joins = pd.concat([monthly._pair_query(eng, tr.paths, a, b, money=False)
+                           for a, b in zip(tr.months, tr.months[1:])], ignore_index=True)
+        pd.testing.assert_frame_equal(tr.transitions, joins.sort_values(["month", "from", "to"]).reset_index(drop=True),
+                                      check_dtype=False)
         # stored months between computed ones: delete two files and run again -> same tables
         for m in (months[-3], months[-5]):
             frames.snapshot_path(tmp_path / "eng", m).unlink()
@@ -212,10 +217,12 @@ def test_one_month_and_hand_checked_transitions(tmp_path):
         assert one.months == ["2024-01"] and one.month_findings([]) == [("one_month", {})]
         assert one.headline([]) == {"months_tracked": 1}
         tr = engine_run(eng, tx, ["2024-01", "2024-02"], tmp_path / "two")
+        money = tr.pair_money("2024-01", "2024-02")
     t = tr.transitions
     assert t["customers"].sum() == 2 and set(t["month"]) == {"2024-02"}
     assert (t.loc[t["from"] == tracking.NEW, "customers"] == 1).all()
-    assert t.loc[t["from"] != tracking.NEW, "monetary_before"].tolist() == [10.0]
+    assert money.loc[money["from"] != tracking.NEW, "monetary_before"].tolist() == [10.0]
+    pd.testing.assert_frame_equal(money[["month", "from", "to", "customers"]], t, check_dtype=False)
     h = tr.segment_history()
     assert h.loc[h["month"] == "2024-02", "month_spend"].sum() == pytest.approx(35.0)
     assert h.loc[h["month"] == "2024-02", "monetary"].sum() == pytest.approx(45.0)

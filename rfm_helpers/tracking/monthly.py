@@ -13,7 +13,7 @@ between consecutive months, with pandas seeing aggregates only.
    (month, first day, analysis date = last day, window start) joined to the transactions on
    ``order_day <= as_of``, aggregated per customer and month with the RFM rules of
    :func:`rfm_helpers.rfm.compute_scored_rfm`, scored per month partition with the same
-   quantile rule (:func:`rfm_helpers.rfm.sql.score_sql` with ``by=["k"]``, the month's position), segmented
+   quantile rule (the cuts of :func:`rfm_helpers.rfm.sql.score_sql`, partitioned by the month), segmented
    with the map compiled to SQL, and written by DuckDB as one Parquet file per month
    (``COPY ... PARTITION_BY``, then each file moved to
    ``<reports_dir>/snapshots/segments_YYYY-MM.parquet``; same columns as before, see
@@ -51,7 +51,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..rfm import parse_as_of
-from ..rfm.sql import score_sql
+from ..rfm.sql import _cuts_sql, _join_cuts, _score_cases  # the quantile rule of score_sql, per month
 from .frames import (GONE, NEW, _META_KEY, _META_KEYS, _stored_settings, at_risk_segments, churn_segments,
                      month_end, month_key, snapshot_path)
 
@@ -138,7 +138,7 @@ def _tx_cte(source: str, last: dt.date, has_order_id: bool) -> str:
 
 
 def months_rfm_sql(source: str, months: Mapping[str, dt.date], window_days: int | None, *,
-                   has_order_id: bool) -> str:
+                   has_order_id: bool) -> tuple[str, str, bool]:
     """Per customer and month (one row per customer with a purchase up to the month's analysis
     date ``months[month]``, months in increasing order): ``customer_id``, ``k`` (the month's
     position in ``months``),
@@ -150,24 +150,27 @@ def months_rfm_sql(source: str, months: Mapping[str, dt.date], window_days: int 
     reduced to one row per customer and purchase day (each order counted on its first day),
     those to one row per customer and *bucket* (the days after one month's analysis date up
     to the next one's), running sums over a customer's buckets give each month's values, and
-    each bucket row stands for the months up to the customer's next bucket. With a window the
-    months are joined to the transactions (``order_day <= as_of``) and aggregated per month."""
+    each bucket row stands for the months up to the customer's next bucket (kept in memory
+    once, ``MATERIALIZED``; the customer-month rows are derived from it where needed, never
+    stored). With a window the months are joined to the transactions (``order_day <= as_of``)
+    and aggregated per month.
+
+    Returns ``(ctes, select, store)``: the common table expressions, the SELECT of the
+    customer-month rows over them, and whether that SELECT is worth storing for reuse."""
     dates = list(months.values())
     if dates != sorted(dates) or len(set(dates)) != len(dates):
         raise ValueError(f"months must be in increasing order of analysis date: {dict(months)}")
-    head = f"WITH {_months_values(months, window_days)},\n{_tx_cte(source, dates[-1], has_order_id)}"
+    head = f"{_months_values(months, window_days)},\n{_tx_cte(source, dates[-1], has_order_id)}"
     if window_days:
         key = "CASE WHEN t.order_day > m.window_start THEN t.order_key END"
         amount = "CASE WHEN t.order_day > m.window_start THEN t.amount END"
-        return f"""({head}
-SELECT t.customer_id, m.k,
+        return head, f"""SELECT t.customer_id, m.k,
        CAST(DATE_DIFF('day', MAX(t.order_day), m.as_of) AS INTEGER) AS recency_days,
        CAST(COUNT(DISTINCT {key}) AS INTEGER) AS frequency,
        CAST(COALESCE(SUM({amount}), 0) AS DECIMAL(18, {SCALE})) AS monetary,
        CAST(COALESCE(SUM(t.amount) FILTER (WHERE t.order_day >= m.month_start), 0) AS DECIMAL(18, {SCALE})) AS month_spend
 FROM mt_tx AS t JOIN mt_months AS m ON t.order_day <= m.as_of
-GROUP BY t.customer_id, m.k, m.as_of
-) AS mt_rfm"""
+GROUP BY t.customer_id, m.k, m.as_of""", True
     if has_order_id:  # amounts per purchase day; each order once, on its first day
         days = ("SELECT customer_id, order_day, SUM(amount) AS amount, 0 AS orders FROM mt_tx GROUP BY customer_id, order_day\n"
                 "    UNION ALL\n    SELECT customer_id, MIN(order_day), NULL, 1 FROM mt_tx GROUP BY customer_id, order_key")
@@ -176,7 +179,7 @@ GROUP BY t.customer_id, m.k, m.as_of
     bucket = "CASE " + " ".join(f"WHEN order_day <= DATE '{d.isoformat()}' THEN {k}" for k, d in enumerate(dates)) + " END"
     starts = "CASE k " + " ".join(f"WHEN {k} THEN DATE '{pd.Period(m, freq='M').start_time.date().isoformat()}'"
                                   for k, m in enumerate(months)) + " END"
-    return f"""({head},
+    return f"""{head},
 mt_days AS (
     SELECT *, {bucket} AS k FROM (
     {days}) AS d
@@ -186,23 +189,18 @@ mt_buckets AS (
            COALESCE(SUM(amount) FILTER (WHERE order_day >= {starts}), 0) AS month_spend
     FROM mt_days GROUP BY customer_id, k
 ),
-mt_running AS (
+mt_running AS MATERIALIZED (
     SELECT customer_id, k, last_day, month_spend,
            SUM(amount) OVER w AS monetary, SUM(orders) OVER w AS frequency,
            LEAD(k, 1, {len(dates)}) OVER (PARTITION BY customer_id ORDER BY k) AS k_next
     FROM mt_buckets
     WINDOW w AS (PARTITION BY customer_id ORDER BY k ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-),
-mt_spread AS (
-    SELECT *, UNNEST(range(k, k_next)) AS mk FROM mt_running
-)
-SELECT s.customer_id, s.mk AS k,
+)""", f"""SELECT s.customer_id, s.mk AS k,
        CAST(DATE_DIFF('day', s.last_day, m.as_of) AS INTEGER) AS recency_days,
        CAST(s.frequency AS INTEGER) AS frequency,
        CAST(s.monetary AS DECIMAL(18, {SCALE})) AS monetary,
        CAST(CASE WHEN s.mk = s.k THEN s.month_spend ELSE 0 END AS DECIMAL(18, {SCALE})) AS month_spend
-FROM mt_spread AS s JOIN mt_months AS m ON m.k = s.mk
-) AS mt_rfm"""
+FROM (SELECT *, UNNEST(range(k, k_next)) AS mk FROM mt_running) AS s JOIN mt_months AS m ON m.k = s.mk""", False
 
 
 def snapshots_sql(source: str, months: Mapping[str, dt.date], *, window_days: int | None = None,
@@ -214,9 +212,14 @@ def snapshots_sql(source: str, months: Mapping[str, dt.date], *, window_days: in
 
     if int(n_scores) != GRID_SIZE:
         raise ValueError(f"segment maps are defined on {GRID_SIZE} scores; n_scores must be {GRID_SIZE}")
-    rfm = months_rfm_sql(source, months, window_days, has_order_id=has_order_id)
-    keep = ["customer_id", "k", "recency_days", "frequency", "monetary", "month_spend"]
-    scored = score_sql(rfm, int(n_scores), by=["k"], scale=SCALE, keep=keep)
+    ctes, rows, store = months_rfm_sql(source, months, window_days, has_order_id=has_order_id)
+    n = int(n_scores)
+    # the quantile scores of rfm_helpers.rfm.sql (score_sql), within each month ``k``
+    keep = ", ".join(f"rfm.{c}" for c in ["customer_id", "k", "recency_days", "frequency", "monetary", "month_spend"])
+    scored = (f"WITH {ctes},\nrfm AS {'' if store else 'NOT '}MATERIALIZED (\n    SELECT *, CAST(monetary AS "
+              f"DECIMAL(18, {SCALE})) AS monetary_exact FROM (\n{rows}\n) AS r\n),\n{_cuts_sql(n, ['k'], 'monetary_exact')},\n"
+              f"scored AS (\n    SELECT {keep}, {', '.join(_score_cases(n, 'monetary_exact'))}\n"
+              f"    FROM {_join_cuts(['k'])}\n)\nSELECT * FROM scored")
     dated = f"SELECT sc.*, m.month, m.as_of FROM ({scored}) AS sc JOIN {_months_values_table(months)} ON m.k = sc.k"
     return _snapshot_query(dated, map_name, language, maps)
 
@@ -355,6 +358,59 @@ def _money(col: str) -> str:
     return f"CAST(SUM(CAST({col} AS DECIMAL(38, {SCALE}))) AS DOUBLE)"
 
 
+def _transition_counts(engine: Any, paths: Mapping[str, Path], months: list[str], segments: list[str]) -> pd.DataFrame:
+    """Customers per (month, last month's segment, this month's segment) for every pair of
+    consecutive ``months``, from ONE scan of their files: each customer's segments over the
+    months packed into one integer (the segment's number in ``bits`` bits per month, 0 when
+    absent; one hash aggregate per customer holding one integer), then the distinct paths
+    counted, and the pairs read off the (few) paths. Falls back to one join per pair when the
+    months do not fit in 126 bits."""
+    empty = pd.DataFrame({"month": pd.Series(dtype=object), "from": pd.Series(dtype=object),
+                          "to": pd.Series(dtype=object), "customers": pd.Series(dtype="int64")})
+    if len(months) < 2:
+        return empty
+    bits = max(1, len(segments).bit_length())
+    names = {0: None, **{i + 1: seg for i, seg in enumerate(segments)}}
+    if bits * len(months) <= 126:
+        codes = ", ".join(f"({_lit(seg)}, {i})" for i, seg in names.items() if seg is not None)
+        ks = ", ".join(f"({_lit(m)}, {k})" for k, m in enumerate(months))
+        mask = (1 << bits) - 1
+        sql = f"""
+WITH mt_paths AS (
+    SELECT SUM(CAST(c.code AS HUGEINT) << ({bits} * m.k)) AS path
+    FROM (SELECT customer_id, month, segment FROM {_files_sql(paths[m] for m in months)}) AS f
+    JOIN (VALUES {codes}) AS c(segment, code) ON c.segment = f.segment
+    JOIN (VALUES {ks}) AS m(month, k) ON m.month = f.month
+    GROUP BY f.customer_id
+), mt_counts AS (SELECT path, COUNT(*) AS n FROM mt_paths GROUP BY path)
+SELECT r.k, CAST((path >> ({bits} * (r.k - 1))) & {mask} AS INTEGER) AS a,
+       CAST((path >> ({bits} * r.k)) & {mask} AS INTEGER) AS b, CAST(SUM(n) AS BIGINT) AS customers
+FROM mt_counts CROSS JOIN range(1, {len(months)}) AS r(k)
+GROUP BY ALL HAVING a <> 0 OR b <> 0"""
+        got = engine.fetch(sql, label="tracking: transitions between consecutive months", kind="aggregate")
+        out = pd.DataFrame({"month": [months[int(k)] for k in got["k"]],
+                            "from": [names[int(a)] or NEW for a in got["a"]],
+                            "to": [names[int(b)] or GONE for b in got["b"]],
+                            "customers": got["customers"].astype("int64")})
+    else:
+        out = pd.concat([_pair_query(engine, paths, a, b, money=False) for a, b in zip(months, months[1:])],
+                        ignore_index=True)
+    return out.sort_values(["month", "from", "to"], kind="stable").reset_index(drop=True) if len(out) else empty
+
+
+def _pair_query(engine: Any, paths: Mapping[str, Path], a: str, b: str, *, money: bool) -> pd.DataFrame:
+    """Customers (and with ``money`` their RFM monetary in month ``a``) per (segment in ``a``,
+    segment in ``b``), :data:`NEW` / :data:`GONE` for customers of one month only."""
+    extra = f", {_money('p.monetary')} AS monetary_before" if money else ""
+    sql = (f"SELECT {_lit(b)} AS month, COALESCE(p.segment, {_lit(NEW)}) AS \"from\", "
+           f"COALESCE(c.segment, {_lit(GONE)}) AS \"to\", COUNT(*) AS customers{extra} "
+           f"FROM (SELECT customer_id, segment, monetary FROM {_files_sql([paths[a]])}) AS p "
+           f"FULL OUTER JOIN (SELECT customer_id, segment FROM {_files_sql([paths[b]])}) AS c "
+           f"ON p.customer_id = c.customer_id GROUP BY 1, 2, 3 ORDER BY 2, 3")
+    got = engine.fetch(sql, label=f"tracking: transitions {a} -> {b}", kind="aggregate")
+    return pd.DataFrame({c: got[c].astype(object) if c in ("month", "from", "to") else got[c] for c in got.columns})
+
+
 @dataclass
 class MonthlyTracking:
     """The aggregates of the tracked months' snapshots and every table of notebook 05 computed
@@ -365,7 +421,8 @@ class MonthlyTracking:
     period are empty); ``status``: per requested month ``"this run"``, ``"stored"`` or
     ``"computed"``; ``segments``: per month and segment ``customers``, ``month_spend``,
     ``monetary``, ``rfm_score_sum`` and ``label``; ``transitions``: per month (the later one of a
-    consecutive pair) ``from``, ``to``, ``customers``, ``monetary_before``."""
+    consecutive pair) ``from``, ``to``, ``customers``. The money behind a pair's flows (last
+    month's RFM monetary per from/to) is aggregated when asked (:meth:`pair_money`)."""
 
     engine: Any
     paths: dict[str, Path]
@@ -374,6 +431,7 @@ class MonthlyTracking:
     segments: pd.DataFrame
     transitions: pd.DataFrame
     _tmp: Any = field(default=None, repr=False)
+    _money: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_files(cls, engine: Any, paths: Mapping[str, Path], status: Mapping[str, str]) -> "MonthlyTracking":
@@ -389,23 +447,7 @@ class MonthlyTracking:
                             for c in seg.columns}, columns=seg.columns)
         have = set(seg["month"])
         months = [m for m in paths if m in have]
-        pairs = []
-        for a, b in zip(months, months[1:]):
-            pairs.append(
-                f"SELECT {_lit(b)} AS month, COALESCE(p.segment, {_lit(NEW)}) AS \"from\", "
-                f"COALESCE(c.segment, {_lit(GONE)}) AS \"to\", COUNT(*) AS customers, "
-                f"{_money('p.monetary')} AS monetary_before "
-                f"FROM (SELECT customer_id, segment, monetary FROM {_files_sql([paths[a]])}) AS p "
-                f"FULL OUTER JOIN (SELECT customer_id, segment FROM {_files_sql([paths[b]])}) AS c "
-                f"ON p.customer_id = c.customer_id GROUP BY 1, 2, 3")
-        if pairs:
-            tr = engine.fetch(" UNION ALL ".join(pairs), label="tracking: transitions between consecutive months",
-                              kind="aggregate")
-            tr = pd.DataFrame({c: tr[c].astype(object) if c in ("month", "from", "to") else tr[c]
-                               for c in tr.columns})
-            tr = tr.sort_values(["month", "from", "to"], kind="stable").reset_index(drop=True)
-        else:
-            tr = pd.DataFrame({"month": [], "from": [], "to": [], "customers": [], "monetary_before": []})
+        tr = _transition_counts(engine, paths, months, sorted(set(seg["segment"])))
         return cls(engine, paths, dict(status), months, seg.reset_index(drop=True), tr)
 
     # ------------------------------------------------------------------ helpers
@@ -417,6 +459,15 @@ class MonthlyTracking:
         if prev not in months or curr not in months or months.index(curr) != months.index(prev) + 1:
             raise ValueError(f"{prev} -> {curr}: transitions are kept for consecutive tracked months {months}")
         return self.transitions[self.transitions["month"] == curr]
+
+    def pair_money(self, prev: str, curr: str) -> pd.DataFrame:
+        """Per (``from``, ``to``) of months ``prev`` -> ``curr``: ``customers`` and
+        ``monetary_before`` (their RFM monetary in ``prev``, summed exactly); one aggregate
+        query, remembered."""
+        self._pair(prev, curr)
+        if (prev, curr) not in self._money:
+            self._money[(prev, curr)] = _pair_query(self.engine, self.paths, prev, curr, money=True)
+        return self._money[(prev, curr)]
 
     def _last_two(self) -> tuple[str, str] | None:
         return (self.months[-2], self.months[-1]) if len(self.months) >= 2 else None
@@ -496,7 +547,7 @@ class MonthlyTracking:
         return pd.DataFrame(rows, columns=["month", "entered_churn", "returned", "in_churn"])
 
     def _moved(self, prev: str, curr: str, order: list[str]) -> pd.DataFrame:
-        pair = self._pair(prev, curr)
+        pair = self.pair_money(prev, curr)
         high = set(order[: max(1, len(order) // 2)])
         target = set(churn_segments(order)) | set(at_risk_segments(order))
         return pair[pair["from"].isin(high) & pair["to"].isin(target) & (pair["from"] != pair["to"])]
