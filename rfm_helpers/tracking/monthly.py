@@ -186,13 +186,13 @@ mt_days AS (
 ),
 mt_buckets AS (
     SELECT customer_id, k, MAX(order_day) AS last_day, SUM(amount) AS amount, SUM(orders) AS orders,
-           COALESCE(SUM(amount) FILTER (WHERE order_day >= {starts}), 0) AS month_spend
+           CAST(COALESCE(SUM(amount) FILTER (WHERE order_day >= {starts}), 0) AS DECIMAL(18, {SCALE})) AS month_spend
     FROM mt_days GROUP BY customer_id, k
 ),
 mt_running AS MATERIALIZED (
-    SELECT customer_id, k, last_day, month_spend,
-           SUM(amount) OVER w AS monetary, SUM(orders) OVER w AS frequency,
-           LEAD(k, 1, {len(dates)}) OVER (PARTITION BY customer_id ORDER BY k) AS k_next
+    SELECT customer_id, CAST(k AS INTEGER) AS k, last_day, month_spend,  -- narrow types: kept in memory
+           CAST(SUM(amount) OVER w AS DECIMAL(18, {SCALE})) AS monetary, CAST(SUM(orders) OVER w AS INTEGER) AS frequency,
+           CAST(LEAD(k, 1, {len(dates)}) OVER (PARTITION BY customer_id ORDER BY k) AS INTEGER) AS k_next
     FROM mt_buckets
     WINDOW w AS (PARTITION BY customer_id ORDER BY k ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 )""", f"""SELECT s.customer_id, s.mk AS k,
