@@ -9,26 +9,27 @@ between consecutive months, with pandas seeing aggregates only.
    the stored file's; a valid file is reused (``"stored"``). This run's month is always
    written from the run's scored RFM table (``"this run"``), so it is exactly ``p.rfm`` with
    the segments of the SQL segment map.
-2. **One multi-month pass** builds all other months (``"computed"``): a table of months
-   (month, first day, analysis date = last day, window start) joined to the transactions on
-   ``order_day <= as_of``, aggregated per customer and month with the RFM rules of
-   :func:`rfm_helpers.rfm.compute_scored_rfm`, scored per month partition with the same
-   quantile rule (the cuts of :func:`rfm_helpers.rfm.sql.score_sql`, partitioned by the month), segmented
-   with the map compiled to SQL, and written by DuckDB as one Parquet file per month
-   (``COPY ... PARTITION_BY``, then each file moved to
-   ``<reports_dir>/snapshots/segments_YYYY-MM.parquet``; same columns as before, see
-   :mod:`rfm_helpers.tracking.frames`). The settings of every month of the pass are in the
-   files' key-value metadata (``rfm_snapshots``: month -> settings); files of the older
-   per-month writer (``rfm_snapshot``) are still read and reused.
+2. **One multi-month pass** builds all other months (``"computed"``) with the RFM rules of
+   :func:`rfm_helpers.rfm.compute_scored_rfm` for each month's analysis date (its last day):
+   a table of months meets the transactions (whole history: running totals over each
+   customer's purchase-day buckets, see :func:`months_rfm_sql`; with a window: a join on
+   ``order_day <= as_of``), the rows are scored per month partition with the quantile rule of
+   :func:`rfm_helpers.rfm.sql.score_sql` (its cuts, partitioned by the month), segmented with
+   the map compiled to SQL and written by DuckDB as one Parquet file per month (``COPY ...
+   PARTITION_BY``, each file then moved to ``<reports_dir>/snapshots/segments_YYYY-MM.parquet``;
+   the columns of :data:`~rfm_helpers.tracking.frames.SNAPSHOT_COLUMNS`, as before). The
+   settings of the pass's months are in the files' key-value metadata (``rfm_snapshots``:
+   month -> settings); files of the per-month writer (``rfm_snapshot``) are still reused.
 3. **Aggregates** over the month files: customers, month spend, RFM monetary and the sum of
-   ``rfm_score`` per month and segment; and per pair of consecutive months the customers and
-   their last-month monetary per (last month's segment, this month's segment), with
-   :data:`NEW` / :data:`GONE` for customers absent on one side. Every table of notebook 05
-   (findings, headline, transition matrix, history, value order, movements, churn flows, the
-   executive summary's segment figures) is computed from those in :class:`MonthlyTracking`,
-   with the definitions of the pandas functions in :mod:`~rfm_helpers.tracking.frames` (the
-   reference the tests compare with). Money is summed exactly (``DECIMAL``) and returned as
-   float.
+   ``rfm_score`` per month and segment (one scan); customers per (last month's segment, this
+   month's segment) for every pair of consecutive months (one scan, see
+   :func:`_transition_counts`), :data:`NEW` / :data:`GONE` for customers absent on one side;
+   and, for the pair whose flows are asked about (the last), the customers' last-month
+   monetary per (from, to). Every table of notebook 05 (findings, headline, transition
+   matrix, history, value order, movements, churn flows, the executive summary's segment
+   figures) is computed from those in :class:`MonthlyTracking`, with the definitions of the
+   pandas functions in :mod:`~rfm_helpers.tracking.frames` (the reference the tests compare
+   with). Money is summed exactly (``DECIMAL``) and returned as float.
 
 The customer list behind the key flows (an export file) is written by the engine to a
 temporary Parquet file and handed over as a ``pyarrow.dataset`` (:meth:`MonthlyTracking.flow_customers`).
