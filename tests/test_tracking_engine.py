@@ -130,7 +130,7 @@ def test_cdnow_same_as_pandas_path_and_only_aggregates_fetched(tmp_path):
     from rfm_helpers.pipeline import prepare
 
     p = prepare(analysis_date="1998-06-30", run_dir=tmp_path / "run")
-    months = tracking.history_months(p.as_of, 12)
+    months = tracking.history_months(p.as_of, 7)
     snaps, status = reference(p.transactions, months, tmp_path / "ref", current_as_of=p.as_of)
     with recording_fetches() as log:
         tr = tracking.track_months(p.engine, p.transactions_table, months, tmp_path / "eng", current_table=p.rfm_table,
