@@ -234,10 +234,16 @@ def record_month(transactions: Any, as_of: dt.date, *, run_dir: str | os.PathLik
     return figures
 
 
-def record_segments(snapshots: Mapping[str, pd.DataFrame], order: list[str], map_name: str, *,
+def record_segments(snapshots: Any, order: list[str], map_name: str, *,
                     run_dir: str | os.PathLike | None = None) -> dict:
-    """:func:`segment_figures`, recorded for the month page; returns them."""
-    figures = segment_figures(snapshots, order, map_name)
+    """:func:`segment_figures`, recorded for the month page; returns them. ``snapshots``: the
+    engine's aggregates of the tracked months (:class:`rfm_helpers.tracking.MonthlyTracking`,
+    what notebook 05 passes: the same figures without any per-customer frame) or snapshot
+    frames by month."""
+    if hasattr(snapshots, "segment_figures"):
+        figures = snapshots.segment_figures(order, map_name)
+    else:
+        figures = segment_figures(snapshots, order, map_name)
     _summary.record("segments", figures, section=SECTION, run_dir=run_dir)
     return figures
 

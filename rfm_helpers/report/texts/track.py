@@ -53,7 +53,7 @@ def kind_name(t: Translator, kind: str) -> str:
 
 def tracking_sentence(t: Translator, months: Sequence[str], status: Mapping[str, str]) -> Sentence:
     """Which months are tracked and where their snapshots came from (``status``: from
-    :func:`rfm_helpers.tracking.load_or_build_snapshots`)."""
+    :attr:`rfm_helpers.tracking.MonthlyTracking.status`)."""
     count = {k: sum(status.get(m) == k for m in months) for k in ("this run", "stored", "computed")}
     return (t._("Tracking period: <b>{months}</b> ({first} to {last}). Snapshots reused from earlier runs: {stored}; "
                 "computed now: {computed}; written for this run: {written}."),

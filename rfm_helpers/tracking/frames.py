@@ -1,4 +1,9 @@
-"""Segment tracking over months (notebook 05): snapshots, transitions, movements.
+"""Segment tracking over months on pandas frames: the original per-month path.
+
+Notebook 05 uses :mod:`rfm_helpers.tracking.monthly` (snapshots built and aggregated in the
+engine, one multi-month pass); the functions here work on snapshot frames in pandas and
+remain the independent reference its tests compare with (and a convenient API for a few
+hand-made snapshots).
 
 A **snapshot** is the segmented RFM table of one month, stored as Parquet in
 ``<reports_dir>/snapshots/segments_YYYY-MM.parquet`` with one row per customer:
@@ -39,7 +44,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .rfm import compute_scored_rfm, parse_as_of
+from ..rfm import compute_scored_rfm, parse_as_of
 
 __all__ = [
     "NEW",
@@ -86,6 +91,7 @@ SNAPSHOT_COLUMNS = [
     "monetary", "r_score", "f_score", "m_score", "rfm_score", "month_spend",
 ]
 _META_KEY = b"rfm_snapshot"
+_META_KEYS = b"rfm_snapshots"  # month -> settings, in files written by one multi-month pass
 
 
 # ----------------------------------------------------------------------------- months
@@ -114,7 +120,7 @@ def reports_dir_for(run_dir: str | os.PathLike) -> Path:
     a monthly run (``reports/2024-05`` or the runner's temporary folder -> ``reports``), the run
     folder itself for an interactive one (``reports/_interactive/shop_2024-05-31`` keeps its
     own), so interactive runs never overwrite or evict the monthly snapshots."""
-    from .paths import snapshots_home
+    from ..paths import snapshots_home
 
     return snapshots_home(run_dir)
 
@@ -126,7 +132,7 @@ def snapshot_path(reports_dir: str | os.PathLike, month: Any) -> Path:
 
 # -------------------------------------------------------------------------- snapshots
 def _default_assign(scored: pd.DataFrame, map_name: str, language: str) -> pd.DataFrame:
-    from .segments import assign_segments
+    from ..segments import assign_segments
 
     return assign_segments(scored, map_name=map_name, language=language)
 
@@ -199,10 +205,16 @@ def _write(snap: pd.DataFrame, path: Path, settings: dict) -> None:
 
 
 def _stored_settings(path: Path) -> dict | None:
+    """The settings a stored snapshot was made with: one month's (``rfm_snapshot``, written
+    by the pandas path and for this run's month) or, for files the engine wrote in one
+    multi-month pass (``rfm_snapshots``: month -> settings), the entry of the file's month."""
     try:
         meta = pq.read_schema(path).metadata or {}
-        return json.loads(meta[_META_KEY])
-    except (OSError, KeyError, ValueError, pa.ArrowException):
+        if _META_KEY in meta:
+            return json.loads(meta[_META_KEY])
+        month = Path(path).stem.removeprefix("segments_")
+        return json.loads(meta[_META_KEYS])[month]
+    except (OSError, KeyError, ValueError, TypeError, pa.ArrowException):
         return None
 
 

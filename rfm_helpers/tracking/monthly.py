@@ -1,0 +1,665 @@
+"""Segment tracking in the engine (notebook 05): every month's snapshot and the transitions
+between consecutive months, with pandas seeing aggregates only.
+
+:func:`track_months` does, on the run's DuckDB engine:
+
+1. **Which snapshots to build.** For each month the settings (analysis date, window, number
+   of scores, segment map, language) and the data fingerprint (transactions and amount total
+   up to the month's analysis date; one aggregate query for all months) are compared with
+   the stored file's; a valid file is reused (``"stored"``). This run's month is always
+   written from the run's scored RFM table (``"this run"``), so it is exactly ``p.rfm`` with
+   the segments of the SQL segment map.
+2. **One multi-month pass** builds all other months (``"computed"``) with the RFM rules of
+   :func:`rfm_helpers.rfm.compute_scored_rfm` for each month's analysis date (its last day):
+   a table of months meets the transactions (whole history: running totals over each
+   customer's purchase-day buckets, see :func:`months_rfm_sql`; with a window: a join on
+   ``order_day <= as_of``), the rows are scored per month partition with the quantile rule of
+   :func:`rfm_helpers.rfm.sql.score_sql` (its cuts, partitioned by the month), segmented with
+   the map compiled to SQL and written by DuckDB as one Parquet file per month (``COPY ...
+   PARTITION_BY``, each file then moved to ``<reports_dir>/snapshots/segments_YYYY-MM.parquet``;
+   the columns of :data:`~rfm_helpers.tracking.frames.SNAPSHOT_COLUMNS`, as before). The
+   settings of the pass's months are in the files' key-value metadata (``rfm_snapshots``:
+   month -> settings); files of the per-month writer (``rfm_snapshot``) are still reused.
+3. **Aggregates** over the month files: customers, month spend, RFM monetary and the sum of
+   ``rfm_score`` per month and segment (one scan); customers per (last month's segment, this
+   month's segment) for every pair of consecutive months (one scan, see
+   :func:`_transition_counts`), :data:`NEW` / :data:`GONE` for customers absent on one side;
+   and, for the pair whose flows are asked about (the last), the customers' last-month
+   monetary per (from, to). Every table of notebook 05 (findings, headline, transition
+   matrix, history, value order, movements, churn flows, the executive summary's segment
+   figures) is computed from those in :class:`MonthlyTracking`, with the definitions of the
+   pandas functions in :mod:`~rfm_helpers.tracking.frames` (the reference the tests compare
+   with). Money is summed exactly (``DECIMAL``) and returned as float.
+
+The customer list behind the key flows (an export file) is written by the engine to a
+temporary Parquet file and handed over as a ``pyarrow.dataset`` (:meth:`MonthlyTracking.flow_customers`).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import tempfile
+import uuid
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..rfm import parse_as_of
+from ..rfm.sql import _cuts_sql, _join_cuts, _score_cases  # the quantile rule of score_sql, per month
+from .frames import (GONE, NEW, _META_KEY, _META_KEYS, _stored_settings, at_risk_segments, churn_segments,
+                     month_end, month_key, snapshot_path)
+
+__all__ = ["MonthlyTracking", "track_months", "snapshot_settings", "SNAPSHOT_SCHEMA"]
+
+#: Decimal digits money is summed with (the pipeline scores RFM at scale 2).
+SCALE = 2
+
+#: Arrow schema of a snapshot file written by the engine (an empty month uses it as is).
+SNAPSHOT_SCHEMA = pa.schema([
+    ("customer_id", pa.string()), ("month", pa.string()), ("as_of", pa.timestamp("us")),
+    ("segment", pa.string()), ("segment_label", pa.string()), ("recency_days", pa.int64()),
+    ("frequency", pa.int64()), ("monetary", pa.float64()), ("r_score", pa.int64()), ("f_score", pa.int64()),
+    ("m_score", pa.int64()), ("rfm_score", pa.int64()), ("month_spend", pa.float64()),
+])
+
+
+def _lit(value: Any) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _segments_table(map_name: str, language: str, maps: dict | None = None) -> tuple[str, str]:
+    """The map compiled to SQL: the CASE giving each score cell its segment's position in the
+    map (over ``r_score``/``f_score``/``m_score``), and a VALUES table ``code -> segment key,
+    label`` (labels as :func:`rfm_helpers.segments.assign_segments` names them)."""
+    from ..segments import _check_language, _get_map, _unique_labels, segment_case_sql
+
+    maps, mp = _get_map(map_name, maps)
+    _check_language(language, maps)
+    case = segment_case_sql(map_name, maps, output="code")
+    keys = [s["key"] for s in mp["segments"]]
+    labels = _unique_labels([s["label"][language] for s in mp["segments"]])
+    rows = ", ".join(f"({i}, {_lit(k)}, {_lit(v)})" for i, (k, v) in enumerate(zip(keys, labels)))
+    return case, f"(VALUES {rows}) AS mt_map(code, segment, segment_label)"
+
+
+def _snapshot_query(inner: str, map_name: str, language: str, maps: dict | None = None) -> str:
+    """The snapshot columns (in file order) over the query ``inner`` with ``customer_id``,
+    ``month``, ``as_of``, the RFM columns, the three scores and ``month_spend``."""
+    case, table = _segments_table(map_name, language, maps)
+    cols = ["CAST(x.customer_id AS VARCHAR) AS customer_id", "CAST(x.month AS VARCHAR) AS month",
+            "CAST(x.as_of AS TIMESTAMP) AS as_of", "mt_map.segment", "mt_map.segment_label",
+            "CAST(x.recency_days AS BIGINT) AS recency_days", "CAST(x.frequency AS BIGINT) AS frequency",
+            "CAST(x.monetary AS DOUBLE) AS monetary",
+            *(f"CAST(x.{d}_score AS BIGINT) AS {d}_score" for d in "rfm"),
+            "CAST(x.r_score + x.f_score + x.m_score AS BIGINT) AS rfm_score",
+            "CAST(x.month_spend AS DOUBLE) AS month_spend"]
+    return (f"SELECT {', '.join(cols)} FROM (SELECT *, {case} AS segment_code FROM ({inner}) AS i) AS x "
+            f"LEFT JOIN {table} ON mt_map.code = x.segment_code")
+
+
+def _has_order_id(engine: Any, source: str) -> bool:
+    return "order_id" in engine.sql(f"SELECT * FROM {source} LIMIT 0").columns
+
+
+def _order_key(has_order_id: bool) -> str:
+    # as in rfm_helpers.rfm.sql.rfm_body_sql: an order is its id, else the purchase day
+    if has_order_id:
+        return "COALESCE(CAST(order_id AS VARCHAR), CAST(CAST(order_date AS DATE) AS VARCHAR))"
+    return "CAST(order_date AS DATE)"
+
+
+def _months_values(months: Mapping[str, dt.date], window_days: int | None) -> str:
+    rows = []
+    for k, (m, as_of) in enumerate(months.items()):
+        start = pd.Period(m, freq="M").start_time.date()
+        ws = f"DATE '{(as_of - dt.timedelta(days=int(window_days))).isoformat()}'" if window_days else "NULL"
+        rows.append(f"({k}, {_lit(m)}, DATE '{start.isoformat()}', DATE '{as_of.isoformat()}', {ws})")
+    return f"mt_months(k, month, month_start, as_of, window_start) AS (VALUES {', '.join(rows)})"
+
+
+def _months_values_table(months: Mapping[str, dt.date]) -> str:
+    rows = ", ".join(f"({k}, {_lit(m)}, DATE '{d.isoformat()}')" for k, (m, d) in enumerate(months.items()))
+    return f"(VALUES {rows}) AS m(k, month, as_of)"
+
+
+def _tx_cte(source: str, last: dt.date, has_order_id: bool) -> str:
+    return f"""mt_tx AS (
+    SELECT CAST(customer_id AS VARCHAR) AS customer_id, CAST(order_date AS DATE) AS order_day,
+           {_order_key(has_order_id)} AS order_key, CAST(amount AS DECIMAL(18, {SCALE})) AS amount
+    FROM {source}
+    WHERE CAST(order_date AS DATE) <= DATE '{last.isoformat()}'
+)"""
+
+
+def months_rfm_sql(source: str, months: Mapping[str, dt.date], window_days: int | None, *,
+                   has_order_id: bool) -> tuple[str, str, bool]:
+    """Per customer and month (one row per customer with a purchase up to the month's analysis
+    date ``months[month]``, months in increasing order): ``customer_id``, ``k`` (the month's
+    position in ``months``),
+    ``recency_days``, ``frequency``, ``monetary`` (exact) and ``month_spend`` (the spend from
+    the month's first day to its analysis date), by the rules of
+    :data:`rfm_helpers.rfm.sql.RFM_SQL`, for all months in one query.
+
+    Whole history (no window): every measure is a running total, so the transactions are
+    reduced to one row per customer and purchase day (each order counted on its first day),
+    those to one row per customer and *bucket* (the days after one month's analysis date up
+    to the next one's), running sums over a customer's buckets give each month's values, and
+    each bucket row stands for the months up to the customer's next bucket (kept in memory
+    once, ``MATERIALIZED``; the customer-month rows are derived from it where needed, never
+    stored). With a window the months are joined to the transactions (``order_day <= as_of``)
+    and aggregated per month.
+
+    Returns ``(ctes, select, store)``: the common table expressions, the SELECT of the
+    customer-month rows over them, and whether that SELECT is worth storing for reuse."""
+    dates = list(months.values())
+    if dates != sorted(dates) or len(set(dates)) != len(dates):
+        raise ValueError(f"months must be in increasing order of analysis date: {dict(months)}")
+    head = f"{_months_values(months, window_days)},\n{_tx_cte(source, dates[-1], has_order_id)}"
+    if window_days:
+        key = "CASE WHEN t.order_day > m.window_start THEN t.order_key END"
+        amount = "CASE WHEN t.order_day > m.window_start THEN t.amount END"
+        return head, f"""SELECT t.customer_id, m.k,
+       CAST(DATE_DIFF('day', MAX(t.order_day), m.as_of) AS INTEGER) AS recency_days,
+       CAST(COUNT(DISTINCT {key}) AS INTEGER) AS frequency,
+       CAST(COALESCE(SUM({amount}), 0) AS DECIMAL(18, {SCALE})) AS monetary,
+       CAST(COALESCE(SUM(t.amount) FILTER (WHERE t.order_day >= m.month_start), 0) AS DECIMAL(18, {SCALE})) AS month_spend
+FROM mt_tx AS t JOIN mt_months AS m ON t.order_day <= m.as_of
+GROUP BY t.customer_id, m.k, m.as_of""", True
+    if has_order_id:  # amounts per purchase day; each order once, on its first day
+        days = ("SELECT customer_id, order_day, SUM(amount) AS amount, 0 AS orders FROM mt_tx GROUP BY customer_id, order_day\n"
+                "    UNION ALL\n    SELECT customer_id, MIN(order_day), NULL, 1 FROM mt_tx GROUP BY customer_id, order_key")
+    else:  # the order is the purchase day
+        days = "SELECT customer_id, order_day, SUM(amount) AS amount, 1 AS orders FROM mt_tx GROUP BY customer_id, order_day"
+    bucket = "CASE " + " ".join(f"WHEN order_day <= DATE '{d.isoformat()}' THEN {k}" for k, d in enumerate(dates)) + " END"
+    starts = "CASE k " + " ".join(f"WHEN {k} THEN DATE '{pd.Period(m, freq='M').start_time.date().isoformat()}'"
+                                  for k, m in enumerate(months)) + " END"
+    return f"""{head},
+mt_days AS (
+    SELECT *, {bucket} AS k FROM (
+    {days}) AS d
+),
+mt_buckets AS (
+    SELECT customer_id, k, MAX(order_day) AS last_day, SUM(amount) AS amount, SUM(orders) AS orders,
+           CAST(COALESCE(SUM(amount) FILTER (WHERE order_day >= {starts}), 0) AS DECIMAL(18, {SCALE})) AS month_spend
+    FROM mt_days GROUP BY customer_id, k
+),
+mt_running AS MATERIALIZED (
+    SELECT customer_id, CAST(k AS INTEGER) AS k, last_day, month_spend,  -- narrow types: kept in memory
+           CAST(SUM(amount) OVER w AS DECIMAL(18, {SCALE})) AS monetary, CAST(SUM(orders) OVER w AS INTEGER) AS frequency,
+           CAST(LEAD(k, 1, {len(dates)}) OVER (PARTITION BY customer_id ORDER BY k) AS INTEGER) AS k_next
+    FROM mt_buckets
+    WINDOW w AS (PARTITION BY customer_id ORDER BY k ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+)""", f"""SELECT s.customer_id, s.mk AS k,
+       CAST(DATE_DIFF('day', s.last_day, m.as_of) AS INTEGER) AS recency_days,
+       CAST(s.frequency AS INTEGER) AS frequency,
+       CAST(s.monetary AS DECIMAL(18, {SCALE})) AS monetary,
+       CAST(CASE WHEN s.mk = s.k THEN s.month_spend ELSE 0 END AS DECIMAL(18, {SCALE})) AS month_spend
+FROM (SELECT *, UNNEST(range(k, k_next)) AS mk FROM mt_running) AS s JOIN mt_months AS m ON m.k = s.mk""", False
+
+
+def snapshots_sql(source: str, months: Mapping[str, dt.date], *, window_days: int | None = None,
+                  n_scores: int = 5, map_name: str = "classic", language: str = "en",
+                  has_order_id: bool = False, maps: dict | None = None) -> str:
+    """The snapshots of ``months`` (month -> analysis date) as one query: every customer's
+    row per month in the snapshot columns, scored within each month."""
+    from ..segments import GRID_SIZE
+
+    if int(n_scores) != GRID_SIZE:
+        raise ValueError(f"segment maps are defined on {GRID_SIZE} scores; n_scores must be {GRID_SIZE}")
+    ctes, rows, store = months_rfm_sql(source, months, window_days, has_order_id=has_order_id)
+    n = int(n_scores)
+    # the quantile scores of rfm_helpers.rfm.sql (score_sql), within each month ``k``
+    keep = ", ".join(f"rfm.{c}" for c in ["customer_id", "k", "recency_days", "frequency", "monetary", "month_spend"])
+    scored = (f"WITH {ctes},\nrfm AS {'' if store else 'NOT '}MATERIALIZED (\n    SELECT *, CAST(monetary AS "
+              f"DECIMAL(18, {SCALE})) AS monetary_exact FROM (\n{rows}\n) AS r\n),\n{_cuts_sql(n, ['k'], 'monetary_exact')},\n"
+              f"scored AS (\n    SELECT {keep}, {', '.join(_score_cases(n, 'monetary_exact'))}\n"
+              f"    FROM {_join_cuts(['k'])}\n)\nSELECT * FROM scored")
+    dated = f"SELECT sc.*, m.month, m.as_of FROM ({scored}) AS sc JOIN {_months_values_table(months)} ON m.k = sc.k"
+    return _snapshot_query(dated, map_name, language, maps)
+
+
+def current_snapshot_sql(rfm_table: str, source: str, month: str, as_of: dt.date, *, map_name: str,
+                         language: str, maps: dict | None = None) -> str:
+    """This run's month from the run's scored RFM table ``rfm_table`` (the columns of
+    ``compute_scored_rfm``) with the SQL segments and the month's spend up to ``as_of``."""
+    start = pd.Period(month, freq="M").start_time.date()
+    spend = (f"SELECT CAST(customer_id AS VARCHAR) AS sid, SUM(CAST(amount AS DECIMAL(18, {SCALE}))) AS spend "
+             f"FROM {source} WHERE CAST(order_date AS DATE) BETWEEN DATE '{start.isoformat()}' "
+             f"AND DATE '{as_of.isoformat()}' GROUP BY 1")
+    inner = (f"SELECT r.*, {_lit(month)} AS month, DATE '{as_of.isoformat()}' AS as_of, "
+             f"COALESCE(s.spend, 0) AS month_spend FROM {rfm_table} AS r LEFT JOIN ({spend}) AS s "
+             f"ON CAST(r.customer_id AS VARCHAR) = s.sid")
+    return _snapshot_query(inner, map_name, language, maps)
+
+
+def snapshot_settings(month: str, as_of: dt.date, window_days: int | None, n_scores: int, map_name: str,
+                      language: str, data: Mapping[str, Any]) -> dict:
+    """What a stored snapshot must have been made with to be reused (the keys of
+    :mod:`~rfm_helpers.tracking.frames`' settings, so files of either writer are compared alike)."""
+    return {"month": month, "as_of": as_of.isoformat(), "window_days": int(window_days or 0),
+            "n_scores": int(n_scores), "map_name": map_name, "language": language, "data": dict(data)}
+
+
+def _fingerprints(engine: Any, source: str, as_ofs: Mapping[str, dt.date]) -> dict[str, dict]:
+    """Rows and amount total up to each analysis date (one scan of the transactions)."""
+    parts = []
+    for i, d in enumerate(as_ofs.values()):
+        cond = f"FILTER (WHERE d <= DATE '{d.isoformat()}')"
+        parts += [f"COUNT(*) {cond} AS r{i}", f"CAST(COALESCE(SUM(a) {cond}, 0) AS DOUBLE) AS a{i}"]
+    sql = (f"SELECT {', '.join(parts)} FROM (SELECT CAST(order_date AS DATE) AS d, "
+           f"CAST(amount AS DECIMAL(18, {SCALE})) AS a FROM {source}) AS fp")
+    row = engine.scalar_rows(sql, label="tracking: data fingerprints per month")[0]
+    return {m: {"rows": int(row[2 * i]), "amount": round(float(row[2 * i + 1]), 2)}
+            for i, m in enumerate(as_ofs)}
+
+
+def _copy(engine: Any, select: str, target: Path, key: bytes, meta: Any, partition: bool = False) -> None:
+    value = _lit(json.dumps(meta, sort_keys=True))
+    opts = f"FORMAT PARQUET, KV_METADATA {{{key.decode()}: {value}}}"
+    if partition:
+        select = f"SELECT *, month AS snapshot_month FROM ({select}) AS w"
+        opts += ", PARTITION_BY (snapshot_month)"
+    engine.con.execute(f"COPY ({select}) TO {_lit(target)} ({opts})")
+
+
+def _write_current(engine: Any, select: str, path: Path, settings: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")  # parallel runs
+    try:
+        _copy(engine, select, tmp, _META_KEY, settings)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_pass(engine: Any, select: str, paths: Mapping[str, Path], settings: Mapping[str, dict]) -> None:
+    """Write the months of one pass: DuckDB writes one file per month into a staging folder
+    next to the snapshots; each is then moved to its place (months without customers get an
+    empty file, as the per-month writer made)."""
+    folder = next(iter(paths.values())).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = folder / f".pass.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        _copy(engine, select, staging, _META_KEYS, dict(settings), partition=True)
+        for m, path in paths.items():
+            part = staging / f"snapshot_month={m}"
+            files = sorted(part.glob("*.parquet")) if part.is_dir() else []
+            if len(files) > 1:
+                raise RuntimeError(f"{part}: the engine wrote {len(files)} files for one month; expected one")
+            if files:
+                os.replace(files[0], path)
+            else:
+                meta = {_META_KEYS: json.dumps({m: settings[m]}, sort_keys=True).encode()}
+                tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+                pq.write_table(SNAPSHOT_SCHEMA.empty_table().replace_schema_metadata(meta), tmp)
+                os.replace(tmp, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def track_months(engine: Any, transactions_table: str, months: Iterable[str], reports_dir: str | os.PathLike, *,
+                 current_table: str | None = None, current_as_of: Any = None, window_days: int | None = None,
+                 n_scores: int = 5, map_name: str = "classic", language: str = "en",
+                 maps: dict | None = None) -> "MonthlyTracking":
+    """Snapshots of ``months`` (oldest first) stored, reused or built in the engine, and their
+    aggregates (see the module docstring).
+
+    ``engine``: an open DuckDB engine holding the clean transactions ``transactions_table``;
+    ``current_table``: this run's scored RFM table in it (the last month's snapshot, analysis
+    date ``current_as_of``, always rewritten); without it the last month is treated like the
+    others (analysis date ``current_as_of`` or its last day). Status per month: ``"this run"``,
+    ``"stored"`` or ``"computed"``.
+    """
+    months = [month_key(m) for m in months]
+    if not months:
+        raise ValueError("track_months needs at least one month")
+    window_days = int(window_days) if window_days else None
+    as_ofs = {m: month_end(m) for m in months}
+    if current_as_of:
+        as_ofs[months[-1]] = parse_as_of(current_as_of)
+    data = _fingerprints(engine, transactions_table, as_ofs)
+    settings = {m: snapshot_settings(m, as_ofs[m], window_days, n_scores, map_name, language, data[m])
+                for m in months}
+    paths = {m: snapshot_path(reports_dir, m) for m in months}
+    status: dict[str, str] = {}
+    for m in months:
+        if m == months[-1] and current_table is not None:
+            status[m] = "this run"
+        elif paths[m].exists() and _stored_settings(paths[m]) == settings[m]:
+            status[m] = "stored"
+        else:
+            status[m] = "computed"
+    build = {m: as_ofs[m] for m in months if status[m] == "computed"}
+    if build:
+        sql = snapshots_sql(transactions_table, build, window_days=window_days, n_scores=n_scores,
+                            map_name=map_name, language=language,
+                            has_order_id=_has_order_id(engine, transactions_table), maps=maps)
+        _write_pass(engine, sql, {m: paths[m] for m in build}, {m: settings[m] for m in build})
+    if current_table is not None:
+        m = months[-1]
+        sql = current_snapshot_sql(current_table, transactions_table, m, as_ofs[m], map_name=map_name,
+                                   language=language, maps=maps)
+        _write_current(engine, sql, paths[m], settings[m])
+    return MonthlyTracking.from_files(engine, paths, status)
+
+
+# ============================================================================ aggregates
+def _files_sql(paths: Iterable[Path]) -> str:
+    return "read_parquet([" + ", ".join(_lit(p) for p in paths) + "], union_by_name = true)"
+
+
+def _money(col: str) -> str:
+    return f"CAST(SUM(CAST({col} AS DECIMAL(38, {SCALE}))) AS DOUBLE)"
+
+
+def _transition_counts(engine: Any, paths: Mapping[str, Path], months: list[str], segments: list[str]) -> pd.DataFrame:
+    """Customers per (month, last month's segment, this month's segment) for every pair of
+    consecutive ``months``, from ONE scan of their files: each customer's segments over the
+    months packed into one integer (the segment's number in ``bits`` bits per month, 0 when
+    absent; one hash aggregate per customer holding one integer), then the distinct paths
+    counted, and the pairs read off the (few) paths. Falls back to one join per pair when the
+    months do not fit in 126 bits."""
+    empty = pd.DataFrame({"month": pd.Series(dtype=object), "from": pd.Series(dtype=object),
+                          "to": pd.Series(dtype=object), "customers": pd.Series(dtype="int64")})
+    if len(months) < 2:
+        return empty
+    bits = max(1, len(segments).bit_length())
+    names = {0: None, **{i + 1: seg for i, seg in enumerate(segments)}}
+    if bits * len(months) <= 126:
+        codes = ", ".join(f"({_lit(seg)}, {i})" for i, seg in names.items() if seg is not None)
+        ks = ", ".join(f"({_lit(m)}, {k})" for k, m in enumerate(months))
+        mask = (1 << bits) - 1
+        sql = f"""
+WITH mt_paths AS (
+    SELECT SUM(CAST(c.code AS HUGEINT) << ({bits} * m.k)) AS path
+    FROM (SELECT customer_id, month, segment FROM {_files_sql(paths[m] for m in months)}) AS f
+    JOIN (VALUES {codes}) AS c(segment, code) ON c.segment = f.segment
+    JOIN (VALUES {ks}) AS m(month, k) ON m.month = f.month
+    GROUP BY f.customer_id
+), mt_counts AS (SELECT path, COUNT(*) AS n FROM mt_paths GROUP BY path)
+SELECT r.k, CAST((path >> ({bits} * (r.k - 1))) & {mask} AS INTEGER) AS a,
+       CAST((path >> ({bits} * r.k)) & {mask} AS INTEGER) AS b, CAST(SUM(n) AS BIGINT) AS customers
+FROM mt_counts CROSS JOIN range(1, {len(months)}) AS r(k)
+GROUP BY ALL HAVING a <> 0 OR b <> 0"""
+        got = engine.fetch(sql, label="tracking: transitions between consecutive months", kind="aggregate")
+        out = pd.DataFrame({"month": [months[int(k)] for k in got["k"]],
+                            "from": [names[int(a)] or NEW for a in got["a"]],
+                            "to": [names[int(b)] or GONE for b in got["b"]],
+                            "customers": got["customers"].astype("int64")})
+    else:
+        out = pd.concat([_pair_query(engine, paths, a, b, money=False) for a, b in zip(months, months[1:])],
+                        ignore_index=True)
+    return out.sort_values(["month", "from", "to"], kind="stable").reset_index(drop=True) if len(out) else empty
+
+
+def _pair_query(engine: Any, paths: Mapping[str, Path], a: str, b: str, *, money: bool) -> pd.DataFrame:
+    """Customers (and with ``money`` their RFM monetary in month ``a``) per (segment in ``a``,
+    segment in ``b``), :data:`NEW` / :data:`GONE` for customers of one month only."""
+    extra = f", {_money('p.monetary')} AS monetary_before" if money else ""
+    sql = (f"SELECT {_lit(b)} AS month, COALESCE(p.segment, {_lit(NEW)}) AS \"from\", "
+           f"COALESCE(c.segment, {_lit(GONE)}) AS \"to\", COUNT(*) AS customers{extra} "
+           f"FROM (SELECT customer_id, segment, monetary FROM {_files_sql([paths[a]])}) AS p "
+           f"FULL OUTER JOIN (SELECT customer_id, segment FROM {_files_sql([paths[b]])}) AS c "
+           f"ON p.customer_id = c.customer_id GROUP BY 1, 2, 3 ORDER BY 2, 3")
+    got = engine.fetch(sql, label=f"tracking: transitions {a} -> {b}", kind="aggregate")
+    return pd.DataFrame({c: got[c].astype(object) if c in ("month", "from", "to") else got[c] for c in got.columns})
+
+
+@dataclass
+class MonthlyTracking:
+    """The aggregates of the tracked months' snapshots and every table of notebook 05 computed
+    from them (same definitions, values and shapes as the pandas functions of
+    :mod:`rfm_helpers.tracking.frames` on the snapshot frames).
+
+    ``months``: the months with at least one customer (oldest first; earlier months of the
+    period are empty); ``status``: per requested month ``"this run"``, ``"stored"`` or
+    ``"computed"``; ``segments``: per month and segment ``customers``, ``month_spend``,
+    ``monetary``, ``rfm_score_sum`` and ``label``; ``transitions``: per month (the later one of a
+    consecutive pair) ``from``, ``to``, ``customers``. The money behind a pair's flows (last
+    month's RFM monetary per from/to) is aggregated when asked (:meth:`pair_money`)."""
+
+    engine: Any
+    paths: dict[str, Path]
+    status: dict[str, str]
+    months: list[str]
+    segments: pd.DataFrame
+    transitions: pd.DataFrame
+    _tmp: Any = field(default=None, repr=False)
+    _money: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_files(cls, engine: Any, paths: Mapping[str, Path], status: Mapping[str, str]) -> "MonthlyTracking":
+        """Aggregate the snapshot files ``paths`` (month -> file, oldest first)."""
+        paths = dict(paths)
+        seg = engine.fetch(
+            f"SELECT month, segment, MIN(segment_label) AS label, COUNT(*) AS customers, "
+            f"{_money('month_spend')} AS month_spend, {_money('monetary')} AS monetary, "
+            f"CAST(SUM(rfm_score) AS BIGINT) AS rfm_score_sum FROM {_files_sql(paths.values())} "
+            f"GROUP BY month, segment ORDER BY month, segment",
+            label="tracking: customers and money per month and segment", kind="aggregate")
+        seg = pd.DataFrame({c: seg[c].astype(object) if c in ("month", "segment", "label") else seg[c]
+                            for c in seg.columns}, columns=seg.columns)
+        have = set(seg["month"])
+        months = [m for m in paths if m in have]
+        tr = _transition_counts(engine, paths, months, sorted(set(seg["segment"])))
+        return cls(engine, paths, dict(status), months, seg.reset_index(drop=True), tr)
+
+    # ------------------------------------------------------------------ helpers
+    def _month(self, month: str) -> pd.DataFrame:
+        return self.segments[self.segments["month"] == month]
+
+    def _pair(self, prev: str, curr: str) -> pd.DataFrame:
+        months = self.months
+        if prev not in months or curr not in months or months.index(curr) != months.index(prev) + 1:
+            raise ValueError(f"{prev} -> {curr}: transitions are kept for consecutive tracked months {months}")
+        return self.transitions[self.transitions["month"] == curr]
+
+    def pair_money(self, prev: str, curr: str) -> pd.DataFrame:
+        """Per (``from``, ``to``) of months ``prev`` -> ``curr``: ``customers`` and
+        ``monetary_before`` (their RFM monetary in ``prev``, summed exactly); one aggregate
+        query, remembered."""
+        self._pair(prev, curr)
+        if (prev, curr) not in self._money:
+            self._money[(prev, curr)] = _pair_query(self.engine, self.paths, prev, curr, money=True)
+        return self._money[(prev, curr)]
+
+    def _last_two(self) -> tuple[str, str] | None:
+        return (self.months[-2], self.months[-1]) if len(self.months) >= 2 else None
+
+    # ------------------------------------------------------------------ tables
+    def segment_labels(self) -> dict[str, str]:
+        """Segment code -> label (in the snapshots' language)."""
+        return dict(zip(self.segments["segment"], self.segments["label"]))
+
+    def _mean_score(self) -> pd.Series:
+        g = self.segments.groupby("segment")[["rfm_score_sum", "customers"]].sum()
+        return g["rfm_score_sum"].astype("float64") / g["customers"].astype("float64")
+
+    def value_order(self) -> list[str]:
+        """:func:`~rfm_helpers.tracking.frames.value_order`: segments by the average
+        ``rfm_score`` of their members pooled over the months, best first (ties by name)."""
+        mean = self._mean_score()
+        frame = pd.DataFrame({"segment": mean.index.astype(str), "score": mean.to_numpy()})
+        return frame.sort_values(["score", "segment"], ascending=[False, True])["segment"].tolist()
+
+    def value_order_table(self, order: list[str]) -> pd.DataFrame:
+        """:func:`~rfm_helpers.tracking.frames.value_order_table`."""
+        mean, labels = self._mean_score(), self.segment_labels()
+        return pd.DataFrame({"rank": range(1, len(order) + 1), "segment": order,
+                             "label": [labels.get(s, s) for s in order],
+                             "mean_rfm_score": [float(mean.get(s, float("nan"))) for s in order]})
+
+    def transition_matrix(self, prev: str, curr: str, order: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """:func:`~rfm_helpers.tracking.frames.transition_matrix` of months ``prev`` -> ``curr``."""
+        pair = self._pair(prev, curr)
+        counts = pair.pivot_table(index="from", columns="to", values="customers", aggfunc="sum", fill_value=0)
+        rows = [s for s in order if s in counts.index] + [r for r in sorted(counts.index) if r not in order]
+        cols = [s for s in order if s in counts.columns] + [c for c in sorted(counts.columns) if c not in order]
+        counts = counts.reindex(index=rows, columns=cols, fill_value=0).astype("int64")
+        counts.index.name, counts.columns.name = "last month", "this month"
+        shares = counts.div(counts.sum(axis=1).where(lambda s: s > 0), axis=0).fillna(0.0)
+        return counts, shares
+
+    def segment_history(self) -> pd.DataFrame:
+        """:func:`~rfm_helpers.tracking.frames.segment_history`."""
+        s = self.segments[self.segments["month"].isin(self.months)]
+        total = s.groupby("month")["customers"].transform("sum")
+        out = pd.DataFrame({"month": s["month"], "segment": s["segment"].astype(str),
+                            "customers": s["customers"].astype("int64"), "month_spend": s["month_spend"],
+                            "monetary": s["monetary"], "share": s["customers"] / total.clip(lower=1)})
+        return out.reset_index(drop=True)
+
+    def movements(self, prev: str, curr: str, order: list[str]) -> dict[str, int]:
+        """:func:`~rfm_helpers.tracking.frames.movements`."""
+        pair = self._pair(prev, curr)
+        rank = {s: i for i, s in enumerate(order)}
+        r_from, r_to = pair["from"].map(rank), pair["to"].map(rank)
+        known = r_from.notna() & r_to.notna()
+        n = pair["customers"]
+        return {"up": int(n[known & (r_to < r_from)].sum()), "down": int(n[known & (r_to > r_from)].sum()),
+                "same": int(n[known & (r_to == r_from)].sum()), "new": int(n[pair["from"] == NEW].sum())}
+
+    def movement_history(self, order: list[str]) -> pd.DataFrame:
+        """:func:`~rfm_helpers.tracking.frames.movement_history`."""
+        rows = [{"month": b, **self.movements(a, b, order)} for a, b in zip(self.months, self.months[1:])]
+        return pd.DataFrame(rows, columns=["month", "up", "down", "same", "new"])
+
+    def churn_flows(self, churn: list[str] | None = None, months: list[str] | None = None) -> pd.DataFrame:
+        """:func:`~rfm_helpers.tracking.frames.churn_flows` (over ``months``, default all)."""
+        months = list(months or self.months)
+        present = self.segments[self.segments["month"].isin(months)]
+        churn = churn if churn is not None else churn_segments(sorted(set(present["segment"])))
+        rows = []
+        for a, b in zip(months, months[1:]):
+            pair = self._pair(a, b)
+            was, now = pair["from"].isin(churn), pair["to"].isin(churn)
+            n = pair["customers"]
+            m = self._month(b)
+            rows.append({"month": b, "entered_churn": int(n[now & ~was & (pair["from"] != NEW)].sum()),
+                         "returned": int(n[was & ~now].sum()),
+                         "in_churn": int(m.loc[m["segment"].isin(churn), "customers"].sum())})
+        return pd.DataFrame(rows, columns=["month", "entered_churn", "returned", "in_churn"])
+
+    def _moved(self, prev: str, curr: str, order: list[str]) -> pd.DataFrame:
+        pair = self.pair_money(prev, curr)
+        high = set(order[: max(1, len(order) // 2)])
+        target = set(churn_segments(order)) | set(at_risk_segments(order))
+        return pair[pair["from"].isin(high) & pair["to"].isin(target) & (pair["from"] != pair["to"])]
+
+    def key_flows(self, prev: str, curr: str, order: list[str], top: int = 5) -> pd.DataFrame:
+        """:func:`~rfm_helpers.tracking.frames.key_flows`."""
+        moved = self._moved(prev, curr, order)
+        if moved.empty:
+            return pd.DataFrame(columns=["from", "to", "customers", "value_at_stake", "kind"])
+        churn = set(churn_segments(order))
+        g = moved.sort_values(["from", "to"]).rename(columns={"monetary_before": "value_at_stake"})
+        g = g[["from", "to", "customers", "value_at_stake"]].reset_index(drop=True)
+        g["customers"] = g["customers"].astype("int64")
+        g["kind"] = g["to"].map(lambda s: "churn" if s in churn else "at risk")
+        return g.sort_values(["value_at_stake", "customers"], ascending=False).head(top).reset_index(drop=True)
+
+    def headline(self, order: list[str]) -> dict[str, Any]:
+        """:func:`~rfm_helpers.tracking.frames.headline`."""
+        out: dict[str, Any] = {"months_tracked": len(self.months)}
+        pair = self._last_two()
+        if pair is None:
+            return out
+        mv = self.movements(*pair, order)
+        ch = self.churn_flows(months=list(pair))
+        out.update({"moved_up": mv["up"], "moved_down": mv["down"], "new_customers": mv["new"],
+                    "entered_churn": int(ch["entered_churn"].iloc[0]) if len(ch) else 0})
+        flows = self.key_flows(*pair, order, top=1)
+        if len(flows):
+            f = flows.iloc[0]
+            out["top_flow"] = f"{f['from']} -> {f['to']}"
+            out["top_flow_customers"] = int(f["customers"])
+            out["top_flow_value_at_stake"] = round(float(f["value_at_stake"]), 2)
+        return out
+
+    def month_findings(self, order: list[str], top: int = 3) -> list[tuple[str, dict[str, Any]]]:
+        """:func:`~rfm_helpers.tracking.frames.month_findings` (codes with values)."""
+        pair = self._last_two()
+        if pair is None:
+            return [("one_month", {})]
+        mv = self.movements(*pair, order)
+        out: list[tuple[str, dict[str, Any]]] = [("moves", {"prev": pair[0], "curr": pair[1], **mv})]
+        if mv["down"] > mv["up"]:
+            out.append(("cooling", {"up": mv["up"], "down": mv["down"]}))
+        elif mv["up"] > mv["down"]:
+            out.append(("warming", {"up": mv["up"], "down": mv["down"]}))
+        ch = self.churn_flows(months=list(pair))
+        churn = churn_segments(order)
+        if len(ch) and churn:
+            out.append(("churn", {"entered": int(ch["entered_churn"].iloc[0]), "returned": int(ch["returned"].iloc[0]),
+                                  "segments": list(churn)}))
+        flows = self.key_flows(*pair, order, top=top)
+        if flows.empty:
+            out.append(("no_flow", {}))
+        for _, f in flows.iterrows():
+            out.append(("flow", {"customers": int(f["customers"]), "from": f["from"], "to": f["to"],
+                                 "kind": f["kind"], "value": float(f["value_at_stake"])}))
+        return out
+
+    def segment_figures(self, order: list[str], map_name: str) -> dict[str, Any]:
+        """The figures of :func:`rfm_helpers.report.executive.segment_figures` (this month's and
+        last month's segments in value order, and the moves from the more valuable half into
+        at-risk or churn segments) from the aggregates."""
+        if not self.months:
+            return {"map": map_name, "month": None, "previous_month": None, "order": list(order), "segments": [],
+                    "moved_to_risk": None}
+        now = self._month(self.months[-1]).set_index("segment")
+        pair = self._last_two()
+        before = self._month(pair[0]).set_index("segment") if pair else None
+        rows = []
+        for k in list(order) + [k for k in now.index if k not in order]:
+            had = before is not None and k in before.index
+            if k not in now.index and not had:
+                continue
+            row = {"segment": k, "customers": int(now["customers"].get(k, 0)),
+                   "revenue": round(float(now["month_spend"].get(k, 0.0)), 2),
+                   "spend_to_date": round(float(now["monetary"].get(k, 0.0)), 2),
+                   "previous_customers": None, "previous_revenue": None, "previous_spend_to_date": None}
+            if before is not None:
+                row["previous_customers"] = int(before["customers"].get(k, 0))
+                row["previous_revenue"] = round(float(before["month_spend"].get(k, 0.0)), 2)
+                row["previous_spend_to_date"] = round(float(before["monetary"].get(k, 0.0)), 2)
+            rows.append(row)
+        moved = None
+        if pair is not None:
+            mv = self._moved(*pair, list(order))
+            by = mv.groupby(mv["to"].astype(str))[["customers", "monetary_before"]].sum()
+            moved = {"customers": int(mv["customers"].sum()), "spend_to_date": round(float(mv["monetary_before"].sum()), 2),
+                     "by_segment": {str(k): {"customers": int(v.customers), "spend_to_date": round(float(v.monetary_before), 2)}
+                                    for k, v in by.iterrows()}}
+        return {"map": map_name, "month": self.months[-1], "previous_month": pair[0] if pair else None,
+                "order": list(order), "segments": rows, "moved_to_risk": moved}
+
+    # ------------------------------------------------------------------ customers (export)
+    def flow_customers(self, prev: str, curr: str, order: list[str]) -> Any:
+        """The customers behind :meth:`key_flows` (for the export file, never for the report):
+        ``customer_id``, ``from``, ``to``, ``monetary_before``, ``recency_days`` now, written by
+        the engine to a temporary Parquet file (removed with this object) and returned as a
+        ``pyarrow.dataset.Dataset`` (``count_rows()``; the export writer scans it in place)."""
+        import pyarrow.dataset as ds
+
+        self._pair(prev, curr)
+        high = [s for s in order[: max(1, len(order) // 2)]]
+        target = sorted(set(churn_segments(order)) | set(at_risk_segments(order)))
+        inn = lambda xs: "(" + ", ".join(_lit(x) for x in xs) + ")" if xs else "(NULL)"  # noqa: E731
+        sql = (f"SELECT c.customer_id, p.segment AS \"from\", c.segment AS \"to\", p.monetary AS monetary_before, "
+               f"c.recency_days FROM {_files_sql([self.paths[prev]])} AS p JOIN {_files_sql([self.paths[curr]])} AS c "
+               f"ON p.customer_id = c.customer_id WHERE p.segment IN {inn(high)} AND c.segment IN {inn(target)} "
+               f"AND p.segment <> c.segment ORDER BY monetary_before DESC, c.customer_id")
+        if self._tmp is None:
+            self._tmp = tempfile.mkdtemp(prefix="rfm_tracking_")
+            weakref.finalize(self, shutil.rmtree, self._tmp, True)
+        path = Path(self._tmp) / f"flow_{prev}_{curr}_{uuid.uuid4().hex[:8]}.parquet"
+        self.engine.con.execute(f"COPY ({sql}) TO {_lit(path)} (FORMAT PARQUET)")
+        return ds.dataset(path, format="parquet")
