@@ -135,6 +135,7 @@ class FrameGuard:
 
         NDFrame.__init__ = init  # type: ignore[method-assign]
         self._remove_listener = add_fetch_listener(self.on_fetch)
+        self._write({"what": "started", "rows": 0, "columns": [], "seen": f"bound {self.bound:,} rows"})
         if shell is not None:
             shell.events.register("pre_run_cell", self._pre)
             shell.events.register("post_run_cell", self._post)
