@@ -51,6 +51,10 @@ def resolve_source(source_config: str | os.PathLike | dict | SourceSpec | None) 
     return read_source_spec(cfg_path, label=written)
 
 
+#: DuckDB's memory limit for a notebook's engine (``RFM_DUCKDB_MEMORY`` overrides it).
+ENGINE_MEMORY_LIMIT = "2GB"
+
+
 @dataclass
 class Prepared:
     """Everything a notebook needs after loading.
@@ -89,11 +93,18 @@ class Prepared:
 
     @property
     def engine(self) -> Any:
-        """The run's DuckDB engine (:class:`rfm_helpers.engine.DuckDBEngine`), opened on first use."""
+        """The run's DuckDB engine (:class:`rfm_helpers.engine.DuckDBEngine`), opened on first use.
+
+        Its memory is bounded (``RFM_DUCKDB_MEMORY``, default :data:`ENGINE_MEMORY_LIMIT`):
+        beyond it DuckDB spills to ``run_dir/.cache/spill``, so a month of 1e8 transactions runs
+        in a few GB (DuckDB's own default would let it take 80% of the machine's memory)."""
         if self._engine is None:
             from .engine import DuckDBEngine
 
-            self._engine = DuckDBEngine()
+            self._engine = DuckDBEngine(memory_limit=os.environ.get("RFM_DUCKDB_MEMORY", ENGINE_MEMORY_LIMIT))
+            spill = self.run_dir / CACHE_DIR / "spill"
+            spill.mkdir(parents=True, exist_ok=True)
+            self._engine.con.execute(f"SET temp_directory = '{spill.as_posix()}'")
         return self._engine
 
     @property

@@ -129,7 +129,12 @@ def engine(**frames: Any) -> Iterator[Any]:
     # One thread: writing files is bound by the disk, and a single thread keeps the sort
     # buffers small and the rows in order (measured on 478k customers: half the time and a
     # quarter of the memory of two threads; benchmarks/bench_exports.py).
-    con = duckdb.connect(config={"threads": 1})
+    import os
+    import tempfile
+
+    # bounded memory: sorting a list of tens of millions of customers spills to disk
+    con = duckdb.connect(config={"threads": 1, "memory_limit": os.environ.get("RFM_EXPORT_DUCKDB_MEMORY", "1GB"),
+                                 "temp_directory": os.path.join(tempfile.gettempdir(), "rfm_export_spill")})
     try:
         for name, frame in frames.items():
             con.register(name, frame)
