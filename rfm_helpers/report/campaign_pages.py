@@ -42,11 +42,12 @@ def segment_labels(segment_map: str, language: str) -> dict[str, str]:
 
 
 def run_context(p: Any, segment_map: str = "classic") -> Any:
-    """The :class:`~rfm_helpers.campaigns.RunContext` of a prepared run (with its contacts)."""
+    """The :class:`~rfm_helpers.campaigns.RunContext` of a prepared run (with its contacts): the
+    run's engine and tables, never its per-customer pandas copies."""
     from ..campaigns import RunContext
     from ..load.contacts import load_contacts
 
-    return RunContext(p.transactions, p.as_of, p.rfm, p.source, segment_map, p.window_days, load_contacts(p.source))
+    return RunContext.from_prepared(p, segment_map, load_contacts(p.source))
 
 
 def summary_entry(evaluation: Mapping[str, Any]) -> dict[str, Any]:
