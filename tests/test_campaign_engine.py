@@ -320,3 +320,19 @@ def test_the_engine_csv_reader_reads_what_pandas_reads(tmp_path, monkeypatch):
         by_pandas = read_campaign(tmp_path / name)
         monkeypatch.setattr(cdata, "ENGINE_CSV_BYTES", 0)
         pd.testing.assert_frame_equal(read_campaign(tmp_path / name), by_pandas)
+
+
+def test_a_month_without_campaigns_touches_no_table(tmp_path):
+    """Nothing registered and not the bundled sample: neither the transactions nor the scored
+    table of the run is registered, computed or fetched."""
+    class Untouchable:
+        as_of, window_days, source = dt.date(2024, 6, 30), None, None
+        engine = object()
+
+        def __getattr__(self, name):
+            raise AssertionError(f"the run's {name} was used")
+
+    ctx = RunContext.from_prepared(Untouchable())
+    with recording_fetches() as fetches:
+        month = evaluate_month(ctx, tmp_path)
+    assert month.results == [] and month.registered == [] and fetches == []

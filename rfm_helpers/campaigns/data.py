@@ -332,7 +332,7 @@ def prepare_campaign(
     pop["__pos"] = np.arange(len(pop), dtype=np.int64)
     eng, has_oid = tx.engine, tx.has_order_id
     pre_as_of = send - dt.timedelta(days=1)
-    scored = scored_rfm_sql(tx.table, pre_as_of, rfm_window_days, has_order_id=has_oid)
+    scored = f"SELECT * FROM {sql.scored_table(tx, pre_as_of, rfm_window_days)}"
     pop_name = sql.register(eng, pop, "camp_pop")
     # the campaign's population only (a sample of the base): its pre-period RFM, ranked over the whole base
     pre = sql.fetch(eng, sql.population_rfm_sql(scored, pop_name), label="campaign: pre-period RFM of the population",

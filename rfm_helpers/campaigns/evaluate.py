@@ -46,9 +46,10 @@ class RunContext:
     """What a run knows when it evaluates campaigns: the clean transactions up to ``as_of``, the
     scored RFM table of ``as_of``, the source spec and the contacts (or ``None``).
 
-    A monthly run passes its engine (``engine``) and the names of the tables in it
-    (``tx_table``, ``rfm_table``) and no pandas frames (:func:`from_prepared`); frames given
-    as ``transactions`` / ``rfm`` (tests, small data) are registered in an engine of their own."""
+    A monthly run passes its prepared run (:func:`from_prepared`): its engine and the tables in
+    it (transactions, scored RFM), never its pandas frames. Frames given as ``transactions`` /
+    ``rfm`` (tests, small data) are registered in an engine of their own; ``tx_table`` /
+    ``rfm_table`` name tables already in ``engine``."""
 
     transactions: pd.DataFrame | None
     as_of: dt.date
@@ -60,30 +61,45 @@ class RunContext:
     engine: Any = None
     tx_table: str | None = None
     rfm_table: str | None = None
+    prepared: Any = None
 
     def __post_init__(self) -> None:
-        if self.engine is None:
+        if self.prepared is not None:
+            self.engine = self.prepared.engine
+        elif self.engine is None:
             from ..engine import DuckDBEngine
 
             self.engine = DuckDBEngine()
-        if self.tx_table is None:
-            self.tx_table = sql.register(self.engine, self.transactions, "camp_tx")
-        self.tx = sql.Tx.of(self.engine, self.tx_table)
+        self._tx: sql.Tx | None = None
+
+    @property
+    def tx(self) -> sql.Tx:
+        """The transactions in the engine (registered on first use: a month without a campaign
+        to evaluate touches nothing)."""
+        if self._tx is None:
+            if self.tx_table is None:
+                self.tx_table = (self.prepared.transactions_table if self.prepared is not None
+                                 else sql.register(self.engine, self.transactions, "camp_tx"))
+            self._tx = sql.Tx.of(self.engine, self.tx_table)
+        return self._tx
+
+    def scored_now(self) -> str:
+        """Name of the scored RFM table of ``as_of`` in the engine (the run's own, else computed once)."""
         if self.rfm_table is None:
-            if self.rfm is not None:
+            if self.prepared is not None:
+                self.rfm_table = self.prepared.rfm_table
+            elif self.rfm is not None:
                 self.rfm_table = sql.register(self.engine, self.rfm, "camp_rfm")
             else:
-                from ..rfm import scored_rfm_sql
-
-                self.rfm_table = self.engine.materialize(scored_rfm_sql(
-                    self.tx_table, self.as_of, self.rfm_window_days, has_order_id=self.tx.has_order_id), "camp_rfm")
+                self.rfm_table = sql.scored_table(self.tx, self.as_of, self.rfm_window_days)
+        return self.rfm_table
 
     @classmethod
     def from_prepared(cls, p: Any, segment_map: str = "classic", contacts: Any = None) -> "RunContext":
         """The context of a prepared run (:class:`rfm_helpers.pipeline.Prepared`): its engine and
-        tables; the per-customer pandas copies (``p.transactions``, ``p.rfm``) are not used."""
-        return cls(None, p.as_of, None, p.source, segment_map, p.window_days, contacts, engine=p.engine,
-                   tx_table=p.transactions_table, rfm_table=p.rfm_table)
+        tables, used on first need; the per-customer pandas copies (``p.transactions``,
+        ``p.rfm``) are not used."""
+        return cls(None, p.as_of, None, p.source, segment_map, p.window_days, contacts, prepared=p)
 
 
 def _fingerprint(tx: sql.Tx, end: dt.date) -> dict[str, Any]:
@@ -128,7 +144,7 @@ def _guardrail_columns(customers: pd.DataFrame, spec: CampaignSpec, folder: Path
     out, notes = customers, []
     wanted = {g.metric for g in spec.decision.guardrails}
     if "returns" in wanted and not ctx.engine.scalar_rows(
-            f"SELECT count(*) FILTER (WHERE amount < 0) > 0 FROM {ctx.tx_table}", label="campaign: any return")[0][0]:
+            f"SELECT count(*) FILTER (WHERE amount < 0) > 0 FROM {ctx.tx.table}", label="campaign: any return")[0][0]:
         notes.append({"code": "returns_not_in_data"})
     if "unsubscribed" in wanted and (ctx.contacts is None or spec.channel not in ("email", "sms", "call")):
         notes.append({"code": "unsubscribed_unavailable", "channel": spec.channel})
@@ -241,7 +257,7 @@ def _segment_sizes(ctx: RunContext, segment_map: str, channel: str) -> dict[str,
     from ..segments import assign_segments
 
     cells = "r_score, f_score, m_score"
-    rfm = ctx.rfm_table
+    rfm = ctx.scored_now()
     if ctx.contacts is not None and channel in ("email", "sms", "call"):
         from ..act.consent import reason_sql
 
@@ -293,7 +309,7 @@ def month_view(evaluation: dict, assignment: pd.DataFrame, ctx: RunContext, tran
     send = dt.date.fromisoformat(camp["send_date"])
     tx = ctx.tx if transactions is None else sql.in_engine(transactions, ctx.engine)
     if transactions is None:
-        now = f"SELECT * FROM {ctx.rfm_table}"
+        now = f"SELECT * FROM {ctx.scored_now()}"
     else:  # the demonstration: its own world, with the simulated orders
         from ..rfm import scored_rfm_sql
 

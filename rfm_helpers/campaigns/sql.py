@@ -30,13 +30,14 @@ when the data has one, else the purchase day):
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 
-__all__ = ["Tx", "in_engine", "fetch", "register", "date_range", "query", "order_key_sql", "outcomes_sql", "period_outcomes_sql", "population_rfm_sql",
+__all__ = ["Tx", "in_engine", "fetch", "register", "date_range", "scored_table", "query", "order_key_sql", "outcomes_sql", "period_outcomes_sql", "population_rfm_sql",
            "fingerprint_sql", "transitions_sql"]
 
 
@@ -103,6 +104,25 @@ def date_range(tx: Tx) -> tuple[dt.date | None, dt.date | None, int]:
         f"SELECT min(CAST(order_date AS DATE)), max(CAST(order_date AS DATE)), count(*) FROM {tx.table}",
         label="campaign: transaction dates")
     return first, last, int(n)
+
+
+_SCORED: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
+
+
+def scored_table(tx: Tx, as_of: dt.date, window_days: int | None) -> str:
+    """The scored RFM table of the whole base as of ``as_of`` (the columns of
+    :func:`rfm_helpers.rfm.scored_rfm_sql`), computed once per engine, transactions and date
+    and kept in the engine: a campaign's pre-period covariates and its segments before sending
+    read the same scores."""
+    from ..rfm import scored_rfm_sql
+
+    cache = _SCORED.setdefault(tx.engine, {})
+    key = (tx.table, as_of, window_days)
+    if key not in cache:
+        cache[key] = tx.engine.materialize(scored_rfm_sql(tx.table, as_of, window_days, has_order_id=tx.has_order_id,
+                                                          order=False),
+                                           "camp_scored")
+    return cache[key]
 
 
 def order_key_sql(has_order_id: bool) -> str:
