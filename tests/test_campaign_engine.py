@@ -336,3 +336,29 @@ def test_a_month_without_campaigns_touches_no_table(tmp_path):
     with recording_fetches() as fetches:
         month = evaluate_month(ctx, tmp_path)
     assert month.results == [] and month.registered == [] and fetches == []
+
+
+def test_create_from_the_run_engine_makes_the_files_of_the_pandas_path(cdnow, tmp_path):
+    """``campaign create`` selects the segments' customers in the run's engine: the same
+    assignment and send lists as from the pandas table, and only that population is fetched."""
+    from rfm_helpers.report.campaign_pages import create_from_notebook
+
+    kw = dict(name="Wake up", segments="at_risk,hibernating", channel="other", send_date="1998-07-01",
+              outcome_window_days=30, control_share=0.25, seed=4, primary_metric="converted", min_effect=1.0,
+              dry_run=False, formats=("csv",))
+    with recording_fetches() as fetches:
+        engine_made = create_from_notebook(cdnow, reports_dir=tmp_path / "engine", **kw)
+    pandas_made = create_campaign(
+        rfm=cdnow.rfm, as_of=cdnow.as_of, reports_dir=tmp_path / "pandas", name=kw["name"],
+        segments=["at_risk", "hibernating"], channel="other", send_date=dt.date(1998, 7, 1), outcome_window_days=30,
+        control_share=0.25, seed=4, primary_metric="converted", min_effect=1.0, source_name=cdnow.source.display_name,
+        currency=cdnow.currency, formats=("csv",))
+    assert engine_made.files == pandas_made.files
+    for f in engine_made.files:
+        if f.endswith(".csv") and "data_dictionary" not in f:
+            a = (engine_made.folder / f).read_bytes()
+            b = (pandas_made.folder / f).read_bytes()
+            assert a == b, f
+    pd.testing.assert_frame_equal(engine_made.per_segment, pandas_made.per_segment)
+    assert {f.kind for f in fetches} <= {"aggregate", "sample"}
+    assert max(f.rows for f in fetches) == engine_made.spec.created_from["customers_in_segments"]
