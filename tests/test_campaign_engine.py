@@ -313,9 +313,10 @@ def test_generated_data_with_returns_duplicates_and_unknowns_equal_the_pandas_pa
 def test_the_engine_csv_reader_reads_what_pandas_reads(tmp_path, monkeypatch):
     cases = {"comma.csv": "customer_id,group,send_date,cost_per_contact\n00042,control,2024-01-01,\n7,A,2024-01-01,0.5\n",
              "semi.csv": "\ufeffcustomer_id;group\n00042;control\n\"7;x\";treatment\n",
-             "tab.tsv": "customer_id\tgroup\n00042\tcontrol\nNA\ttreatment\n  8 \tA\n"}
+             "tab.tsv": "customer_id\tgroup\n00042\tcontrol\nNA\ttreatment\n  8 \tA\n",
+             "crlf.csv": "customer_id,group,note\r\n1,control,\"a, \"\"quoted\"\" note\"\r\n2,A,\r\n"}
     for name, text in cases.items():
-        (tmp_path / name).write_text(text, encoding="utf-8")
+        (tmp_path / name).write_bytes(text.encode("utf-8"))
         monkeypatch.setattr(cdata, "ENGINE_CSV_BYTES", 10 ** 12)
         by_pandas = read_campaign(tmp_path / name)
         monkeypatch.setattr(cdata, "ENGINE_CSV_BYTES", 0)

@@ -42,7 +42,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from ..rfm import parse_as_of, scored_rfm_sql
+from ..rfm import parse_as_of
 from . import sql
 
 __all__ = ["CampaignError", "CampaignWarning", "CampaignData", "read_campaign", "prepare_campaign",
@@ -139,7 +139,7 @@ def _read_csv_engine(path: Path) -> pd.DataFrame:
     header line as pandas does (``csv.Sniffer``)."""
     import csv
 
-    import duckdb
+    from ..engine import DuckDBEngine
 
     with open(path, encoding="utf-8-sig", newline="") as fh:
         head = fh.readline()
@@ -147,15 +147,11 @@ def _read_csv_engine(path: Path) -> pd.DataFrame:
         delim = csv.Sniffer().sniff(head).delimiter
     except csv.Error:
         delim = ","
-    esc = str(path).replace("'", "''")
-    d = delim.replace("'", "''")
-    con = duckdb.connect()
-    try:
-        table = con.sql(f"""SELECT * FROM read_csv('{esc}', delim = '{d}', header = true, all_varchar = true,
-                                                   quote = '"', escape = '"')""").to_arrow_table()
-    finally:
-        con.close()
-    df = table.to_pandas()
+    esc, d = str(path).replace("'", "''"), delim.replace("'", "''")
+    with DuckDBEngine() as eng:  # the file is the campaign's population: a sample of the base
+        df = eng.fetch(f"""SELECT * FROM read_csv('{esc}', delim = '{d}', header = true, all_varchar = true,
+                                                  quote = '"', escape = '"')""",
+                       label="campaign: assignment file", kind="sample")
     return df.astype(str)  # the dtype pandas gives dtype=str columns (missing stays missing)
 
 
