@@ -44,9 +44,12 @@ class CreateResult:
         return {g: int(self.per_segment[g].sum()) for g in ("control", "treatment") if g in self.per_segment}
 
 
-def segment_population(rfm: pd.DataFrame, segments: Sequence[str], segment_map: str) -> pd.DataFrame:
+def segment_population(rfm: pd.DataFrame | str, segments: Sequence[str], segment_map: str, *,
+                       engine: Any = None) -> pd.DataFrame:
     """The scored rows of the customers in ``segments`` (the engine filters on the score cells
-    of those segments; only their rows reach pandas), with ``segment`` / ``segment_label``."""
+    of those segments; only their rows reach pandas: the campaign's population), with
+    ``segment`` / ``segment_label``. ``rfm``: the scored table as pandas, or the name of a
+    table of ``engine`` (a monthly run's ``rfm_table``)."""
     from ..segments import _get_map, assign_segments, segment_of_cell
 
     _, mp = _get_map(segment_map, None)
@@ -58,7 +61,14 @@ def segment_population(rfm: pd.DataFrame, segments: Sequence[str], segment_map: 
     cells = [(r, f, m) for r in range(1, 6) for f in range(1, 6) for m in range(1, 6)
              if segment_of_cell(r, f, m, segment_map) in set(segments)]
     values = ", ".join(str(100 * r + 10 * f + m) for r, f, m in cells)
-    rows = sql.query(f"SELECT * FROM rfm WHERE 100 * r_score + 10 * f_score + m_score IN ({values})", rfm=rfm)
+    where = f"WHERE 100 * r_score + 10 * f_score + m_score IN ({values})"
+    if isinstance(rfm, str):  # in the run's order (by id), with the dtypes of Prepared.rfm
+        from ..rfm import tidy_rfm
+
+        rows = tidy_rfm(sql.fetch(engine, f"SELECT * FROM {rfm} {where} ORDER BY customer_id",
+                                  label="campaign create: customers of the segments", kind="sample"))
+    else:
+        rows = sql.query(f"SELECT * FROM rfm {where}", rfm=rfm)
     return assign_segments(rows, map_name=segment_map)
 
 
@@ -71,15 +81,15 @@ def _reach(population: pd.DataFrame, contacts: Any, channel: str) -> pd.DataFram
                      pop=population[["customer_id"]].astype("string"), c=c)
 
 
-def create_campaign(*, rfm: pd.DataFrame, as_of: dt.date, reports_dir: str | Path, name: str, segments: Sequence[str],
+def create_campaign(*, rfm: pd.DataFrame | str, as_of: dt.date, reports_dir: str | Path, name: str, segments: Sequence[str],
                     channel: str, send_date: dt.date, outcome_window_days: int, control_share: float, seed: int,
                     primary_metric: str, min_effect: float, segment_map: str = "classic", contacts: Any = None,
                     cost_per_contact: float = 0.0, guardrails: Iterable[GuardrailSpec | dict] = (),
                     alpha: float = 0.05, power: float = 0.8, analysis: dict | None = None, source_name: str = "",
                     language: str = "en", words: Any = None, currency: str = "", formats: Sequence[str] = ("csv", "xlsx"),
-                    dry_run: bool = False, replace: bool = False) -> CreateResult:
+                    dry_run: bool = False, replace: bool = False, engine: Any = None) -> CreateResult:
     """Make the experiment of a campaign (see the module). ``rfm``: the scored RFM table as of
-    ``as_of``; ``contacts``: :class:`rfm_helpers.load.contacts.Contacts` or ``None`` (then
+    ``as_of`` (pandas, or the name of a table of ``engine``); ``contacts``: :class:`rfm_helpers.load.contacts.Contacts` or ``None`` (then
     consent cannot be checked here and the report says so). Nothing is written when
     ``dry_run``."""
     if send_date < as_of:
@@ -97,7 +107,7 @@ def create_campaign(*, rfm: pd.DataFrame, as_of: dt.date, reports_dir: str | Pat
     folder = campaign_dir(reports_dir, spec.id)
     if folder.exists() and not replace and not dry_run:
         raise RegistryError(f"campaign {spec.id!r} is already registered ({folder}); choose another name or send date")
-    population = segment_population(rfm, segments, segment_map)
+    population = segment_population(rfm, segments, segment_map, engine=engine)
     if population.empty:
         raise RegistryError(f"no customer is in the segments {list(segments)} on {as_of}")
     population["segment"] = population["segment"].astype(str)

@@ -42,7 +42,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from ..rfm import parse_as_of, scored_rfm_sql
+from ..rfm import parse_as_of
 from . import sql
 
 __all__ = ["CampaignError", "CampaignWarning", "CampaignData", "read_campaign", "prepare_campaign",
@@ -114,7 +114,9 @@ def read_campaign(path: str | os.PathLike, columns: Mapping[str, str] | None = N
     rename = {v: k for k, v in (columns or {}).items()}
     id_col = (columns or {}).get("customer_id", "customer_id")
     suffix = path.suffix.lower()
-    if suffix in {".csv", ".txt", ".tsv"}:
+    if suffix in {".csv", ".txt", ".tsv"} and path.stat().st_size >= ENGINE_CSV_BYTES:
+        df = _read_csv_engine(path)
+    elif suffix in {".csv", ".txt", ".tsv"}:
         df = pd.read_csv(path, sep=None, engine="python", dtype=str, encoding="utf-8-sig",
                          keep_default_na=False, na_values=[""])
     elif suffix in {".xlsx", ".xls"}:
@@ -126,6 +128,33 @@ def read_campaign(path: str | os.PathLike, columns: Mapping[str, str] | None = N
     return df.rename(columns=rename)
 
 
+#: CSV assignment files from this size on are parsed by DuckDB (pandas' delimiter-sniffing
+#: parser is pure Python: about 4 s per million rows); smaller ones by pandas.
+ENGINE_CSV_BYTES = 1_000_000
+
+
+def _read_csv_engine(path: Path) -> pd.DataFrame:
+    """The CSV as :func:`read_campaign` reads it with pandas (every column text, empty fields
+    missing, UTF-8 with or without BOM), parsed by DuckDB. The delimiter is detected from the
+    header line as pandas does (``csv.Sniffer``)."""
+    import csv
+
+    from ..engine import DuckDBEngine
+
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        head = fh.readline()
+    try:
+        delim = csv.Sniffer().sniff(head).delimiter
+    except csv.Error:
+        delim = ","
+    esc, d = str(path).replace("'", "''"), delim.replace("'", "''")
+    with DuckDBEngine() as eng:  # the file is the campaign's population: a sample of the base
+        df = eng.fetch(f"""SELECT * FROM read_csv('{esc}', delim = '{d}', header = true, all_varchar = true,
+                                                  quote = '"', escape = '"')""",
+                       label="campaign: assignment file", kind="sample")
+    return df.astype(str)  # the dtype pandas gives dtype=str columns (missing stays missing)
+
+
 def outcome_window(send_date: Any, window_days: int) -> tuple[dt.date, dt.date]:
     """First and last day (both inclusive) of the outcome window."""
     start = parse_as_of(send_date)
@@ -134,17 +163,19 @@ def outcome_window(send_date: Any, window_days: int) -> tuple[dt.date, dt.date]:
     return start, start + dt.timedelta(days=int(window_days) - 1)
 
 
-def _has_order_id(transactions: pd.DataFrame) -> bool:
-    return "order_id" in transactions.columns
-
-
-def customer_outcomes(transactions: pd.DataFrame, start: Any, end: Any) -> pd.DataFrame:
+def customer_outcomes(transactions: Any, start: Any, end: Any, *, customers: str | None = None) -> pd.DataFrame:
     """Per-customer ``revenue``, ``orders``, ``converted`` and ``returns`` from the rows dated
     ``start`` .. ``end`` (inclusive), computed by the engine; only customers with a row in the
-    period appear, in id order."""
+    period appear, in id order. ``transactions``: a pandas frame or a :class:`~.sql.Tx`;
+    ``customers``: SQL yielding a ``customer_id`` column to keep only those customers (the
+    population of a campaign: what comes back is then bounded by the campaign)."""
     start, end = parse_as_of(start), parse_as_of(end)
-    out = sql.query(sql.period_outcomes_sql("tx", start, end, _has_order_id(transactions)) + " ORDER BY 1",
-                    tx=transactions)
+    tx = sql.in_engine(transactions)
+    text = sql.period_outcomes_sql(tx.table, start, end, tx.has_order_id)
+    if customers is not None:
+        text = f"SELECT * FROM ({text}) WHERE customer_id IN (SELECT CAST(customer_id AS VARCHAR) FROM ({customers}))"
+    out = sql.fetch(tx.engine, text + " ORDER BY 1", label="campaign: outcomes per customer in a period",
+                    kind="sample" if customers is not None else "per_customer")
     return out[["customer_id", "revenue", "orders", "converted", "returns"]]
 
 
@@ -216,7 +247,7 @@ def _note(notes: list[dict], code: str, message: str, **values: Any) -> None:
 
 def prepare_campaign(
     campaign: pd.DataFrame | str | os.PathLike,
-    transactions: pd.DataFrame,
+    transactions: Any,
     window_days: int = 60,
     *,
     control: str = "control",
@@ -235,7 +266,12 @@ def prepare_campaign(
     sample-ratio check. ``send_date``: the registered send date (the file may then omit its
     column). ``data_end``: the last day the data are complete for (the run's analysis date;
     default: the last transaction date). ``rfm_window_days``: window of the pre-period
-    frequency/monetary (``None``: whole history, as the monthly run by default)."""
+    frequency/monetary (``None``: whole history, as the monthly run by default).
+
+    ``transactions``: a pandas frame or a :class:`~.sql.Tx` (the run's engine table). The
+    whole base is scored by the engine; what comes back is the campaign's population only
+    (one row per customer of the experiment): the bootstrap, the rank test and the
+    regression adjustments need per-customer values, and a campaign is a sample of the base."""
     if on_unknown not in {"exclude", "error"}:
         raise ValueError("on_unknown must be 'exclude' or 'error'")
     if not isinstance(campaign, pd.DataFrame):
@@ -268,10 +304,11 @@ def prepare_campaign(
                             f"{', '.join(map(str, multi.index[:3]))}: each customer must be in exactly one group")
     planned, groups = _planned(planned_split, list(dict.fromkeys(df["group"].tolist())), control)
 
-    if transactions.empty:
+    tx = sql.in_engine(transactions)
+    first_day, max_day, n_rows = sql.date_range(tx)
+    if not n_rows:
         raise CampaignError("no transactions to measure the campaign with")
-    first_day = transactions["order_date"].min().date()
-    last_day = parse_as_of(data_end) if data_end is not None else transactions["order_date"].max().date()
+    last_day = parse_as_of(data_end) if data_end is not None else max_day
     start, end = outcome_window(send, window_days)
     if send <= first_day:
         raise CampaignError(f"send date {send} is not after the first transaction ({first_day}): "
@@ -289,11 +326,14 @@ def prepare_campaign(
 
     pop = df[["customer_id", "group", "cost_per_contact"]].reset_index(drop=True)
     pop["__pos"] = np.arange(len(pop), dtype=np.int64)
-    has_oid = _has_order_id(transactions)
+    eng, has_oid = tx.engine, tx.has_order_id
     pre_as_of = send - dt.timedelta(days=1)
-    scored = scored_rfm_sql("tx", pre_as_of, rfm_window_days, has_order_id=has_oid)
-    pre = sql.query(sql.population_rfm_sql(scored, "pop"), tx=transactions, pop=pop)
-    known = pop["customer_id"].isin(pd.Index(pre["customer_id"]))
+    scored = f"SELECT * FROM {sql.scored_table(tx, pre_as_of, rfm_window_days)}"
+    pop_name = sql.register(eng, pop, "camp_pop")
+    # the campaign's population only (a sample of the base): its pre-period RFM, ranked over the whole base
+    pre = sql.fetch(eng, sql.population_rfm_sql(scored, pop_name), label="campaign: pre-period RFM of the population",
+                    kind="sample")
+    known = pop["customer_id"].astype(object).isin(set(pre["customer_id"].astype(object)))
     n_unknown = int((~known).sum())
     excluded_ids = pd.Series([], dtype="string")
     if n_unknown:
@@ -305,11 +345,13 @@ def prepare_campaign(
         _note(notes, "unknown_excluded", msg + "; they were excluded from the analysis (no pre-period RFM)",
               count=n_unknown)
         pop = pop.loc[known.to_numpy()]
+        pop_name = sql.register(eng, pop, "camp_pop")
     small = {g: int(n) for g, n in pop["group"].value_counts().reindex(groups, fill_value=0).items() if n < 2}
     if small:
         raise CampaignError(f"group(s) {small} have fewer than 2 customers left: nothing to compare")
 
-    out = sql.query(sql.outcomes_sql("pop", "tx", send, int(window_days), has_oid), tx=transactions, pop=pop)
+    out = sql.fetch(eng, sql.outcomes_sql(pop_name, tx.table, send, int(window_days), has_oid),
+                    label="campaign: outcomes of the population", kind="sample")
     pre = _attach_segments(pre, segment_map, language)
     out = out.merge(pre, on="customer_id", how="left", validate="one_to_one")
     out["group"] = out["group"].astype("string")

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..rfm import parse_as_of
+from . import sql
 from .data import CampaignError, customer_outcomes, outcome_window
 
 __all__ = ["InjectedEffect", "true_effects", "simulate_campaign", "demo_send_date", "demo_allowed",
@@ -52,7 +53,7 @@ def true_effects(natural_converted: np.ndarray, effect: InjectedEffect) -> dict[
 
 
 def simulate_campaign(
-    transactions: pd.DataFrame,
+    transactions: Any,
     send_date: Any = DEMO_SEND_DATE,
     window_days: int = DEMO_WINDOW_DAYS,
     *,
@@ -72,8 +73,11 @@ def simulate_campaign(
     :class:`InjectedEffect` (one model, or one per variant).
 
     Returns ``(campaign, transactions_with_effect, truth)``: the assignment (columns of a
-    campaign file), a copy of the transactions with the extra orders, and the true effects per
-    treated group (:func:`true_effects`) with the model's parameters.
+    campaign file), the transactions with the extra orders, and the true effects per treated
+    group (:func:`true_effects`) with the model's parameters. ``transactions``: a pandas frame
+    (then a copy with the extra orders is returned) or a :class:`~.sql.Tx` (then a view of the
+    engine's table and the extra orders: the base never reaches pandas; only the eligible
+    customers, the campaign's population, do).
     """
     rng = np.random.default_rng(seed)
     send = parse_as_of(send_date)
@@ -84,11 +88,13 @@ def simulate_campaign(
     effect = effect if effect is not None else InjectedEffect()
     effects = {g: (effect[g] if isinstance(effect, Mapping) else effect) for g in split if g != "control"}
 
-    day = transactions["order_date"].dt.normalize()
-    pre = transactions.loc[day < pd.Timestamp(send)]
-    if eligible_days is not None:
-        pre = pre.loc[pre["order_date"] >= pd.Timestamp(send - dt.timedelta(days=int(eligible_days)))]
-    ids = np.sort(pre["customer_id"].astype("string").unique().to_numpy(dtype=object))
+    tx = sql.in_engine(transactions)
+    since = "" if eligible_days is None else \
+        f" AND CAST(order_date AS DATE) >= DATE '{(send - dt.timedelta(days=int(eligible_days))).isoformat()}'"
+    population = f"""SELECT DISTINCT CAST(customer_id AS VARCHAR) AS customer_id FROM {tx.table}
+                     WHERE CAST(order_date AS DATE) < DATE '{send.isoformat()}'{since}"""
+    eligible = sql.fetch(tx.engine, population, label="demo campaign: eligible customers", kind="sample")
+    ids = np.sort(eligible["customer_id"].to_numpy(dtype=object))
     if n_customers is not None and n_customers < len(ids):
         ids = np.sort(rng.choice(ids, size=int(n_customers), replace=False))
     if len(ids) < 2 * len(split):
@@ -103,7 +109,7 @@ def simulate_campaign(
     if cost_per_contact is not None:
         campaign["cost_per_contact"] = np.where(campaign["group"] == "control", 0.0, float(cost_per_contact))
 
-    natural = customer_outcomes(transactions, start, end)
+    natural = customer_outcomes(tx, start, end, customers=population)
     natural = natural.loc[natural["converted"] > 0, "customer_id"]
     c0 = pd.Series(ids).isin(pd.Index(natural.astype(object))).to_numpy()
     extra_rows = []
@@ -119,6 +125,8 @@ def simulate_campaign(
             "amount": float(eff.extra_amount)}))
         truth["effects"][g] = {**true_effects(c0, eff), "extra_purchase_prob": eff.extra_purchase_prob,
                                "extra_amount": eff.extra_amount}
+    if not isinstance(transactions, pd.DataFrame):
+        return campaign, _with_orders(tx, extra_rows), truth
     extra = pd.concat(extra_rows, ignore_index=True) if extra_rows else transactions.iloc[:0]
     for col in transactions.columns:
         if col not in extra.columns:
@@ -129,6 +137,21 @@ def simulate_campaign(
     return campaign, with_effect, truth
 
 
+def _with_orders(tx: sql.Tx, extra_rows: list[pd.DataFrame]) -> sql.Tx:
+    """A view of ``tx`` and the extra orders (the columns of ``tx``; ``quantity`` 1, others empty)."""
+    eng = tx.engine
+    cols = eng.sql(f"SELECT * FROM {tx.table} LIMIT 0").native
+    extra = pd.concat(extra_rows, ignore_index=True) if extra_rows else \
+        pd.DataFrame({"customer_id": pd.array([], dtype="string"), "order_date": pd.Series([], dtype="datetime64[ns]"),
+                      "amount": pd.Series([], dtype=float)})
+    name = sql.register(eng, extra, "demo_extra")
+    given = {"customer_id", "order_date", "amount"}
+    select = ", ".join(f'CAST({q if c in given else ("1" if c == "quantity" else "NULL")} AS {t}) AS {q}'
+                       for c, t in zip(cols.columns, cols.types) for q in ['"' + c.replace('"', '""') + '"'])
+    view = eng.create_view(eng.unique_name("demo_tx"), f"SELECT * FROM {tx.table} UNION ALL SELECT {select} FROM {name}")
+    return sql.Tx(eng, view, tx.has_order_id)
+
+
 def _assign(n: int, shares: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Group index per unit: a random permutation cut into blocks of the planned shares."""
     sizes = np.floor(shares * n).astype(int)
@@ -137,7 +160,7 @@ def _assign(n: int, shares: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return rng.permutation(labels)
 
 
-def demo_send_date(requested: Any, window_days: int, transactions: pd.DataFrame,
+def demo_send_date(requested: Any, window_days: int, transactions: Any,
                    data_end: Any = None) -> tuple[dt.date, dict | None]:
     """Send date of the demonstration campaign so that its whole outcome window lies in the data.
 
@@ -146,8 +169,8 @@ def demo_send_date(requested: Any, window_days: int, transactions: pd.DataFrame,
     (``{"code": "demo_date_moved", ...}``) says so. Raises :class:`CampaignError` when the data
     are too short for a pre-period and a window."""
     send = parse_as_of(requested)
-    first = transactions["order_date"].min().date()
-    last = parse_as_of(data_end) if data_end is not None else transactions["order_date"].max().date()
+    first, last, _ = sql.date_range(sql.in_engine(transactions))
+    last = parse_as_of(data_end) if data_end is not None else last
     _, end = outcome_window(send, window_days)
     if end <= last and send > first:
         return send, None

@@ -26,7 +26,7 @@ from .analysis import AnalysisSettings, analyse_campaign
 from .data import CampaignError, CampaignWarning, prepare_campaign, read_campaign
 from .demo import (DEMO_ID, DEMO_SEND_DATE, DEMO_WINDOW_DAYS, InjectedEffect, demo_allowed, demo_send_date,
                    simulate_campaign)
-from .migration import audience_migration, segments_at, value_order
+from .migration import population_migration
 from .registry import (EVALUATION_VERSION, CampaignSpec, RegistryError, campaign_dir, file_digest, list_campaigns,
                        read_evaluation, status, write_evaluation)
 from .verdict import DecisionRules, decide
@@ -44,20 +44,68 @@ DEMO_SEED = 2024
 @dataclass
 class RunContext:
     """What a run knows when it evaluates campaigns: the clean transactions up to ``as_of``, the
-    scored RFM table of ``as_of``, the source spec and the contacts (or ``None``)."""
+    scored RFM table of ``as_of``, the source spec and the contacts (or ``None``).
 
-    transactions: pd.DataFrame
+    A monthly run passes its prepared run (:func:`from_prepared`): its engine and the tables in
+    it (transactions, scored RFM), never its pandas frames. Frames given as ``transactions`` /
+    ``rfm`` (tests, small data) are registered in an engine of their own; ``tx_table`` /
+    ``rfm_table`` name tables already in ``engine``."""
+
+    transactions: pd.DataFrame | None
     as_of: dt.date
-    rfm: pd.DataFrame
+    rfm: pd.DataFrame | None = None
     source: Any = None
     segment_map: str = "classic"
     rfm_window_days: int | None = None
     contacts: Any = None
+    engine: Any = None
+    tx_table: str | None = None
+    rfm_table: str | None = None
+    prepared: Any = None
+
+    def __post_init__(self) -> None:
+        if self.prepared is not None:
+            self.engine = self.prepared.engine
+        elif self.engine is None:
+            from ..engine import DuckDBEngine
+
+            self.engine = DuckDBEngine()
+        self._tx: sql.Tx | None = None
+
+    @property
+    def tx(self) -> sql.Tx:
+        """The transactions in the engine (registered on first use: a month without a campaign
+        to evaluate touches nothing)."""
+        if self._tx is None:
+            if self.tx_table is None:
+                self.tx_table = (self.prepared.transactions_table if self.prepared is not None
+                                 else sql.register(self.engine, self.transactions, "camp_tx"))
+            self._tx = sql.Tx.of(self.engine, self.tx_table)
+        return self._tx
+
+    def scored_now(self) -> str:
+        """Name of the scored RFM table of ``as_of`` in the engine (the run's own, else computed once)."""
+        if self.rfm_table is None:
+            if self.prepared is not None:
+                self.rfm_table = self.prepared.rfm_table
+            elif self.rfm is not None:
+                self.rfm_table = sql.register(self.engine, self.rfm, "camp_rfm")
+            else:
+                self.rfm_table = sql.scored_table(self.tx, self.as_of, self.rfm_window_days)
+        return self.rfm_table
+
+    @classmethod
+    def from_prepared(cls, p: Any, segment_map: str = "classic", contacts: Any = None) -> "RunContext":
+        """The context of a prepared run (:class:`rfm_helpers.pipeline.Prepared`): its engine and
+        tables, used on first need; the per-customer pandas copies (``p.transactions``,
+        ``p.rfm``) are not used."""
+        return cls(None, p.as_of, None, p.source, segment_map, p.window_days, contacts, prepared=p)
 
 
-def _fingerprint(tx: pd.DataFrame, end: dt.date) -> dict[str, Any]:
-    row = sql.query(sql.fingerprint_sql("tx", end, "order_id" in tx.columns), tx=tx).iloc[0]
-    return {"rows": int(row["n"]), "total": round(float(row["total"]), 6), "digest": str(row["digest"])}
+def _fingerprint(tx: sql.Tx, end: dt.date) -> dict[str, Any]:
+    (n, total, digest), = tx.engine.scalar_rows(sql.fingerprint_sql(tx.table, end, tx.has_order_id),
+                                                label="campaign: transactions fingerprint")
+    return {"rows": int(n), "total": round(float(total), 6), "digest": str(digest)}
 
 
 def _contacts_digest(ctx: RunContext, ids: pd.Series) -> str | None:
@@ -75,7 +123,7 @@ def inputs_hash(spec: CampaignSpec, folder: Path, ctx: RunContext, assignment: p
         "spec": spec.model_dump(mode="json", exclude={"registered_at", "created_from", "name", "source"}),
         "assignment": file_digest(folder / spec.assignment),
         "outcomes": file_digest(folder / spec.outcomes) if spec.outcomes else None,
-        "transactions": _fingerprint(ctx.transactions, spec.window_end),
+        "transactions": _fingerprint(ctx.tx, spec.window_end),
         "rfm_window_days": ctx.rfm_window_days,
         "contacts": _contacts_digest(ctx, assignment["customer_id"])
         if any(g.metric == "unsubscribed" for g in spec.decision.guardrails) else None,
@@ -95,7 +143,8 @@ def _guardrail_columns(customers: pd.DataFrame, spec: CampaignSpec, folder: Path
     """``unsubscribed`` from the contacts (now), outcomes-file columns; notes on what was used."""
     out, notes = customers, []
     wanted = {g.metric for g in spec.decision.guardrails}
-    if "returns" in wanted and not bool((ctx.transactions["amount"] < 0).any()):
+    if "returns" in wanted and not ctx.engine.scalar_rows(
+            f"SELECT count(*) FILTER (WHERE amount < 0) > 0 FROM {ctx.tx.table}", label="campaign: any return")[0][0]:
         notes.append({"code": "returns_not_in_data"})
     if "unsubscribed" in wanted and (ctx.contacts is None or spec.channel not in ("email", "sms", "call")):
         notes.append({"code": "unsubscribed_unavailable", "channel": spec.channel})
@@ -143,17 +192,21 @@ def _evaluation(data, report, verdict, campaign: dict, digest: str | None, truth
     }
 
 
-def evaluate_registered(spec: CampaignSpec, folder: Path, ctx: RunContext, *, reuse: bool = True) -> dict[str, Any]:
+def evaluate_registered(spec: CampaignSpec, folder: Path, ctx: RunContext, *, reuse: bool = True,
+                        assignment: pd.DataFrame | None = None) -> dict[str, Any]:
     """The evaluation of a registered campaign whose window has closed (stored in its folder);
-    ``reused`` says whether the stored one was still valid."""
-    assignment = _with_costs(read_campaign(folder / spec.assignment), spec)
+    ``reused`` says whether the stored one was still valid. ``assignment``: the campaign's
+    assignment file as read (read here when not given)."""
+    if assignment is None:
+        assignment = read_campaign(folder / spec.assignment)
+    assignment = _with_costs(assignment, spec)
     digest = inputs_hash(spec, folder, ctx, assignment)
     cached = read_evaluation(folder)
     if reuse and cached and cached.get("inputs_hash") == digest and cached.get("schema") == EVALUATION_VERSION:
         return {**cached, "reused": True}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CampaignWarning)  # kept as codes in data.notes
-        data = prepare_campaign(assignment, ctx.transactions, spec.outcome_window_days, control=spec.control,
+        data = prepare_campaign(assignment, ctx.tx, spec.outcome_window_days, control=spec.control,
                                 planned_split=spec.planned_split, send_date=spec.send_date, data_end=ctx.as_of,
                                 segment_map=spec.segment_map, rfm_window_days=ctx.rfm_window_days)
     data.customers, notes = _guardrail_columns(data.customers, spec, folder, ctx)
@@ -167,13 +220,13 @@ def evaluate_registered(spec: CampaignSpec, folder: Path, ctx: RunContext, *, re
     return {**evaluation, "reused": False}
 
 
-def evaluate_demo(ctx: RunContext) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame] | None:
+def evaluate_demo(ctx: RunContext) -> tuple[dict[str, Any], pd.DataFrame, sql.Tx] | None:
     """The demonstration campaign (bundled sample only; ``None`` elsewhere): its evaluation, its
-    assignment and the transactions with the simulated extra orders."""
+    assignment and the transactions with the simulated extra orders (a view in the engine)."""
     if not demo_allowed(ctx.source):
         return None
-    send, moved = demo_send_date(DEMO_SEND_DATE, DEMO_WINDOW_DAYS, ctx.transactions, data_end=ctx.as_of)
-    camp, tx, truth = simulate_campaign(ctx.transactions, send, DEMO_WINDOW_DAYS, seed=DEMO_SEED, effect=DEMO_EFFECT,
+    send, moved = demo_send_date(DEMO_SEND_DATE, DEMO_WINDOW_DAYS, ctx.tx, data_end=ctx.as_of)
+    camp, tx, truth = simulate_campaign(ctx.tx, send, DEMO_WINDOW_DAYS, seed=DEMO_SEED, effect=DEMO_EFFECT,
                                         cost_per_contact=DEMO_COST)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CampaignWarning)
@@ -204,17 +257,18 @@ def _segment_sizes(ctx: RunContext, segment_map: str, channel: str) -> dict[str,
     from ..segments import assign_segments
 
     cells = "r_score, f_score, m_score"
+    rfm = ctx.scored_now()
     if ctx.contacts is not None and channel in ("email", "sms", "call"):
         from ..act.consent import reason_sql
 
         c = ctx.contacts.frame
-        counts = sql.query(f"""SELECT {cells}, count(*) AS customers,
-                                      count(*) FILTER (WHERE ({reason_sql(channel, c.columns, ctx.contacts.assume_consent)}) IS NULL) AS reachable
-                               FROM rfm LEFT JOIN c ON c.customer_id = CAST(rfm.customer_id AS VARCHAR) GROUP BY ALL""",
-                           rfm=ctx.rfm[["customer_id", "r_score", "f_score", "m_score"]], c=c)
+        name = sql.register(ctx.engine, c, "camp_contacts")
+        text = f"""SELECT {cells}, count(*) AS customers,
+                          count(*) FILTER (WHERE ({reason_sql(channel, c.columns, ctx.contacts.assume_consent)}) IS NULL) AS reachable
+                   FROM {rfm} AS rfm LEFT JOIN {name} AS c ON c.customer_id = CAST(rfm.customer_id AS VARCHAR) GROUP BY ALL"""
     else:
-        counts = sql.query(f"SELECT {cells}, count(*) AS customers, NULL AS reachable FROM rfm GROUP BY ALL",
-                           rfm=ctx.rfm[["r_score", "f_score", "m_score"]])
+        text = f"SELECT {cells}, count(*) AS customers, NULL AS reachable FROM {rfm} GROUP BY ALL"
+    counts = sql.fetch(ctx.engine, text, label="campaign: customers per score cell")
     seg = assign_segments(counts, map_name=segment_map)
     out: dict[str, dict[str, int]] = {}
     for key, part in seg.groupby("segment", observed=True):
@@ -244,27 +298,24 @@ def _projection(evaluation: dict, sizes: dict[str, dict[str, int]]) -> dict[str,
     return {"segments": targeted, "customers": customers, "reachable": reachable, "contacts": n, "variants": per}
 
 
-def month_view(evaluation: dict, assignment: pd.DataFrame, ctx: RunContext, transactions: pd.DataFrame | None = None,
+def month_view(evaluation: dict, assignment: pd.DataFrame, ctx: RunContext, transactions: sql.Tx | None = None,
                ) -> dict[str, Any]:
     """What changes every month: the audience's migration since sending and the projection to
-    the targeted segments now."""
+    the targeted segments now. ``transactions``: the demonstration's own transactions (with its
+    simulated orders; the segments now are then scored from them), else the run's."""
     camp = evaluation["campaign"]
-    tx = ctx.transactions if transactions is None else transactions
     pop = assignment[["customer_id", "group"]].astype("string")
     pop["customer_id"] = pop["customer_id"].str.strip()
     send = dt.date.fromisoformat(camp["send_date"])
-    before = segments_at(tx, pop, send - dt.timedelta(days=1), segment_map=camp["segment_map"],
-                         window_days=ctx.rfm_window_days)
+    tx = ctx.tx if transactions is None else sql.in_engine(transactions, ctx.engine)
     if transactions is None:
-        from ..segments import assign_segments
-
-        now_scored = sql.query(sql.population_rfm_sql("SELECT * FROM rfm", "pop"), rfm=ctx.rfm, pop=pop[["customer_id"]])
-        now = assign_segments(now_scored, map_name=camp["segment_map"])[["customer_id", "segment", "rfm_score"]]
-        now["segment"] = now["segment"].astype(str)
+        now = f"SELECT * FROM {ctx.scored_now()}"
     else:  # the demonstration: its own world, with the simulated orders
-        now = segments_at(tx, pop, ctx.as_of, segment_map=camp["segment_map"], window_days=ctx.rfm_window_days)
-    order = value_order(pd.concat([before, now], ignore_index=True))
-    migration = audience_migration(before, now, pop, segment_map=camp["segment_map"], order=order)
+        from ..rfm import scored_rfm_sql
+
+        now = scored_rfm_sql(tx.table, ctx.as_of, ctx.rfm_window_days, has_order_id=tx.has_order_id)
+    migration = population_migration(tx, sql.register(tx.engine, pop, "camp_pop"), send - dt.timedelta(days=1), now,
+                                     segment_map=camp["segment_map"], window_days=ctx.rfm_window_days)
     sizes = _segment_sizes(ctx, camp["segment_map"], camp.get("channel", "other"))
     return {"as_of": ctx.as_of.isoformat(), "migration": migration, "projection": _projection(evaluation, sizes)}
 
@@ -297,8 +348,8 @@ def evaluate_month(ctx: RunContext, reports_dir: str | Path, *, demo: bool = Tru
                  "status": status(spec, ctx.as_of)}
         if entry["status"] == "due":
             try:
-                evaluation = evaluate_registered(spec, folder, ctx, reuse=reuse)
                 assignment = read_campaign(folder / spec.assignment)
+                evaluation = evaluate_registered(spec, folder, ctx, reuse=reuse, assignment=assignment)
                 result = {**evaluation, "month": month_view(evaluation, assignment, ctx)}
                 out.results.append(result)
                 entry.update(status="evaluated", reused=evaluation["reused"],

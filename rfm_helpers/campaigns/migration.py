@@ -13,45 +13,56 @@ from typing import Any
 
 import pandas as pd
 
-from ..rfm import scored_rfm_sql
-from ..segments import assign_segments, map_info
+from ..segments import map_info
 from . import sql
 
-__all__ = ["segments_at", "audience_migration", "value_order"]
+__all__ = ["segments_sql", "population_migration", "summarise_transitions"]
 
 
-def segments_at(transactions: pd.DataFrame, population: pd.DataFrame, as_of: dt.date, *, segment_map: str,
-                window_days: int | None = None) -> pd.DataFrame:
-    """Segment of each customer of ``population`` (``customer_id``, ``group``) as of ``as_of``
-    (scores ranked over the whole base by the engine; only the population comes back).
-    Customers with no purchase by then are left out."""
-    has_oid = "order_id" in transactions.columns
-    scored = sql.query(sql.population_rfm_sql(scored_rfm_sql("tx", as_of, window_days, has_order_id=has_oid), "pop"),
-                       tx=transactions, pop=population[["customer_id"]])
-    seg = assign_segments(scored, map_name=segment_map)
-    return seg[["customer_id", "segment", "rfm_score"]].assign(segment=lambda d: d["segment"].astype(str))
+def segments_sql(scored_sql: str, population: str, segment_map: str) -> str:
+    """``customer_id``, ``segment`` (key, text) and ``rfm_score`` of the customers of
+    ``population`` (SQL with a ``customer_id`` column) in ``scored_sql`` (a scored table of
+    the whole base), the segment map compiled to SQL."""
+    from ..segments import segment_case_sql
+
+    return f"""SELECT s.customer_id, {segment_case_sql(segment_map, output="key")} AS segment, s.rfm_score
+               FROM ({sql.population_rfm_sql(scored_sql, population)}) AS s"""
 
 
-def value_order(segmented: pd.DataFrame) -> list[str]:
-    """Segments by the average R+F+M score of their customers, best first (ties by key)."""
-    mean = segmented.groupby("segment", observed=True)["rfm_score"].mean()
+def population_migration(tx: sql.Tx, population: str, before_as_of: dt.date, now_scored_sql: str, *,
+                         segment_map: str, window_days: int | None = None) -> dict[str, Any]:
+    """Where a campaign's audience moved, in the engine: ``population`` is a table of ``tx.engine``
+    (``customer_id``, ``group``; one row per assignment row), the segments before are scored
+    as of ``before_as_of`` over the whole base, those now come from ``now_scored_sql``. Only
+    aggregates come back: the mean R+F+M score per segment (the value order, over both
+    dates) and the customers per group and (segment before, segment now)."""
+    scored_then = f"SELECT * FROM {sql.scored_table(tx, before_as_of, window_days)}"
+    eng = tx.engine
+    before = eng.materialize(segments_sql(scored_then, population, segment_map), "camp_seg_before")
+    now = eng.materialize(segments_sql(now_scored_sql, population, segment_map), "camp_seg_now")
+    means = sql.fetch(eng, f"""SELECT segment, sum(rfm_score) AS total, count(*) AS n FROM
+                               (SELECT segment, rfm_score FROM {before} UNION ALL SELECT segment, rfm_score FROM {now})
+                               GROUP BY segment""", label="campaign migration: score per segment")
+    mean = pd.Series(means["total"].to_numpy(float) / means["n"].to_numpy(float), index=means["segment"].astype(str))
+    b = f"""(SELECT b.customer_id, b.segment, p."group" FROM {before} AS b
+             JOIN (SELECT CAST(customer_id AS VARCHAR) AS customer_id, CAST("group" AS VARCHAR) AS "group"
+                   FROM {population}) AS p ON p.customer_id = b.customer_id)"""
+    counts = sql.fetch(eng, sql.transitions_sql(b, now), label="campaign migration: transitions per group")
+    return summarise_transitions(counts.rename(columns={"from": "seg_from", "to": "seg_to"}), _order(mean),
+                                 segment_map)
+
+
+def _order(mean: pd.Series) -> list[str]:
     frame = pd.DataFrame({"segment": mean.index.astype(str), "score": mean.to_numpy()})
     return frame.sort_values(["score", "segment"], ascending=[False, True])["segment"].tolist()
 
 
-def audience_migration(before: pd.DataFrame, now: pd.DataFrame, population: pd.DataFrame, *,
-                       segment_map: str, order: list[str] | None = None) -> dict[str, Any]:
-    """Moves of the campaign's customers per group.
-
-    ``before`` / ``now``: ``customer_id``, ``segment`` (and ``rfm_score`` for the order);
-    ``population``: ``customer_id``, ``group``. Returns ``order`` (segments best first),
-    ``transitions`` (``group``, ``from``, ``to``, ``customers``) and ``summary`` per group:
-    ``customers``, ``same``, ``up``, ``down``, ``lapsed`` (into the map's lost group)."""
-    pop = population[["customer_id", "group"]].astype({"customer_id": "string", "group": "string"})
-    b = before[["customer_id", "segment"]].merge(pop, on="customer_id", how="inner")
-    counts = sql.query(sql.transitions_sql("b", "n"), b=b, n=now[["customer_id", "segment"]]).rename(
-        columns={"from": "seg_from", "to": "seg_to"})
-    order = order or value_order(now)
+def summarise_transitions(counts: pd.DataFrame, order: list[str], segment_map: str) -> dict[str, Any]:
+    """Moves of the campaign's customers per group, from the customers per ``group``,
+    ``seg_from``, ``seg_to`` (segment before sending, segment now) and the segments' ``order``
+    (best first). Returns ``order``, ``transitions`` (``group``, ``from``, ``to``,
+    ``customers``) and ``summary`` per group: ``customers``, ``same``, ``up``, ``down``,
+    ``lapsed`` (into the map's lost group)."""
     rank = {s: i for i, s in enumerate(order)}
     info = map_info(segment_map)
     lost = set(info.loc[info["group_key"] == "lost", "segment"])

@@ -1,10 +1,14 @@
-"""Per-customer campaign tables in SQL (DuckDB), behind one small function.
+"""Per-customer campaign tables in SQL, run by the run's engine (:mod:`rfm_helpers.engine`).
 
 The outcome table of an experiment (who bought in the outcome window, revenue, orders and
 returns there, the pre-period covariates) is built by the engine from the transactions, so
 pandas only ever holds the rows of the experiment's population, never the whole customer
-base. :func:`query` is the one place this stage runs SQL; it is to be replaced by
-``rfm_helpers.engine`` when that lands (same signature: SQL text plus named tables).
+base. The transactions are a :class:`Tx` (an engine and the name of the table in it: a
+monthly run passes its own engine's ``transactions_table``); a pandas frame is registered in
+a DuckDB engine of its own first (:func:`in_engine`), so both run the same SQL. Every result
+comes back through :func:`fetch`, the engine's instrumented door (``kind`` says whether it is
+an aggregate or the campaign's population, a sample of the base); :func:`query` runs SQL on
+small pandas tables (a campaign's population with the contacts).
 
 Definitions (all dates inclusive; ``order_key`` as in :mod:`rfm_helpers.rfm`: the order id
 when the data has one, else the purchase day):
@@ -26,12 +30,14 @@ when the data has one, else the purchase day):
 from __future__ import annotations
 
 import datetime as dt
+import weakref
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 
-__all__ = ["query", "order_key_sql", "outcomes_sql", "period_outcomes_sql", "population_rfm_sql",
+__all__ = ["Tx", "in_engine", "fetch", "register", "date_range", "scored_table", "query", "order_key_sql", "outcomes_sql", "period_outcomes_sql", "population_rfm_sql",
            "fingerprint_sql", "transitions_sql"]
 
 
@@ -48,6 +54,75 @@ def query(sql: str, **tables: Any) -> pd.DataFrame:
     finally:
         con.close()
     return result.to_pandas(types_mapper={pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype()}.get)
+
+
+@dataclass(frozen=True)
+class Tx:
+    """Clean transactions in an engine: ``engine`` (:class:`rfm_helpers.engine.Engine`), the
+    ``table`` (or view) name, and whether the rows carry an ``order_id``."""
+
+    engine: Any
+    table: str
+    has_order_id: bool
+
+    @classmethod
+    def of(cls, engine: Any, table: str) -> "Tx":
+        """The transactions ``table`` of ``engine`` (its columns tell whether there is an order id)."""
+        return cls(engine, table, "order_id" in engine.sql(f"SELECT * FROM {table} LIMIT 0").columns)
+
+
+def in_engine(transactions: Any, engine: Any = None) -> Tx:
+    """``transactions`` as a :class:`Tx`: as is when it already is one, else the pandas frame
+    registered in ``engine`` (default: a new DuckDB engine of its own)."""
+    if isinstance(transactions, Tx):
+        return transactions
+    if engine is None:
+        from ..engine import DuckDBEngine
+
+        engine = DuckDBEngine()
+    name = register(engine, transactions, "camp_tx")
+    return Tx(engine, name, "order_id" in transactions.columns)
+
+
+def register(engine: Any, frame: Any, stem: str) -> str:
+    """Register a pandas frame in ``engine`` under a fresh name; returns the name."""
+    name = engine.unique_name(stem)
+    engine.register(name, frame)
+    return name
+
+
+def fetch(engine: Any, text: str, *, label: str, kind: str = "aggregate") -> pd.DataFrame:
+    """The result of ``text`` in pandas, through the engine's instrumented fetch. ``kind``:
+    ``aggregate`` (counts and sums per group, segment, cell...) or ``sample`` (rows of one
+    campaign's population: the statistics that need per-customer values get only those)."""
+    return engine.fetch(text, label=label, kind=kind)
+
+
+def date_range(tx: Tx) -> tuple[dt.date | None, dt.date | None, int]:
+    """First and last transaction day and the number of rows (an aggregate)."""
+    (first, last, n), = tx.engine.scalar_rows(
+        f"SELECT min(CAST(order_date AS DATE)), max(CAST(order_date AS DATE)), count(*) FROM {tx.table}",
+        label="campaign: transaction dates")
+    return first, last, int(n)
+
+
+_SCORED: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
+
+
+def scored_table(tx: Tx, as_of: dt.date, window_days: int | None) -> str:
+    """The scored RFM table of the whole base as of ``as_of`` (the columns of
+    :func:`rfm_helpers.rfm.scored_rfm_sql`), computed once per engine, transactions and date
+    and kept in the engine: a campaign's pre-period covariates and its segments before sending
+    read the same scores."""
+    from ..rfm import scored_rfm_sql
+
+    cache = _SCORED.setdefault(tx.engine, {})
+    key = (tx.table, as_of, window_days)
+    if key not in cache:
+        cache[key] = tx.engine.materialize(scored_rfm_sql(tx.table, as_of, window_days, has_order_id=tx.has_order_id,
+                                                          order=False),
+                                           "camp_scored")
+    return cache[key]
 
 
 def order_key_sql(has_order_id: bool) -> str:

@@ -40,11 +40,12 @@ def segment_labels(segment_map: str, language: str) -> dict[str, str]:
 
 
 def run_context(p: Any, segment_map: str = "classic") -> Any:
-    """The :class:`~rfm_helpers.campaigns.RunContext` of a prepared run (with its contacts)."""
+    """The :class:`~rfm_helpers.campaigns.RunContext` of a prepared run (with its contacts): the
+    run's engine and tables, never its per-customer pandas copies."""
     from ..campaigns import RunContext
     from ..load.contacts import load_contacts
 
-    return RunContext(p.transactions, p.as_of, p.rfm, p.source, segment_map, p.window_days, load_contacts(p.source))
+    return RunContext.from_prepared(p, segment_map, load_contacts(p.source))
 
 
 def summary_entry(evaluation: Mapping[str, Any]) -> dict[str, Any]:
@@ -210,7 +211,8 @@ def create_from_notebook(p: Any, *, name: str, segments: str, channel: str, send
                          cost_per_contact: float = 0.0, segment_map: str = "classic", language: str = "en",
                          currency: str = "", dry_run: bool = True, reports_dir: str | os.PathLike = "",
                          formats: tuple[str, ...] = ("csv", "xlsx")) -> Any:
-    """``campaign create`` for a prepared run (the notebook path and the command line)."""
+    """``campaign create`` for a prepared run (the notebook path and the command line): the
+    customers of the segments are selected in the run's engine (only they reach pandas)."""
     import datetime as dt
 
     from ..campaigns.create import create_campaign
@@ -219,7 +221,7 @@ def create_from_notebook(p: Any, *, name: str, segments: str, channel: str, send
     from .texts.act import export_words
 
     return create_campaign(
-        rfm=p.rfm, as_of=p.as_of, reports_dir=reports_dir or registry_root(p.run_dir), name=name,
+        rfm=p.rfm_table, engine=p.engine, as_of=p.as_of, reports_dir=reports_dir or registry_root(p.run_dir), name=name,
         segments=[s.strip() for s in str(segments).split(",") if s.strip()], channel=channel,
         send_date=send_date if isinstance(send_date, dt.date) else dt.date.fromisoformat(str(send_date)),
         outcome_window_days=int(outcome_window_days), control_share=float(control_share), seed=int(seed),
