@@ -381,8 +381,19 @@ def _outcome_remarks(con: duckdb.DuckDBPyConnection, cols: dict[str, str], spec:
             remarks.append(Remark("quantity_not_numbers", {"column": cols["quantity"], "count": int(bad)}))
     factor = spec.cleaning.outlier_factor
     if factor:
-        n_pos, med = con.execute("SELECT count(*), median(amount_final) FROM outcome WHERE reason IS NULL "
-                                 "AND amount_final > 0").fetchall()[0]
+        # the exact median from the distinct amounts and their counts: DuckDB's median() holds every
+        # value in memory (it failed at 1e7 rows within the loader's memory budget); a grouped
+        # count spills, and the distinct amounts of real data are few. Middle two values averaged
+        # for an even count, as pandas (and the Spark source path) do.
+        n_pos = con.execute("SELECT count(*) FROM outcome WHERE reason IS NULL AND amount_final > 0").fetchall()[0][0]
+        med = None
+        if n_pos >= 10:
+            lo, hi = (n_pos - 1) // 2 + 1, n_pos // 2 + 1
+            med = con.execute(f"""WITH d AS (SELECT amount_final AS v, count(*) AS c FROM outcome
+                                             WHERE reason IS NULL AND amount_final > 0 GROUP BY 1),
+                s AS (SELECT v, sum(c) OVER (ORDER BY v) AS cum FROM d)
+                SELECT (CAST(min(v) FILTER (WHERE cum >= {lo}) AS DOUBLE)
+                        + CAST(min(v) FILTER (WHERE cum >= {hi}) AS DOUBLE)) / 2 FROM s""").fetchall()[0][0]
         if n_pos >= 10 and med:
             big, largest, row = con.execute(f"""SELECT count(*) FILTER (WHERE amount_final > {factor} * {med}),
                 max(amount_final), arg_max(source_row, amount_final) FROM outcome WHERE reason IS NULL""").fetchall()[0]
