@@ -353,9 +353,9 @@ def main(argv=None) -> int:
     print(_table(rows))
     if args.report:
         for n in parse_sizes(args.report_size):
-            core = run_one("rfm_helpers_scored", generate(n, root / f"tx_{n}.parquet"), timeout=args.report_timeout)
             print(f"\nfull monthly report (run_month) on {n:,} transactions ...", flush=True)
             rep = bench_report(n, root, timeout=args.report_timeout)
+            core = run_one("rfm_helpers_scored", generate(n, root / f"tx_{n}.parquet"), timeout=args.report_timeout)
             print(_report_table(n, rep, core), flush=True)
     return 0
 
