@@ -273,6 +273,14 @@ class KernelPrewarmer:
         import asyncio
         import threading
 
+        # import what both threads use here, before the thread starts: importing jupyter_client in
+        # the prewarm thread while papermill imports it in this one fails now and then with a
+        # circular-import ImportError (seen on a 1e8 run: "cannot import name 'AsyncKernelManager'
+        # from partially initialized module 'jupyter_client.manager'")
+        import jupyter_client.manager  # noqa: F401
+        import papermill  # noqa: F401
+        from jupyter_client import AsyncKernelManager  # noqa: F401
+
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="rfm-kernel-prewarm", daemon=True)
         self._thread.start()
