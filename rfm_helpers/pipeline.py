@@ -52,7 +52,7 @@ def resolve_source(source_config: str | os.PathLike | dict | SourceSpec | None) 
 
 
 #: DuckDB's memory limit for a notebook's engine (``RFM_DUCKDB_MEMORY`` overrides it).
-ENGINE_MEMORY_LIMIT = "2GB"
+ENGINE_MEMORY_LIMIT = "3GB"
 
 
 @dataclass
@@ -139,8 +139,28 @@ class Prepared:
 
             rel = scored_rfm_relation(self.transactions_source, self.as_of, self.window_days, n=self.n_scores,
                                       engine=self.engine, order=True)
-            self._tables["rfm"] = self.engine.materialize(rel, "rfm_scored")
+            cached = self.rfm_file
+            if cached is None:  # no run cache (an interactive session, or transactions given)
+                self._tables["rfm"] = self.engine.materialize(rel, "rfm_scored")
+            else:
+                if not cached.exists():  # the first notebook of the run that needs it writes it
+                    _copy_sorted(self.engine, rel.sql, cached)
+                name = self.engine.unique_name("rfm_scored")
+                self.engine.con.execute(f"CREATE TEMP VIEW {name} AS SELECT * FROM read_parquet('{cached.as_posix()}')")
+                self._tables["rfm"] = name
         return self._tables["rfm"]
+
+    @property
+    def rfm_file(self) -> Path | None:
+        """Where a run keeps its scored RFM table (beside the run cache's transactions, named
+        after them, the analysis date, the window and the number of scores), so the notebooks of
+        one run compute it once; ``None`` without a run cache."""
+        clean = self.load.clean_file
+        if not clean or self.__dict__.get("_transactions") is not None:
+            return None
+        clean = Path(clean)
+        return clean.with_name(f"{clean.stem}-rfm-{self.as_of.isoformat()}-w{self.window_days or 0}"
+                               f"-n{self.n_scores}.parquet")
 
     @property
     def rfm(self) -> pd.DataFrame:
@@ -157,6 +177,21 @@ class Prepared:
     @rfm.setter
     def rfm(self, frame: pd.DataFrame) -> None:
         self._rfm = frame
+
+
+def _copy_sorted(engine: Any, sql: str, path: Path) -> None:
+    """``COPY (sql) TO path`` (Parquet) within the engine's memory limit: the query's own ORDER
+    BY fixes the rows' order, so DuckDB need not keep insertion order (which holds whole
+    intermediate results in memory: at 1e8 transactions the scored table did not fit in 2 GB
+    that way, and does in 3 GB without). Written to a temporary name, then renamed."""
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
+    con = engine.con
+    con.execute("SET preserve_insertion_order = false")
+    try:
+        con.execute(f"COPY ({sql}) TO '{tmp.as_posix()}' (FORMAT parquet)")
+    finally:
+        con.execute("SET preserve_insertion_order = true")
+    os.replace(tmp, path)
 
 
 def _get_transactions(self: Prepared) -> pd.DataFrame:

@@ -171,3 +171,28 @@ def test_the_loader_writes_the_kept_rows_from_duckdb_as_it_builds_them_in_pandas
     if name == "refunds_first.csv":
         assert in_pandas.remark("channel_empty") and "channel" not in in_file.clean.columns
         assert in_pandas.rows_quarantined >= 4 and in_pandas.remark("refunds_netted")
+
+
+def test_scored_rfm_is_computed_once_per_run_and_equals_the_direct_computation(tmp_path):
+    """The first notebook that needs the scored table writes it beside the run cache (Parquet,
+    written by the engine within its memory limit); later notebooks read that file. Same
+    table, order and dtypes as compute_scored_rfm, with and without a window; no
+    per-customer fetch to build it."""
+    from rfm_helpers.engine.fetch import recording_fetches
+    from rfm_helpers.pipeline import prepare
+    from rfm_helpers.rfm import compute_scored_rfm
+
+    for window in (0, 120):
+        first = prepare(analysis_date="1998-03-31", run_dir=tmp_path, window_days=window)
+        with recording_fetches() as fetched:
+            name = first.rfm_table
+            customers = first.engine.scalar_rows(f"SELECT count(*) FROM {name}", label="customers")[0][0]
+        assert fetched and {f.kind for f in fetched} == {"aggregate"}
+        assert first.rfm_file.exists() and f"-w{window}-" in first.rfm_file.name
+        stamp = first.rfm_file.stat().st_mtime_ns
+        later = prepare(analysis_date="1998-03-31", run_dir=tmp_path, window_days=window)
+        got = later.rfm
+        assert later.rfm_file.stat().st_mtime_ns == stamp  # read, not written again
+        want = compute_scored_rfm(later.load.clean, later.as_of, window or None)
+        pd.testing.assert_frame_equal(got, want)
+        assert len(got) == customers
