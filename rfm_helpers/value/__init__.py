@@ -8,6 +8,7 @@ store      the per-customer tables in DuckDB / Parquet: pandas sees samples and 
 backtest   fit up to a cut-off, predict the next period, compare with a naive baseline
 segments   value per segment / cluster, slipping customers, value at risk, data sufficiency
 analysis   the whole stage in one call (notebook 06) and the per-customer export
+groups     notebook 06's segments and clusters of every customer in the run's engine, as a Parquet file
 
 PyMC-Marketing is imported on first fit (a few seconds), not when this package is imported;
 scoring does not need it.

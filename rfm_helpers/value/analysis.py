@@ -78,7 +78,7 @@ def analyse_value(transactions: Any, as_of: Any, *, transaction_model: str = "bg
                   annual_discount_rate: float = 0.10, holdout_days: int = 90, backtest: bool = True,
                   fit_customers: int | None = FIT_CUSTOMERS, mcmc_customers: int = 2000, random_seed: int = 0,
                   backtest_customers: int | None = BACKTEST_CUSTOMERS,
-                  groups: Mapping[str, pd.Series] | None = None, group_order: Mapping[str, list] | None = None,
+                  groups: Mapping[str, Any] | None = None, group_order: Mapping[str, list] | None = None,
                   export: Any = None, keep_values: bool = False,
                   memory_limit: str = DEFAULT_MEMORY_LIMIT) -> ValueAnalysis:
     """Run the value stage on clean transactions up to ``as_of`` (a pandas frame or Parquet
@@ -87,7 +87,9 @@ def analyse_value(transactions: Any, as_of: Any, *, transaction_model: str = "bg
     :mod:`~rfm_helpers.value.segments`).
 
     ``groups``: named groupings of customers (a Series of group keys indexed by customer id,
-    e.g. RFM segment or cluster), summed per group into ``ValueAnalysis.groups[name]`` in the
+    e.g. RFM segment or cluster; or ``(parquet_path, column)``: a Parquet file with ``customer_id``
+    and the keys in ``column``, read by DuckDB, as :func:`~rfm_helpers.value.groups.engine_groups`
+    writes it), summed per group into ``ValueAnalysis.groups[name]`` in the
     order ``group_order[name]``. ``export``: the run's :class:`rfm_helpers.act.ExportWriter`; the per-customer
     table is written through it as ``customer_value_<YYYY-MM>.csv`` (the run's CSV dialect,
     every value quoted, money in exact cents, ids byte for byte) straight from DuckDB.
@@ -124,7 +126,10 @@ def analyse_value(transactions: Any, as_of: Any, *, transaction_model: str = "bg
             headline = value_headline(view, horizons[0], con=store.con)
             bands = p_alive_histogram(view, con=store.con)
             for name, keys in (groups or {}).items():
-                store.register_groups(f"groups_{name}", keys)
+                if isinstance(keys, tuple):  # (Parquet path, column)
+                    store.register_groups(f"groups_{name}", *keys)
+                else:
+                    store.register_groups(f"groups_{name}", keys)
                 tables[name] = value_by_group(view, f"groups_{name}", order=(group_order or {}).get(name),
                                               horizon=horizons[0], con=store.con)
             if export is not None:

@@ -220,11 +220,21 @@ class ValueStore:
                          f"FROM {src}")
         return view
 
-    def register_groups(self, name: str, groups: pd.Series) -> str:
-        """Register group keys (a Series indexed by customer id) as table ``name`` with columns
-        ``customer_id`` and ``grp``."""
+    def register_groups(self, name: str, groups: Any, column: str | None = None) -> str:
+        """Register group keys as table ``name`` with columns ``customer_id`` and ``grp``:
+        ``groups`` is a Series indexed by customer id, or a Parquet file path with a
+        ``customer_id`` column and the group keys in ``column`` (registered as a view over
+        ``read_parquet``: the customers never come into pandas)."""
+        if isinstance(groups, (str, Path)):
+            if not column:
+                raise ValueError("a Parquet file of groups needs the column of the group keys (column=...)")
+            col = '"' + str(column).replace('"', '""') + '"'
+            self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT CAST(customer_id AS VARCHAR) AS customer_id, "
+                             f"CAST({col} AS VARCHAR) AS grp FROM read_parquet({_quote_path(Path(groups))})")
+            return name
+        if column is not None:
+            raise ValueError("column= is for a Parquet file of groups, not a Series")
         frame = pd.DataFrame({"customer_id": pd.Index(groups.index).astype(str),
                               "grp": groups.astype("string").to_numpy()})
         self.con.register(name, frame)
         return name
-
