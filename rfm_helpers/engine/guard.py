@@ -69,8 +69,10 @@ class FrameGuard:
         import pandas as pd
 
         found = 0
+        kinds = (pd.DataFrame, pd.Series)
         for obj in gc.get_objects():
-            if not isinstance(obj, (pd.DataFrame, pd.Series)) or id(obj) in self._seen:
+            # type(), not isinstance(): isinstance() on a dead weak proxy raises ReferenceError
+            if not issubclass(type(obj), kinds) or id(obj) in self._seen:
                 continue
             rows = len(obj)
             if rows <= self.bound:
