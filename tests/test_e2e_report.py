@@ -87,6 +87,18 @@ def test_every_notebook_has_html_and_executed_copy(real_run):
         assert errors == [], stem
 
 
+def test_no_raw_python_values_on_the_pages(real_run):
+    """A stakeholder page shows tables, charts and sentences, never the repr of a value a cell
+    happened to return (a dict of figures, a list, a DataFrame's text): every ``execute_result``
+    of the executed notebooks is rich output (HTML or an image), not plain text alone."""
+    for stem in _notebooks(real_run):
+        nb = nbformat.read(real_run / f"{stem}.ipynb", as_version=4)
+        raw = [(i, o["data"]["text/plain"][:80]) for i, c in enumerate(nb.cells) if c.cell_type == "code"
+               for o in c.get("outputs", []) if o.get("output_type") == "execute_result"
+               and set(o.get("data", {})) <= {"text/plain"}]
+        assert raw == [], f"{stem}: a cell's return value is printed on the page: {raw[:2]}"
+
+
 def test_html_has_no_code_and_no_errors(real_run):
     for stem in _notebooks(real_run):
         page = (real_run / f"{stem}.html").read_text(encoding="utf-8")
