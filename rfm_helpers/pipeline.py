@@ -96,13 +96,15 @@ class Prepared:
         """The run's DuckDB engine (:class:`rfm_helpers.engine.DuckDBEngine`), opened on first use.
 
         Its memory is bounded (``RFM_DUCKDB_MEMORY``, default :data:`ENGINE_MEMORY_LIMIT`):
-        beyond it DuckDB spills to ``run_dir/.cache/spill``, so a month of 1e8 transactions runs
+        beyond it DuckDB spills to ``run_dir/.cache/spill/<process id>``, so a month of 1e8 transactions runs
         in a few GB (DuckDB's own default would let it take 80% of the machine's memory)."""
         if self._engine is None:
             from .engine import DuckDBEngine
 
             self._engine = DuckDBEngine(memory_limit=os.environ.get("RFM_DUCKDB_MEMORY", ENGINE_MEMORY_LIMIT))
-            spill = self.run_dir / CACHE_DIR / "spill"
+            # a folder per process: two kernels on one run folder (two notebooks open in
+            # JupyterLab) must not share DuckDB's spill files
+            spill = self.run_dir / CACHE_DIR / "spill" / str(os.getpid())
             spill.mkdir(parents=True, exist_ok=True)
             self._engine.con.execute(f"SET temp_directory = '{spill.as_posix()}'")
         return self._engine

@@ -130,17 +130,21 @@ def engine(**frames: Any) -> Iterator[Any]:
     # buffers small and the rows in order (measured on 478k customers: half the time and a
     # quarter of the memory of two threads; benchmarks/bench_exports.py).
     import os
+    import shutil
     import tempfile
 
-    # bounded memory: sorting a list of tens of millions of customers spills to disk
+    # bounded memory: sorting a list of tens of millions of customers spills to disk, into a
+    # folder of this connection's own (two processes writing lists at once must not share one)
+    spill = tempfile.mkdtemp(prefix="rfm-export-")
     con = duckdb.connect(config={"threads": 1, "memory_limit": os.environ.get("RFM_EXPORT_DUCKDB_MEMORY", "1GB"),
-                                 "temp_directory": os.path.join(tempfile.gettempdir(), "rfm_export_spill")})
+                                 "temp_directory": spill})
     try:
         for name, frame in frames.items():
             con.register(name, frame)
         yield con
     finally:
         con.close()
+        shutil.rmtree(spill, ignore_errors=True)
 
 
 def sql_literal(value: str) -> str:
