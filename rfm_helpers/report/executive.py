@@ -182,7 +182,7 @@ def segment_figures(snapshots: Mapping[str, pd.DataFrame], order: list[str], map
     last month's, in the value ``order``; and the customers who moved from the more valuable
     half into at-risk or churn segments this month, with their spend to date (last month's
     RFM monetary), in total and per destination segment."""
-    from ..tracking import flow_customers
+    from ..tracking import flow_customers, moved_to_risk, segment_rows
 
     months = [m for m, s in snapshots.items() if len(s)]
     if not months:
@@ -196,31 +196,13 @@ def segment_figures(snapshots: Mapping[str, pd.DataFrame], order: list[str], map
         return g.agg(customers=("customer_id", "size"), revenue=("month_spend", "sum"),
                      spend_to_date=("monetary", "sum"))
 
-    now = per_segment(curr)
-    before = per_segment(prev) if prev is not None else None
-    keys = list(order) + [k for k in now.index if k not in order]
-    rows = []
-    for k in keys:
-        had = before is not None and k in before.index
-        if k not in now.index and not had:
-            continue
-        row = {"segment": k, "customers": int(now["customers"].get(k, 0)),
-               "revenue": round(float(now["revenue"].get(k, 0.0)), 2),
-               "spend_to_date": round(float(now["spend_to_date"].get(k, 0.0)), 2),
-               "previous_customers": None, "previous_revenue": None, "previous_spend_to_date": None}
-        if before is not None:
-            row["previous_customers"] = int(before["customers"].get(k, 0))
-            row["previous_revenue"] = round(float(before["revenue"].get(k, 0.0)), 2)
-            row["previous_spend_to_date"] = round(float(before["spend_to_date"].get(k, 0.0)), 2)
-        rows.append(row)
+    rows = segment_rows(per_segment(curr), per_segment(prev) if prev is not None else None, list(order))
     moved = None
     if prev is not None:
         movers = flow_customers(prev, curr, list(order))
         by = movers.groupby(movers["to"].astype(str)).agg(customers=("customer_id", "size"),
                                                           spend_to_date=("monetary_before", "sum"))
-        moved = {"customers": int(len(movers)), "spend_to_date": round(float(movers["monetary_before"].sum()), 2),
-                 "by_segment": {str(k): {"customers": int(v.customers), "spend_to_date": round(float(v.spend_to_date), 2)}
-                                for k, v in by.iterrows()}}
+        moved = moved_to_risk(len(movers), float(movers["monetary_before"].sum()), by)
     return {"map": map_name, "month": months[-1], "previous_month": months[-2] if prev is not None else None,
             "order": list(order), "segments": rows, "moved_to_risk": moved}
 

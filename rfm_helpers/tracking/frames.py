@@ -74,6 +74,10 @@ __all__ = [
     "key_flows",
     "headline",
     "month_findings",
+    "headline_figures",
+    "finding_codes",
+    "segment_rows",
+    "moved_to_risk",
 ]
 
 #: Row label of the transition matrix for customers who were not in last month's snapshot.
@@ -480,15 +484,20 @@ def flow_customers(prev: pd.DataFrame, curr: pd.DataFrame, order: list[str]) -> 
 def headline(snapshots: Mapping[str, pd.DataFrame], order: list[str]) -> dict[str, Any]:
     """Figures for the run summary: movements this month, churn entries, biggest flow."""
     months = list(snapshots)
-    out: dict[str, Any] = {"months_tracked": len(months)}
     if len(months) < 2:
-        return out
+        return {"months_tracked": len(months)}
     prev, curr = snapshots[months[-2]], snapshots[months[-1]]
-    mv = movements(prev, curr, order)
-    ch = churn_flows({m: snapshots[m] for m in months[-2:]})
+    return headline_figures(len(months), movements(prev, curr, order),
+                            churn_flows({m: snapshots[m] for m in months[-2:]}), key_flows(prev, curr, order, top=1))
+
+
+def headline_figures(months_tracked: int, mv: dict[str, int], ch: pd.DataFrame, flows: pd.DataFrame) -> dict[str, Any]:
+    """:func:`headline` from the last two months' :func:`movements`, :func:`churn_flows` and
+    :func:`key_flows` (``top=1``) - one assembly for the pandas path and the engine's
+    :class:`~rfm_helpers.tracking.monthly.MonthlyTracking`."""
+    out: dict[str, Any] = {"months_tracked": months_tracked}
     out.update({"moved_up": mv["up"], "moved_down": mv["down"], "new_customers": mv["new"],
                 "entered_churn": int(ch["entered_churn"].iloc[0]) if len(ch) else 0})
-    flows = key_flows(prev, curr, order, top=1)
     if len(flows):
         f = flows.iloc[0]
         out["top_flow"] = f"{f['from']} -> {f['to']}"
@@ -513,19 +522,56 @@ def month_findings(snapshots: Mapping[str, pd.DataFrame], order: list[str],
     if len(months) < 2:
         return [("one_month", {})]
     prev, curr = snapshots[months[-2]], snapshots[months[-1]]
-    mv = movements(prev, curr, order)
-    out: list[tuple[str, dict[str, Any]]] = [
-        ("moves", {"prev": months[-2], "curr": months[-1], **mv})]
+    return finding_codes((months[-2], months[-1]), movements(prev, curr, order),
+                         churn_flows({m: snapshots[m] for m in months[-2:]}), churn_segments(order),
+                         key_flows(prev, curr, order, top=top))
+
+
+def segment_rows(now: pd.DataFrame, before: pd.DataFrame | None, order: list[str]) -> list[dict[str, Any]]:
+    """The executive summary's segment rows (:func:`rfm_helpers.report.executive.segment_figures`)
+    from this month's and last month's per-segment figures (``now``/``before``: indexed by
+    segment, columns ``customers``, ``revenue``, ``spend_to_date``), in value ``order`` then
+    any other segment of this month; segments empty in both months are left out."""
+    rows = []
+    for k in list(order) + [k for k in now.index if k not in order]:
+        had = before is not None and k in before.index
+        if k not in now.index and not had:
+            continue
+        row = {"segment": k, "customers": int(now["customers"].get(k, 0)),
+               "revenue": round(float(now["revenue"].get(k, 0.0)), 2),
+               "spend_to_date": round(float(now["spend_to_date"].get(k, 0.0)), 2),
+               "previous_customers": None, "previous_revenue": None, "previous_spend_to_date": None}
+        if before is not None:
+            row["previous_customers"] = int(before["customers"].get(k, 0))
+            row["previous_revenue"] = round(float(before["revenue"].get(k, 0.0)), 2)
+            row["previous_spend_to_date"] = round(float(before["spend_to_date"].get(k, 0.0)), 2)
+        rows.append(row)
+    return rows
+
+
+def moved_to_risk(customers: int, spend_to_date: float, by: pd.DataFrame) -> dict[str, Any]:
+    """The executive summary's ``moved_to_risk``: customers who moved into at-risk or churn
+    segments, their spend to date, and the same per destination (``by``: indexed by segment,
+    columns ``customers``, ``spend_to_date``)."""
+    return {"customers": int(customers), "spend_to_date": round(float(spend_to_date), 2),
+            "by_segment": {str(k): {"customers": int(v.customers), "spend_to_date": round(float(v.spend_to_date), 2)}
+                           for k, v in by.iterrows()}}
+
+
+def finding_codes(pair: tuple[str, str], mv: dict[str, int], ch: pd.DataFrame, churn: Iterable[str],
+                  flows: pd.DataFrame) -> list[tuple[str, dict[str, Any]]]:
+    """:func:`month_findings` of the months ``pair`` from their :func:`movements`,
+    :func:`churn_flows`, the map's churn segments and :func:`key_flows` - one assembly for the
+    pandas path and the engine's :class:`~rfm_helpers.tracking.monthly.MonthlyTracking`."""
+    out: list[tuple[str, dict[str, Any]]] = [("moves", {"prev": pair[0], "curr": pair[1], **mv})]
     if mv["down"] > mv["up"]:
         out.append(("cooling", {"up": mv["up"], "down": mv["down"]}))
     elif mv["up"] > mv["down"]:
         out.append(("warming", {"up": mv["up"], "down": mv["down"]}))
-    ch = churn_flows({m: snapshots[m] for m in months[-2:]})
-    churn = churn_segments(order)
+    churn = list(churn)
     if len(ch) and churn:
         out.append(("churn", {"entered": int(ch["entered_churn"].iloc[0]), "returned": int(ch["returned"].iloc[0]),
-                              "segments": list(churn)}))
-    flows = key_flows(prev, curr, order, top=top)
+                              "segments": churn}))
     if flows.empty:
         out.append(("no_flow", {}))
     for _, f in flows.iterrows():

@@ -54,7 +54,8 @@ import pyarrow.parquet as pq
 from ..rfm import parse_as_of
 from ..rfm.sql import _cuts_sql, _join_cuts, _score_cases  # the quantile rule of score_sql, per month
 from .frames import (GONE, NEW, _META_KEY, _META_KEYS, _stored_settings, at_risk_segments, churn_segments,
-                     month_end, month_key, snapshot_path)
+                     finding_codes, headline_figures, month_end, month_key, moved_to_risk, segment_rows,
+                     snapshot_path)
 
 __all__ = ["MonthlyTracking", "track_months", "snapshot_settings", "SNAPSHOT_SCHEMA"]
 
@@ -567,45 +568,19 @@ class MonthlyTracking:
 
     def headline(self, order: list[str]) -> dict[str, Any]:
         """:func:`~rfm_helpers.tracking.frames.headline`."""
-        out: dict[str, Any] = {"months_tracked": len(self.months)}
         pair = self._last_two()
         if pair is None:
-            return out
-        mv = self.movements(*pair, order)
-        ch = self.churn_flows(months=list(pair))
-        out.update({"moved_up": mv["up"], "moved_down": mv["down"], "new_customers": mv["new"],
-                    "entered_churn": int(ch["entered_churn"].iloc[0]) if len(ch) else 0})
-        flows = self.key_flows(*pair, order, top=1)
-        if len(flows):
-            f = flows.iloc[0]
-            out["top_flow"] = f"{f['from']} -> {f['to']}"
-            out["top_flow_customers"] = int(f["customers"])
-            out["top_flow_value_at_stake"] = round(float(f["value_at_stake"]), 2)
-        return out
+            return {"months_tracked": len(self.months)}
+        return headline_figures(len(self.months), self.movements(*pair, order), self.churn_flows(months=list(pair)),
+                                self.key_flows(*pair, order, top=1))
 
     def month_findings(self, order: list[str], top: int = 3) -> list[tuple[str, dict[str, Any]]]:
         """:func:`~rfm_helpers.tracking.frames.month_findings` (codes with values)."""
         pair = self._last_two()
         if pair is None:
             return [("one_month", {})]
-        mv = self.movements(*pair, order)
-        out: list[tuple[str, dict[str, Any]]] = [("moves", {"prev": pair[0], "curr": pair[1], **mv})]
-        if mv["down"] > mv["up"]:
-            out.append(("cooling", {"up": mv["up"], "down": mv["down"]}))
-        elif mv["up"] > mv["down"]:
-            out.append(("warming", {"up": mv["up"], "down": mv["down"]}))
-        ch = self.churn_flows(months=list(pair))
-        churn = churn_segments(order)
-        if len(ch) and churn:
-            out.append(("churn", {"entered": int(ch["entered_churn"].iloc[0]), "returned": int(ch["returned"].iloc[0]),
-                                  "segments": list(churn)}))
-        flows = self.key_flows(*pair, order, top=top)
-        if flows.empty:
-            out.append(("no_flow", {}))
-        for _, f in flows.iterrows():
-            out.append(("flow", {"customers": int(f["customers"]), "from": f["from"], "to": f["to"],
-                                 "kind": f["kind"], "value": float(f["value_at_stake"])}))
-        return out
+        return finding_codes(pair, self.movements(*pair, order), self.churn_flows(months=list(pair)),
+                             churn_segments(order), self.key_flows(*pair, order, top=top))
 
     def segment_figures(self, order: list[str], map_name: str) -> dict[str, Any]:
         """The figures of :func:`rfm_helpers.report.executive.segment_figures` (this month's and
@@ -614,30 +589,17 @@ class MonthlyTracking:
         if not self.months:
             return {"map": map_name, "month": None, "previous_month": None, "order": list(order), "segments": [],
                     "moved_to_risk": None}
-        now = self._month(self.months[-1]).set_index("segment")
+        names = {"month_spend": "revenue", "monetary": "spend_to_date"}
+        now = self._month(self.months[-1]).set_index("segment").rename(columns=names)
         pair = self._last_two()
-        before = self._month(pair[0]).set_index("segment") if pair else None
-        rows = []
-        for k in list(order) + [k for k in now.index if k not in order]:
-            had = before is not None and k in before.index
-            if k not in now.index and not had:
-                continue
-            row = {"segment": k, "customers": int(now["customers"].get(k, 0)),
-                   "revenue": round(float(now["month_spend"].get(k, 0.0)), 2),
-                   "spend_to_date": round(float(now["monetary"].get(k, 0.0)), 2),
-                   "previous_customers": None, "previous_revenue": None, "previous_spend_to_date": None}
-            if before is not None:
-                row["previous_customers"] = int(before["customers"].get(k, 0))
-                row["previous_revenue"] = round(float(before["month_spend"].get(k, 0.0)), 2)
-                row["previous_spend_to_date"] = round(float(before["monetary"].get(k, 0.0)), 2)
-            rows.append(row)
+        before = self._month(pair[0]).set_index("segment").rename(columns=names) if pair else None
+        rows = segment_rows(now, before, order)
         moved = None
         if pair is not None:
             mv = self._moved(*pair, list(order))
             by = mv.groupby(mv["to"].astype(str))[["customers", "monetary_before"]].sum()
-            moved = {"customers": int(mv["customers"].sum()), "spend_to_date": round(float(mv["monetary_before"].sum()), 2),
-                     "by_segment": {str(k): {"customers": int(v.customers), "spend_to_date": round(float(v.monetary_before), 2)}
-                                    for k, v in by.iterrows()}}
+            moved = moved_to_risk(int(mv["customers"].sum()), float(mv["monetary_before"].sum()),
+                                  by.rename(columns={"monetary_before": "spend_to_date"}))
         return {"map": map_name, "month": self.months[-1], "previous_month": pair[0] if pair else None,
                 "order": list(order), "segments": rows, "moved_to_risk": moved}
 
