@@ -126,10 +126,11 @@ def scored_table(tx: Tx, as_of: dt.date, window_days: int | None) -> str:
 
 
 def order_key_sql(has_order_id: bool) -> str:
-    """How one order is recognised (the same rule as the RFM aggregation)."""
-    if has_order_id:
-        return "COALESCE(CAST(order_id AS VARCHAR), CAST(CAST(order_date AS DATE) AS VARCHAR))"
-    return "CAST(CAST(order_date AS DATE) AS VARCHAR)"
+    """How one order is recognised: :func:`rfm_helpers.rfm.sql.order_key_sql` (the rule of the
+    RFM aggregation), as text."""
+    from ..rfm.sql import order_key_sql as rule
+
+    return f"CAST({rule(has_order_id)} AS VARCHAR)"
 
 
 def _d(day: dt.date) -> str:

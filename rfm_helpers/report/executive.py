@@ -119,6 +119,8 @@ def month_figures(transactions: Any, as_of: dt.date, *, active_days: int = ACTIV
 
     if isinstance(as_of, dt.datetime):
         as_of = as_of.date()
+    from ..rfm.sql import order_key_sql
+
     periods = periods_for(as_of)
     if isinstance(transactions, str):
         if engine is None:
@@ -128,8 +130,7 @@ def month_figures(transactions: Any, as_of: dt.date, *, active_days: int = ACTIV
         columns = list(transactions.columns)
     has_id = "order_id" in columns
     # without an order id, one customer's purchases of one day are one order (RFM frequency)
-    order_key = ("COALESCE(CAST(order_id AS VARCHAR), CAST(CAST(order_date AS DATE) AS VARCHAR))" if has_id
-                 else "CAST(order_date AS DATE)")
+    order_key = order_key_sql(has_id)
     last_days, counts, sums = [], [], []
     for k, p in periods.items():
         start, end = f"DATE '{p.start}'", f"DATE '{p.end}'"

@@ -126,6 +126,16 @@ def check_keys(by: Iterable[str]) -> list[str]:
     return keys
 
 
+def order_key_sql(has_order_id: bool) -> str:
+    """How one order is recognised, as SQL over ``order_id`` / ``order_date``: the order id
+    when the data have one (a row without it: its purchase day), else the purchase day - all
+    rows of one customer on one calendar day are one order. The one rule of every count of
+    orders (RFM frequency, month-end snapshots, the month page's figures, campaign outcomes)."""
+    if has_order_id:
+        return "COALESCE(CAST(order_id AS VARCHAR), CAST(CAST(order_date AS DATE) AS VARCHAR))"
+    return "CAST(order_date AS DATE)"
+
+
 def rfm_body_sql(
     source: str,
     as_of: Any,
@@ -147,10 +157,7 @@ def rfm_body_sql(
     keys = check_keys(by)
     key_select = "".join(f",\n        CAST({k} AS VARCHAR) AS {k}" for k in keys)
     key_list = "".join(f", {k}" for k in keys)
-    if has_order_id:
-        order_key = "COALESCE(CAST(order_id AS VARCHAR), CAST(CAST(order_date AS DATE) AS VARCHAR))"
-    else:
-        order_key = "CAST(order_date AS DATE)"
+    order_key = order_key_sql(has_order_id)
     if window_days is None:
         window_key, window_amount = "order_key", "amount"
     else:

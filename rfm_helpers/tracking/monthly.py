@@ -53,6 +53,7 @@ import pyarrow.parquet as pq
 
 from ..rfm import parse_as_of
 from ..rfm.sql import _cuts_sql, _join_cuts, _score_cases  # the quantile rule of score_sql, per month
+from ..rfm.sql import order_key_sql
 from .frames import (GONE, NEW, _META_KEY, _META_KEYS, _stored_settings, at_risk_segments, churn_segments,
                      finding_codes, headline_figures, month_end, month_key, moved_to_risk, segment_rows,
                      snapshot_path)
@@ -109,13 +110,6 @@ def _has_order_id(engine: Any, source: str) -> bool:
     return "order_id" in engine.sql(f"SELECT * FROM {source} LIMIT 0").columns
 
 
-def _order_key(has_order_id: bool) -> str:
-    # as in rfm_helpers.rfm.sql.rfm_body_sql: an order is its id, else the purchase day
-    if has_order_id:
-        return "COALESCE(CAST(order_id AS VARCHAR), CAST(CAST(order_date AS DATE) AS VARCHAR))"
-    return "CAST(order_date AS DATE)"
-
-
 def _months_values(months: Mapping[str, dt.date], window_days: int | None) -> str:
     rows = []
     for k, (m, as_of) in enumerate(months.items()):
@@ -133,7 +127,7 @@ def _months_values_table(months: Mapping[str, dt.date]) -> str:
 def _tx_cte(source: str, last: dt.date, has_order_id: bool) -> str:
     return f"""mt_tx AS (
     SELECT CAST(customer_id AS VARCHAR) AS customer_id, CAST(order_date AS DATE) AS order_day,
-           {_order_key(has_order_id)} AS order_key, CAST(amount AS DECIMAL(18, {SCALE})) AS amount
+           {order_key_sql(has_order_id)} AS order_key, CAST(amount AS DECIMAL(18, {SCALE})) AS amount
     FROM {source}
     WHERE CAST(order_date AS DATE) <= DATE '{last.isoformat()}'
 )"""
