@@ -176,10 +176,6 @@ class Prepared:
             self._rfm = tidy_rfm(out)
         return self._rfm
 
-    @rfm.setter
-    def rfm(self, frame: pd.DataFrame) -> None:
-        self._rfm = frame
-
 
 def _copy_sorted(engine: Any, sql: str, path: Path) -> None:
     """``COPY (sql) TO path`` (Parquet) within the engine's memory limit: the query's own ORDER
