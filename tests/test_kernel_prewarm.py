@@ -80,7 +80,10 @@ def test_a_failing_notebook_still_shuts_its_warm_kernel_down(tmp_path):
         pid = kernel.manager().provisioner.pid
         with pytest.raises(PapermillExecutionError, match="boom"):
             execute_notebook(src, tmp_path / "out.ipynb", {}, cwd=tmp_path, kernel=kernel)
-        assert not _pid_alive(pid)
+    assert not _pid_alive(pid)  # it exits in the background; closing the prewarmer waits for it
+    out = nbformat.read(tmp_path / "out.ipynb", as_version=4)  # saved at the end whatever happened
+    failed = [c for c in out.cells if c.get("metadata", {}).get("papermill", {}).get("status") == "failed"]
+    assert len(failed) == 1 and failed[0].outputs[-1]["ename"] == "ValueError"
 
 
 def test_imported_modules_warm_up_hooks_run_ahead_and_their_errors_do_not(tmp_path, monkeypatch):
@@ -107,3 +110,20 @@ def test_notebook_06_has_pymc_marketing_imported_ahead():
 
     code = first_cell_imports(Path(__file__).resolve().parents[1] / "notebooks" / "06_customer_value.ipynb")
     assert "'rfm_helpers.value'" in code and callable(getattr(rfm_helpers.value, KERNEL_WARM_UP))
+
+
+def test_the_executed_notebook_is_saved_at_most_every_few_seconds_and_at_the_end(tmp_path, monkeypatch):
+    import papermill.engines
+
+    saves = []
+    real = papermill.engines.write_ipynb
+    monkeypatch.setattr(papermill.engines, "write_ipynb", lambda nb, path: (saves.append(path), real(nb, path)))
+    src = _notebook(tmp_path / "nb.ipynb", "import colorsys")
+    nb = nbformat.read(src, as_version=4)
+    nb.cells += [nbformat.v4.new_code_cell(f"y{i} = {i}") for i in range(20)]
+    nbformat.write(nb, src)
+    out = execute_notebook(src, tmp_path / "out.ipynb", {}, cwd=tmp_path)
+    # two saves per cell before (at its start and its end): 50 writes of the whole notebook
+    assert 1 <= len(saves) <= 4
+    written = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    assert [c.metadata.papermill.status for c in written.cells] == ["completed"] * len(out.cells)

@@ -21,7 +21,7 @@ from .templating import BUNDLED_SOURCE, PARAM_WORDS, display_params, headline, j
 from .texts import executive as executive_texts
 from .texts import run as run_texts
 
-__all__ = ["notebook_title", "notebook_html", "month_index_html", "manifest_view", "campaigns_view"]
+__all__ = ["notebook_title", "notebook_html", "notebook_body", "notebook_page", "month_index_html", "manifest_view", "campaigns_view"]
 
 _CHART = N_("Chart: {section}")
 
@@ -78,7 +78,17 @@ def notebook_html(nb: nbformat.NotebookNode, *, title: str, month: str, params: 
                   language: str = "en", generated: str = "", currency: str = DEFAULT_CURRENCY,
                   manifest: Mapping[str, Any] | None = None) -> str:
     """Self-contained stakeholder HTML for an executed notebook: code and prompts hidden,
-    stderr (warnings) dropped, images embedded as data URIs, no scripts or external links."""
+    stderr (warnings) dropped, images embedded as data URIs, no scripts or external links.
+    The same as :func:`notebook_page` of :func:`notebook_body`."""
+    return notebook_page(notebook_body(nb, title=title, language=language, currency=currency), title=title,
+                         month=month, params=params, language=language, generated=generated, currency=currency,
+                         manifest=manifest)
+
+
+def notebook_body(nb: nbformat.NotebookNode, *, title: str, language: str = "en",
+                  currency: str = DEFAULT_CURRENCY) -> str:
+    """The page's body converted from the executed notebook (the costly part of a page,
+    0.2-1.5 s: the monthly run converts each notebook while the next one runs)."""
     from nbconvert import HTMLExporter
 
     t = translator(language, currency)
@@ -107,9 +117,18 @@ def notebook_html(nb: nbformat.NotebookNode, *, title: str, month: str, params: 
     exporter = HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True, anchor_link_text="")
     body, _ = exporter.from_notebook_node(nb)
+    return strip_external(body)
+
+
+def notebook_page(body: str, *, title: str, month: str, params: Mapping[str, Any], language: str = "en",
+                  generated: str = "", currency: str = DEFAULT_CURRENCY,
+                  manifest: Mapping[str, Any] | None = None) -> str:
+    """The stakeholder page around a :func:`notebook_body`: header, parameters, the run's
+    manifest (data, code, warnings)."""
+    t = translator(language, currency)
     tpl = jinja_env(t).get_template("notebook.html.j2")
     return tpl.render(title=title, month=month, month_name=_month_name(month, t),
-                      params=display_params(_shown_params(params), t), body=strip_external(body),
+                      params=display_params(_shown_params(params), t), body=body,
                       analysis_date=params.get("analysis_date", ""), lang=language, generated=generated,
                       manifest=manifest_view(manifest, t))
 

@@ -25,6 +25,7 @@ import os
 import shutil
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -43,7 +44,7 @@ from .execute import (KernelPrewarmer, NotebookFailed, declared_parameters, disc
 from .index import build_index
 from .manifest import finish_manifest, start_manifest
 from .notebooks import language_notebook
-from .render import month_index_html, notebook_html, notebook_title
+from .render import month_index_html, notebook_body, notebook_page, notebook_title
 from .summary import SUMMARY_FILE
 from .templating import BUNDLED_SOURCE
 
@@ -119,6 +120,16 @@ def run_month(month: str, *, reports_dir: str | os.PathLike = "reports", source_
     return target
 
 
+def _page_body(text: str, stem: str, language: str, currency: str | None) -> tuple[str, str]:
+    """The title and converted body of an executed notebook's page (run in the pages thread;
+    the first call also imports what the month's index page needs, off the critical path)."""
+    nb = nbformat.reads(text, as_version=4)
+    title = notebook_title(nb, stem)
+    body = notebook_body(nb, title=title, language=language, currency=currency)  # type: ignore[arg-type]
+    from .charts import executive  # noqa: F401 - matplotlib, for the month index's chart
+    return title, body
+
+
 def _render_month(params: RunParams, notebooks: list[Path], nb_dir: Path, tmp: Path, target: Path,
                   progress: bool) -> dict[str, Any]:
     """Execute and render every notebook into ``tmp``; returns the summary written there."""
@@ -140,7 +151,12 @@ def _render_month(params: RunParams, notebooks: list[Path], nb_dir: Path, tmp: P
     translated = tmp / ".notebooks"
     sources: list[tuple[Path, str | None]] = [language_notebook(src, params.language, translated)
                                               for src in notebooks]
+    # each page's body is converted while the next notebook runs (the runner only waits there)
+    pages = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rfm-pages")
+    bodies: dict[str, Future] = {}
     with contextlib.ExitStack() as stack:
+        # a failed run drops the pages not converted yet; a good one collects them below
+        stack.push(lambda exc_type, *_: pages.shutdown(wait=False, cancel_futures=exc_type is not None))
         stack.enter_context(environment(**kernel_env))
         # each notebook gets a new kernel, started (and its first cell's modules imported) while
         # the previous notebook runs; RFM_PREWARM_KERNELS=0 starts each when its notebook starts
@@ -174,6 +190,7 @@ def _render_month(params: RunParams, notebooks: list[Path], nb_dir: Path, tmp: P
                       f"appeared in outputs and were redacted", file=sys.stderr)
             out.write_text(text, encoding="utf-8")
             executed.append((src, nb_params, round(time.perf_counter() - t_nb, 2)))
+            bodies[src.name] = pages.submit(_page_body, text, src.stem, params.language, params.currency)
     bar.close()
     if unused:
         print(f"warning: --param {', '.join(sorted(unused))} not declared by any notebook; ignored",
@@ -182,10 +199,9 @@ def _render_month(params: RunParams, notebooks: list[Path], nb_dir: Path, tmp: P
 
     results: list[_NotebookResult] = []
     for src, nb_params, seconds in executed:
-        nb = nbformat.read(tmp / src.name, as_version=4)
-        title = notebook_title(nb, src.stem)
+        title, body = bodies[src.name].result()
         shown = {**nb_params, **{k: v for k, v in base.items() if k in STANDARD_PARAMETERS and k not in nb_params}}
-        page = notebook_html(nb, title=title, month=month, params=shown, language=params.language,
+        page = notebook_page(body, title=title, month=month, params=shown, language=params.language,
                              currency=params.currency, generated=_now().isoformat(), manifest=manifest)
         html_name = src.with_suffix(".html").name
         (tmp / html_name).write_text(redact(page, hide)[0], encoding="utf-8")
