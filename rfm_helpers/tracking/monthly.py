@@ -36,6 +36,7 @@ temporary Parquet file and handed over as a ``pyarrow.dataset`` (:meth:`MonthlyT
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -45,16 +46,15 @@ import uuid
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..rfm import parse_as_of
-from ..rfm.sql import _cuts_sql, _join_cuts, _score_cases  # the quantile rule of score_sql, per month
-from ..rfm.sql import order_key_sql
-from .frames import (GONE, NEW, _META_KEY, _META_KEYS, _stored_settings, at_risk_segments, churn_segments,
+from ..rfm.sql import cuts_sql, order_key_sql, score_cases  # the quantile rule of score_sql, per month
+from .frames import (GONE, NEW, _META_KEY, _stored_settings, at_risk_segments, churn_segments,
                      finding_codes, headline_figures, month_end, month_key, moved_to_risk, segment_rows,
                      snapshot_path)
 
@@ -135,12 +135,6 @@ def _months_values(months: Mapping[str, dt.date], window_days: int | None) -> st
     return f"mt_months(k, month, month_start, as_of, window_start) AS (VALUES {', '.join(rows)})"
 
 
-def _months_values_table(months: Mapping[str, dt.date]) -> str:
-    rows = ", ".join(f"({k}, CAST({_lit(m)} AS {_enum(months)}), DATE '{d.isoformat()}')"
-                     for k, (m, d) in enumerate(months.items()))
-    return f"(VALUES {rows}) AS m(k, month, as_of)"
-
-
 def _tx_cte(source: str, last: dt.date, has_order_id: bool) -> str:
     return f"""mt_tx AS (
     SELECT CAST(customer_id AS VARCHAR) AS customer_id, CAST(order_date AS DATE) AS order_day,
@@ -150,40 +144,37 @@ def _tx_cte(source: str, last: dt.date, has_order_id: bool) -> str:
 )"""
 
 
-def months_rfm_sql(source: str, months: Mapping[str, dt.date], window_days: int | None, *,
-                   has_order_id: bool) -> tuple[str, str, bool]:
-    """Per customer and month (one row per customer with a purchase up to the month's analysis
-    date ``months[month]``, months in increasing order): ``customer_id``, ``k`` (the month's
-    position in ``months``),
-    ``recency_days``, ``frequency``, ``monetary`` (exact) and ``month_spend`` (the spend from
-    the month's first day to its analysis date), by the rules of
-    :data:`rfm_helpers.rfm.sql.RFM_SQL`, for all months in one query.
+def spans_sql(source: str, months: Mapping[str, dt.date], window_days: int | None, *, has_order_id: bool) -> str:
+    """The RFM of every customer in every month of ``months`` (month -> analysis date, in
+    increasing order), by the rules of :data:`rfm_helpers.rfm.sql.RFM_SQL`, as *spans*: one
+    row per customer and run of months ``k <= month < k_next`` (positions in ``months``) over
+    which the customer's ``last_day`` (last purchase day), ``frequency`` and ``monetary``
+    (exact) do not change; ``month_spend`` (the spend from the first day of month ``k`` to its
+    analysis date) belongs to month ``k`` only (0 in the later months of the span). A customer
+    is in month ``K``'s snapshot when a span covers ``K``; ``recency_days`` there is the
+    month's analysis date minus ``last_day``.
 
     Whole history (no window): every measure is a running total, so the transactions are
     reduced to one row per customer and purchase day (each order counted on its first day),
     those to one row per customer and *bucket* (the days after one month's analysis date up
-    to the next one's), running sums over a customer's buckets give each month's values, and
-    each bucket row stands for the months up to the customer's next bucket (kept in memory
-    once, ``MATERIALIZED``; the customer-month rows are derived from it where needed, never
-    stored). With a window the months are joined to the transactions (``order_day <= as_of``)
-    and aggregated per month.
-
-    Returns ``(ctes, select, store)``: the common table expressions, the SELECT of the
-    customer-month rows over them, and whether that SELECT is worth storing for reuse."""
+    to the next one's), and running sums over a customer's buckets give the spans (a span
+    lasts until the customer's next bucket): about 1.4 rows per customer instead of one per
+    customer and month. With a window the months are joined to the transactions
+    (``order_day <= as_of``) and aggregated per month (spans of one month)."""
     dates = list(months.values())
     if dates != sorted(dates) or len(set(dates)) != len(dates):
         raise ValueError(f"months must be in increasing order of analysis date: {dict(months)}")
-    head = f"{_months_values(months, window_days)},\n{_tx_cte(source, dates[-1], has_order_id)}"
+    head = f"WITH {_months_values(months, window_days)},\n{_tx_cte(source, dates[-1], has_order_id)}"
     if window_days:
         key = "CASE WHEN t.order_day > m.window_start THEN t.order_key END"
         amount = "CASE WHEN t.order_day > m.window_start THEN t.amount END"
-        return head, f"""SELECT t.customer_id, m.k,
-       CAST(DATE_DIFF('day', MAX(t.order_day), m.as_of) AS INTEGER) AS recency_days,
+        return f"""{head}
+SELECT t.customer_id, CAST(m.k AS INTEGER) AS k, CAST(m.k + 1 AS INTEGER) AS k_next, MAX(t.order_day) AS last_day,
        CAST(COUNT(DISTINCT {key}) AS INTEGER) AS frequency,
        CAST(COALESCE(SUM({amount}), 0) AS DECIMAL(18, {SCALE})) AS monetary,
        CAST(COALESCE(SUM(t.amount) FILTER (WHERE t.order_day >= m.month_start), 0) AS DECIMAL(18, {SCALE})) AS month_spend
 FROM mt_tx AS t JOIN mt_months AS m ON t.order_day <= m.as_of
-GROUP BY t.customer_id, m.k, m.as_of""", True
+GROUP BY t.customer_id, m.k"""
     if has_order_id:  # amounts per purchase day; each order once, on its first day
         days = ("SELECT customer_id, order_day, SUM(amount) AS amount, 0 AS orders FROM mt_tx GROUP BY customer_id, order_day\n"
                 "    UNION ALL\n    SELECT customer_id, MIN(order_day), NULL, 1 FROM mt_tx GROUP BY customer_id, order_key")
@@ -201,40 +192,40 @@ mt_buckets AS (
     SELECT customer_id, k, MAX(order_day) AS last_day, SUM(amount) AS amount, SUM(orders) AS orders,
            CAST(COALESCE(SUM(amount) FILTER (WHERE order_day >= {starts}), 0) AS DECIMAL(18, {SCALE})) AS month_spend
     FROM mt_days GROUP BY customer_id, k
-),
-mt_running AS MATERIALIZED (
-    SELECT customer_id, CAST(k AS INTEGER) AS k, last_day, month_spend,  -- narrow types: kept in memory
-           CAST(SUM(amount) OVER w AS DECIMAL(18, {SCALE})) AS monetary, CAST(SUM(orders) OVER w AS INTEGER) AS frequency,
-           CAST(LEAD(k, 1, {len(dates)}) OVER (PARTITION BY customer_id ORDER BY k) AS INTEGER) AS k_next
-    FROM mt_buckets
-    WINDOW w AS (PARTITION BY customer_id ORDER BY k ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-)""", f"""SELECT s.customer_id, s.mk AS k,
-       CAST(DATE_DIFF('day', s.last_day, m.as_of) AS INTEGER) AS recency_days,
-       CAST(s.frequency AS INTEGER) AS frequency,
-       CAST(s.monetary AS DECIMAL(18, {SCALE})) AS monetary,
-       CAST(CASE WHEN s.mk = s.k THEN s.month_spend ELSE 0 END AS DECIMAL(18, {SCALE})) AS month_spend
-FROM (SELECT *, UNNEST(range(k, k_next)) AS mk FROM mt_running) AS s JOIN mt_months AS m ON m.k = s.mk""", False
+)
+SELECT customer_id, CAST(k AS INTEGER) AS k,
+       CAST(LEAD(k, 1, {len(dates)}) OVER (PARTITION BY customer_id ORDER BY k) AS INTEGER) AS k_next, last_day,
+       CAST(SUM(orders) OVER w AS INTEGER) AS frequency, CAST(SUM(amount) OVER w AS DECIMAL(18, {SCALE})) AS monetary,
+       month_spend
+FROM mt_buckets
+WINDOW w AS (PARTITION BY customer_id ORDER BY k ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"""
 
 
-def snapshots_sql(source: str, months: Mapping[str, dt.date], *, window_days: int | None = None,
-                  n_scores: int = 5, map_name: str = "classic", language: str = "en",
-                  has_order_id: bool = False, maps: dict | None = None) -> str:
-    """The snapshots of ``months`` (month -> analysis date) as one query: every customer's
-    row per month in the snapshot columns, scored within each month."""
-    from ..segments import GRID_SIZE
+def spans_cuts_sql(spans: str, months: Mapping[str, dt.date], n: int) -> str:
+    """The quantile cuts of every month (one row per month ``k`` with customers) of the spans
+    table ``spans`` (:func:`spans_sql`): the rule of :func:`rfm_helpers.rfm.sql.score_sql`
+    (:func:`~rfm_helpers.rfm.sql.cuts_sql`) partitioned by month, over each span's months."""
+    rfm = (f"SELECT s.mk AS k, CAST(DATE_DIFF('day', s.last_day, m.as_of) AS INTEGER) AS recency_days, "
+           f"s.frequency, s.monetary FROM (SELECT last_day, frequency, monetary, UNNEST(range(k, k_next)) AS mk "
+           f"FROM {spans}) AS s JOIN mt_months AS m ON m.k = s.mk")
+    return f"WITH {_months_values(months, None)},\nrfm AS ({rfm}),\n{cuts_sql(n, ['k'], 'monetary')}\nSELECT * FROM cuts"
 
-    if int(n_scores) != GRID_SIZE:
-        raise ValueError(f"segment maps are defined on {GRID_SIZE} scores; n_scores must be {GRID_SIZE}")
-    ctes, rows, store = months_rfm_sql(source, months, window_days, has_order_id=has_order_id)
-    n = int(n_scores)
-    # the quantile scores of rfm_helpers.rfm.sql (score_sql), within each month ``k``
-    keep = ", ".join(f"rfm.{c}" for c in ["customer_id", "k", "recency_days", "frequency", "monetary", "month_spend"])
-    scored = (f"WITH {ctes},\nrfm AS {'' if store else 'NOT '}MATERIALIZED (\n    SELECT *, CAST(monetary AS "
-              f"DECIMAL(18, {SCALE})) AS monetary_exact FROM (\n{rows}\n) AS r\n),\n{_cuts_sql(n, ['k'], 'monetary_exact')},\n"
-              f"scored AS (\n    SELECT {keep}, {', '.join(_score_cases(n, 'monetary_exact'))}\n"
-              f"    FROM {_join_cuts(['k'])}\n)\nSELECT * FROM scored")
-    dated = f"SELECT sc.*, m.month, m.as_of FROM ({scored}) AS sc JOIN {_months_values_table(months)} ON m.k = sc.k"
-    return _snapshot_query(dated, map_name, language, maps)
+
+def month_snapshot_sql(spans: str, cuts: str, months: Mapping[str, dt.date], month: str, *, n_scores: int,
+                       map_name: str, language: str, maps: dict | None = None) -> str:
+    """Month ``month``'s snapshot (the snapshot columns) from the spans table ``spans``
+    (:func:`spans_sql` over ``months``) and its cuts table ``cuts`` (:func:`spans_cuts_sql`):
+    the spans covering the month, scored with the month's cuts, segmented by the map. A month
+    without customers has no cuts row, so no rows."""
+    k, as_of = list(months).index(month), months[month]
+    day = f"DATE '{as_of.isoformat()}'"
+    inner = (f"SELECT rfm.customer_id, CAST({_lit(month)} AS {_enum([month])}) AS month, {day} AS as_of, "
+             f"rfm.recency_days, rfm.frequency, rfm.monetary, "
+             f"CASE WHEN rfm.k = {k} THEN rfm.month_spend ELSE 0 END AS month_spend, "
+             f"{', '.join(score_cases(int(n_scores), 'monetary'))} "
+             f"FROM (SELECT *, CAST(DATE_DIFF('day', last_day, {day}) AS INTEGER) AS recency_days FROM {spans} "
+             f"WHERE k <= {k} AND k_next > {k}) AS rfm CROSS JOIN (SELECT * FROM {cuts} WHERE k = {k}) AS cuts")
+    return _snapshot_query(inner, map_name, language, maps)
 
 
 def current_snapshot_sql(rfm_table: str, source: str, month: str, as_of: dt.date, *, map_name: str,
@@ -272,48 +263,72 @@ def _fingerprints(engine: Any, source: str, as_ofs: Mapping[str, dt.date]) -> di
             for i, m in enumerate(as_ofs)}
 
 
-def _copy(engine: Any, select: str, target: Path, key: bytes, meta: Any, partition: bool = False) -> None:
-    value = _lit(json.dumps(meta, sort_keys=True))
-    opts = f"FORMAT PARQUET, KV_METADATA {{{key.decode()}: {value}}}"
-    if partition:
-        select = f"SELECT *, month AS snapshot_month FROM ({select}) AS w"
-        opts += ", PARTITION_BY (snapshot_month)"
-    engine.con.execute(f"COPY ({select}) TO {_lit(target)} ({opts})")
-
-
-def _write_current(engine: Any, select: str, path: Path, settings: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")  # parallel runs
+@contextlib.contextmanager
+def _settings(con: Any, **values: str) -> Iterator[None]:
+    """DuckDB settings ``values`` (SQL literals) for the block, then back as they were."""
+    before = {k: con.execute(f"SELECT current_setting('{k}')").fetchone()[0] for k in values}
     try:
-        _copy(engine, select, tmp, _META_KEY, settings)
+        for k, v in values.items():
+            con.execute(f"SET {k} = {v}")
+        yield
+    finally:
+        for k, v in before.items():
+            con.execute(f"SET {k} = {_lit(v) if isinstance(v, str) else str(v).lower()}")
+
+
+def _copy(engine: Any, select: str, target: Path, settings: dict) -> None:
+    """``COPY (select) TO target`` as Parquet, ``settings`` in the key-value metadata
+    (``rfm_snapshot``). DuckDB marks a column REQUIRED ("not null") when the statistics of a
+    stored table prove it has no NULLs; with statistics propagation off for the write, the
+    files keep the nullable schema of every other writer (:data:`SNAPSHOT_SCHEMA`: the pandas
+    path, files of earlier versions), whatever table they come from."""
+    con = engine.con
+    disabled = con.execute("SELECT current_setting('disabled_optimizers')").fetchone()[0]
+    value = _lit(json.dumps(settings, sort_keys=True))
+    with _settings(con, disabled_optimizers=_lit(",".join(filter(None, [disabled, "statistics_propagation"])))):
+        con.execute(f"COPY ({select}) TO {_lit(target)} (FORMAT PARQUET, KV_METADATA {{{_META_KEY.decode()}: {value}}})")
+
+
+def _write_snapshot(engine: Any, select: str, path: Path, settings: dict) -> None:
+    """One month's file (its settings in the key-value metadata ``rfm_snapshot``), written to a
+    temporary name beside it and renamed (parallel runs never see half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        _copy(engine, select, tmp, settings)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def _write_pass(engine: Any, select: str, paths: Mapping[str, Path], settings: Mapping[str, dict]) -> None:
-    """Write the months of one pass: DuckDB writes one file per month into a staging folder
-    next to the snapshots; each is then moved to its place (months without customers get an
-    empty file, as the per-month writer made)."""
-    folder = next(iter(paths.values())).parent
-    folder.mkdir(parents=True, exist_ok=True)
-    staging = folder / f".pass.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+def _write_pass(engine: Any, source: str, months: Mapping[str, dt.date], paths: Mapping[str, Path],
+                settings: Mapping[str, dict], *, window_days: int | None, n_scores: int, map_name: str,
+                language: str, maps: dict | None) -> None:
+    """Build the snapshots of ``months`` (month -> analysis date) in one pass over the
+    transactions: the spans of every customer (:func:`spans_sql`) and every month's cuts
+    (:func:`spans_cuts_sql`) are stored as two temporary tables, then each month's file is
+    written from them by its own ``COPY`` (a filter over the spans; cheaper than one
+    partitioned ``COPY`` of all months, which buffers and sorts rows by month, and no staging
+    folder). Row order within a file is not kept (insertion order off: DuckDB need not hold
+    rows back to keep it). Months without customers get an empty file."""
+    from ..segments import GRID_SIZE
+
+    if int(n_scores) != GRID_SIZE:
+        raise ValueError(f"segment maps are defined on {GRID_SIZE} scores; n_scores must be {GRID_SIZE}")
+    con = engine.con
+    spans, cuts = engine.unique_name("mt_spans"), engine.unique_name("mt_cuts")
     try:
-        _copy(engine, select, staging, _META_KEYS, dict(settings), partition=True)
-        for m, path in paths.items():
-            part = staging / f"snapshot_month={m}"
-            files = sorted(part.glob("*.parquet")) if part.is_dir() else []
-            if len(files) > 1:
-                raise RuntimeError(f"{part}: the engine wrote {len(files)} files for one month; expected one")
-            if files:
-                os.replace(files[0], path)
-            else:
-                meta = {_META_KEYS: json.dumps({m: settings[m]}, sort_keys=True).encode()}
-                tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-                pq.write_table(SNAPSHOT_SCHEMA.empty_table().replace_schema_metadata(meta), tmp)
-                os.replace(tmp, path)
+        with _settings(con, preserve_insertion_order="false"):
+            con.execute(f"CREATE TEMP TABLE {spans} AS "
+                        f"{spans_sql(source, months, window_days, has_order_id=_has_order_id(engine, source))}")
+            con.execute(f"CREATE TEMP TABLE {cuts} AS {spans_cuts_sql(spans, months, int(n_scores))}")
+            for m in months:
+                sql = month_snapshot_sql(spans, cuts, months, m, n_scores=n_scores, map_name=map_name,
+                                         language=language, maps=maps)
+                _write_snapshot(engine, sql, paths[m], settings[m])
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        con.execute(f"DROP TABLE IF EXISTS {cuts}")
+        con.execute(f"DROP TABLE IF EXISTS {spans}")
 
 
 def track_months(engine: Any, transactions_table: str, months: Iterable[str], reports_dir: str | os.PathLike, *,
@@ -350,15 +365,13 @@ def track_months(engine: Any, transactions_table: str, months: Iterable[str], re
             status[m] = "computed"
     build = {m: as_ofs[m] for m in months if status[m] == "computed"}
     if build:
-        sql = snapshots_sql(transactions_table, build, window_days=window_days, n_scores=n_scores,
-                            map_name=map_name, language=language,
-                            has_order_id=_has_order_id(engine, transactions_table), maps=maps)
-        _write_pass(engine, sql, {m: paths[m] for m in build}, {m: settings[m] for m in build})
+        _write_pass(engine, transactions_table, build, paths, settings, window_days=window_days, n_scores=n_scores,
+                    map_name=map_name, language=language, maps=maps)
     if current_table is not None:
         m = months[-1]
         sql = current_snapshot_sql(current_table, transactions_table, m, as_ofs[m], map_name=map_name,
                                    language=language, maps=maps)
-        _write_current(engine, sql, paths[m], settings[m])
+        _write_snapshot(engine, sql, paths[m], settings[m])
     return MonthlyTracking.from_files(engine, paths, status)
 
 
