@@ -210,18 +210,27 @@ def rfm_sql(
             + (_order_by(keys) if order else ""))
 
 
-def cuts_sql(n: int, keys: list[str], m_col: str) -> str:
+def cuts_sql(n: int, keys: list[str], m_col: str, values: str | None = None) -> str:
     """The CTEs of :data:`SCORE_SQL` over a relation named ``rfm`` (``recency_days``,
     ``frequency`` and the exact monetary column ``m_col``, partitioned by the columns
     ``keys``), ending with ``cuts``: one row per partition with every cut (``r_cut2`` ..
     ``m_cut<n>``, the least good value reaching each score). Follow with ``WITH rfm AS
-    (...), <this>`` and score the rows with :func:`score_cases` over :func:`join_cuts`."""
+    (...), <this>`` and score the rows with :func:`score_cases` over :func:`join_cuts`.
+
+    ``values``: a SELECT to use as ``score_values`` instead of the GROUPING SETS over
+    ``rfm`` (columns ``keys``, ``rv``, ``fv``, ``mv``, ``gr``, ``gf``, ``c``: customers per
+    value of one dimension, the other two values NULL, ``gr``/``gf`` as ``GROUPING()`` marks
+    the dimension: 0/1 recency, 1/0 frequency, 1/1 monetary), for callers that count
+    customers per value more cheaply than from one row per customer."""
     key_sel = "".join(f"{k}, " for k in keys)
     cut_list = ", ".join(
         f"{'MAX' if low else 'MIN'}(CASE WHEN score >= {s} THEN {d}v END) AS {d}_cut{s}"
         for d, _, low in _DIMENSIONS for s in range(2, n + 1))
-    return SCORE_SQL.format(key_sel=key_sel, m_col=m_col, n=n, cut_list=cut_list,
+    text = SCORE_SQL.format(key_sel=key_sel, m_col=m_col, n=n, cut_list=cut_list,
                             group_by=f"GROUP BY {', '.join(keys)}" if keys else "").strip()
+    if values is not None:
+        text = f"score_values AS (\n{values}\n),\nscore_ranked AS (" + text.split("\nscore_ranked AS (", 1)[1]
+    return text
 
 
 def score_cases(n: int, m_col: str) -> list[str]:

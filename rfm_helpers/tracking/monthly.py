@@ -204,11 +204,21 @@ WINDOW w AS (PARTITION BY customer_id ORDER BY k ROWS BETWEEN UNBOUNDED PRECEDIN
 def spans_cuts_sql(spans: str, months: Mapping[str, dt.date], n: int) -> str:
     """The quantile cuts of every month (one row per month ``k`` with customers) of the spans
     table ``spans`` (:func:`spans_sql`): the rule of :func:`rfm_helpers.rfm.sql.score_sql`
-    (:func:`~rfm_helpers.rfm.sql.cuts_sql`) partitioned by month, over each span's months."""
-    rfm = (f"SELECT s.mk AS k, CAST(DATE_DIFF('day', s.last_day, m.as_of) AS INTEGER) AS recency_days, "
-           f"s.frequency, s.monetary FROM (SELECT last_day, frequency, monetary, UNNEST(range(k, k_next)) AS mk "
-           f"FROM {spans}) AS s JOIN mt_months AS m ON m.k = s.mk")
-    return f"WITH {_months_values(months, None)},\nrfm AS ({rfm}),\n{cuts_sql(n, ['k'], 'monetary')}\nSELECT * FROM cuts"
+    (:func:`~rfm_helpers.rfm.sql.cuts_sql`) partitioned by month. The customers per value
+    and month it ranks are counted from the spans: recency and frequency from the spans
+    grouped by (months covered, last day / frequency) - a few thousand groups - and monetary
+    from each span's months (one row per customer and month, one column)."""
+    def few(column: str, value: str, marks: str) -> str:  # dimensions with few distinct values per span group
+        return (f"SELECT m.k, {value}, {marks}, CAST(SUM(s.c) AS BIGINT) AS c FROM (SELECT k, k_next, {column}, "
+                f"COUNT(*) AS c FROM {spans} GROUP BY ALL) AS s JOIN mt_months AS m ON m.k >= s.k AND m.k < s.k_next "
+                f"GROUP BY ALL")
+    values = "\nUNION ALL\n".join([
+        few("last_day", "CAST(DATE_DIFF('day', s.last_day, m.as_of) AS INTEGER) AS rv, CAST(NULL AS INTEGER) AS fv, "
+            f"CAST(NULL AS DECIMAL(18, {SCALE})) AS mv", "0 AS gr, 1 AS gf"),
+        few("frequency", "NULL, s.frequency, NULL", "1, 0"),
+        f"SELECT mk, NULL, NULL, monetary, 1, 1, COUNT(*) FROM (SELECT monetary, UNNEST(range(k, k_next)) AS mk "
+        f"FROM {spans}) AS s GROUP BY ALL"])
+    return f"WITH {_months_values(months, None)},\n{cuts_sql(n, ['k'], 'monetary', values)}\nSELECT * FROM cuts"
 
 
 def month_snapshot_sql(spans: str, cuts: str, months: Mapping[str, dt.date], month: str, *, n_scores: int,
