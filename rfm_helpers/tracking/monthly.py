@@ -261,13 +261,14 @@ def snapshot_settings(month: str, as_of: dt.date, window_days: int | None, n_sco
 
 
 def _fingerprints(engine: Any, source: str, as_ofs: Mapping[str, dt.date]) -> dict[str, dict]:
-    """Rows and amount total up to each analysis date (one scan of the transactions)."""
+    """Rows and amount total up to each analysis date (one scan of the transactions, grouped
+    by day; the totals per date from those few rows; amounts summed exactly)."""
     parts = []
     for i, d in enumerate(as_ofs.values()):
         cond = f"FILTER (WHERE d <= DATE '{d.isoformat()}')"
-        parts += [f"COUNT(*) {cond} AS r{i}", f"CAST(COALESCE(SUM(a) {cond}, 0) AS DOUBLE) AS a{i}"]
-    sql = (f"SELECT {', '.join(parts)} FROM (SELECT CAST(order_date AS DATE) AS d, "
-           f"CAST(amount AS DECIMAL(18, {SCALE})) AS a FROM {source}) AS fp")
+        parts += [f"CAST(COALESCE(SUM(r) {cond}, 0) AS BIGINT) AS r{i}", f"CAST(COALESCE(SUM(a) {cond}, 0) AS DOUBLE) AS a{i}"]
+    sql = (f"SELECT {', '.join(parts)} FROM (SELECT CAST(order_date AS DATE) AS d, COUNT(*) AS r, "
+           f"SUM(CAST(amount AS DECIMAL(18, {SCALE}))) AS a FROM {source} GROUP BY 1) AS fp")
     row = engine.scalar_rows(sql, label="tracking: data fingerprints per month")[0]
     return {m: {"rows": int(row[2 * i]), "amount": round(float(row[2 * i + 1]), 2)}
             for i, m in enumerate(as_ofs)}
