@@ -240,3 +240,21 @@ def test_one_month_and_hand_checked_transitions(tmp_path):
     assert h.loc[h["month"] == "2024-02", "monetary"].sum() == pytest.approx(45.0)
     with pytest.raises(ValueError, match="consecutive"):
         tr.movements("2024-02", "2024-01", [])
+
+
+@pytest.mark.parametrize("order_ids, window_days", [(True, None), (False, 60)])
+def test_spans_built_in_customer_parts_same_as_pandas_path(tmp_path, monkeypatch, order_ids, window_days):
+    """A large pass builds the customers' spans in hash parts (one aggregation per part): the
+    files and tables are the same as the pandas path's (here up to 3,000 transactions, parts of 800)."""
+    monkeypatch.setattr(monthly, "PART_ROWS", 800)
+    calls = []
+    real = monthly.spans_sql
+    monkeypatch.setattr(monthly, "spans_sql", lambda *a, **k: calls.append(k["part"]) or real(*a, **k))
+    tx = gen_tx(11, order_ids=order_ids)
+    months = tracking.history_months("2024-02-29", 8)
+    snaps, status = reference(tx, months, tmp_path / "ref", window_days=window_days)
+    with DuckDBEngine() as eng:
+        tr = engine_run(eng, tx, months, tmp_path / "eng", window_days=window_days)
+        assert tr.status == status
+        assert_same(snaps, tmp_path / "ref", tr, months, tmp_path / "eng")
+    assert calls == [(0, 4), (1, 4), (2, 4), (3, 4)]

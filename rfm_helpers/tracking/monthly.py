@@ -63,6 +63,10 @@ __all__ = ["MonthlyTracking", "track_months", "snapshot_settings", "SNAPSHOT_SCH
 #: Decimal digits money is summed with (the pipeline scores RFM at scale 2).
 SCALE = 2
 
+#: Transactions per hash part of the customers when the pass builds their spans: a notebook
+#: engine (3 GB) aggregates 2.5e7 transactions' customer days mostly in memory.
+PART_ROWS = 25_000_000
+
 #: Arrow schema of a snapshot file written by the engine (an empty month uses it as is).
 SNAPSHOT_SCHEMA = pa.schema([
     ("customer_id", pa.string()), ("month", pa.string()), ("as_of", pa.timestamp("us")),
@@ -135,16 +139,18 @@ def _months_values(months: Mapping[str, dt.date], window_days: int | None) -> st
     return f"mt_months(k, month, month_start, as_of, window_start) AS (VALUES {', '.join(rows)})"
 
 
-def _tx_cte(source: str, last: dt.date, has_order_id: bool) -> str:
+def _tx_cte(source: str, last: dt.date, has_order_id: bool, part: tuple[int, int] | None = None) -> str:
+    only = f" AND hash(CAST(customer_id AS VARCHAR)) % {int(part[1])} = {int(part[0])}" if part and part[1] > 1 else ""
     return f"""mt_tx AS (
     SELECT CAST(customer_id AS VARCHAR) AS customer_id, CAST(order_date AS DATE) AS order_day,
            {order_key_sql(has_order_id)} AS order_key, CAST(amount AS DECIMAL(18, {SCALE})) AS amount
     FROM {source}
-    WHERE CAST(order_date AS DATE) <= DATE '{last.isoformat()}'
+    WHERE CAST(order_date AS DATE) <= DATE '{last.isoformat()}'{only}
 )"""
 
 
-def spans_sql(source: str, months: Mapping[str, dt.date], window_days: int | None, *, has_order_id: bool) -> str:
+def spans_sql(source: str, months: Mapping[str, dt.date], window_days: int | None, *, has_order_id: bool,
+              part: tuple[int, int] | None = None) -> str:
     """The RFM of every customer in every month of ``months`` (month -> analysis date, in
     increasing order), by the rules of :data:`rfm_helpers.rfm.sql.RFM_SQL`, as *spans*: one
     row per customer and run of months ``k <= month < k_next`` (positions in ``months``) over
@@ -160,11 +166,14 @@ def spans_sql(source: str, months: Mapping[str, dt.date], window_days: int | Non
     to the next one's), and running sums over a customer's buckets give the spans (a span
     lasts until the customer's next bucket): about 1.4 rows per customer instead of one per
     customer and month. With a window the months are joined to the transactions
-    (``order_day <= as_of``) and aggregated per month (spans of one month)."""
+    (``order_day <= as_of``) and aggregated per month (spans of one month).
+
+    ``part=(i, n)``: only the customers of hash part ``i`` of ``n`` (every customer is in
+    exactly one part), so a large pass can be built in ``n`` smaller aggregations."""
     dates = list(months.values())
     if dates != sorted(dates) or len(set(dates)) != len(dates):
         raise ValueError(f"months must be in increasing order of analysis date: {dict(months)}")
-    head = f"WITH {_months_values(months, window_days)},\n{_tx_cte(source, dates[-1], has_order_id)}"
+    head = f"WITH {_months_values(months, window_days)},\n{_tx_cte(source, dates[-1], has_order_id, part)}"
     if window_days:
         key = "CASE WHEN t.order_day > m.window_start THEN t.order_key END"
         amount = "CASE WHEN t.order_day > m.window_start THEN t.amount END"
@@ -324,7 +333,7 @@ def _scratch(engine: Any) -> Path:
 
 def _write_pass(engine: Any, source: str, months: Mapping[str, dt.date], paths: Mapping[str, Path],
                 settings: Mapping[str, dict], *, window_days: int | None, n_scores: int, map_name: str,
-                language: str, maps: dict | None) -> None:
+                language: str, maps: dict | None, parts: int = 1) -> None:
     """Build the snapshots of ``months`` (month -> analysis date) in one pass over the
     transactions: the spans of every customer (:func:`spans_sql`) are written once to a
     Parquet file (not a temporary table: at 1e8 transactions they are ~70M rows, more than a
@@ -333,7 +342,11 @@ def _write_pass(engine: Any, source: str, months: Mapping[str, dt.date], paths: 
     month's file is written from them by its own ``COPY`` (a filter over the spans; cheaper
     than one partitioned ``COPY`` of all months, which buffers and sorts rows by month, and no
     staging folder). Row order within a file is not kept (insertion order off: DuckDB need not
-    hold rows back to keep it). Months without customers get an empty file."""
+    hold rows back to keep it). Months without customers get an empty file.
+
+    ``parts``: the spans are built in that many hash parts of the customers (one scan of the
+    transactions each), so each aggregation holds a part of the customers' days: at 1e8
+    transactions one aggregation spilled 6+ GB to disk; see :data:`PART_ROWS`."""
     from ..segments import GRID_SIZE
 
     if int(n_scores) != GRID_SIZE:
@@ -343,10 +356,12 @@ def _write_pass(engine: Any, source: str, months: Mapping[str, dt.date], paths: 
     scratch = _scratch(engine)
     try:
         with _settings(con, preserve_insertion_order="false"):
-            path = scratch / "spans.parquet"
-            con.execute(f"COPY ({spans_sql(source, months, window_days, has_order_id=_has_order_id(engine, source))}) "
-                        f"TO {_lit(path)} (FORMAT PARQUET)")
-            spans = f"read_parquet({_lit(path)})"
+            has_order_id = _has_order_id(engine, source)
+            files = [scratch / f"spans_{i}.parquet" for i in range(max(1, int(parts)))]
+            for i, path in enumerate(files):
+                sql = spans_sql(source, months, window_days, has_order_id=has_order_id, part=(i, len(files)))
+                con.execute(f"COPY ({sql}) TO {_lit(path)} (FORMAT PARQUET)")
+            spans = f"read_parquet([{', '.join(_lit(f) for f in files)}])"
             con.execute(f"CREATE TEMP TABLE {cuts} AS {spans_cuts_sql(spans, months, int(n_scores))}")
             for m in months:
                 sql = month_snapshot_sql(spans, cuts, months, m, n_scores=n_scores, map_name=map_name,
@@ -391,8 +406,9 @@ def track_months(engine: Any, transactions_table: str, months: Iterable[str], re
             status[m] = "computed"
     build = {m: as_ofs[m] for m in months if status[m] == "computed"}
     if build:
+        rows = data[max(build, key=lambda m: build[m])]["rows"]  # transactions up to the last month built
         _write_pass(engine, transactions_table, build, paths, settings, window_days=window_days, n_scores=n_scores,
-                    map_name=map_name, language=language, maps=maps)
+                    map_name=map_name, language=language, maps=maps, parts=-(-rows // PART_ROWS))
     if current_table is not None:
         m = months[-1]
         sql = current_snapshot_sql(current_table, transactions_table, m, as_ofs[m], map_name=map_name,
