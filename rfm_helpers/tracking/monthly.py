@@ -11,15 +11,19 @@ between consecutive months, with pandas seeing aggregates only.
    the segments of the SQL segment map.
 2. **One multi-month pass** builds all other months (``"computed"``) with the RFM rules of
    :func:`rfm_helpers.rfm.compute_scored_rfm` for each month's analysis date (its last day):
-   a table of months meets the transactions (whole history: running totals over each
-   customer's purchase-day buckets, see :func:`months_rfm_sql`; with a window: a join on
-   ``order_day <= as_of``), the rows are scored per month partition with the quantile rule of
-   :func:`rfm_helpers.rfm.sql.score_sql` (its cuts, partitioned by the month), segmented with
-   the map compiled to SQL and written by DuckDB as one Parquet file per month (``COPY ...
-   PARTITION_BY``, each file then moved to ``<reports_dir>/snapshots/segments_YYYY-MM.parquet``;
-   the columns of :data:`~rfm_helpers.tracking.frames.SNAPSHOT_COLUMNS`, as before). The
-   settings of the pass's months are in the files' key-value metadata (``rfm_snapshots``:
-   month -> settings); files of the per-month writer (``rfm_snapshot``) are still reused.
+   every customer's *spans* (runs of months over which last purchase day, frequency and
+   monetary stay the same; whole history: running totals over each customer's purchase-day
+   buckets; with a window: a join on ``order_day <= as_of``; see :func:`spans_sql`) are
+   written once to a Parquet file in the engine's spill folder (in hash parts of the
+   customers for very large data, :data:`PART_ROWS`); every month's quantile cuts (the rule of
+   :func:`rfm_helpers.rfm.sql.score_sql`, partitioned by month, :func:`spans_cuts_sql`) are
+   counted from the spans; then each month's file is written by its own ``COPY`` of the spans
+   covering the month, scored with its cuts and segmented by the map's cell lookup
+   (:func:`month_snapshot_sql`), to ``<reports_dir>/snapshots/segments_YYYY-MM.parquet``
+   (the columns and schema of :data:`SNAPSHOT_SCHEMA`, as before; segment, label and month
+   are written from ``ENUM`` types, which read back as the same strings). Each file holds its
+   settings in its key-value metadata (``rfm_snapshot``); files of the earlier multi-month
+   writer (``rfm_snapshots``: month -> settings) are still reused.
 3. **Aggregates** over the month files: customers, month spend, RFM monetary and the sum of
    ``rfm_score`` per month and segment (one scan); customers per (last month's segment, this
    month's segment) for every pair of consecutive months (one scan, see
