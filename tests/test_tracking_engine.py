@@ -93,6 +93,9 @@ def assert_same(snaps, ref_folder, tr, months, folder):
     for m in months:
         old, new = read_sorted(frames.snapshot_path(ref_folder, m)), read_sorted(frames.snapshot_path(folder, m))
         assert list(new.columns) == tracking.SNAPSHOT_COLUMNS
+        # the file's schema too (types and nullability), as every writer wrote it
+        engine_schema = pq.read_schema(frames.snapshot_path(folder, m)).remove_metadata()
+        assert engine_schema.equals(tracking.SNAPSHOT_SCHEMA), engine_schema
         pd.testing.assert_frame_equal(old, new, check_dtype=False, rtol=1e-12)
     assert tr.months == list(snaps)
     order = frames.value_order(snaps.values())
@@ -196,7 +199,16 @@ def test_without_current_table_and_settings_change(tmp_path):
         assert tr.status == status == {m: "computed" for m in months}
         assert_same(snaps, tmp_path / "ref", tr, months, tmp_path / "eng")
         meta = pq.read_schema(frames.snapshot_path(tmp_path / "eng", months[1])).metadata
-        assert json.loads(meta[b"rfm_snapshots"])[months[1]]["as_of"] == tracking.month_end(months[1]).isoformat()
+        assert json.loads(meta[b"rfm_snapshot"])["as_of"] == tracking.month_end(months[1]).isoformat()
+        # files of the earlier multi-month pass (settings of all its months under rfm_snapshots) are reused
+        paths = {m: frames.snapshot_path(tmp_path / "eng", m) for m in months[:2]}
+        tables = {m: pq.read_table(path) for m, path in paths.items()}
+        both = json.dumps({m: json.loads(t.schema.metadata[b"rfm_snapshot"]) for m, t in tables.items()}, sort_keys=True)
+        for m, path in paths.items():
+            pq.write_table(tables[m].replace_schema_metadata({b"rfm_snapshots": both.encode()}), path)
+        again = engine_run(eng, tx, months, tmp_path / "eng", with_current=False)
+        assert again.status == {months[0]: "stored", months[1]: "stored", months[2]: "stored", months[3]: "stored"}
+        assert_same(snaps, tmp_path / "ref", again, months, tmp_path / "eng")
         ru = engine_run(eng, tx, months, tmp_path / "eng", with_current=False, language="ru")
         assert set(ru.status.values()) == {"computed"}
         assert ru.segment_labels()["champions"] != tr.segment_labels()["champions"]
@@ -228,3 +240,21 @@ def test_one_month_and_hand_checked_transitions(tmp_path):
     assert h.loc[h["month"] == "2024-02", "monetary"].sum() == pytest.approx(45.0)
     with pytest.raises(ValueError, match="consecutive"):
         tr.movements("2024-02", "2024-01", [])
+
+
+@pytest.mark.parametrize("order_ids, window_days", [(True, None), (False, 60)])
+def test_spans_built_in_customer_parts_same_as_pandas_path(tmp_path, monkeypatch, order_ids, window_days):
+    """A large pass builds the customers' spans in hash parts (one aggregation per part): the
+    files and tables are the same as the pandas path's (here up to 3,000 transactions, parts of 800)."""
+    monkeypatch.setattr(monthly, "PART_ROWS", 800)
+    calls = []
+    real = monthly.spans_sql
+    monkeypatch.setattr(monthly, "spans_sql", lambda *a, **k: calls.append(k["part"]) or real(*a, **k))
+    tx = gen_tx(11, order_ids=order_ids)
+    months = tracking.history_months("2024-02-29", 8)
+    snaps, status = reference(tx, months, tmp_path / "ref", window_days=window_days)
+    with DuckDBEngine() as eng:
+        tr = engine_run(eng, tx, months, tmp_path / "eng", window_days=window_days)
+        assert tr.status == status
+        assert_same(snaps, tmp_path / "ref", tr, months, tmp_path / "eng")
+    assert calls == [(0, 4), (1, 4), (2, 4), (3, 4)]

@@ -34,6 +34,9 @@ __all__ = [
     "rfm_body_sql",
     "score_sql",
     "scored_rfm_sql",
+    "cuts_sql",
+    "score_cases",
+    "join_cuts",
     "check_scale",
     "check_keys",
 ]
@@ -207,17 +210,33 @@ def rfm_sql(
             + (_order_by(keys) if order else ""))
 
 
-def _cuts_sql(n: int, keys: list[str], m_col: str) -> str:
-    """The CTEs of :data:`SCORE_SQL`, ending with ``cuts``: one row per partition with every cut."""
+def cuts_sql(n: int, keys: list[str], m_col: str, values: str | None = None) -> str:
+    """The CTEs of :data:`SCORE_SQL` over a relation named ``rfm`` (``recency_days``,
+    ``frequency`` and the exact monetary column ``m_col``, partitioned by the columns
+    ``keys``), ending with ``cuts``: one row per partition with every cut (``r_cut2`` ..
+    ``m_cut<n>``, the least good value reaching each score). Follow with ``WITH rfm AS
+    (...), <this>`` and score the rows with :func:`score_cases` over :func:`join_cuts`.
+
+    ``values``: a SELECT to use as ``score_values`` instead of the GROUPING SETS over
+    ``rfm`` (columns ``keys``, ``rv``, ``fv``, ``mv``, ``gr``, ``gf``, ``c``: customers per
+    value of one dimension, the other two values NULL, ``gr``/``gf`` as ``GROUPING()`` marks
+    the dimension: 0/1 recency, 1/0 frequency, 1/1 monetary), for callers that count
+    customers per value more cheaply than from one row per customer."""
     key_sel = "".join(f"{k}, " for k in keys)
     cut_list = ", ".join(
         f"{'MAX' if low else 'MIN'}(CASE WHEN score >= {s} THEN {d}v END) AS {d}_cut{s}"
         for d, _, low in _DIMENSIONS for s in range(2, n + 1))
-    return SCORE_SQL.format(key_sel=key_sel, m_col=m_col, n=n, cut_list=cut_list,
+    text = SCORE_SQL.format(key_sel=key_sel, m_col=m_col, n=n, cut_list=cut_list,
                             group_by=f"GROUP BY {', '.join(keys)}" if keys else "").strip()
+    if values is not None:
+        text = f"score_values AS (\n{values}\n),\nscore_ranked AS (" + text.split("\nscore_ranked AS (", 1)[1]
+    return text
 
 
-def _score_cases(n: int, m_col: str) -> list[str]:
+def score_cases(n: int, m_col: str) -> list[str]:
+    """``r_score``, ``f_score``, ``m_score`` (INTEGER 1..n) as SQL expressions comparing the
+    columns of ``rfm`` (``m_col`` for monetary) with the cuts of :func:`cuts_sql` (relation
+    ``cuts``): a value scores the highest ``s`` whose cut it reaches, else 1."""
     out = []
     for d, col, low_is_better in _DIMENSIONS:
         col = m_col if d == "m" else col
@@ -227,7 +246,9 @@ def _score_cases(n: int, m_col: str) -> list[str]:
     return out
 
 
-def _join_cuts(keys: list[str]) -> str:
+def join_cuts(keys: list[str]) -> str:
+    """``rfm`` joined with its partition's row of ``cuts`` (on the columns ``keys``; without
+    keys the one row of cuts is cross-joined)."""
     if not keys:
         return "rfm CROSS JOIN cuts"
     return "rfm JOIN cuts ON " + " AND ".join(f"rfm.{k} IS NOT DISTINCT FROM cuts.{k}" for k in keys)
@@ -245,9 +266,9 @@ def _with_scores(rfm_cte: str, n: int, keys: list[str], m_col: str, scored_cols:
     """``WITH rfm AS <rfm_cte>``, the cuts, ``scored`` (``scored_cols`` + the three scores),
     then ``SELECT <final> FROM scored``."""
     return (
-        f"WITH rfm AS {rfm_cte},\n{_cuts_sql(n, keys, m_col)},\n"
+        f"WITH rfm AS {rfm_cte},\n{cuts_sql(n, keys, m_col)},\n"
         f"scored AS (\n    SELECT {', '.join(scored_cols)},\n"
-        f"           {', '.join(_score_cases(n, m_col))}\n    FROM {_join_cuts(keys)}\n)\n"
+        f"           {', '.join(score_cases(n, m_col))}\n    FROM {join_cuts(keys)}\n)\n"
         f"SELECT {', '.join(final)}\nFROM scored\n" + (_order_by(keys) if order else "")
     )
 

@@ -11,15 +11,19 @@ between consecutive months, with pandas seeing aggregates only.
    the segments of the SQL segment map.
 2. **One multi-month pass** builds all other months (``"computed"``) with the RFM rules of
    :func:`rfm_helpers.rfm.compute_scored_rfm` for each month's analysis date (its last day):
-   a table of months meets the transactions (whole history: running totals over each
-   customer's purchase-day buckets, see :func:`months_rfm_sql`; with a window: a join on
-   ``order_day <= as_of``), the rows are scored per month partition with the quantile rule of
-   :func:`rfm_helpers.rfm.sql.score_sql` (its cuts, partitioned by the month), segmented with
-   the map compiled to SQL and written by DuckDB as one Parquet file per month (``COPY ...
-   PARTITION_BY``, each file then moved to ``<reports_dir>/snapshots/segments_YYYY-MM.parquet``;
-   the columns of :data:`~rfm_helpers.tracking.frames.SNAPSHOT_COLUMNS`, as before). The
-   settings of the pass's months are in the files' key-value metadata (``rfm_snapshots``:
-   month -> settings); files of the per-month writer (``rfm_snapshot``) are still reused.
+   every customer's *spans* (runs of months over which last purchase day, frequency and
+   monetary stay the same; whole history: running totals over each customer's purchase-day
+   buckets; with a window: a join on ``order_day <= as_of``; see :func:`spans_sql`) are
+   written once to a Parquet file in the engine's spill folder (in hash parts of the
+   customers for very large data, :data:`PART_ROWS`); every month's quantile cuts (the rule of
+   :func:`rfm_helpers.rfm.sql.score_sql`, partitioned by month, :func:`spans_cuts_sql`) are
+   counted from the spans; then each month's file is written by its own ``COPY`` of the spans
+   covering the month, scored with its cuts and segmented by the map's cell lookup
+   (:func:`month_snapshot_sql`), to ``<reports_dir>/snapshots/segments_YYYY-MM.parquet``
+   (the columns and schema of :data:`SNAPSHOT_SCHEMA`, as before; segment, label and month
+   are written from ``ENUM`` types, which read back as the same strings). Each file holds its
+   settings in its key-value metadata (``rfm_snapshot``); files of the earlier multi-month
+   writer (``rfm_snapshots``: month -> settings) are still reused.
 3. **Aggregates** over the month files: customers, month spend, RFM monetary and the sum of
    ``rfm_score`` per month and segment (one scan); customers per (last month's segment, this
    month's segment) for every pair of consecutive months (one scan, see
@@ -36,6 +40,7 @@ temporary Parquet file and handed over as a ``pyarrow.dataset`` (:meth:`MonthlyT
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -45,16 +50,15 @@ import uuid
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..rfm import parse_as_of
-from ..rfm.sql import _cuts_sql, _join_cuts, _score_cases  # the quantile rule of score_sql, per month
-from ..rfm.sql import order_key_sql
-from .frames import (GONE, NEW, _META_KEY, _META_KEYS, _stored_settings, at_risk_segments, churn_segments,
+from ..rfm.sql import cuts_sql, order_key_sql, score_cases  # the quantile rule of score_sql, per month
+from .frames import (GONE, NEW, _META_KEY, _stored_settings, at_risk_segments, churn_segments,
                      finding_codes, headline_figures, month_end, month_key, moved_to_risk, segment_rows,
                      snapshot_path)
 
@@ -62,6 +66,10 @@ __all__ = ["MonthlyTracking", "track_months", "snapshot_settings", "SNAPSHOT_SCH
 
 #: Decimal digits money is summed with (the pipeline scores RFM at scale 2).
 SCALE = 2
+
+#: Transactions per hash part of the customers when the pass builds their spans: a notebook
+#: engine (3 GB) aggregates 2.5e7 transactions' customer days mostly in memory.
+PART_ROWS = 25_000_000
 
 #: Arrow schema of a snapshot file written by the engine (an empty month uses it as is).
 SNAPSHOT_SCHEMA = pa.schema([
@@ -76,34 +84,50 @@ def _lit(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _segments_table(map_name: str, language: str, maps: dict | None = None) -> tuple[str, str]:
-    """The map compiled to SQL: the CASE giving each score cell its segment's position in the
-    map (over ``r_score``/``f_score``/``m_score``), and a VALUES table ``code -> segment key,
-    label`` (labels as :func:`rfm_helpers.segments.assign_segments` names them)."""
-    from ..segments import _check_language, _get_map, _unique_labels, segment_case_sql
+def _enum(values: Iterable[str]) -> str:
+    """A DuckDB ``ENUM`` type of ``values``: written to Parquet as the same strings, but from
+    the type's dictionary (no per-row string hashing by the writer; several times cheaper than
+    ``VARCHAR`` for the few distinct segments, labels and months of a snapshot)."""
+    return "ENUM(" + ", ".join(_lit(v) for v in dict.fromkeys(values)) + ")"
+
+
+def _segment_columns(map_name: str, language: str, maps: dict | None = None, *, r: str = "x.r_score",
+                     f: str = "x.f_score", m: str = "x.m_score") -> tuple[str, str]:
+    """The map as SQL over the score columns ``r``, ``f``, ``m``: the segment key and its
+    label (as :func:`rfm_helpers.segments.assign_segments` names them), each an element of a
+    constant list of the 125 score cells (the validated map's own cell lookup, the one
+    ``assign_segments`` uses) picked by the cell's index - no ``CASE`` or join per customer
+    row; both ``ENUM``. Scores outside the grid give NULL (as the map's ``CASE``)."""
+    from ..segments import GRID_SIZE, _check_language, _get_map, _unique_labels
 
     maps, mp = _get_map(map_name, maps)
     _check_language(language, maps)
-    case = segment_case_sql(map_name, maps, output="code")
     keys = [s["key"] for s in mp["segments"]]
     labels = _unique_labels([s["label"][language] for s in mp["segments"]])
-    rows = ", ".join(f"({i}, {_lit(k)}, {_lit(v)})" for i, (k, v) in enumerate(zip(keys, labels)))
-    return case, f"(VALUES {rows}) AS mt_map(code, segment, segment_label)"
+    cells = [int(i) for i in mp["lookup"]]  # cell (r-1)*G*G + (f-1)*G + (m-1) -> segment position
+    g = GRID_SIZE
+    inside = " AND ".join(f"{c} BETWEEN 1 AND {g}" for c in (r, f, m))
+    index = f"CASE WHEN {inside} THEN ({r} - 1) * {g * g} + ({f} - 1) * {g} + {m} END"  # 1-based
+
+    def pick(values: list[str]) -> str:
+        items = ", ".join(_lit(values[c]) for c in cells)
+        return f"CAST([{items}] AS {_enum(values)}[])[{index}]"
+
+    return pick(keys), pick(labels)
 
 
 def _snapshot_query(inner: str, map_name: str, language: str, maps: dict | None = None) -> str:
     """The snapshot columns (in file order) over the query ``inner`` with ``customer_id``,
     ``month``, ``as_of``, the RFM columns, the three scores and ``month_spend``."""
-    case, table = _segments_table(map_name, language, maps)
-    cols = ["CAST(x.customer_id AS VARCHAR) AS customer_id", "CAST(x.month AS VARCHAR) AS month",
-            "CAST(x.as_of AS TIMESTAMP) AS as_of", "mt_map.segment", "mt_map.segment_label",
+    segment, label = _segment_columns(map_name, language, maps)
+    cols = ["CAST(x.customer_id AS VARCHAR) AS customer_id", "x.month",
+            "CAST(x.as_of AS TIMESTAMP) AS as_of", f"{segment} AS segment", f"{label} AS segment_label",
             "CAST(x.recency_days AS BIGINT) AS recency_days", "CAST(x.frequency AS BIGINT) AS frequency",
             "CAST(x.monetary AS DOUBLE) AS monetary",
             *(f"CAST(x.{d}_score AS BIGINT) AS {d}_score" for d in "rfm"),
             "CAST(x.r_score + x.f_score + x.m_score AS BIGINT) AS rfm_score",
             "CAST(x.month_spend AS DOUBLE) AS month_spend"]
-    return (f"SELECT {', '.join(cols)} FROM (SELECT *, {case} AS segment_code FROM ({inner}) AS i) AS x "
-            f"LEFT JOIN {table} ON mt_map.code = x.segment_code")
+    return f"SELECT {', '.join(cols)} FROM ({inner}) AS x"
 
 
 def _has_order_id(engine: Any, source: str) -> bool:
@@ -119,54 +143,51 @@ def _months_values(months: Mapping[str, dt.date], window_days: int | None) -> st
     return f"mt_months(k, month, month_start, as_of, window_start) AS (VALUES {', '.join(rows)})"
 
 
-def _months_values_table(months: Mapping[str, dt.date]) -> str:
-    rows = ", ".join(f"({k}, {_lit(m)}, DATE '{d.isoformat()}')" for k, (m, d) in enumerate(months.items()))
-    return f"(VALUES {rows}) AS m(k, month, as_of)"
-
-
-def _tx_cte(source: str, last: dt.date, has_order_id: bool) -> str:
+def _tx_cte(source: str, last: dt.date, has_order_id: bool, part: tuple[int, int] | None = None) -> str:
+    only = f" AND hash(CAST(customer_id AS VARCHAR)) % {int(part[1])} = {int(part[0])}" if part and part[1] > 1 else ""
     return f"""mt_tx AS (
     SELECT CAST(customer_id AS VARCHAR) AS customer_id, CAST(order_date AS DATE) AS order_day,
            {order_key_sql(has_order_id)} AS order_key, CAST(amount AS DECIMAL(18, {SCALE})) AS amount
     FROM {source}
-    WHERE CAST(order_date AS DATE) <= DATE '{last.isoformat()}'
+    WHERE CAST(order_date AS DATE) <= DATE '{last.isoformat()}'{only}
 )"""
 
 
-def months_rfm_sql(source: str, months: Mapping[str, dt.date], window_days: int | None, *,
-                   has_order_id: bool) -> tuple[str, str, bool]:
-    """Per customer and month (one row per customer with a purchase up to the month's analysis
-    date ``months[month]``, months in increasing order): ``customer_id``, ``k`` (the month's
-    position in ``months``),
-    ``recency_days``, ``frequency``, ``monetary`` (exact) and ``month_spend`` (the spend from
-    the month's first day to its analysis date), by the rules of
-    :data:`rfm_helpers.rfm.sql.RFM_SQL`, for all months in one query.
+def spans_sql(source: str, months: Mapping[str, dt.date], window_days: int | None, *, has_order_id: bool,
+              part: tuple[int, int] | None = None) -> str:
+    """The RFM of every customer in every month of ``months`` (month -> analysis date, in
+    increasing order), by the rules of :data:`rfm_helpers.rfm.sql.RFM_SQL`, as *spans*: one
+    row per customer and run of months ``k <= month < k_next`` (positions in ``months``) over
+    which the customer's ``last_day`` (last purchase day), ``frequency`` and ``monetary``
+    (exact) do not change; ``month_spend`` (the spend from the first day of month ``k`` to its
+    analysis date) belongs to month ``k`` only (0 in the later months of the span). A customer
+    is in month ``K``'s snapshot when a span covers ``K``; ``recency_days`` there is the
+    month's analysis date minus ``last_day``.
 
     Whole history (no window): every measure is a running total, so the transactions are
     reduced to one row per customer and purchase day (each order counted on its first day),
     those to one row per customer and *bucket* (the days after one month's analysis date up
-    to the next one's), running sums over a customer's buckets give each month's values, and
-    each bucket row stands for the months up to the customer's next bucket (kept in memory
-    once, ``MATERIALIZED``; the customer-month rows are derived from it where needed, never
-    stored). With a window the months are joined to the transactions (``order_day <= as_of``)
-    and aggregated per month.
+    to the next one's), and running sums over a customer's buckets give the spans (a span
+    lasts until the customer's next bucket): about 1.4 rows per customer instead of one per
+    customer and month. With a window the months are joined to the transactions
+    (``order_day <= as_of``) and aggregated per month (spans of one month).
 
-    Returns ``(ctes, select, store)``: the common table expressions, the SELECT of the
-    customer-month rows over them, and whether that SELECT is worth storing for reuse."""
+    ``part=(i, n)``: only the customers of hash part ``i`` of ``n`` (every customer is in
+    exactly one part), so a large pass can be built in ``n`` smaller aggregations."""
     dates = list(months.values())
     if dates != sorted(dates) or len(set(dates)) != len(dates):
         raise ValueError(f"months must be in increasing order of analysis date: {dict(months)}")
-    head = f"{_months_values(months, window_days)},\n{_tx_cte(source, dates[-1], has_order_id)}"
+    head = f"WITH {_months_values(months, window_days)},\n{_tx_cte(source, dates[-1], has_order_id, part)}"
     if window_days:
         key = "CASE WHEN t.order_day > m.window_start THEN t.order_key END"
         amount = "CASE WHEN t.order_day > m.window_start THEN t.amount END"
-        return head, f"""SELECT t.customer_id, m.k,
-       CAST(DATE_DIFF('day', MAX(t.order_day), m.as_of) AS INTEGER) AS recency_days,
+        return f"""{head}
+SELECT t.customer_id, CAST(m.k AS INTEGER) AS k, CAST(m.k + 1 AS INTEGER) AS k_next, MAX(t.order_day) AS last_day,
        CAST(COUNT(DISTINCT {key}) AS INTEGER) AS frequency,
        CAST(COALESCE(SUM({amount}), 0) AS DECIMAL(18, {SCALE})) AS monetary,
        CAST(COALESCE(SUM(t.amount) FILTER (WHERE t.order_day >= m.month_start), 0) AS DECIMAL(18, {SCALE})) AS month_spend
 FROM mt_tx AS t JOIN mt_months AS m ON t.order_day <= m.as_of
-GROUP BY t.customer_id, m.k, m.as_of""", True
+GROUP BY t.customer_id, m.k"""
     if has_order_id:  # amounts per purchase day; each order once, on its first day
         days = ("SELECT customer_id, order_day, SUM(amount) AS amount, 0 AS orders FROM mt_tx GROUP BY customer_id, order_day\n"
                 "    UNION ALL\n    SELECT customer_id, MIN(order_day), NULL, 1 FROM mt_tx GROUP BY customer_id, order_key")
@@ -184,40 +205,50 @@ mt_buckets AS (
     SELECT customer_id, k, MAX(order_day) AS last_day, SUM(amount) AS amount, SUM(orders) AS orders,
            CAST(COALESCE(SUM(amount) FILTER (WHERE order_day >= {starts}), 0) AS DECIMAL(18, {SCALE})) AS month_spend
     FROM mt_days GROUP BY customer_id, k
-),
-mt_running AS MATERIALIZED (
-    SELECT customer_id, CAST(k AS INTEGER) AS k, last_day, month_spend,  -- narrow types: kept in memory
-           CAST(SUM(amount) OVER w AS DECIMAL(18, {SCALE})) AS monetary, CAST(SUM(orders) OVER w AS INTEGER) AS frequency,
-           CAST(LEAD(k, 1, {len(dates)}) OVER (PARTITION BY customer_id ORDER BY k) AS INTEGER) AS k_next
-    FROM mt_buckets
-    WINDOW w AS (PARTITION BY customer_id ORDER BY k ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-)""", f"""SELECT s.customer_id, s.mk AS k,
-       CAST(DATE_DIFF('day', s.last_day, m.as_of) AS INTEGER) AS recency_days,
-       CAST(s.frequency AS INTEGER) AS frequency,
-       CAST(s.monetary AS DECIMAL(18, {SCALE})) AS monetary,
-       CAST(CASE WHEN s.mk = s.k THEN s.month_spend ELSE 0 END AS DECIMAL(18, {SCALE})) AS month_spend
-FROM (SELECT *, UNNEST(range(k, k_next)) AS mk FROM mt_running) AS s JOIN mt_months AS m ON m.k = s.mk""", False
+)
+SELECT customer_id, CAST(k AS INTEGER) AS k,
+       CAST(LEAD(k, 1, {len(dates)}) OVER (PARTITION BY customer_id ORDER BY k) AS INTEGER) AS k_next, last_day,
+       CAST(SUM(orders) OVER w AS INTEGER) AS frequency, CAST(SUM(amount) OVER w AS DECIMAL(18, {SCALE})) AS monetary,
+       month_spend
+FROM mt_buckets
+WINDOW w AS (PARTITION BY customer_id ORDER BY k ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"""
 
 
-def snapshots_sql(source: str, months: Mapping[str, dt.date], *, window_days: int | None = None,
-                  n_scores: int = 5, map_name: str = "classic", language: str = "en",
-                  has_order_id: bool = False, maps: dict | None = None) -> str:
-    """The snapshots of ``months`` (month -> analysis date) as one query: every customer's
-    row per month in the snapshot columns, scored within each month."""
-    from ..segments import GRID_SIZE
+def spans_cuts_sql(spans: str, months: Mapping[str, dt.date], n: int) -> str:
+    """The quantile cuts of every month (one row per month ``k`` with customers) of the spans
+    table ``spans`` (:func:`spans_sql`): the rule of :func:`rfm_helpers.rfm.sql.score_sql`
+    (:func:`~rfm_helpers.rfm.sql.cuts_sql`) partitioned by month. The customers per value
+    and month it ranks are counted from the spans: recency and frequency from the spans
+    grouped by (months covered, last day / frequency) - a few thousand groups - and monetary
+    from each span's months (one row per customer and month, one column)."""
+    def few(column: str, value: str, marks: str) -> str:  # dimensions with few distinct values per span group
+        return (f"SELECT m.k, {value}, {marks}, CAST(SUM(s.c) AS BIGINT) AS c FROM (SELECT k, k_next, {column}, "
+                f"COUNT(*) AS c FROM {spans} GROUP BY ALL) AS s JOIN mt_months AS m ON m.k >= s.k AND m.k < s.k_next "
+                f"GROUP BY ALL")
+    values = "\nUNION ALL\n".join([
+        few("last_day", "CAST(DATE_DIFF('day', s.last_day, m.as_of) AS INTEGER) AS rv, CAST(NULL AS INTEGER) AS fv, "
+            f"CAST(NULL AS DECIMAL(18, {SCALE})) AS mv", "0 AS gr, 1 AS gf"),
+        few("frequency", "NULL, s.frequency, NULL", "1, 0"),
+        f"SELECT mk, NULL, NULL, monetary, 1, 1, COUNT(*) FROM (SELECT monetary, UNNEST(range(k, k_next)) AS mk "
+        f"FROM {spans}) AS s GROUP BY ALL"])
+    return f"WITH {_months_values(months, None)},\n{cuts_sql(n, ['k'], 'monetary', values)}\nSELECT * FROM cuts"
 
-    if int(n_scores) != GRID_SIZE:
-        raise ValueError(f"segment maps are defined on {GRID_SIZE} scores; n_scores must be {GRID_SIZE}")
-    ctes, rows, store = months_rfm_sql(source, months, window_days, has_order_id=has_order_id)
-    n = int(n_scores)
-    # the quantile scores of rfm_helpers.rfm.sql (score_sql), within each month ``k``
-    keep = ", ".join(f"rfm.{c}" for c in ["customer_id", "k", "recency_days", "frequency", "monetary", "month_spend"])
-    scored = (f"WITH {ctes},\nrfm AS {'' if store else 'NOT '}MATERIALIZED (\n    SELECT *, CAST(monetary AS "
-              f"DECIMAL(18, {SCALE})) AS monetary_exact FROM (\n{rows}\n) AS r\n),\n{_cuts_sql(n, ['k'], 'monetary_exact')},\n"
-              f"scored AS (\n    SELECT {keep}, {', '.join(_score_cases(n, 'monetary_exact'))}\n"
-              f"    FROM {_join_cuts(['k'])}\n)\nSELECT * FROM scored")
-    dated = f"SELECT sc.*, m.month, m.as_of FROM ({scored}) AS sc JOIN {_months_values_table(months)} ON m.k = sc.k"
-    return _snapshot_query(dated, map_name, language, maps)
+
+def month_snapshot_sql(spans: str, cuts: str, months: Mapping[str, dt.date], month: str, *, n_scores: int,
+                       map_name: str, language: str, maps: dict | None = None) -> str:
+    """Month ``month``'s snapshot (the snapshot columns) from the spans table ``spans``
+    (:func:`spans_sql` over ``months``) and its cuts table ``cuts`` (:func:`spans_cuts_sql`):
+    the spans covering the month, scored with the month's cuts, segmented by the map. A month
+    without customers has no cuts row, so no rows."""
+    k, as_of = list(months).index(month), months[month]
+    day = f"DATE '{as_of.isoformat()}'"
+    inner = (f"SELECT rfm.customer_id, CAST({_lit(month)} AS {_enum([month])}) AS month, {day} AS as_of, "
+             f"rfm.recency_days, rfm.frequency, rfm.monetary, "
+             f"CASE WHEN rfm.k = {k} THEN rfm.month_spend ELSE 0 END AS month_spend, "
+             f"{', '.join(score_cases(int(n_scores), 'monetary'))} "
+             f"FROM (SELECT *, CAST(DATE_DIFF('day', last_day, {day}) AS INTEGER) AS recency_days FROM {spans} "
+             f"WHERE k <= {k} AND k_next > {k}) AS rfm CROSS JOIN (SELECT * FROM {cuts} WHERE k = {k}) AS cuts")
+    return _snapshot_query(inner, map_name, language, maps)
 
 
 def current_snapshot_sql(rfm_table: str, source: str, month: str, as_of: dt.date, *, map_name: str,
@@ -228,7 +259,7 @@ def current_snapshot_sql(rfm_table: str, source: str, month: str, as_of: dt.date
     spend = (f"SELECT CAST(customer_id AS VARCHAR) AS sid, SUM(CAST(amount AS DECIMAL(18, {SCALE}))) AS spend "
              f"FROM {source} WHERE CAST(order_date AS DATE) BETWEEN DATE '{start.isoformat()}' "
              f"AND DATE '{as_of.isoformat()}' GROUP BY 1")
-    inner = (f"SELECT r.*, {_lit(month)} AS month, DATE '{as_of.isoformat()}' AS as_of, "
+    inner = (f"SELECT r.*, CAST({_lit(month)} AS {_enum([month])}) AS month, DATE '{as_of.isoformat()}' AS as_of, "
              f"COALESCE(s.spend, 0) AS month_spend FROM {rfm_table} AS r LEFT JOIN ({spend}) AS s "
              f"ON CAST(r.customer_id AS VARCHAR) = s.sid")
     return _snapshot_query(inner, map_name, language, maps)
@@ -243,60 +274,106 @@ def snapshot_settings(month: str, as_of: dt.date, window_days: int | None, n_sco
 
 
 def _fingerprints(engine: Any, source: str, as_ofs: Mapping[str, dt.date]) -> dict[str, dict]:
-    """Rows and amount total up to each analysis date (one scan of the transactions)."""
+    """Rows and amount total up to each analysis date (one scan of the transactions, grouped
+    by day; the totals per date from those few rows; amounts summed exactly)."""
     parts = []
     for i, d in enumerate(as_ofs.values()):
         cond = f"FILTER (WHERE d <= DATE '{d.isoformat()}')"
-        parts += [f"COUNT(*) {cond} AS r{i}", f"CAST(COALESCE(SUM(a) {cond}, 0) AS DOUBLE) AS a{i}"]
-    sql = (f"SELECT {', '.join(parts)} FROM (SELECT CAST(order_date AS DATE) AS d, "
-           f"CAST(amount AS DECIMAL(18, {SCALE})) AS a FROM {source}) AS fp")
+        parts += [f"CAST(COALESCE(SUM(r) {cond}, 0) AS BIGINT) AS r{i}", f"CAST(COALESCE(SUM(a) {cond}, 0) AS DOUBLE) AS a{i}"]
+    sql = (f"SELECT {', '.join(parts)} FROM (SELECT CAST(order_date AS DATE) AS d, COUNT(*) AS r, "
+           f"SUM(CAST(amount AS DECIMAL(18, {SCALE}))) AS a FROM {source} GROUP BY 1) AS fp")
     row = engine.scalar_rows(sql, label="tracking: data fingerprints per month")[0]
     return {m: {"rows": int(row[2 * i]), "amount": round(float(row[2 * i + 1]), 2)}
             for i, m in enumerate(as_ofs)}
 
 
-def _copy(engine: Any, select: str, target: Path, key: bytes, meta: Any, partition: bool = False) -> None:
-    value = _lit(json.dumps(meta, sort_keys=True))
-    opts = f"FORMAT PARQUET, KV_METADATA {{{key.decode()}: {value}}}"
-    if partition:
-        select = f"SELECT *, month AS snapshot_month FROM ({select}) AS w"
-        opts += ", PARTITION_BY (snapshot_month)"
-    engine.con.execute(f"COPY ({select}) TO {_lit(target)} ({opts})")
-
-
-def _write_current(engine: Any, select: str, path: Path, settings: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")  # parallel runs
+@contextlib.contextmanager
+def _settings(con: Any, **values: str) -> Iterator[None]:
+    """DuckDB settings ``values`` (SQL literals) for the block, then back as they were."""
+    before = {k: con.execute(f"SELECT current_setting('{k}')").fetchone()[0] for k in values}
     try:
-        _copy(engine, select, tmp, _META_KEY, settings)
+        for k, v in values.items():
+            con.execute(f"SET {k} = {v}")
+        yield
+    finally:
+        for k, v in before.items():
+            con.execute(f"SET {k} = {_lit(v) if isinstance(v, str) else str(v).lower()}")
+
+
+def _copy(engine: Any, select: str, target: Path, settings: dict) -> None:
+    """``COPY (select) TO target`` as Parquet, ``settings`` in the key-value metadata
+    (``rfm_snapshot``). DuckDB marks a column REQUIRED ("not null") when the statistics of a
+    stored table prove it has no NULLs; with statistics propagation off for the write, the
+    files keep the nullable schema of every other writer (:data:`SNAPSHOT_SCHEMA`: the pandas
+    path, files of earlier versions), whatever table they come from."""
+    con = engine.con
+    disabled = con.execute("SELECT current_setting('disabled_optimizers')").fetchone()[0]
+    value = _lit(json.dumps(settings, sort_keys=True))
+    with _settings(con, disabled_optimizers=_lit(",".join(filter(None, [disabled, "statistics_propagation"])))):
+        con.execute(f"COPY ({select}) TO {_lit(target)} (FORMAT PARQUET, KV_METADATA {{{_META_KEY.decode()}: {value}}})")
+
+
+def _write_snapshot(engine: Any, select: str, path: Path, settings: dict) -> None:
+    """One month's file (its settings in the key-value metadata ``rfm_snapshot``), written to a
+    temporary name beside it and renamed (parallel runs never see half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        _copy(engine, select, tmp, settings)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def _write_pass(engine: Any, select: str, paths: Mapping[str, Path], settings: Mapping[str, dict]) -> None:
-    """Write the months of one pass: DuckDB writes one file per month into a staging folder
-    next to the snapshots; each is then moved to its place (months without customers get an
-    empty file, as the per-month writer made)."""
-    folder = next(iter(paths.values())).parent
-    folder.mkdir(parents=True, exist_ok=True)
-    staging = folder / f".pass.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+def _scratch(engine: Any) -> Path:
+    """A new folder for the pass's intermediate files: inside the engine's spill folder when
+    it has one (a notebook's ``run_dir/.cache/spill/<pid>``), else in the system's temporary
+    folder."""
+    spill = engine.con.execute("SELECT current_setting('temp_directory')").fetchone()[0]
+    base = Path(spill) if spill and Path(spill).is_absolute() else Path(tempfile.gettempdir())
+    base.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="rfm_tracking_pass_", dir=base))
+
+
+def _write_pass(engine: Any, source: str, months: Mapping[str, dt.date], paths: Mapping[str, Path],
+                settings: Mapping[str, dict], *, window_days: int | None, n_scores: int, map_name: str,
+                language: str, maps: dict | None, parts: int = 1) -> None:
+    """Build the snapshots of ``months`` (month -> analysis date) in one pass over the
+    transactions: the spans of every customer (:func:`spans_sql`) are written once to a
+    Parquet file (not a temporary table: at 1e8 transactions they are ~70M rows, more than a
+    notebook engine's memory; a file is compressed and read in place) and every month's cuts
+    (:func:`spans_cuts_sql`, one small row per month) kept as a temporary table; then each
+    month's file is written from them by its own ``COPY`` (a filter over the spans; cheaper
+    than one partitioned ``COPY`` of all months, which buffers and sorts rows by month, and no
+    staging folder). Row order within a file is not kept (insertion order off: DuckDB need not
+    hold rows back to keep it). Months without customers get an empty file.
+
+    ``parts``: the spans are built in that many hash parts of the customers (one scan of the
+    transactions each), so each aggregation holds a part of the customers' days: at 1e8
+    transactions one aggregation spilled 6+ GB to disk; see :data:`PART_ROWS`."""
+    from ..segments import GRID_SIZE
+
+    if int(n_scores) != GRID_SIZE:
+        raise ValueError(f"segment maps are defined on {GRID_SIZE} scores; n_scores must be {GRID_SIZE}")
+    con = engine.con
+    cuts = engine.unique_name("mt_cuts")
+    scratch = _scratch(engine)
     try:
-        _copy(engine, select, staging, _META_KEYS, dict(settings), partition=True)
-        for m, path in paths.items():
-            part = staging / f"snapshot_month={m}"
-            files = sorted(part.glob("*.parquet")) if part.is_dir() else []
-            if len(files) > 1:
-                raise RuntimeError(f"{part}: the engine wrote {len(files)} files for one month; expected one")
-            if files:
-                os.replace(files[0], path)
-            else:
-                meta = {_META_KEYS: json.dumps({m: settings[m]}, sort_keys=True).encode()}
-                tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-                pq.write_table(SNAPSHOT_SCHEMA.empty_table().replace_schema_metadata(meta), tmp)
-                os.replace(tmp, path)
+        with _settings(con, preserve_insertion_order="false"):
+            has_order_id = _has_order_id(engine, source)
+            files = [scratch / f"spans_{i}.parquet" for i in range(max(1, int(parts)))]
+            for i, path in enumerate(files):
+                sql = spans_sql(source, months, window_days, has_order_id=has_order_id, part=(i, len(files)))
+                con.execute(f"COPY ({sql}) TO {_lit(path)} (FORMAT PARQUET)")
+            spans = f"read_parquet([{', '.join(_lit(f) for f in files)}])"
+            con.execute(f"CREATE TEMP TABLE {cuts} AS {spans_cuts_sql(spans, months, int(n_scores))}")
+            for m in months:
+                sql = month_snapshot_sql(spans, cuts, months, m, n_scores=n_scores, map_name=map_name,
+                                         language=language, maps=maps)
+                _write_snapshot(engine, sql, paths[m], settings[m])
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        con.execute(f"DROP TABLE IF EXISTS {cuts}")
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def track_months(engine: Any, transactions_table: str, months: Iterable[str], reports_dir: str | os.PathLike, *,
@@ -333,15 +410,14 @@ def track_months(engine: Any, transactions_table: str, months: Iterable[str], re
             status[m] = "computed"
     build = {m: as_ofs[m] for m in months if status[m] == "computed"}
     if build:
-        sql = snapshots_sql(transactions_table, build, window_days=window_days, n_scores=n_scores,
-                            map_name=map_name, language=language,
-                            has_order_id=_has_order_id(engine, transactions_table), maps=maps)
-        _write_pass(engine, sql, {m: paths[m] for m in build}, {m: settings[m] for m in build})
+        rows = data[max(build, key=lambda m: build[m])]["rows"]  # transactions up to the last month built
+        _write_pass(engine, transactions_table, build, paths, settings, window_days=window_days, n_scores=n_scores,
+                    map_name=map_name, language=language, maps=maps, parts=-(-rows // PART_ROWS))
     if current_table is not None:
         m = months[-1]
         sql = current_snapshot_sql(current_table, transactions_table, m, as_ofs[m], map_name=map_name,
                                    language=language, maps=maps)
-        _write_current(engine, sql, paths[m], settings[m])
+        _write_snapshot(engine, sql, paths[m], settings[m])
     return MonthlyTracking.from_files(engine, paths, status)
 
 
