@@ -28,13 +28,37 @@ def _file_or_frame(clean: Any) -> Any:
     return clean
 
 
+#: aggregates already computed, per file (path, size, modification time): the load page asks for
+#: the same facts twice (coverage sentences and the facts table); each is a full pass with a
+#: distinct count of customers (at 1e8 rows, 48M customers: tens of seconds)
+_DONE: dict[tuple, pd.DataFrame] = {}
+
+
 def _aggregate(path: str, sql: str, label: str) -> pd.DataFrame:
-    """One aggregate query over the Parquet file ``path`` (as table ``clean``)."""
+    """One aggregate query over the Parquet file ``path`` (as table ``clean``), within the
+    notebook engine's memory limit (``RFM_DUCKDB_MEMORY``) and spilling to a private temporary
+    folder; the answer is kept for the same file and query."""
+    import shutil
+    import tempfile
+
     from ..engine import DuckDBEngine
 
-    with DuckDBEngine() as eng:
-        eng.con.execute("CREATE VIEW clean AS SELECT * FROM read_parquet('" + path.replace("'", "''") + "')")
-        return eng.fetch(sql, label=label, kind="aggregate")
+    st = os.stat(path)
+    key = (os.path.abspath(path), st.st_size, st.st_mtime_ns, sql)
+    if key in _DONE:
+        return _DONE[key].copy()
+    spill = tempfile.mkdtemp(prefix="rfm-describe-")
+    try:
+        with DuckDBEngine(memory_limit=os.environ.get("RFM_DUCKDB_MEMORY", "3GB")) as eng:
+            eng.con.execute("SET temp_directory = '" + spill.replace("'", "''") + "'")
+            eng.con.execute("CREATE VIEW clean AS SELECT * FROM read_parquet('" + path.replace("'", "''") + "')")
+            out = eng.fetch(sql, label=label, kind="aggregate")
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
+    if len(_DONE) > 16:
+        _DONE.clear()
+    _DONE[key] = out
+    return out.copy()
 
 
 def describe_clean(clean: Any) -> dict[str, Any]:
@@ -64,12 +88,13 @@ def monthly_activity(clean: Any) -> pd.DataFrame:
     orders included with zeros): the data of the monthly-activity chart."""
     source = _file_or_frame(clean)
     if isinstance(source, str):
-        g = _aggregate(source, "SELECT strftime(order_date, '%Y-%m') AS month, count(*) AS orders, "
+        # date_trunc, not strftime: the same months, without formatting a text per row (2-3x faster)
+        g = _aggregate(source, "SELECT CAST(date_trunc('month', order_date) AS DATE) AS month, count(*) AS orders, "
                                "count(DISTINCT customer_id) AS customers, kahan_sum(amount) AS revenue "
                                "FROM clean GROUP BY 1 ORDER BY 1", "monthly activity")
         if g.empty:
             return pd.DataFrame(columns=["month", "orders", "customers", "revenue"])
-        g.index = pd.PeriodIndex(g.pop("month"), freq="M")
+        g.index = pd.PeriodIndex(pd.to_datetime(g.pop("month")), freq="M")
         g = g.astype({"orders": "int64", "customers": "int64", "revenue": "float64"})
     else:
         if source.empty:
