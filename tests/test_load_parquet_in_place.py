@@ -194,3 +194,31 @@ def test_a_wrong_column_name_is_named_before_anything_is_read(monkeypatch, tmp_p
         load_transactions({"path": str(tmp_path / "x.parquet"),
                            "columns": {"customer_id": "customer_id", "order_date": "order_date",
                                        "amount": "amont"}}, dt.date(2024, 12, 31))
+
+
+@pytest.mark.parametrize("years", [1, 7, 12])  # one word of month bits; two; three (12 years = 144 months)
+def test_load_page_facts_and_months_from_a_file_equal_pandas(tmp_path: Path, years: int) -> None:
+    from rfm_helpers.load import describe_clean, monthly_activity
+    from rfm_helpers.load.describe import _DONE
+
+    rng = np.random.default_rng(years)
+    n = 4000
+    start = pd.Timestamp("2011-03-15")
+    days = rng.integers(0, 365 * years, n)
+    days[(days > 100) & (days < 200)] += 120  # months without any order in between
+    frame = pd.DataFrame({
+        "customer_id": pd.array([f"c{i}" for i in rng.integers(0, 700, n)], dtype="string"),
+        "order_date": (start + pd.to_timedelta(days, unit="D") + pd.to_timedelta(rng.integers(0, 86400, n), unit="s"))
+        .astype("datetime64[us]"),
+        "amount": np.round(rng.gamma(2.0, 30.0, n), 2)})
+    path = tmp_path / "clean.parquet"
+    frame.to_parquet(path, index=False)
+    _DONE.clear()
+    facts = describe_clean(str(path))
+    assert facts == pytest.approx(describe_clean(frame))
+    pd.testing.assert_frame_equal(monthly_activity(str(path)), monthly_activity(frame), check_exact=False, rtol=1e-12)
+    # computed once: the second ask is answered from the first pass
+    assert len(_DONE) == 1 and describe_clean(str(path)) == facts
+    frame.iloc[:0].to_parquet(tmp_path / "empty.parquet", index=False)
+    assert describe_clean(str(tmp_path / "empty.parquet"))["rows"] == 0
+    assert monthly_activity(str(tmp_path / "empty.parquet")).empty
