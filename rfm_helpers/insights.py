@@ -92,15 +92,23 @@ def score_table(scored: pd.DataFrame, n: int = 5) -> pd.DataFrame:
 
 def headline_sql(engine: Any, table: str) -> RfmHeadline:
     """:func:`headline` of the per-customer table ``table`` in ``engine``, in one aggregate
-    query (the top-20% share from a ranking inside the engine). Counts, the median and the
-    shares of customers are exactly pandas'; sums of money may differ in the last bits of the
-    double (the engine adds in another order)."""
+    query. Counts, the median and the shares of customers are exactly pandas'; sums of money
+    may differ in the last bits of the double (the engine adds in another order).
+
+    The top-20% revenue is the sum of the ``k = ceil(0.2 n)`` largest spends, found from the
+    distinct spends and their counts (few: cents up to some thousands) with a running count
+    from the largest down: whole groups above the k-th spend, and as many customers of the
+    k-th spend's group as complete k (equal spends are equal, so which of them is immaterial).
+    A window over every customer sorted by spend did the same with a sort of all customers
+    (48M at 1e8 transactions)."""
     row = engine.fetch(f"""
         WITH r AS (SELECT recency_days, frequency, CAST(monetary AS DOUBLE) AS monetary FROM {table}),
-        n AS (SELECT count(*) AS n FROM r),
-        top AS (SELECT sum(monetary) AS top FROM (
-                    SELECT monetary, row_number() OVER (ORDER BY monetary DESC) AS i FROM r) AS q
-                WHERE i <= (SELECT GREATEST(1, CAST(CEIL(0.2 * n) AS BIGINT)) FROM n))
+        n AS (SELECT GREATEST(1, CAST(CEIL(0.2 * count(*)) AS BIGINT)) AS k FROM r),
+        d AS (SELECT monetary AS v, count(*) AS c FROM r GROUP BY monetary),
+        s AS (SELECT v, c, sum(c) OVER (ORDER BY v DESC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum
+              FROM d),
+        top AS (SELECT kahan_sum(v * (LEAST(cum, (SELECT k FROM n)) - (cum - c))) AS top FROM s
+                WHERE cum - c < (SELECT k FROM n))
         SELECT count(*) AS customers, sum(monetary) AS revenue, sum(frequency) AS orders,
                median(recency_days) AS median_recency_days,
                count(*) FILTER (WHERE frequency <= 1) AS one_order, count(*) FILTER (WHERE recency_days <= 90) AS active,

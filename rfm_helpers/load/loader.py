@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow as pa
 
 from .parsing import Built, build_rows
+from .read_typed import materialise, parquet_in_place, to_text_column as _to_text_column
 from .readers import RawTable, read_table
 from .result import (REASONS, SET_ASIDE_NOT_LOST, DataValidationError, Freshness, LoadResult, Remark,
                      STALE_AFTER_DAYS, clean_frame)
@@ -130,16 +131,8 @@ def _whole_column_checks(con: duckdb.DuckDBPyConnection, cols: dict[str, str], s
           "as text", f"{base} AND customer_id_issue = 'scientific'")
 
 
-def _to_text_column(arr: pa.ChunkedArray) -> list[str]:
-    from .read_sheets import _cell_text
-
-    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-        return [("" if v is None else v.strip()) for v in arr.to_pylist()]
-    return [_cell_text(v).strip() for v in arr.to_pylist()]
-
-
 def load_transactions(source: Any, analysis_date: Any = None, *, rules: CleaningRules | None = None,
-                      clean_path: str | os.PathLike | None = None) -> LoadResult:
+                      clean_path: str | os.PathLike | None = None, kind: str = "TABLE") -> LoadResult:
     """Read, check and clean transactions.
 
     ``source``: a :class:`~rfm_helpers.load.spec.SourceSpec`, a spec dict (as written in
@@ -173,10 +166,12 @@ def load_transactions(source: Any, analysis_date: Any = None, *, rules: Cleaning
     keep = None if ("order_id" in mapping and spec.cleaning.dedupe_with_order_id) else \
         [mapping.get(t, t) for t in REQUIRED + OPTIONAL]
     clock = _Clock()
-    raw = read_table(spec, wanted, keep)
-    clock("read")
+    raw = read_table(spec, wanted, keep, in_place=True)
     remarks: list[Remark] = list(raw.remarks)
     cols = _resolve_columns(raw, spec, label, remarks)
+    if raw.parquet is not None and not parquet_in_place(raw, cols):
+        raw = materialise(raw, label)
+    clock("read")
     # DuckDB works within a small memory budget and spills to a private temporary folder (never
     # the working directory, which may be the notebooks folder): a 3e6-row export stays under 1 GB
     spill = tempfile.mkdtemp(prefix="rfm-load-")
@@ -188,7 +183,7 @@ def load_transactions(source: Any, analysis_date: Any = None, *, rules: Cleaning
         clock("parse")
         remarks += built.remarks
         _whole_column_checks(con, cols, spec, label)
-        if raw.refetch is not None:  # the text columns are not needed any more: free them
+        if raw.refetch is not None and raw.parquet is None:  # the text columns are not needed any more: free them
             con.unregister("raw")
             raw.table = raw.table.select([])
             pa.default_memory_pool().release_unused()
@@ -201,9 +196,12 @@ def load_transactions(source: Any, analysis_date: Any = None, *, rules: Cleaning
                         dedupe=spec.cleaning.dedupe_with_order_id, has_refund_of="refund_of" in cols,
                         has_status="status" in cols, has_order_id="order_id" in cols,
                         passthrough=tuple(t for t in ("order_id", "channel", "quantity") if t in built.columns))
-        con.execute(f"CREATE OR REPLACE TEMP TABLE outcome AS {sql}")
+        # without an order id every rule is row-local: the outcome is a view over ``rows`` (each of
+        # the few passes below recomputes it, cheaper than writing a second copy of every row)
+        kind = "VIEW" if "order_id" not in cols else "TABLE"
+        con.execute(f"CREATE OR REPLACE TEMP {kind} outcome AS {sql}")
         clock("rules")
-        result = _result(con, raw, cols, spec, built, remarks, as_of, label, clean_path)
+        result = _result(con, raw, cols, spec, built, remarks, as_of, label, clean_path, kind)
         clock("result")
         result.timings = clock.laps
         return result
@@ -242,12 +240,12 @@ def _as_date(value: Any) -> dt.date | None:
 
 def _result(con: duckdb.DuckDBPyConnection, raw: RawTable, cols: dict[str, str], spec: SourceSpec, built: Built,
             remarks: list[Remark], as_of: dt.date | None, label: str,
-            clean_path: str | os.PathLike | None = None) -> LoadResult:
+            clean_path: str | os.PathLike | None = None, kind: str = "TABLE") -> LoadResult:
     scale = 10 ** built.digits
     extra = [t for t in ("order_id", "channel", "quantity") if t in built.columns]
     q = con.sql("SELECT __i, source_row, reason, reason_detail, reason_value FROM outcome "
                 "WHERE reason IS NOT NULL ORDER BY source_row").to_arrow_table()
-    rows_in = raw.table.num_rows
+    rows_in = raw.num_rows
     _outcome_remarks(con, cols, spec, built, remarks, scale, q.num_rows)
     first_all, last_all = con.execute("SELECT min(order_date), max(order_date) FROM rows WHERE date_issue IS NULL "
                                       "AND NOT is_total_row AND NOT is_repeated_header").fetchall()[0]
@@ -258,7 +256,8 @@ def _result(con: duckdb.DuckDBPyConnection, raw: RawTable, cols: dict[str, str],
               AND o.customer_id IS NOT NULL
               AND o.customer_id NOT IN (SELECT customer_id FROM outcome WHERE reason IS NULL
                                         AND customer_id IS NOT NULL)""").fetchall()[0][0]
-    con.execute("DROP TABLE rows")
+    if kind == "TABLE":
+        con.execute("DROP TABLE rows")
     sel = ", ".join(["customer_id", "order_date", f"CAST(amount_final AS DOUBLE) / {scale} AS amount", "source_row"]
                     + extra)
     clean = None
@@ -268,7 +267,7 @@ def _result(con: duckdb.DuckDBPyConnection, raw: RawTable, cols: dict[str, str],
         if len(order) > 1 and not (np.diff(order) > 0).all():  # windows (order ids) may reorder rows
             clean_arrow = clean_arrow.take(pa.compute.sort_indices(clean_arrow.column("source_row")))
         clean_arrow = clean_arrow.drop_columns(["source_row"])
-        con.execute("DROP TABLE outcome")
+        con.execute(f"DROP {kind} outcome")
         clean = clean_frame(clean_arrow)
         kept, channel_empty = len(clean), "channel" in clean.columns and bool(clean["channel"].isna().all())
         first, last = (clean["order_date"].min(), clean["order_date"].max()) if kept else (None, None)
@@ -280,8 +279,9 @@ def _result(con: duckdb.DuckDBPyConnection, raw: RawTable, cols: dict[str, str],
         if channel_empty and kept:
             extra.remove("channel")
         _copy_clean(con, ", ".join(["customer_id", "order_date",
-                                    f"CAST(amount_final AS DOUBLE) / {scale} AS amount"] + extra), clean_path)
-        con.execute("DROP TABLE outcome")
+                                    f"CAST(amount_final AS DOUBLE) / {scale} AS amount"] + extra), clean_path,
+                    in_order="order_id" not in cols)
+        con.execute(f"DROP {kind} outcome")
     quarantine = pd.DataFrame({
         "source_row": q.column("source_row").to_numpy().astype("int64"),
         "reason": pd.array(q.column("reason").to_pylist(), dtype="string"),
@@ -324,15 +324,19 @@ def _result(con: duckdb.DuckDBPyConnection, raw: RawTable, cols: dict[str, str],
                       clean_file=None if clean_path is None else str(clean_path))
 
 
-def _copy_clean(con: duckdb.DuckDBPyConnection, sel: str, path: str | os.PathLike) -> None:
+def _copy_clean(con: duckdb.DuckDBPyConnection, sel: str, path: str | os.PathLike, in_order: bool = False) -> None:
     """Write the kept rows of ``outcome`` in source order to ``path`` (Parquet) from DuckDB,
-    atomically (a temporary file renamed into place)."""
+    atomically (a temporary file renamed into place). ``in_order``: ``outcome`` is already in
+    source order (no order id: the rules have no window that could move rows, and the connection
+    preserves insertion order from the read on), so no sort is needed (at 1e7 rows the sort
+    within the loader's memory budget was most of the write)."""
     from .sqltext import lit
 
     target = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
     tmp = f"{target}.{os.getpid()}.tmp"
-    con.execute(f"COPY (SELECT {sel} FROM outcome WHERE reason IS NULL ORDER BY source_row) "
+    order = "" if in_order else " ORDER BY source_row"
+    con.execute(f"COPY (SELECT {sel} FROM outcome WHERE reason IS NULL{order}) "
                 f"TO {lit(tmp)} (FORMAT parquet)")
     os.replace(tmp, target)
 

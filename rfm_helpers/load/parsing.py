@@ -291,16 +291,29 @@ def build_rows(con: duckdb.DuckDBPyConnection, raw: RawTable, cols: dict[str, st
                bundled: bool) -> Built:
     """Create the DuckDB table ``rows`` of typed canonical columns (see the module docstring)."""
     built = Built()
-    table, shapes = prepare_raw(raw, cols, built.remarks)
-    con.register("raw", table)
-    lines = raw.source_row
+    if raw.parquet is not None:  # read in place: a view over the file, the same columns as prepare_raw's
+        from .read_typed import parquet_id_flags, parquet_view_sql
 
-    def line_of(pos: int) -> int:
-        return int(lines[int(pos)])
+        padded, *flags = parquet_id_flags(raw, cols["customer_id"])
+        view, table = parquet_view_sql(raw, cols, src, tuple(flags))
+        con.execute(f"CREATE OR REPLACE TEMP VIEW raw AS {view}")
+        if pa.types.is_integer(raw.table.schema.field(cols["customer_id"]).type):
+            built.remarks.append(Remark("ids_numeric_source", {"column": cols["customer_id"]}))
+        shapes: dict[str, Any] = {"id_padded": padded}
 
-    idp = _plan_ids(con, cols["customer_id"], spec, built.remarks, shapes["id_padded"],
-                    bool(table.column("__idodd").to_numpy(zero_copy_only=False).any()),
-                    bool(table.column("__idsuspect").to_numpy(zero_copy_only=False).any()))
+        def line_of(pos: int) -> int:
+            return int(pos) + 1
+    else:
+        table, shapes = prepare_raw(raw, cols, built.remarks)
+        con.register("raw", table)
+        lines = raw.source_row
+        flags = (bool(table.column("__idodd").to_numpy(zero_copy_only=False).any()),
+                 bool(table.column("__idsuspect").to_numpy(zero_copy_only=False).any()))
+
+        def line_of(pos: int) -> int:
+            return int(lines[int(pos)])
+
+    idp = _plan_ids(con, cols["customer_id"], spec, built.remarks, shapes["id_padded"], *flags)
     date_typed = _typed(table.column(src(cols["order_date"]))) == "date"
     dp = plan_dates(con, src(cols["order_date"]), cols["order_date"], date_typed, spec.dates, label, line_of,
                     shapes.get("order_date"), table.column(src(cols["order_date"])))

@@ -31,9 +31,18 @@ class RawTable:
     #: for big text files only the columns the load needs are kept in memory; this reads the
     #: original text of every column for the given row positions (the quarantine file)
     refetch: Optional[Callable[[np.ndarray], dict[str, list[str]]]] = None
+    #: a Parquet file read in place by DuckDB (:func:`.read_typed.open_parquet`): ``table`` then
+    #: holds the schema only (no rows), ``rows`` the file's row count and line numbers are positions
+    parquet: Optional[str] = None
+    rows: Optional[int] = None
 
     def __post_init__(self) -> None:
-        assert len(self.source_row) == self.table.num_rows
+        assert len(self.source_row) == self.table.num_rows or self.parquet is not None
+
+    @property
+    def num_rows(self) -> int:
+        """Rows read (for a Parquet file read in place: the file's rows)."""
+        return self.table.num_rows if self.parquet is None else int(self.rows or 0)
 
 
 Reader = Callable[[Any, "ReadContext"], RawTable]

@@ -59,7 +59,9 @@ def format_for(spec: Any) -> str:
     return "csv"
 
 
-def read_table(spec: Any, wanted: list[str], keep: Optional[list[str]] = None) -> RawTable:
+def read_table(spec: Any, wanted: list[str], keep: Optional[list[str]] = None, in_place: bool = False) -> RawTable:
+    """The source's values. ``in_place``: a Parquet file may come back without its rows
+    (:func:`.read_typed.open_parquet`), for the loader to read in DuckDB."""
     fmt = format_for(spec)
     ctx = ReadContext(label=spec.data_label, wanted=[w for w in wanted if w], keep=keep)
     if fmt not in READERS:
@@ -69,7 +71,10 @@ def read_table(spec: Any, wanted: list[str], keep: Optional[list[str]] = None) -
         if path is None or not path.exists():
             raise DataValidationError(f"{ctx.label}: file not found" + (
                 f" (looked in {path.parent})" if path is not None and not Path(spec.path).is_absolute() else ""))
-    raw = READERS[fmt](spec, ctx)
-    if raw.table.num_rows == 0:
+    if fmt == "parquet" and in_place and read_typed.stream_parquet_enabled():
+        raw = read_typed.open_parquet(spec, ctx)
+    else:
+        raw = READERS[fmt](spec, ctx)
+    if raw.num_rows == 0:
         raise DataValidationError(f"{ctx.label}: the file has a header ({', '.join(raw.header)}) but no data rows")
     return raw
