@@ -11,6 +11,7 @@ A unit test shows the guard itself catches what it must, so an empty log means s
 """
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import textwrap
@@ -31,12 +32,16 @@ CHECKED = ("03_segmentation", "04_campaign_ab_test", "05_segment_migration")
 def test_guard_records_large_frames_and_fetches_only(tmp_path):
     log = tmp_path / "log.jsonl"
     guard = FrameGuard(1_000, log)
+    # large frames other tests of this worker left alive (caches, cycles) are seen first, so that
+    # the counts below are this test's own
+    gc.collect()
+    before = guard.scan("before")
     small = pd.DataFrame({"a": range(1_000)})                       # at the bound: fine
     big = pd.DataFrame({"customer_id": np.arange(5_000), "x": 1.0})  # above: recorded once
     series = big["customer_id"]                                      # a long Series too
     assert guard.scan("test") == 2
     assert guard.scan("again") == 0
-    records = read_log(log)
+    records = read_log(log)[before:]
     assert {(r["what"], r["rows"]) for r in records} == {("DataFrame", 5_000), ("Series", 5_000)}
     assert next(r for r in records if r["what"] == "DataFrame")["columns"] == ["customer_id", "x"]
     del small, big, series
