@@ -154,13 +154,12 @@ def write_call_list(ex: ExportWriter, assigned: Any, map_name: str | None = None
         if by_value:
             out["without_value"] = without_value
         if "csv" in formats:
-            out["csv_file"] = f"{name}.csv"
-            ex.write_query(con, out["csv_file"], sql, columns, schema_name)
+            out["csv_file"] = ex.write_query(con, f"{name}.csv", sql, columns, schema_name, rows=rows + len(tests)).file
         if "xlsx" in formats:
             title = ex.words.label("call_list_sheet")
-            ex.write_workbook(con, f"{name}.xlsx", [Sheet(title, columns, sql, rows + len(tests), out["csv_file"])],
-                              _about(ex, seg, rank_by))
-            out["xlsx_file"] = f"{name}.xlsx"
+            if ex.write_workbook(con, f"{name}.xlsx", [Sheet(title, columns, sql, rows + len(tests), out["csv_file"])],
+                                 _about(ex, seg, rank_by)):
+                out["xlsx_file"] = f"{name}.xlsx"  # not written when the list passes the writer's workbook limit
     if channel is not None and contacts is not None:
         out["excluded"] = {r: sum(v.get(r, 0) for v in excluded.values()) for r in REASONS}
         ex.notes.append(_excluded_note(excluded, channel, name, assume))

@@ -10,6 +10,7 @@ with ``is_test`` = 1. Within a list: highest spend first, then customer id.
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -18,7 +19,7 @@ import pandas as pd
 from ..segments import _get_map, load_segment_maps, map_info
 from .columns import CONTACT_COLUMNS, Column, col, schema
 from .consent import REASONS, assumed_channels, check_channel, reason_sql
-from .files import engine as scratch_engine, sql_literal
+from .files import engine as scratch_engine, key_warnings, sql_literal
 from .formats import LIST_FORMATS, list_format, prepare_contacts, write_format
 from .workbook import Sheet
 from .writer import ExportWriter
@@ -107,7 +108,9 @@ def list_inputs(schema_name: str, assigned: Any, seg: pd.DataFrame, contacts: pd
 
 #: Names a list's SQL gives its inputs and scratch views/tables (see :func:`list_engine`).
 SCRATCH_NAMES = ("assigned", "seg", "contacts", "tests", "value_rows", "customers", "customers_all", "reach",
-                 "ranked", "top", "calls", "value_known")
+                 "ranked", "top", "calls", "value_known", "list_rows")
+#: How many threads a list's one-off preparation (:func:`_all_threads`) may use on a scratch connection.
+_PREP_THREADS = max(1, min(2, os.cpu_count() or 1))
 
 
 @contextlib.contextmanager
@@ -145,6 +148,7 @@ def list_engine(frames: dict[str, Any], engine: Any = None) -> Iterator[Any]:
     others = {k: v for k, v in frames.items() if k != "assigned"}
     threads = con.sql("SELECT current_setting('threads')").fetchall()[0][0]
     try:
+        con.execute(f"SET VARIABLE rfm_list_threads = {int(threads)}")  # for _all_threads
         con.execute("SET threads = 1")  # as the scratch connection: writing files is bound by the disk
         con.execute(f"CREATE TEMP VIEW assigned AS SELECT * FROM {table}")
         for name, frame in others.items():
@@ -156,6 +160,8 @@ def list_engine(frames: dict[str, Any], engine: Any = None) -> Iterator[Any]:
         with contextlib.suppress(Exception):
             con.complete()
         con.execute(f"SET threads = {int(threads)}")
+        with contextlib.suppress(Exception):
+            con.execute("RESET VARIABLE rfm_list_threads")
         for name in others:
             with contextlib.suppress(Exception):
                 con.unregister(name)
@@ -163,6 +169,34 @@ def list_engine(frames: dict[str, Any], engine: Any = None) -> Iterator[Any]:
             for kind in ("VIEW", "TABLE"):
                 with contextlib.suppress(Exception):
                     con.execute(f"DROP {kind} IF EXISTS temp.{name}")
+
+
+@contextlib.contextmanager
+def _all_threads(con: Any) -> Iterator[None]:
+    """Run a one-off preparation (the list rows' table) on the engine's own threads, then back to
+    the one thread files are written with (:func:`list_engine`)."""
+    threads = con.sql("SELECT current_setting('threads')").fetchall()[0][0]
+    try:
+        wanted = con.sql("SELECT getvariable('rfm_list_threads')").fetchall()[0][0]
+    except Exception:  # noqa: BLE001 - a scratch connection has no such variable
+        wanted = None
+    con.execute(f"SET threads = {int(wanted or _PREP_THREADS)}")
+    try:
+        yield
+    finally:
+        con.execute(f"SET threads = {int(threads)}")
+
+
+def _merge_key_warnings(rows: list[dict], tests: list[dict], columns: Sequence[Column]) -> list[dict]:
+    """The key warnings of one list: its customers' counts plus the test recipients' (appended to
+    every list), per column, in the columns' order."""
+    out = {w["column"]: dict(w) for w in rows}
+    for w in tests:
+        if w["column"] in out:
+            out[w["column"]]["count"] += w["count"]
+        else:
+            out[w["column"]] = dict(w)
+    return [out[c.key] for c in columns if c.key in out]
 
 
 def columns_of(con: Any, name: str = "assigned") -> list[str]:
@@ -302,7 +336,19 @@ def write_mailing_lists(ex: ExportWriter, assigned: Any, map_name: str | None = 
             raise ValueError(f"segments {stray} are not in map {name!r}")
         con.execute(f"CREATE TEMP VIEW customers AS {customer_sql(columns_of(con), contacts, [c for c in columns if c.key not in {b.key for b in base}])}")
         excluded = restrict_to_reachable(con, channel, contacts, assume)
-        counts = dict(con.execute("SELECT segment, count(*) FROM customers GROUP BY 1").fetchall())
+        # the list rows once, in the lists' order: every file and sheet below reads this table
+        # (filtered by segment) instead of deriving every customer's row again per file
+        with _all_threads(con):
+            con.execute("CREATE TEMP TABLE list_rows AS SELECT * FROM customers "
+                        "ORDER BY segment, is_test, monetary DESC NULLS LAST, customer_id")
+        counts = dict(con.execute("SELECT segment, count(*) FROM list_rows GROUP BY 1").fetchall())
+        todo = [s for s in seg.itertuples() if s.segment in wanted and counts.get(s.segment)]
+        # the lists are one set: compressed together when their rows together pass the writer's limit
+        compress = ex.compresses(sum(int(counts[s.segment]) + len(tests) for s in todo))
+        files = {s.segment: f"{prefix}_{safe_filename(s.segment)}.csv" for s in todo}
+        keyed = key_warnings(con, "SELECT * FROM list_rows", columns, files, by="segment") if "csv" in formats else {}
+        test_keyed = (key_warnings(con, "SELECT * FROM tests", [c for c in columns if c.key in set(map(str, tests.columns))],
+                                   {None: ""})[None] if len(tests) and "csv" in formats else [])
         for s in seg.itertuples():
             if s.segment not in wanted or not counts.get(s.segment):
                 if s.segment in wanted and excluded.get(s.segment):  # everybody left out: say so
@@ -310,7 +356,7 @@ def write_mailing_lists(ex: ExportWriter, assigned: Any, map_name: str | None = 
                                      "csv_file": "", "xlsx_sheet": "",
                                      **{f"excluded_{r}": int(excluded[s.segment].get(r, 0)) for r in REASONS}})
                 continue
-            sql = f"SELECT * FROM customers WHERE segment = {sql_literal(s.segment)}"
+            sql = f"SELECT * FROM list_rows WHERE segment = {sql_literal(s.segment)}"
             if len(tests):
                 sql = (f"{sql} UNION ALL BY NAME SELECT *, {sql_literal(s.segment)} AS segment, "
                        f"{sql_literal(s.segment_label)} AS segment_label, {sql_literal(s.suggested_offer)} AS suggested_offer, "
@@ -322,9 +368,10 @@ def write_mailing_lists(ex: ExportWriter, assigned: Any, map_name: str | None = 
                 entry.update({f"excluded_{r}": int(excluded.get(s.segment, {}).get(r, 0)) for r in REASONS})
             total = int(counts[s.segment]) + len(tests)
             if "csv" in formats:
-                file = f"{prefix}_{safe_filename(s.segment)}.csv"
-                ex.write_query(con, file, sql, columns, "mailing_<segment>.csv")
-                entry["csv_file"] = file
+                warned = _merge_key_warnings(keyed.get(s.segment, []), test_keyed, columns)
+                rec = ex.write_query(con, files[s.segment], sql, columns, "mailing_<segment>.csv", rows=total,
+                                     compress=compress, warnings=warned)
+                entry["csv_file"] = rec.file
             for fmt in services:
                 write_format(ex, con, fmt, sql, [c.key for c in columns], f"{fmt.name}_{safe_filename(s.segment)}.csv")
             if "xlsx" in formats:
