@@ -21,8 +21,8 @@ Size policy (what a run of tens of millions of customers writes)
   (``gzip -d``, 7-Zip; pandas and DuckDB read it as it is). The mailing lists of one call are
   decided together (all compressed when their rows together pass the limit), so a folder never
   mixes both kinds for one set of lists. At 47.9 million customers the lists, the scores and
-  the customer values would take about 28 GB uncompressed; gzip (level 1) cuts that about
-  five-fold.
+  the customer values would take about 28 GB uncompressed; gzip (level 1) cuts that to about
+  5 GB (ratios measured on the 10^6 run's files: lists 8.9, customer values 5.5, scores 3.3).
 * **Workbooks**: a workbook is written when the rows of its lists (every sheet's CSV rows) are
   at most :attr:`ExportWriter.workbook_rows` (default :data:`WORKBOOK_ROWS`, 1,048,576, one
   spreadsheet sheet's limit; environment ``RFM_EXPORT_WORKBOOK_ROWS``, ``0`` always writes it).
