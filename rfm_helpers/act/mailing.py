@@ -109,6 +109,19 @@ def list_inputs(schema_name: str, assigned: Any, seg: pd.DataFrame, contacts: pd
 #: Names a list's SQL gives its inputs and scratch views/tables (see :func:`list_engine`).
 SCRATCH_NAMES = ("assigned", "seg", "contacts", "tests", "value_rows", "customers", "customers_all", "reach",
                  "ranked", "top", "calls", "value_known", "list_rows")
+#: Columns of a list row that come from its segment (:func:`segment_texts`), the same on every row.
+_SEGMENT_TEXTS = ("segment_label", "suggested_offer", "recommended_channel", "talking_points", "call_weight", "ord")
+
+
+def _typed_literal(value: Any) -> str:
+    """A segment text or number as a SQL literal of the type the ``seg`` table gives it."""
+    if isinstance(value, str):
+        return sql_literal(value)
+    if isinstance(value, float):
+        return f"CAST({value!r} AS DOUBLE)"
+    return f"CAST({int(value)} AS BIGINT)"
+
+
 #: How many threads a list's one-off preparation (:func:`_all_threads`) may use on a scratch connection.
 _PREP_THREADS = max(1, min(2, os.cpu_count() or 1))
 
@@ -336,11 +349,12 @@ def write_mailing_lists(ex: ExportWriter, assigned: Any, map_name: str | None = 
             raise ValueError(f"segments {stray} are not in map {name!r}")
         con.execute(f"CREATE TEMP VIEW customers AS {customer_sql(columns_of(con), contacts, [c for c in columns if c.key not in {b.key for b in base}])}")
         excluded = restrict_to_reachable(con, channel, contacts, assume)
-        # the list rows once, in the lists' order: every file and sheet below reads this table
-        # (filtered by segment) instead of deriving every customer's row again per file
+        # the list rows once: every file and sheet below reads this table
+        # (filtered by segment) instead of deriving every customer's row again per file. The
+        # segment's own texts (the same on every row of a list) are added per list, not stored
+        # per customer.
         with _all_threads(con):
-            con.execute("CREATE TEMP TABLE list_rows AS SELECT * FROM customers "
-                        "ORDER BY segment, is_test, monetary DESC NULLS LAST, customer_id")
+            con.execute(f"CREATE TEMP TABLE list_rows AS SELECT * EXCLUDE ({', '.join(_SEGMENT_TEXTS)}) FROM customers")
         counts = dict(con.execute("SELECT segment, count(*) FROM list_rows GROUP BY 1").fetchall())
         todo = [s for s in seg.itertuples() if s.segment in wanted and counts.get(s.segment)]
         # the lists are one set: compressed together when their rows together pass the writer's limit
@@ -356,7 +370,8 @@ def write_mailing_lists(ex: ExportWriter, assigned: Any, map_name: str | None = 
                                      "csv_file": "", "xlsx_sheet": "",
                                      **{f"excluded_{r}": int(excluded[s.segment].get(r, 0)) for r in REASONS}})
                 continue
-            sql = f"SELECT * FROM list_rows WHERE segment = {sql_literal(s.segment)}"
+            texts = ", ".join(f"{_typed_literal(getattr(s, k))} AS {k}" for k in _SEGMENT_TEXTS)
+            sql = f"SELECT *, {texts} FROM list_rows WHERE segment = {sql_literal(s.segment)}"
             if len(tests):
                 sql = (f"{sql} UNION ALL BY NAME SELECT *, {sql_literal(s.segment)} AS segment, "
                        f"{sql_literal(s.segment_label)} AS segment_label, {sql_literal(s.suggested_offer)} AS suggested_offer, "
