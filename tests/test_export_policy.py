@@ -214,3 +214,22 @@ def test_compressed_write_fails_cleanly(tmp_path):
                     compress=True)
     assert rec.rows == 3 and gzip.decompress((tmp_path / "ok.csv.gz").read_bytes()) == \
         b'\xef\xbb\xbf"customer_id"\n"0"\n"1"\n"2"\n'
+
+
+def test_segmented_table_gives_the_same_files_and_is_dropped(tmp_path):
+    """Notebook 03 stores the segmented view once for the lists and the call list."""
+    a = assigned()
+    eng = DuckDBEngine()
+    eng.con.register("seg_frame", a)
+    eng.con.execute("CREATE TEMP VIEW seg_view AS SELECT * FROM seg_frame")
+    direct = writer(tmp_path / "direct")
+    m1 = act.write_mailing_lists(direct, "seg_view", "classic", test_recipients=TESTS, engine=eng, formats=("csv",))
+    c1 = act.write_call_list(direct, "seg_view", "classic", max_rows=25, engine=eng, formats=("csv",))
+    stored = writer(tmp_path / "stored")
+    with act.segmented_table(eng, "seg_view") as name:
+        m2 = act.write_mailing_lists(stored, name, "classic", test_recipients=TESTS, engine=eng, formats=("csv",))
+        c2 = act.write_call_list(stored, name, "classic", max_rows=25, engine=eng, formats=("csv",))
+    assert m1.equals(m2) and c1 == c2
+    for f in [*m1["csv_file"], c1["csv_file"]]:
+        assert (tmp_path / "direct" / f).read_bytes() == (tmp_path / "stored" / f).read_bytes(), f
+    assert not eng.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'act_segmented'").fetchone()[0]
