@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
+import uuid
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -200,6 +202,43 @@ def _all_threads(con: Any) -> Iterator[None]:
         con.execute(f"SET threads = {int(threads)}")
 
 
+def _write_in_parallel(con: Any, ex: ExportWriter, jobs: Sequence[tuple], columns: Sequence[Column], compress: bool,
+                       workbook: tuple | None) -> tuple[list, list]:
+    """Write the lists' CSV files (``jobs``: file, SQL, rows, key warnings) and the workbook
+    (``workbook``: name, sheets, About rows) on two cursors of ``con``'s database at once: one
+    engine thread each (files are written on one thread, :func:`list_engine`), two cores busy.
+    The workbook is started first (it takes longest) and records its sheets; the CSV files are
+    written here and recorded by the caller, in order. Returns (workbook records, CSV records)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    local = threading.local()
+    cursors: list[Any] = []
+    guard = threading.Lock()
+
+    def cursor() -> Any:
+        if getattr(local, "con", None) is None:
+            local.con = con.cursor()
+            with guard:
+                cursors.append(local.con)
+        return local.con
+
+    def csv_job(job: tuple) -> Any:
+        file, sql, total, warned = job
+        return ex.write_file(cursor(), file, sql, columns, "mailing_<segment>.csv", rows=total, compress=compress,
+                             warnings=warned)
+
+    try:
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="rfm-lists") as pool:
+            book = pool.submit(lambda: ex.write_workbook(cursor(), *workbook)) if workbook else None
+            written = [f.result() for f in [pool.submit(csv_job, j) for j in jobs]]
+            recs = book.result() if book is not None else []
+    finally:
+        for c in cursors:
+            with contextlib.suppress(Exception):
+                c.close()
+    return recs, written
+
+
 def _merge_key_warnings(rows: list[dict], tests: list[dict], columns: Sequence[Column]) -> list[dict]:
     """The key warnings of one list: its customers' counts plus the test recipients' (appended to
     every list), per column, in the columns' order."""
@@ -349,54 +388,69 @@ def write_mailing_lists(ex: ExportWriter, assigned: Any, map_name: str | None = 
             raise ValueError(f"segments {stray} are not in map {name!r}")
         con.execute(f"CREATE TEMP VIEW customers AS {customer_sql(columns_of(con), contacts, [c for c in columns if c.key not in {b.key for b in base}])}")
         excluded = restrict_to_reachable(con, channel, contacts, assume)
-        # the list rows once: every file and sheet below reads this table
-        # (filtered by segment) instead of deriving every customer's row again per file. The
-        # segment's own texts (the same on every row of a list) are added per list, not stored
-        # per customer.
-        with _all_threads(con):
-            con.execute(f"CREATE TEMP TABLE list_rows AS SELECT * EXCLUDE ({', '.join(_SEGMENT_TEXTS)}) FROM customers")
-        counts = dict(con.execute("SELECT segment, count(*) FROM list_rows GROUP BY 1").fetchall())
-        todo = [s for s in seg.itertuples() if s.segment in wanted and counts.get(s.segment)]
-        # the lists are one set: compressed together when their rows together pass the writer's limit
-        compress = ex.compresses(sum(int(counts[s.segment]) + len(tests) for s in todo))
-        files = {s.segment: f"{prefix}_{safe_filename(s.segment)}.csv" for s in todo}
-        keyed = key_warnings(con, "SELECT * FROM list_rows", columns, files, by="segment") if "csv" in formats else {}
-        test_keyed = (key_warnings(con, "SELECT * FROM tests", [c for c in columns if c.key in set(map(str, tests.columns))],
-                                   {None: ""})[None] if len(tests) and "csv" in formats else [])
-        for s in seg.itertuples():
-            if s.segment not in wanted or not counts.get(s.segment):
-                if s.segment in wanted and excluded.get(s.segment):  # everybody left out: say so
-                    rows_out.append({"segment": s.segment, "label": s.segment_label, "customers": 0, "test_rows": 0,
-                                     "csv_file": "", "xlsx_sheet": "",
-                                     **{f"excluded_{r}": int(excluded[s.segment].get(r, 0)) for r in REASONS}})
-                continue
-            texts = ", ".join(f"{_typed_literal(getattr(s, k))} AS {k}" for k in _SEGMENT_TEXTS)
-            sql = f"SELECT *, {texts} FROM list_rows WHERE segment = {sql_literal(s.segment)}"
+        # the list rows once: every file and sheet below reads this table (filtered by segment)
+        # instead of deriving every customer's row again per file. The segment's own texts (the
+        # same on every row of a list) are added per list, not stored per customer. A table of
+        # the database, not of this connection, so that two cursors can write files at once.
+        uid = f"act_lists_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        rows_t, tests_t = f"{uid}_rows", f"{uid}_tests"
+        try:
+            with _all_threads(con):
+                con.execute(f"CREATE TABLE {rows_t} AS SELECT * EXCLUDE ({', '.join(_SEGMENT_TEXTS)}) FROM customers")
             if len(tests):
-                sql = (f"{sql} UNION ALL BY NAME SELECT *, {sql_literal(s.segment)} AS segment, "
-                       f"{sql_literal(s.segment_label)} AS segment_label, {sql_literal(s.suggested_offer)} AS suggested_offer, "
-                       f"{sql_literal(s.recommended_channel)} AS recommended_channel, 1 AS is_test FROM tests")
-            sql = f"SELECT * FROM ({sql}) AS l ORDER BY is_test, monetary DESC NULLS LAST, customer_id"
-            entry = {"segment": s.segment, "label": s.segment_label, "customers": int(counts[s.segment]),
-                     "test_rows": len(tests), "csv_file": "", "xlsx_sheet": ""}
-            if channel is not None and contacts is not None:
-                entry.update({f"excluded_{r}": int(excluded.get(s.segment, {}).get(r, 0)) for r in REASONS})
-            total = int(counts[s.segment]) + len(tests)
-            if "csv" in formats:
-                warned = _merge_key_warnings(keyed.get(s.segment, []), test_keyed, columns)
-                rec = ex.write_query(con, files[s.segment], sql, columns, "mailing_<segment>.csv", rows=total,
-                                     compress=compress, warnings=warned)
-                entry["csv_file"] = rec.file
-            for fmt in services:
-                write_format(ex, con, fmt, sql, [c.key for c in columns], f"{fmt.name}_{safe_filename(s.segment)}.csv")
-            if "xlsx" in formats:
-                sheets.append(Sheet(s.segment_label, columns, sql, total, entry["csv_file"]))
-            rows_out.append(entry)
-        if sheets:
-            about = definitions(ex, seg, rows_out, name, maps)
-            recs = ex.write_workbook(con, f"{prefix}_lists.xlsx", sheets, about)
+                con.execute(f"CREATE TABLE {tests_t} AS SELECT * FROM tests")
+            counts = dict(con.execute(f"SELECT segment, count(*) FROM {rows_t} GROUP BY 1").fetchall())
+            todo = [s for s in seg.itertuples() if s.segment in wanted and counts.get(s.segment)]
+            # the lists are one set: compressed together when their rows together pass the writer's limit
+            compress = ex.compresses(sum(int(counts[s.segment]) + len(tests) for s in todo))
+            files = {s.segment: f"{prefix}_{safe_filename(s.segment)}.csv" for s in todo}
+            keyed = key_warnings(con, f"SELECT * FROM {rows_t}", columns, files, by="segment") if "csv" in formats else {}
+            test_keyed = (key_warnings(con, f"SELECT * FROM {tests_t}",
+                                       [c for c in columns if c.key in set(map(str, tests.columns))],
+                                       {None: ""})[None] if len(tests) and "csv" in formats else [])
+            jobs = []
+            for s in seg.itertuples():
+                if s.segment not in wanted or not counts.get(s.segment):
+                    if s.segment in wanted and excluded.get(s.segment):  # everybody left out: say so
+                        rows_out.append({"segment": s.segment, "label": s.segment_label, "customers": 0, "test_rows": 0,
+                                         "csv_file": "", "xlsx_sheet": "",
+                                         **{f"excluded_{r}": int(excluded[s.segment].get(r, 0)) for r in REASONS}})
+                    continue
+                texts = ", ".join(f"{_typed_literal(getattr(s, k))} AS {k}" for k in _SEGMENT_TEXTS)
+                sql = f"SELECT *, {texts} FROM {rows_t} WHERE segment = {sql_literal(s.segment)}"
+                if len(tests):
+                    sql = (f"{sql} UNION ALL BY NAME SELECT *, {sql_literal(s.segment)} AS segment, "
+                           f"{sql_literal(s.segment_label)} AS segment_label, {sql_literal(s.suggested_offer)} AS suggested_offer, "
+                           f"{sql_literal(s.recommended_channel)} AS recommended_channel, 1 AS is_test FROM {tests_t}")
+                sql = f"SELECT * FROM ({sql}) AS l ORDER BY is_test, monetary DESC NULLS LAST, customer_id"
+                entry = {"segment": s.segment, "label": s.segment_label, "customers": int(counts[s.segment]),
+                         "test_rows": len(tests), "csv_file": "", "xlsx_sheet": ""}
+                if channel is not None and contacts is not None:
+                    entry.update({f"excluded_{r}": int(excluded.get(s.segment, {}).get(r, 0)) for r in REASONS})
+                total = int(counts[s.segment]) + len(tests)
+                if "csv" in formats:
+                    warned = _merge_key_warnings(keyed.get(s.segment, []), test_keyed, columns)
+                    jobs.append((entry, files[s.segment], sql, total, warned))
+                    entry["csv_file"] = f"{files[s.segment]}.gz" if compress else files[s.segment]
+                for fmt in services:
+                    write_format(ex, con, fmt, sql, [c.key for c in columns], f"{fmt.name}_{safe_filename(s.segment)}.csv")
+                if "xlsx" in formats:
+                    sheets.append(Sheet(s.segment_label, columns, sql, total, entry["csv_file"]))
+                rows_out.append(entry)
+            about = definitions(ex, seg, rows_out, name, maps) if sheets else None
+            recs, written = _write_in_parallel(
+                con, ex, [(f, sql, total, warned) for _, f, sql, total, warned in jobs], columns, compress,
+                (f"{prefix}_lists.xlsx", sheets, about) if sheets else None)
+            for (entry, file, *_), rec in zip(jobs, written):  # recorded in the lists' order
+                entry["csv_file"] = ex.record_file(rec, file, columns).file
             for entry, rec in zip([e for e in rows_out if e["customers"]], recs):
                 entry["xlsx_sheet"] = rec.file.split("#", 1)[1]
+        finally:
+            with contextlib.suppress(Exception):
+                con.complete()
+            for t in (rows_t, tests_t):
+                with contextlib.suppress(Exception):
+                    con.execute(f"DROP TABLE IF EXISTS {t}")
     names = ["segment", "label", "customers", "test_rows", "csv_file", "xlsx_sheet"]
     if channel is not None and contacts is not None:
         names += [f"excluded_{r}" for r in REASONS]

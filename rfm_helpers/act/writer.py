@@ -167,6 +167,14 @@ class ExportWriter:
             if rows is None:
                 rows = int(con.execute(f"SELECT count(*) FROM ({sql}) AS q").fetchone()[0])
             compress = self.compresses(rows)
+        rec = self.write_file(con, name, sql, columns, schema_name, rows=rows, compress=compress, warnings=warnings)
+        return self.record_file(rec, name, columns)
+
+    def write_file(self, con: Any, name: str, sql: str, columns: Sequence[Column], schema_name: str, *,
+                   rows: int | None, compress: bool, warnings: list[dict] | None = None) -> FileRecord:
+        """The writing half of :meth:`write_query` (``name``, or ``name.gz`` when ``compress``):
+        touches no state of the writer, so several may run at once on cursors of one engine; each
+        result then goes through :meth:`record_file`, in the order the files should be listed."""
         file = f"{name}.gz" if compress else name
         if warnings is not None:
             warnings = [dict(w, file=file) for w in warnings]
@@ -174,8 +182,13 @@ class ExportWriter:
                         compress=compress, warnings=warnings)
         if compress:
             rec.warnings.append({"code": "csv_gzipped", "file": file, "rows": rec.rows, "limit": self.gzip_rows})
-        self._forget(name if compress else f"{name}.gz")
-        self._document(schema_name, columns)
+        return rec
+
+    def record_file(self, rec: FileRecord, name: str, columns: Sequence[Column]) -> FileRecord:
+        """Record a file :meth:`write_file` wrote as ``name`` (or ``name.gz``): the data dictionary,
+        the listing, and the other kind of the same file left by an earlier run removed."""
+        self._forget(f"{name}.gz" if rec.file == name else name)
+        self._document(rec.schema, columns)
         self.add(rec)
         return rec
 
