@@ -240,13 +240,14 @@ def export_notes(warnings: Iterable[Mapping], language: str = "en") -> list[str]
                        "where they are plain text.").format(files=files))
     gz = [w for w in warnings if w.get("code") == "csv_gzipped"]
     if gz:
-        out.append(t.plural(len(gz), "{n} file has more than {limit} rows and was written gzip-compressed: {files}. "
-                                      "Unpack it with gzip -d or 7-Zip, or read it directly with pandas or DuckDB "
-                                      "(environment variable RFM_EXPORT_GZIP_ROWS changes the limit; 0: never "
-                                      "compressed).",
-                            "{n} files have more than {limit} rows and were written gzip-compressed: {files}. "
-                            "Unpack them with gzip -d or 7-Zip, or read them directly with pandas or DuckDB "
-                            "(environment variable RFM_EXPORT_GZIP_ROWS changes the limit; 0: never compressed).",
+        out.append(t.plural(len(gz), "{n} file was written gzip-compressed, as files (or the mailing lists together) "
+                                      "of more than {limit} rows are: {files}. Unpack it with gzip -d or 7-Zip, or read "
+                                      "it directly with pandas or DuckDB (environment variable RFM_EXPORT_GZIP_ROWS "
+                                      "changes the limit; 0: never compressed).",
+                            "{n} files were written gzip-compressed, as files (or the mailing lists together) of more "
+                            "than {limit} rows are: {files}. Unpack them with gzip -d or 7-Zip, or read them directly "
+                            "with pandas or DuckDB (environment variable RFM_EXPORT_GZIP_ROWS changes the limit; 0: "
+                            "never compressed).",
                             limit=t.integer(gz[0]["limit"]), files=", ".join(w["file"] for w in gz)))
     for w in warnings:
         if w.get("code") == "workbook_skipped":
