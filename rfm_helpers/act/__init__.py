@@ -7,6 +7,7 @@ and the formula-injection policy, ``columns.py`` for the columns of every file.
 """
 from .calls import call_priority, write_call_list
 from .columns import CONTACT_COLUMNS, SCHEMAS, Column
+from .engine_tables import segmented_table
 from .files import DIALECTS, CsvDialect, dialect_for, formula_like, needs_apostrophe
 from .mailing import load_test_recipients, write_mailing_lists
 from .tables import (write_customer_value, write_excluded_customers, write_migration_list, write_scores,
@@ -19,4 +20,5 @@ __all__ = [
     "CONTACT_COLUMNS", "XLSX_MAX_ROWS", "DICTIONARY_FILE", "formula_like", "needs_apostrophe",
     "write_scores", "write_mailing_lists", "write_call_list", "call_priority", "load_test_recipients",
     "write_excluded_customers", "write_segment_effects", "write_migration_list", "write_customer_value",
+    "segmented_table",
 ]

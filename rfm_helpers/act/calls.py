@@ -25,7 +25,7 @@ import pandas as pd
 from ..segments import _get_map, load_segment_maps
 from .formats import prepare_contacts
 from .consent import REASONS, assumed_channels
-from .mailing import (_check_contacts, _excluded_note, columns_of, customer_sql, list_engine, list_inputs,
+from .mailing import (_all_threads, _check_contacts, _excluded_note, columns_of, customer_sql, list_engine, list_inputs,
                       load_test_recipients, restrict_to_reachable, segment_texts)
 from .workbook import Sheet
 from .writer import ExportWriter
@@ -131,16 +131,20 @@ def write_call_list(ex: ExportWriter, assigned: Any, map_name: str | None = None
         # to their full columns (window functions over every column would hold the whole base)
         keys = "value_at_risk, monetary" if by_value else "monetary"
         order = "value_at_risk DESC, monetary DESC" if by_value else "monetary DESC"
-        con.execute(f"""CREATE TEMP TABLE ranked AS
-            SELECT customer_id, call_priority,
-                   row_number() OVER (ORDER BY call_priority DESC, {order}, recency_days, customer_id)
-                   AS priority_rank
-            FROM (SELECT customer_id, {keys}, recency_days, {priority} AS call_priority
-                  FROM (SELECT customer_id, {keys}, recency_days, call_weight FROM {ranked}) AS n) AS p
-            WHERE call_priority > 0{reachable}""")
+        with _all_threads(con):  # a window over every customer: the engine's threads
+            con.execute(f"""CREATE TEMP TABLE ranked AS
+                SELECT customer_id, call_priority,
+                       row_number() OVER (ORDER BY call_priority DESC, {order}, recency_days, customer_id)
+                       AS priority_rank
+                FROM (SELECT customer_id, {keys}, recency_days, {priority} AS call_priority
+                      FROM (SELECT customer_id, {keys}, recency_days, call_weight FROM {ranked}) AS n) AS p
+                WHERE call_priority > 0{reachable}""")
         con.execute(f"CREATE TEMP TABLE top AS SELECT * FROM ranked ORDER BY priority_rank {limit}")
-        con.execute("""CREATE TEMP VIEW calls AS
-            SELECT t.priority_rank, t.call_priority, c.* FROM top AS t JOIN customers AS c USING (customer_id)""")
+        # the listed rows once (one scan of the customers): the counts, the file and the sheet read
+        # these few rows instead of joining every customer again
+        with _all_threads(con):
+            con.execute("""CREATE TEMP TABLE calls AS
+                SELECT t.priority_rank, t.call_priority, c.* FROM top AS t JOIN customers AS c USING (customer_id)""")
         sql = "SELECT * FROM calls"
         if len(tests):
             sql += " UNION ALL BY NAME SELECT *, 'TEST' AS talking_points, 1 AS is_test FROM tests"
@@ -154,13 +158,12 @@ def write_call_list(ex: ExportWriter, assigned: Any, map_name: str | None = None
         if by_value:
             out["without_value"] = without_value
         if "csv" in formats:
-            out["csv_file"] = f"{name}.csv"
-            ex.write_query(con, out["csv_file"], sql, columns, schema_name)
+            out["csv_file"] = ex.write_query(con, f"{name}.csv", sql, columns, schema_name, rows=rows + len(tests)).file
         if "xlsx" in formats:
             title = ex.words.label("call_list_sheet")
-            ex.write_workbook(con, f"{name}.xlsx", [Sheet(title, columns, sql, rows + len(tests), out["csv_file"])],
-                              _about(ex, seg, rank_by))
-            out["xlsx_file"] = f"{name}.xlsx"
+            if ex.write_workbook(con, f"{name}.xlsx", [Sheet(title, columns, sql, rows + len(tests), out["csv_file"])],
+                                 _about(ex, seg, rank_by)):
+                out["xlsx_file"] = f"{name}.xlsx"  # not written when the list passes the writer's workbook limit
     if channel is not None and contacts is not None:
         out["excluded"] = {r: sum(v.get(r, 0) for v in excluded.values()) for r in REASONS}
         ex.notes.append(_excluded_note(excluded, channel, name, assume))

@@ -7,14 +7,15 @@ engine table: the engine runs the ``COPY``, the rows stream to disk.
 """
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Iterator
 
 from .columns import schema
 from .files import FileRecord
 from .mailing import columns_of
 from .writer import ExportWriter
 
-__all__ = ["write_scores_from_engine"]
+__all__ = ["write_scores_from_engine", "segmented_table"]
 
 
 def write_scores_from_engine(ex: ExportWriter, engine: Any, table: str, name: str = "rfm_scores.csv") -> FileRecord:
@@ -39,3 +40,22 @@ def write_scores_from_engine(ex: ExportWriter, engine: Any, table: str, name: st
     finally:
         con.complete()  # the writer counts rows with fetchone(): finish that result for the engine's next query
         con.execute(f"SET threads = {int(threads)}")
+
+
+@contextlib.contextmanager
+def segmented_table(engine: Any, view: str, name: str = "act_segmented") -> Iterator[str]:
+    """The segmented customers of ``view`` (e.g. a view of
+    :func:`rfm_helpers.clustering.compare_methods_engine`, which derives every customer's segment
+    from the scored table each time it is read) stored once as the TEMP table ``name`` of
+    ``engine`` for the lists written from it (the mailing lists and the call list read it four
+    times); dropped on exit. Yields the table's name, for ``write_mailing_lists(..., engine=)``."""
+    con = getattr(engine, "con", None)
+    if con is None:
+        raise TypeError(f"the segmented table is kept in a DuckDB engine; got {type(engine).__name__}")
+    con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {view}")
+    try:
+        yield name
+    finally:
+        with contextlib.suppress(Exception):
+            con.complete()
+        con.execute(f"DROP TABLE IF EXISTS temp.{name}")

@@ -51,7 +51,7 @@ import pandas as pd
 from .columns import KEY_KINDS, TEXT_KINDS, Column
 
 __all__ = ["CsvDialect", "DIALECTS", "dialect_for", "FORMULA_TRIGGERS", "formula_like", "needs_apostrophe",
-           "neutralize_text", "engine", "write_csv", "FileRecord", "sql_literal"]
+           "neutralize_text", "engine", "write_csv", "FileRecord", "sql_literal", "key_warnings", "GZIP_LEVEL"]
 
 #: Leading characters that make a spreadsheet treat a cell as a formula (OWASP CSV Injection).
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -193,33 +193,110 @@ class FileRecord:
     warnings: list[dict] = field(default_factory=list)
 
 
+#: Deflate level of gzip-compressed CSV files (``.csv.gz``). Measured on 308 MB of list rows
+#: (2M rows, one core): level 1 compresses at about 90 MB/s to 59 MB, level 6 at about 23 MB/s to
+#: 48 MB; DuckDB's own ``COMPRESSION gzip`` took 36 s for the same file (8.5 MB/s), so the engine
+#: writes plain text and Python's zlib compresses it on the other core as it arrives.
+GZIP_LEVEL = 1
+
+
 def write_csv(con: Any, select_sql: str, columns: Sequence[Column], path: str | os.PathLike,
-              dialect: CsvDialect, *, schema: str = "") -> FileRecord:
+              dialect: CsvDialect, *, schema: str = "", rows: int | None = None, compress: bool = False,
+              warnings: list[dict] | None = None) -> FileRecord:
     """Write the rows of ``select_sql`` (run on ``con``) as ``columns`` to ``path`` in
     ``dialect``: the engine writes the rows (``COPY ... TO``, every value quoted), this function
     adds the byte-order mark and the header. Returns the rows written and the warning codes
-    (``formula_like_keys``: key values a spreadsheet would evaluate, per column)."""
+    (``formula_like_keys``: key values a spreadsheet would evaluate, per column).
+
+    ``compress``: ``path`` is written as one gzip member (the byte-order mark, the header and the
+    rows; :data:`GZIP_LEVEL`): the engine's text streams through a pipe into the compressor, so
+    the uncompressed file never touches the disk (where a pipe cannot be made, through a
+    temporary file). ``rows`` (when the caller counted them) and ``warnings`` (when the caller
+    computed :func:`key_warnings` for many files in one pass) save a scan each."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     exprs = ", ".join(f'{_value_sql(c, dialect)} AS "{c.key}"' for c in columns)
-    body = path.with_name(f".{path.name}.{os.getpid()}.part")
     sep = sql_literal(dialect.sep)
-    try:
-        con.execute(f"COPY (SELECT {exprs} FROM ({select_sql}) AS src) TO {sql_literal(str(body))} "
+    head = (b"\xef\xbb\xbf" if dialect.bom else b"") + _header_line([c.key for c in columns], dialect).encode(dialect.encoding)
+
+    def copy(target: Path) -> None:
+        con.execute(f"COPY (SELECT {exprs} FROM ({select_sql}) AS src) TO {sql_literal(str(target))} "
                     f"(FORMAT csv, DELIMITER {sep}, QUOTE '\"', ESCAPE '\"', HEADER false, FORCE_QUOTE *)")
-        rows = _count_lines_free(con, select_sql)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with tmp.open("wb") as out:
-            if dialect.bom:
-                out.write(b"\xef\xbb\xbf")
-            out.write(_header_line([c.key for c in columns], dialect).encode(dialect.encoding))
-            with body.open("rb") as src:
-                shutil.copyfileobj(src, out, 1 << 20)
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        if compress:
+            _copy_gzip(copy, head, path, tmp)
+        else:
+            body = path.with_name(f".{path.name}.{os.getpid()}.part")
+            try:
+                copy(body)
+                with tmp.open("wb") as out:
+                    out.write(head)
+                    with body.open("rb") as src:
+                        shutil.copyfileobj(src, out, 1 << 20)
+            finally:
+                body.unlink(missing_ok=True)
         os.replace(tmp, path)
     finally:
-        body.unlink(missing_ok=True)
-    warnings = _key_warnings(con, select_sql, columns, path.name)
-    return FileRecord(path.name, rows, "csv", schema, warnings)
+        tmp.unlink(missing_ok=True)
+    if rows is None:
+        rows = _count_lines_free(con, select_sql)
+    if warnings is None:
+        warnings = _key_warnings(con, select_sql, columns, path.name)
+    return FileRecord(path.name, int(rows), "csv.gz" if compress else "csv", schema, warnings)
+
+
+def _copy_gzip(copy: Any, head: bytes, path: Path, tmp: Path) -> None:
+    """``copy(target)`` makes the engine write the rows to ``target``; compress ``head`` and those
+    rows into ``tmp`` as one gzip member (deterministic: no time stamp, no file name)."""
+    import gzip
+    import threading
+
+    def compress_from(src: Any, raw: Any) -> None:
+        with gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) as gz:
+            gz.write(head)
+            shutil.copyfileobj(src, gz, 1 << 20)
+
+    if not hasattr(os, "mkfifo"):  # no named pipes (Windows): through a temporary file
+        body = path.with_name(f".{path.name}.{os.getpid()}.part")
+        try:
+            copy(body)
+            with body.open("rb") as src, tmp.open("wb") as raw:
+                compress_from(src, raw)
+        finally:
+            body.unlink(missing_ok=True)
+        return
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="rfm-export-pipe-")
+    pipe = Path(folder) / "rows"
+    os.mkfifo(pipe)
+    failed: list[BaseException] = []
+
+    def pump() -> None:
+        try:
+            with open(pipe, "rb") as src, tmp.open("wb") as raw:
+                compress_from(src, raw)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+            failed.append(e)
+
+    worker = threading.Thread(target=pump, name="rfm-export-gzip", daemon=True)
+    worker.start()
+    try:
+        copy(pipe)
+    except BaseException:
+        # the engine failed (maybe before opening the pipe): open it ourselves so the reader sees the end
+        with contextlib.suppress(OSError):
+            fd = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
+            os.close(fd)
+        worker.join(timeout=60)
+        raise
+    finally:
+        worker.join()
+        shutil.rmtree(folder, ignore_errors=True)
+    if failed:
+        raise failed[0]
 
 
 def _count_lines_free(con: Any, select_sql: str) -> int:
@@ -227,13 +304,24 @@ def _count_lines_free(con: Any, select_sql: str) -> int:
 
 
 def _key_warnings(con: Any, select_sql: str, columns: Sequence[Column], file: str) -> list[dict]:
+    return key_warnings(con, select_sql, columns, {None: file})[None]
+
+
+def key_warnings(con: Any, select_sql: str, columns: Sequence[Column], files: Mapping[Any, str],
+                 by: str | None = None) -> dict[Any, list[dict]]:
+    """The ``formula_like_keys`` warnings of the rows of ``select_sql``, per file: ``files`` maps
+    a value of the column ``by`` (the rows of one file; ``by`` None: every row, key ``None``) to
+    the file's name. One scan for any number of files."""
     keys = [c for c in columns if c.kind in KEY_KINDS]
     if not keys:
-        return []
+        return {k: [] for k in files}
     parts = ", ".join(f"count(*) FILTER (WHERE {_formula_like_sql(f'CAST({c.expr} AS VARCHAR)')})" for c in keys)
-    counts = con.execute(f"SELECT {parts} FROM ({select_sql}) AS src").fetchone()
-    return [{"code": "formula_like_keys", "file": file, "column": c.key, "count": int(n)}
-            for c, n in zip(keys, counts) if n]
+    if by is None:
+        found = {None: con.execute(f"SELECT {parts} FROM ({select_sql}) AS src").fetchone()}
+    else:
+        found = {r[0]: r[1:] for r in con.execute(f'SELECT "{by}", {parts} FROM ({select_sql}) AS src GROUP BY 1').fetchall()}
+    return {k: [{"code": "formula_like_keys", "file": f, "column": c.key, "count": int(n)}
+                for c, n in zip(keys, found.get(k) or [0] * len(keys)) if n] for k, f in files.items()}
 
 
 def select_columns(select_sql: str, columns: Sequence[Column]) -> str:

@@ -10,6 +10,9 @@ with ``is_test`` = 1. Within a list: highest spend first, then customer id.
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
+import uuid
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -18,7 +21,7 @@ import pandas as pd
 from ..segments import _get_map, load_segment_maps, map_info
 from .columns import CONTACT_COLUMNS, Column, col, schema
 from .consent import REASONS, assumed_channels, check_channel, reason_sql
-from .files import engine as scratch_engine, sql_literal
+from .files import engine as scratch_engine, key_warnings, sql_literal
 from .formats import LIST_FORMATS, list_format, prepare_contacts, write_format
 from .workbook import Sheet
 from .writer import ExportWriter
@@ -107,7 +110,22 @@ def list_inputs(schema_name: str, assigned: Any, seg: pd.DataFrame, contacts: pd
 
 #: Names a list's SQL gives its inputs and scratch views/tables (see :func:`list_engine`).
 SCRATCH_NAMES = ("assigned", "seg", "contacts", "tests", "value_rows", "customers", "customers_all", "reach",
-                 "ranked", "top", "calls", "value_known")
+                 "ranked", "top", "calls", "value_known", "list_rows")
+#: Columns of a list row that come from its segment (:func:`segment_texts`), the same on every row.
+_SEGMENT_TEXTS = ("segment_label", "suggested_offer", "recommended_channel", "talking_points", "call_weight", "ord")
+
+
+def _typed_literal(value: Any) -> str:
+    """A segment text or number as a SQL literal of the type the ``seg`` table gives it."""
+    if isinstance(value, str):
+        return sql_literal(value)
+    if isinstance(value, float):
+        return f"CAST({value!r} AS DOUBLE)"
+    return f"CAST({int(value)} AS BIGINT)"
+
+
+#: How many threads a list's one-off preparation (:func:`_all_threads`) may use on a scratch connection.
+_PREP_THREADS = max(1, min(2, os.cpu_count() or 1))
 
 
 @contextlib.contextmanager
@@ -145,6 +163,7 @@ def list_engine(frames: dict[str, Any], engine: Any = None) -> Iterator[Any]:
     others = {k: v for k, v in frames.items() if k != "assigned"}
     threads = con.sql("SELECT current_setting('threads')").fetchall()[0][0]
     try:
+        con.execute(f"SET VARIABLE rfm_list_threads = {int(threads)}")  # for _all_threads
         con.execute("SET threads = 1")  # as the scratch connection: writing files is bound by the disk
         con.execute(f"CREATE TEMP VIEW assigned AS SELECT * FROM {table}")
         for name, frame in others.items():
@@ -156,6 +175,8 @@ def list_engine(frames: dict[str, Any], engine: Any = None) -> Iterator[Any]:
         with contextlib.suppress(Exception):
             con.complete()
         con.execute(f"SET threads = {int(threads)}")
+        with contextlib.suppress(Exception):
+            con.execute("RESET VARIABLE rfm_list_threads")
         for name in others:
             with contextlib.suppress(Exception):
                 con.unregister(name)
@@ -163,6 +184,71 @@ def list_engine(frames: dict[str, Any], engine: Any = None) -> Iterator[Any]:
             for kind in ("VIEW", "TABLE"):
                 with contextlib.suppress(Exception):
                     con.execute(f"DROP {kind} IF EXISTS temp.{name}")
+
+
+@contextlib.contextmanager
+def _all_threads(con: Any) -> Iterator[None]:
+    """Run a one-off preparation (the list rows' table) on the engine's own threads, then back to
+    the one thread files are written with (:func:`list_engine`)."""
+    threads = con.sql("SELECT current_setting('threads')").fetchall()[0][0]
+    try:
+        wanted = con.sql("SELECT getvariable('rfm_list_threads')").fetchall()[0][0]
+    except Exception:  # noqa: BLE001 - a scratch connection has no such variable
+        wanted = None
+    con.execute(f"SET threads = {int(wanted or _PREP_THREADS)}")
+    try:
+        yield
+    finally:
+        con.execute(f"SET threads = {int(threads)}")
+
+
+def _write_in_parallel(con: Any, ex: ExportWriter, jobs: Sequence[tuple], columns: Sequence[Column], compress: bool,
+                       workbook: tuple | None) -> tuple[list, list]:
+    """Write the lists' CSV files (``jobs``: file, SQL, rows, key warnings) and the workbook
+    (``workbook``: name, sheets, About rows) on two cursors of ``con``'s database at once: one
+    engine thread each (files are written on one thread, :func:`list_engine`), two cores busy.
+    The workbook is started first (it takes longest) and records its sheets; the CSV files are
+    written here and recorded by the caller, in order. Returns (workbook records, CSV records)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    local = threading.local()
+    cursors: list[Any] = []
+    guard = threading.Lock()
+
+    def cursor() -> Any:
+        if getattr(local, "con", None) is None:
+            local.con = con.cursor()
+            with guard:
+                cursors.append(local.con)
+        return local.con
+
+    def csv_job(job: tuple) -> Any:
+        file, sql, total, warned = job
+        return ex.write_file(cursor(), file, sql, columns, "mailing_<segment>.csv", rows=total, compress=compress,
+                             warnings=warned)
+
+    try:
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="rfm-lists") as pool:
+            book = pool.submit(lambda: ex.write_workbook(cursor(), *workbook)) if workbook else None
+            written = [f.result() for f in [pool.submit(csv_job, j) for j in jobs]]
+            recs = book.result() if book is not None else []
+    finally:
+        for c in cursors:
+            with contextlib.suppress(Exception):
+                c.close()
+    return recs, written
+
+
+def _merge_key_warnings(rows: list[dict], tests: list[dict], columns: Sequence[Column]) -> list[dict]:
+    """The key warnings of one list: its customers' counts plus the test recipients' (appended to
+    every list), per column, in the columns' order."""
+    out = {w["column"]: dict(w) for w in rows}
+    for w in tests:
+        if w["column"] in out:
+            out[w["column"]]["count"] += w["count"]
+        else:
+            out[w["column"]] = dict(w)
+    return [out[c.key] for c in columns if c.key in out]
 
 
 def columns_of(con: Any, name: str = "assigned") -> list[str]:
@@ -302,39 +388,69 @@ def write_mailing_lists(ex: ExportWriter, assigned: Any, map_name: str | None = 
             raise ValueError(f"segments {stray} are not in map {name!r}")
         con.execute(f"CREATE TEMP VIEW customers AS {customer_sql(columns_of(con), contacts, [c for c in columns if c.key not in {b.key for b in base}])}")
         excluded = restrict_to_reachable(con, channel, contacts, assume)
-        counts = dict(con.execute("SELECT segment, count(*) FROM customers GROUP BY 1").fetchall())
-        for s in seg.itertuples():
-            if s.segment not in wanted or not counts.get(s.segment):
-                if s.segment in wanted and excluded.get(s.segment):  # everybody left out: say so
-                    rows_out.append({"segment": s.segment, "label": s.segment_label, "customers": 0, "test_rows": 0,
-                                     "csv_file": "", "xlsx_sheet": "",
-                                     **{f"excluded_{r}": int(excluded[s.segment].get(r, 0)) for r in REASONS}})
-                continue
-            sql = f"SELECT * FROM customers WHERE segment = {sql_literal(s.segment)}"
+        # the list rows once: every file and sheet below reads this table (filtered by segment)
+        # instead of deriving every customer's row again per file. The segment's own texts (the
+        # same on every row of a list) are added per list, not stored per customer. A table of
+        # the database, not of this connection, so that two cursors can write files at once.
+        uid = f"act_lists_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        rows_t, tests_t = f"{uid}_rows", f"{uid}_tests"
+        try:
+            with _all_threads(con):
+                con.execute(f"CREATE TABLE {rows_t} AS SELECT * EXCLUDE ({', '.join(_SEGMENT_TEXTS)}) FROM customers")
             if len(tests):
-                sql = (f"{sql} UNION ALL BY NAME SELECT *, {sql_literal(s.segment)} AS segment, "
-                       f"{sql_literal(s.segment_label)} AS segment_label, {sql_literal(s.suggested_offer)} AS suggested_offer, "
-                       f"{sql_literal(s.recommended_channel)} AS recommended_channel, 1 AS is_test FROM tests")
-            sql = f"SELECT * FROM ({sql}) AS l ORDER BY is_test, monetary DESC NULLS LAST, customer_id"
-            entry = {"segment": s.segment, "label": s.segment_label, "customers": int(counts[s.segment]),
-                     "test_rows": len(tests), "csv_file": "", "xlsx_sheet": ""}
-            if channel is not None and contacts is not None:
-                entry.update({f"excluded_{r}": int(excluded.get(s.segment, {}).get(r, 0)) for r in REASONS})
-            total = int(counts[s.segment]) + len(tests)
-            if "csv" in formats:
-                file = f"{prefix}_{safe_filename(s.segment)}.csv"
-                ex.write_query(con, file, sql, columns, "mailing_<segment>.csv")
-                entry["csv_file"] = file
-            for fmt in services:
-                write_format(ex, con, fmt, sql, [c.key for c in columns], f"{fmt.name}_{safe_filename(s.segment)}.csv")
-            if "xlsx" in formats:
-                sheets.append(Sheet(s.segment_label, columns, sql, total, entry["csv_file"]))
-            rows_out.append(entry)
-        if sheets:
-            about = definitions(ex, seg, rows_out, name, maps)
-            recs = ex.write_workbook(con, f"{prefix}_lists.xlsx", sheets, about)
+                con.execute(f"CREATE TABLE {tests_t} AS SELECT * FROM tests")
+            counts = dict(con.execute(f"SELECT segment, count(*) FROM {rows_t} GROUP BY 1").fetchall())
+            todo = [s for s in seg.itertuples() if s.segment in wanted and counts.get(s.segment)]
+            # the lists are one set: compressed together when their rows together pass the writer's limit
+            compress = ex.compresses(sum(int(counts[s.segment]) + len(tests) for s in todo))
+            files = {s.segment: f"{prefix}_{safe_filename(s.segment)}.csv" for s in todo}
+            keyed = key_warnings(con, f"SELECT * FROM {rows_t}", columns, files, by="segment") if "csv" in formats else {}
+            test_keyed = (key_warnings(con, f"SELECT * FROM {tests_t}",
+                                       [c for c in columns if c.key in set(map(str, tests.columns))],
+                                       {None: ""})[None] if len(tests) and "csv" in formats else [])
+            jobs = []
+            for s in seg.itertuples():
+                if s.segment not in wanted or not counts.get(s.segment):
+                    if s.segment in wanted and excluded.get(s.segment):  # everybody left out: say so
+                        rows_out.append({"segment": s.segment, "label": s.segment_label, "customers": 0, "test_rows": 0,
+                                         "csv_file": "", "xlsx_sheet": "",
+                                         **{f"excluded_{r}": int(excluded[s.segment].get(r, 0)) for r in REASONS}})
+                    continue
+                texts = ", ".join(f"{_typed_literal(getattr(s, k))} AS {k}" for k in _SEGMENT_TEXTS)
+                sql = f"SELECT *, {texts} FROM {rows_t} WHERE segment = {sql_literal(s.segment)}"
+                if len(tests):
+                    sql = (f"{sql} UNION ALL BY NAME SELECT *, {sql_literal(s.segment)} AS segment, "
+                           f"{sql_literal(s.segment_label)} AS segment_label, {sql_literal(s.suggested_offer)} AS suggested_offer, "
+                           f"{sql_literal(s.recommended_channel)} AS recommended_channel, 1 AS is_test FROM {tests_t}")
+                sql = f"SELECT * FROM ({sql}) AS l ORDER BY is_test, monetary DESC NULLS LAST, customer_id"
+                entry = {"segment": s.segment, "label": s.segment_label, "customers": int(counts[s.segment]),
+                         "test_rows": len(tests), "csv_file": "", "xlsx_sheet": ""}
+                if channel is not None and contacts is not None:
+                    entry.update({f"excluded_{r}": int(excluded.get(s.segment, {}).get(r, 0)) for r in REASONS})
+                total = int(counts[s.segment]) + len(tests)
+                if "csv" in formats:
+                    warned = _merge_key_warnings(keyed.get(s.segment, []), test_keyed, columns)
+                    jobs.append((entry, files[s.segment], sql, total, warned))
+                    entry["csv_file"] = f"{files[s.segment]}.gz" if compress else files[s.segment]
+                for fmt in services:
+                    write_format(ex, con, fmt, sql, [c.key for c in columns], f"{fmt.name}_{safe_filename(s.segment)}.csv")
+                if "xlsx" in formats:
+                    sheets.append(Sheet(s.segment_label, columns, sql, total, entry["csv_file"]))
+                rows_out.append(entry)
+            about = definitions(ex, seg, rows_out, name, maps) if sheets else None
+            recs, written = _write_in_parallel(
+                con, ex, [(f, sql, total, warned) for _, f, sql, total, warned in jobs], columns, compress,
+                (f"{prefix}_lists.xlsx", sheets, about) if sheets else None)
+            for (entry, file, *_), rec in zip(jobs, written):  # recorded in the lists' order
+                entry["csv_file"] = ex.record_file(rec, file, columns).file
             for entry, rec in zip([e for e in rows_out if e["customers"]], recs):
                 entry["xlsx_sheet"] = rec.file.split("#", 1)[1]
+        finally:
+            with contextlib.suppress(Exception):
+                con.complete()
+            for t in (rows_t, tests_t):
+                with contextlib.suppress(Exception):
+                    con.execute(f"DROP TABLE IF EXISTS {t}")
     names = ["segment", "label", "customers", "test_rows", "csv_file", "xlsx_sheet"]
     if channel is not None and contacts is not None:
         names += [f"excluded_{r}" for r in REASONS]

@@ -321,6 +321,51 @@ def write_workbook(con: Any, path: str | os.PathLike, about: Sequence[Sequence[A
 _DIMENSION = re.compile(r'<dimension ref="[^"]*"/>')
 
 
+def _xml_batches(cur: Any) -> Iterable[tuple[bytes, int]]:
+    """The rows' XML of the engine's result ``cur`` as UTF-8 chunks (with the number of rows in
+    each), row numbers filled in from 2 on. A thread fetches and builds the next chunks (the engine
+    runs without Python's lock) while the caller deflates the previous ones (zlib runs without it
+    too): on two cores the two overlap. At most four chunks wait."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=4)
+    stop = threading.Event()
+
+    def produce() -> None:
+        first = 2
+        try:
+            while not stop.is_set():
+                batch = cur.fetchmany(_BATCH_ROWS)
+                if not batch:
+                    break
+                chunk = "".join([x.replace(_ROW, str(i)) for i, (x,) in enumerate(batch, first)]).encode("utf-8")
+                first += len(batch)
+                q.put((chunk, len(batch)))
+            q.put(None)
+        except BaseException as e:  # noqa: BLE001 - raised again in the caller's thread
+            q.put(e)
+
+    worker = threading.Thread(target=produce, name="rfm-xlsx-rows", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # let a producer blocked on a full queue finish
+            try:
+                q.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        worker.join()
+
+
 def _stream_sheet(con: Any, dst: zipfile.ZipFile, part: str, xml: str, plan: _Plan, words: ExportWords,
                   xf: Mapping[str, int]) -> int:
     """Write ``part`` into ``dst``: XlsxWriter's sheet ``xml`` (header row only) with the rows of
@@ -339,12 +384,9 @@ def _stream_sheet(con: Any, dst: zipfile.ZipFile, part: str, xml: str, plan: _Pl
     big = plan.rows * len(plan.sheet.columns) * 120 > 2**31
     with dst.open(part, "w", force_zip64=big) as out:
         out.write(head.encode("utf-8"))
-        while True:
-            batch = cur.fetchmany(_BATCH_ROWS)
-            if not batch:
-                break
-            out.write("".join([x.replace(_ROW, str(i)) for i, (x,) in enumerate(batch, written + 2)]).encode("utf-8"))
-            written += len(batch)
+        for chunk, n in _xml_batches(cur):  # the engine builds the next rows while zlib deflates these
+            out.write(chunk)
+            written += n
         out.write((sep + tail).encode("utf-8"))
     if written != plan.rows:
         raise RuntimeError(f"{part}: the engine gave {written} rows for sheet {plan.title!r}, {plan.rows} were counted")

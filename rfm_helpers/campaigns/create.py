@@ -155,7 +155,9 @@ def _write(result: CreateResult, folder: Path, population: pd.DataFrame, assignm
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     opts = dict(source_name=source_name, as_of=as_of, currency=currency)
-    reg = ExportWriter(tmp, language, words, **opts) if words is not None else ExportWriter(tmp, language, **opts)
+    # the registry's assignment.csv is read back under that name: never compressed (gzip_rows=0)
+    reg = (ExportWriter(tmp, language, words, gzip_rows=0, **opts) if words is not None
+           else ExportWriter(tmp, language, gzip_rows=0, **opts))
     reg.write_table("assignment.csv", assignment[["customer_id", "group", "segment"]], order_by="customer_id")
     lists = ExportWriter(tmp / "lists", language, reg.words, **opts)
     treated = population.loc[population["customer_id"].isin(

@@ -11,7 +11,7 @@ from typing import Iterable, Mapping
 from ...act.workbook import ExportWords
 from ..i18n import N_, translator
 
-__all__ = ["export_words", "export_notes", "contact_notes", "HEADERS"]
+__all__ = ["export_words", "export_notes", "contact_notes", "HEADERS", "size_policy_note", "call_list_note"]
 
 HEADERS = {
     "customer_id": N_("Customer id"),
@@ -196,6 +196,16 @@ LABELS = {
     "readme_files": N_("Files (rows; when written):"),
     "rows": N_("rows"),
     "written_at": N_("Written"),
+    "readme_policy": N_("Size policy:"),
+    "readme_gzip": N_("A CSV file with more than {rows} rows is written gzip-compressed (.csv.gz; the mailing lists of "
+                      "one run count together): unpack it with gzip -d or 7-Zip, or read it directly with pandas or "
+                      "DuckDB. Environment variable {option} changes the limit (0: never compressed)."),
+    "readme_gzip_off": N_("CSV files are never compressed ({option}=0)."),
+    "readme_workbook": N_("A workbook is written when its lists hold at most {rows} rows in all; above that it is not "
+                          "written and the CSV files hold the rows. Environment variable {option} changes the limit "
+                          "(0: always written)."),
+    "readme_workbook_off": N_("Workbooks are always written ({option}=0)."),
+    "readme_workbook_skipped": N_("Not written: {file} ({rows} rows, more than {limit}); the same rows are in {files}."),
 }
 
 VALUES = {
@@ -228,12 +238,54 @@ def export_notes(warnings: Iterable[Mapping], language: str = "en") -> list[str]
         out.append(t._("Key values that start like a formula (=, @, +, -) are written unchanged in the CSV files "
                        "{files}: open those files with the import recipe of the README, or use the workbook, "
                        "where they are plain text.").format(files=files))
+    gz = [w for w in warnings if w.get("code") == "csv_gzipped"]
+    if gz:
+        out.append(t.plural(len(gz), "{n} file was written gzip-compressed, as files (or the mailing lists together) "
+                                      "of more than {limit} rows are: {files}. Unpack it with gzip -d or 7-Zip, or read "
+                                      "it directly with pandas or DuckDB (environment variable RFM_EXPORT_GZIP_ROWS "
+                                      "changes the limit; 0: never compressed).",
+                            "{n} files were written gzip-compressed, as files (or the mailing lists together) of more "
+                            "than {limit} rows are: {files}. Unpack them with gzip -d or 7-Zip, or read them directly "
+                            "with pandas or DuckDB (environment variable RFM_EXPORT_GZIP_ROWS changes the limit; 0: "
+                            "never compressed).",
+                            limit=t.integer(gz[0]["limit"]), files=", ".join(w["file"] for w in gz)))
+    for w in warnings:
+        if w.get("code") == "workbook_skipped":
+            out.append(t._("{file} was not written: its lists hold {rows} rows, more than the workbook limit of "
+                           "{limit} (a spreadsheet sheet holds at most {sheet_rows} rows, and a workbook of millions of "
+                           "rows cannot be opened in practice). The same rows are in {files}. To write it anyway, run "
+                           "with the environment variable RFM_EXPORT_WORKBOOK_ROWS=0 (or a higher limit).").format(
+                file=w["file"], rows=t.integer(w["rows"]), limit=t.integer(w["limit"]), sheet_rows=t.integer(1_048_576),
+                files=", ".join(w.get("csv_files") or []) or "-"))
     for w in warnings:
         if w.get("code") == "xlsx_capped":
             out.append(t._("Sheet {sheet} of {file} shows the first {rows} of {total} rows; {csv} holds them all.").format(
                 sheet=w["sheet"], file=w["file"], rows=t.integer(w["rows"]), total=t.integer(w["total"]),
                 csv=w.get("csv_file") or "-"))
     return out + contact_notes(warnings, language)
+
+
+def size_policy_note(ex, language: str = "en") -> str:
+    """One sentence stating the export writer ``ex``'s size policy (its limits and the options)."""
+    t = translator(language)
+    gz = (t._("CSV files with more than {rows} rows are written gzip-compressed (.csv.gz)").format(rows=t.integer(ex.gzip_rows))
+          if ex.gzip_rows else t._("CSV files are never compressed"))
+    wb = (t._("a workbook is written when its lists hold at most {rows} rows").format(rows=t.integer(ex.workbook_rows))
+          if ex.workbook_rows else t._("workbooks are always written"))
+    return t._("Size policy of the export files: {gzip}; {workbook}. The environment variables RFM_EXPORT_GZIP_ROWS "
+               "and RFM_EXPORT_WORKBOOK_ROWS change these limits (0: no limit); README.txt in the exports folder "
+               "says the same.").format(gzip=gz, workbook=wb)
+
+
+def call_list_note(calls: Mapping, language: str = "en") -> str:
+    """Where the call list was written (the workbook only when it was written)."""
+    t = translator(language)
+    rows = t.integer(calls["rows"])
+    if calls.get("xlsx_file"):
+        return t._("Call list: {rows} customers in {csv} and {xlsx} (highest priority first: value times "
+                   "urgency).").format(rows=rows, csv=calls["csv_file"], xlsx=calls["xlsx_file"])
+    return t._("Call list: {rows} customers in {csv} (highest priority first: value times urgency).").format(
+        rows=rows, csv=calls["csv_file"])
 
 
 def service_files_note(files: Iterable[str], language: str = "en", contacts: bool = True) -> str:
