@@ -107,7 +107,7 @@ def list_inputs(schema_name: str, assigned: Any, seg: pd.DataFrame, contacts: pd
 
 #: Names a list's SQL gives its inputs and scratch views/tables (see :func:`list_engine`).
 SCRATCH_NAMES = ("assigned", "seg", "contacts", "tests", "value_rows", "customers", "customers_all", "reach",
-                 "ranked", "top", "calls", "value_known")
+                 "ranked", "top", "calls", "value_known", "customers_rfm")
 
 
 @contextlib.contextmanager
