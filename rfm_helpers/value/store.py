@@ -193,7 +193,7 @@ class ValueStore:
                                        annual_discount_rate=annual_discount_rate, keep=keep, columns=columns,
                                        threads=SCORING_THREADS):
                 if writer is None:
-                    writer = pq.ParquetWriter(path, batch.schema)
+                    writer = pq.ParquetWriter(path, batch.schema, compression="lz4")  # cheapest to write
                 writer.write_batch(batch)
         finally:
             if writer is not None:
