@@ -124,3 +124,16 @@ def test_an_error_in_the_background_groups_reaches_the_caller(tx):
     with pytest.raises(RuntimeError, match="groups failed"):
         analysis.analyse_value(tx, AS_OF, transaction_model="mbgnbd", fit_customers=1500, backtest=False,
                                groups=broken)
+
+
+def test_summary_in_several_passes_equals_one_pass(tx):
+    """Above ``bucket_rows`` transactions the summary is built in passes over disjoint sets of
+    customers (1e8 transactions did not fit one pass in the memory limit): the same rows."""
+    tables = []
+    for bucket_rows in (10 ** 9, len(tx) // 3):
+        with ValueStore(tx, AS_OF, bucket_rows=bucket_rows) as st:
+            tables.append(st.con.execute("SELECT * FROM value_base ORDER BY customer_id").df())
+            files = sorted(p.name for p in st.dir.glob("base-*.parquet"))
+        assert files == [f"base-{i}.parquet" for i in range(-(-len(tx) // bucket_rows))]
+        assert len(files) == (1 if bucket_rows > len(tx) else 3 + (len(tx) % 3 > 0))
+    pd.testing.assert_frame_equal(tables[0], tables[1], check_exact=True)
