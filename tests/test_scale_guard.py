@@ -1,9 +1,9 @@
 """The monthly run keeps per-customer work in the engine (issue 12), checked in CI on 2e5 rows.
 
-Notebooks 03-05 run through the real runner on 200,000 generated transactions (about 96,000
+Notebooks 03-06 run through the real runner on 200,000 generated transactions (about 96,000
 customers) with a :class:`rfm_helpers.engine.guard.FrameGuard` in every kernel: any pandas
 DataFrame or Series longer than ``BOUND`` rows that exists after a cell or while a cell runs,
-and any fetch from the engine above it that is not an aggregate, is recorded. Notebooks 03-05
+and any fetch from the engine above it that is not an aggregate, is recorded. Notebooks 03-06
 must record nothing: pandas sees aggregates and bounded samples only. (Notebooks 01-02 run
 first in the same month to build the run's load cache; what they hold is not checked here.)
 
@@ -26,7 +26,7 @@ from rfm_helpers.engine.guard import FrameGuard, read_log
 ROOT = Path(__file__).resolve().parents[1]
 BOUND = 50_000          # rows: a bounded sample (clusters are fitted on at most 50,000 customers) passes;
                         # the data have about 96,000 customers and 200,000 transactions
-CHECKED = ("03_segmentation", "04_campaign_ab_test", "05_segment_migration")
+CHECKED = ("03_segmentation", "04_campaign_ab_test", "05_segment_migration", "06_customer_value")
 
 
 def test_guard_records_large_frames_and_fetches_only(tmp_path):
@@ -93,7 +93,7 @@ def _transactions(n: int, path: Path, seed: int = 12) -> Path:
 
 
 @pytest.mark.slow
-def test_notebooks_03_to_05_keep_customers_in_the_engine(tmp_path, monkeypatch):
+def test_notebooks_03_to_06_keep_customers_in_the_engine(tmp_path, monkeypatch):
     from rfm_helpers.report.run import run_month
 
     data = _transactions(200_000, tmp_path / "tx.parquet")
@@ -108,7 +108,7 @@ def test_notebooks_03_to_05_keep_customers_in_the_engine(tmp_path, monkeypatch):
         """), encoding="utf-8")
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
-    for nb in sorted((ROOT / "notebooks").glob("0[1-5]_*.ipynb")):
+    for nb in sorted((ROOT / "notebooks").glob("0[1-6]_*.ipynb")):
         shutil.copy(nb, notebooks / nb.name)
     # every kernel papermill starts runs this startup file: the guard, switched on by the variables
     startup = tmp_path / "ipython" / "profile_default" / "startup"
@@ -126,7 +126,7 @@ def test_notebooks_03_to_05_keep_customers_in_the_engine(tmp_path, monkeypatch):
     started = {r["label"] for r in records if r["what"] == "started"}
     assert {nb.stem for nb in notebooks.glob("*.ipynb")} <= started, started
     offending = [r for r in records if r["label"] in CHECKED and r["what"] != "started"]
-    assert not offending, "per-customer pandas objects in notebooks 03-05:\n" + "\n".join(
+    assert not offending, "per-customer pandas objects in notebooks 03-06:\n" + "\n".join(
         f"  {r['label']} cell {r['cell']}: {r['what']} {r['rows']:,} rows {r['columns']} ({r['seen']})"
         for r in offending)
     assert os.path.exists(tmp_path / "reports" / "2024-12" / "index.html") or any(

@@ -102,7 +102,7 @@ def test_only_samples_and_aggregates_reach_pandas(tx, tmp_path, monkeypatch):
 def test_the_store_removes_its_folder(tx):
     with store.ValueStore(tx, AS_OF) as s:
         folder = s.dir
-        assert (folder / "base.parquet").exists()
+        assert (folder / "base-0.parquet").exists()
     assert not folder.exists()
 
 

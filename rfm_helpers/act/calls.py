@@ -17,6 +17,7 @@ customers missing from the segmented table are ignored.
 """
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -76,8 +77,9 @@ def write_call_list(ex: ExportWriter, assigned: Any, map_name: str | None = None
     customers with a call priority left out per reason (``no_contact``, ``unsubscribed``,
     ``no_consent``; before ``max_rows`` is applied).
 
-    ``rank_by="value_at_risk"`` with ``value`` (a pandas frame, Arrow table or DuckDB relation
-    with ``customer_id``, ``value_at_risk`` and optionally ``p_alive``; one row per customer):
+    ``rank_by="value_at_risk"`` with ``value`` (a pandas frame, Arrow table, DuckDB relation or
+    Parquet file path with ``customer_id``, ``value_at_risk`` and optionally ``p_alive``; one row
+    per customer):
     the priority uses the value-at-risk percentile instead of the spend percentile, the list
     (schema ``call_list_value_at_risk.csv``) carries ``value_at_risk`` and ``p_alive``, and
     ``without_value`` counts the customers of call segments left out for want of a value figure
@@ -174,10 +176,16 @@ def write_call_list(ex: ExportWriter, assigned: Any, map_name: str | None = None
 
 
 def _value_frame(value: Any) -> Any:
-    """The value table as something the engine can scan: a DuckDB relation becomes Arrow."""
+    """The value table as something the engine can scan: a DuckDB relation becomes Arrow; a
+    Parquet file path (what the value stage writes at scale) is scanned in place, as an Arrow
+    dataset, so its rows never come into memory at once."""
+    if isinstance(value, (str, os.PathLike)):
+        import pyarrow.dataset as ds
+
+        value = ds.dataset(os.fspath(value), format="parquet")
     if hasattr(value, "to_arrow_table") and not isinstance(value, pd.DataFrame):  # a DuckDB relation
         value = value.to_arrow_table()
-    names = [str(c) for c in (value.columns if isinstance(value, pd.DataFrame) else value.column_names)]
+    names = [str(c) for c in (value.columns if isinstance(value, pd.DataFrame) else value.schema.names)]
     missing = [c for c in ("customer_id", "value_at_risk") if c not in names]
     if missing:
         raise KeyError(f"the value table lacks columns {missing}; it has {names} (use the value stage's "

@@ -110,7 +110,7 @@ def list_inputs(schema_name: str, assigned: Any, seg: pd.DataFrame, contacts: pd
 
 #: Names a list's SQL gives its inputs and scratch views/tables (see :func:`list_engine`).
 SCRATCH_NAMES = ("assigned", "seg", "contacts", "tests", "value_rows", "customers", "customers_all", "reach",
-                 "ranked", "top", "calls", "value_known", "list_rows")
+                 "ranked", "top", "calls", "value_known", "list_rows", "customers_rfm")
 #: Columns of a list row that come from its segment (:func:`segment_texts`), the same on every row.
 _SEGMENT_TEXTS = ("segment_label", "suggested_offer", "recommended_channel", "talking_points", "call_weight", "ord")
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import Any, Mapping
+import os
+import threading
+from pathlib import Path
+from typing import Any, Callable, Mapping
 
 import pandas as pd
 
 from ..rfm import parse_as_of
 from .backtest import BACKTEST_CUSTOMERS, Backtest, backtest_in_store
-from .models import FIT_CUSTOMERS, FittedValueModels, ModelNotIdentified, fit_value_models, warm_up
+from .models import FIT_CUSTOMERS, FittedValueModels, ModelNotIdentified, _wait_for_warm_up, fit_value_models, warm_up
 from .segments import (MIN_SPEND_CUSTOMERS, NEW_CUSTOMER_DAYS, Sufficiency, p_alive_histogram, sufficiency,
                        value_by_group, value_headline)
 from .store import DEFAULT_MEMORY_LIMIT, ValueStore, previous_month_end
@@ -35,7 +38,9 @@ class ValueAnalysis:
     when the data do not support the models (see ``sufficiency.problems``); ``backtest`` is
     ``None`` when the history is too short for one. ``export``: the record of the per-customer
     file (``file``, ``rows``, ``warnings``; :class:`rfm_helpers.act.files.FileRecord`), when an
-    export writer was given."""
+    export writer was given. ``values``: see ``keep_values`` of :func:`analyse_value`.
+    ``grouping``: what a ``groups`` callable returned (e.g. the
+    :class:`~rfm_helpers.value.groups.EngineGroups`), when the models could be fitted."""
 
     as_of: dt.date
     stats: dict[str, Any]
@@ -49,10 +54,35 @@ class ValueAnalysis:
     settings: dict[str, Any]
     export: Any = None
     values: Any = None
+    grouping: Any = None
 
 
 #: The per-customer columns :func:`analyse_value` hands back with ``keep_values``.
 KEPT_COLUMNS = ("customer_id", "value_at_risk", "p_alive", "clv")
+
+
+class _Background:
+    """``fn()`` in a thread; :meth:`result` waits and returns its value or raises its error.
+    For work that runs in DuckDB or in numpy (both release the GIL) while this thread fits the
+    models, which holds it."""
+
+    def __init__(self, fn: Callable[[], Any], name: str):
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn,), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, fn) -> None:
+        try:
+            self._value = fn()
+        except BaseException as e:  # noqa: BLE001 - handed to the caller by result()
+            self._error = e
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def _fit(store: ValueStore, calibration: bool, *, transaction_model, method, level, fit_customers, mcmc_customers,
@@ -90,12 +120,19 @@ def analyse_value(transactions: Any, as_of: Any, *, transaction_model: str = "bg
     e.g. RFM segment or cluster; or ``(parquet_path, column)``: a Parquet file with ``customer_id``
     and the keys in ``column``, read by DuckDB, as :func:`~rfm_helpers.value.groups.engine_groups`
     writes it), summed per group into ``ValueAnalysis.groups[name]`` in the
-    order ``group_order[name]``. ``export``: the run's :class:`rfm_helpers.act.ExportWriter`; the per-customer
+    order ``group_order[name]``. ``groups`` may also be a function of no arguments returning an
+    object with such a mapping as ``.groups`` (and optionally the default ``.group_order``), e.g.
+    ``lambda: engine_groups(...)``: it is then called in a background thread while the models
+    are fitted (it must not use this stage's connection), only when the data support the models,
+    and what it returned is kept as ``ValueAnalysis.grouping``. ``export``: the run's :class:`rfm_helpers.act.ExportWriter`; the per-customer
     table is written through it as ``customer_value_<YYYY-MM>.csv`` (the run's CSV dialect,
     every value quoted, money in exact cents, ids byte for byte) straight from DuckDB.
     ``fit_customers`` / ``mcmc_customers`` / ``random_seed``: the bounded sample the models are
     fitted on (see :mod:`~rfm_helpers.value.models`). ``keep_values``: return the columns
-    :data:`KEPT_COLUMNS` of every customer as ``ValueAnalysis.values`` (see there)."""
+    :data:`KEPT_COLUMNS` of every customer as ``ValueAnalysis.values``: True for an Arrow table,
+    a file path for a Parquet file written there by the engine (``values`` is then that path;
+    what the call list reads at scale). Nothing is kept when the spend model is unusable.
+    The export is written by DuckDB in a second thread while the backtest is fitted."""
     as_of_d = parse_as_of(as_of)
     horizons = tuple(int(h) for h in horizons)
     settings = {"transaction_model": transaction_model, "method": method, "level": level, "horizons": horizons,
@@ -106,51 +143,89 @@ def analyse_value(transactions: Any, as_of: Any, *, transaction_model: str = "bg
     last_end = previous_month_end(as_of_d)
     fitted = headline = bands = bt = None
     tables: dict[str, pd.DataFrame] = {}
-    record = kept = None
+    record = kept = grouping = None
+    pending_groups = writing = None
     warm_up(transaction_model, method)  # imports (and compiles) while DuckDB builds the summary
     with ValueStore(transactions, as_of_d, holdout_days=holdout_days, seed=random_seed,
                     memory_limit=memory_limit) as store:
-        stats = store.stats()
-        cal = store.stats(calibration=True) if backtest else None
-        suff = sufficiency(stats, as_of_d, holdout_days=holdout_days, backtest_summary=cal)
-        fit_args = dict(transaction_model=transaction_model, method=method, level=level,
-                        fit_customers=fit_customers, mcmc_customers=mcmc_customers, random_seed=random_seed)
-        if suff.can_model:
-            fitted, failed = _fit(store, False, **fit_args)
-            if fitted is None:
-                suff = _not_identified(suff, failed, stats["customers"])
-        if fitted is not None:
-            store.score(fitted, "customers", horizons=horizons, clv_months=clv_months,
-                        annual_discount_rate=annual_discount_rate, new_customer_days=NEW_CUSTOMER_DAYS)
-            view = store.finish("customers")
-            headline = value_headline(view, horizons[0], con=store.con)
-            bands = p_alive_histogram(view, con=store.con)
-            for name, keys in (groups or {}).items():
-                if isinstance(keys, tuple):  # (Parquet path, column)
-                    store.register_groups(f"groups_{name}", *keys)
-                else:
-                    store.register_groups(f"groups_{name}", keys)
-                tables[name] = value_by_group(view, f"groups_{name}", order=(group_order or {}).get(name),
-                                              horizon=horizons[0], con=store.con)
-            if export is not None:
-                from ..act import write_customer_value
+        try:
+            stats = store.stats()
+            cal = store.stats(calibration=True) if backtest else None
+            suff = sufficiency(stats, as_of_d, holdout_days=holdout_days, backtest_summary=cal)
+            fit_args = dict(transaction_model=transaction_model, method=method, level=level,
+                            fit_customers=fit_customers, mcmc_customers=mcmc_customers, random_seed=random_seed)
+            if suff.can_model and callable(groups):
+                # the groups are built (in the caller's engine) while this thread fits the models; not
+                # before the warm-up's imports are done (two threads importing at once can deadlock)
+                _wait_for_warm_up()
+                pending_groups = _Background(groups, "rfm-value-groups")
+            if suff.can_model:
+                fitted, failed = _fit(store, False, **fit_args)
+                if fitted is None:
+                    suff = _not_identified(suff, failed, stats["customers"])
+            if fitted is not None:
+                store.score(fitted, "customers", horizons=horizons, clv_months=clv_months,
+                            annual_discount_rate=annual_discount_rate, new_customer_days=NEW_CUSTOMER_DAYS)
+                view = store.finish("customers")
+                headline = value_headline(view, horizons[0], con=store.con)
+                bands = p_alive_histogram(view, con=store.con)
+                order = dict(group_order or {})
+                if pending_groups is not None:
+                    grouping, pending_groups = pending_groups.result(), None
+                    order = {**getattr(grouping, "group_order", {}), **order}
+                for name, keys in (grouping.groups if grouping is not None else groups or {}).items():
+                    if isinstance(keys, tuple):  # (Parquet path, column)
+                        store.register_groups(f"groups_{name}", *keys)
+                    else:
+                        store.register_groups(f"groups_{name}", keys)
+                    tables[name] = value_by_group(view, f"groups_{name}", order=order.get(name),
+                                                  horizon=horizons[0], con=store.con)
+                if keep_values and fitted.spend_status == "ok":
+                    kept = _keep_values(store, view, keep_values)
+                if export is not None:  # written by DuckDB (on a second cursor) while the backtest is fitted
+                    from ..act import write_customer_value
 
-                record = write_customer_value(export, view, f"{as_of_d:%Y-%m}", con=store.con)
-            if keep_values and fitted.spend_status == "ok":
-                if hasattr(store.con, "complete"):  # DuckDB 2: a result of the steps above may still be open
-                    store.con.complete()
-                kept = store.con.sql(f"SELECT {', '.join(KEPT_COLUMNS)} FROM {view}").to_arrow_table()
-            if backtest and suff.can_backtest:
-                try:
-                    bt = backtest_in_store(store, transaction_model=transaction_model, level=level,
-                                           fit_customers=fit_customers, random_seed=random_seed,
-                                           backtest_customers=backtest_customers)
-                except ModelNotIdentified as e:
-                    suff.problems.append(("backtest_not_identified", {"model": e.model}))
-                    suff.can_backtest = False
+                    cursor = store.con.cursor()
+                    writing = _Background(lambda: write_customer_value(export, view, f"{as_of_d:%Y-%m}", con=cursor),
+                                          "rfm-value-export")
+                if backtest and suff.can_backtest:
+                    try:
+                        bt = backtest_in_store(store, transaction_model=transaction_model, level=level,
+                                               fit_customers=fit_customers, random_seed=random_seed,
+                                               backtest_customers=backtest_customers)
+                    except ModelNotIdentified as e:
+                        suff.problems.append(("backtest_not_identified", {"model": e.model}))
+                        suff.can_backtest = False
+                if writing is not None:
+                    record, writing = writing.result(), None
+                    cursor.close()
+        finally:  # never leave a thread working on a store being closed
+            for job in (pending_groups, writing):
+                if job is not None:
+                    try:
+                        job.result()
+                    except BaseException:  # noqa: BLE001 - the error that brought us here is the one to raise
+                        pass
     return ValueAnalysis(as_of=as_of_d, stats=stats, sufficiency=suff, fitted=fitted, headline=headline,
                          p_alive_bands=bands, groups=tables, backtest=bt, last_month_end=last_end,
-                         settings=settings, export=record, values=kept)
+                         settings=settings, export=record, values=kept, grouping=grouping)
+
+
+def _keep_values(store: ValueStore, view: str, keep: Any) -> Any:
+    """The :data:`KEPT_COLUMNS` of every customer: an Arrow table (``keep`` True), or written by
+    DuckDB to the Parquet file ``keep`` (a path), whose path is returned -- at scale the call
+    list reads it from there, and the customers never come into this process's memory."""
+    sql = f"SELECT {', '.join(KEPT_COLUMNS)} FROM {view}"
+    if keep is True:
+        if hasattr(store.con, "complete"):  # DuckDB 2: a result of the steps above may still be open
+            store.con.complete()
+        return store.con.sql(sql).to_arrow_table()
+    path = Path(keep)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(f".{path.name}.{os.getpid()}.part")  # two kernels may share a run folder
+    store.con.execute(f"COPY ({sql}) TO '{str(part).replace(chr(39), chr(39) * 2)}' (FORMAT parquet)")
+    part.replace(path)
+    return path
 
 
 def _not_identified(suff: Sufficiency, model: str | None, customers: int) -> Sufficiency:

@@ -54,16 +54,26 @@ SUMMARY_COLUMNS = ["customer_id", "frequency", "recency", "T", "monetary_value",
 
 def _days_cte(period: str) -> str:
     """The purchase-day rule every query here shares: one row per customer and calendar day
-    of ``period`` (a condition on ``order_date``), with the day's summed spend."""
+    of ``period`` (a condition on ``order_date``), with the day's summed spend in millionths
+    (``spend``; divide by :data:`SPEND_SCALE` for money).
+
+    **Exact sums.** Every amount is rounded to a millionth and counted as a whole number of
+    millionths in a double: sums of whole numbers are exact (below 2**53 millionths, about nine
+    billion per customer), so they do not depend on the order in which the engine's threads add
+    the rows. Plain double sums did: the same data gave figures that differed between runs in
+    their last bits, which after rounding moved a few export cents and the order of tied rows."""
     return ("WITH days AS (\n"
             "    SELECT CAST(customer_id AS VARCHAR) AS customer_id,\n"
             "           CAST(order_date AS DATE) AS day,\n"
-            "           SUM(CAST(amount AS DOUBLE)) AS spend\n"
+            f"           SUM(round(CAST(amount AS DOUBLE) * {SPEND_SCALE})) AS spend\n"
             "    FROM {source}\n"
             f"    WHERE {period} AND customer_id IS NOT NULL\n"
             "    GROUP BY 1, 2\n"
             ")")
 
+
+#: ``spend`` of the purchase-day rule is in units of ``1 / SPEND_SCALE`` (see :func:`_days_cte`).
+SPEND_SCALE = 1_000_000
 
 _UP_TO_AS_OF = "CAST(order_date AS DATE) <= DATE '{as_of}'"
 
@@ -86,7 +96,7 @@ SELECT customer_id,
        CAST(purchase_days - 1 AS INTEGER) AS frequency,
        CAST(DATE_DIFF('day', first_purchase, last_purchase) AS DOUBLE) AS recency,
        CAST(DATE_DIFF('day', first_purchase, DATE '{as_of}') AS DOUBLE) AS T,
-       CASE WHEN purchase_days > 1 THEN (total_spend - first_spend) / (purchase_days - 1)
+       CASE WHEN purchase_days > 1 THEN (total_spend - first_spend) / {scale} / (purchase_days - 1)
             ELSE 0.0 END AS monetary_value,
        first_purchase,
        last_purchase,
@@ -101,7 +111,7 @@ ORDER BY customer_id
 HOLDOUT_SQL = _days_cte("CAST(order_date AS DATE) > DATE '{start}' AND CAST(order_date AS DATE) <= DATE '{end}'") + """
 SELECT customer_id,
        CAST(COUNT(*) FILTER (WHERE spend > 0) AS INTEGER) AS purchases,
-       CAST(COALESCE(SUM(spend) FILTER (WHERE spend > 0), 0) AS DOUBLE) AS spend
+       CAST(COALESCE(SUM(spend) FILTER (WHERE spend > 0), 0) AS DOUBLE) / {scale} AS spend
 FROM days
 GROUP BY customer_id
 ORDER BY customer_id
@@ -143,7 +153,7 @@ SELECT customer_id,
        CASE WHEN n_now > 0 THEN CAST(n_now - 1 AS INTEGER) END AS frequency,
        CAST(DATE_DIFF('day', first_day, last_now) AS DOUBLE) AS recency,
        CAST(DATE_DIFF('day', first_day, DATE '{as_of}') AS DOUBLE) AS T,
-       CASE WHEN n_now > 1 THEN (total_now - first_spend) / (n_now - 1)
+       CASE WHEN n_now > 1 THEN (total_now - first_spend) / {scale} / (n_now - 1)
             WHEN n_now = 1 THEN 0.0 END AS monetary_value,
        first_day AS first_purchase,
        last_now AS last_purchase,
@@ -154,12 +164,12 @@ SELECT customer_id,
        CASE WHEN n_cal > 0 THEN CAST(n_cal - 1 AS INTEGER) END AS cal_frequency,
        CASE WHEN n_cal > 0 THEN CAST(DATE_DIFF('day', first_day, last_cal) AS DOUBLE) END AS cal_recency,
        CASE WHEN n_cal > 0 THEN CAST(DATE_DIFF('day', first_day, DATE '{cutoff}') AS DOUBLE) END AS cal_T,
-       CASE WHEN n_cal > 1 THEN (total_cal - first_spend) / (n_cal - 1)
+       CASE WHEN n_cal > 1 THEN (total_cal - first_spend) / {scale} / (n_cal - 1)
             WHEN n_cal = 1 THEN 0.0 END AS cal_monetary_value,
        CAST(holdout_purchases AS INTEGER) AS holdout_purchases,
-       COALESCE(holdout_spend, 0.0) AS holdout_spend,
+       COALESCE(holdout_spend / {scale}, 0.0) AS holdout_spend,
        CAST(baseline_purchases AS INTEGER) AS baseline_purchases,
-       COALESCE(baseline_spend, 0.0) AS baseline_spend,
+       COALESCE(baseline_spend / {scale}, 0.0) AS baseline_spend,
        {sample_key} AS sample_key
 FROM c
 """
@@ -184,7 +194,7 @@ def base_sql(source: str, as_of: Any, last_end: Any, cutoff: Any, baseline_start
     if not dates[3] < dates[2] < dates[0] or dates[1] > dates[0]:
         raise ValueError(f"expected baseline start < cut-off < analysis date and last month's end <= analysis "
                          f"date, got {[d.isoformat() for d in dates]}")
-    return BASE_SQL.format(source=source, as_of=dates[0].isoformat(), last_end=dates[1].isoformat(),
+    return BASE_SQL.format(source=source, scale=SPEND_SCALE, as_of=dates[0].isoformat(), last_end=dates[1].isoformat(),
                            cutoff=dates[2].isoformat(), baseline_start=dates[3].isoformat(),
                            sample_key=sample_key_sql(seed))
 
@@ -238,7 +248,7 @@ def sample_summary(summary: pd.DataFrame, k: int, seed: int = 0) -> pd.DataFrame
 
 def summary_sql(source: str, as_of: Any) -> str:
     """:data:`SUMMARY_SQL` for a table expression ``source`` (DuckDB dialect)."""
-    return SUMMARY_SQL.format(source=source, as_of=parse_as_of(as_of).isoformat())
+    return SUMMARY_SQL.format(source=source, scale=SPEND_SCALE, as_of=parse_as_of(as_of).isoformat())
 
 
 def holdout_sql(source: str, start: Any, end: Any) -> str:
@@ -246,7 +256,7 @@ def holdout_sql(source: str, start: Any, end: Any) -> str:
     s, e = parse_as_of(start), parse_as_of(end)
     if e <= s:
         raise ValueError(f"holdout period end {e} must be after its start {s}")
-    return HOLDOUT_SQL.format(source=source, start=s.isoformat(), end=e.isoformat())
+    return HOLDOUT_SQL.format(source=source, scale=SPEND_SCALE, start=s.isoformat(), end=e.isoformat())
 
 
 def _run(transactions: Any, sql_of_source) -> pd.DataFrame:

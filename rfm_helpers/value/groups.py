@@ -17,7 +17,7 @@ from typing import Any
 
 from ..clustering import (ENGINE_SAMPLE_SIZE, ClusterSegmenter, cluster_code_sql, fit_on_sample,
                           sample_customers)
-from ..segments import label_case_sql, segment_case_sql
+from ..segments import label_case_sql, map_info, segment_case_sql
 
 __all__ = ["CLUSTER_RANDOM_STATE", "EngineGroups", "engine_groups"]
 
@@ -36,10 +36,17 @@ class EngineGroups:
     clusters: ClusterSegmenter
     path: Path
     sample_size: int
+    segment_order: tuple = ()
 
     @property
     def groups(self) -> dict[str, tuple[Path, str]]:
         return {"segment": (self.path, "segment"), "cluster": (self.path, "cluster")}
+
+    @property
+    def group_order(self) -> dict[str, list]:
+        """The ``group_order=`` of :func:`~rfm_helpers.value.analyse_value`: the segments in their
+        map's order, the clusters in the clustering's order."""
+        return {"segment": list(self.segment_order), "cluster": list(self.clusters.keys_)}
 
 
 def engine_groups(engine: Any, table: str, folder: str | Path, *, segment_map: str = "classic",
@@ -61,4 +68,5 @@ def engine_groups(engine: Any, table: str, folder: str | Path, *, segment_map: s
     path = Path(folder) / file_name
     engine.write_parquet(f"SELECT CAST(customer_id AS VARCHAR) AS customer_id, CAST(segment AS VARCHAR) AS segment, "
                          f"{label_case_sql('_code', list(seg.keys_))} AS cluster FROM ({codes}) AS c", path)
-    return EngineGroups(assigned=assigned, clusters=seg, path=path, sample_size=len(sample))
+    order = tuple(map_info(segment_map, language, maps)["segment"])
+    return EngineGroups(assigned=assigned, clusters=seg, path=path, sample_size=len(sample), segment_order=order)

@@ -2,8 +2,8 @@
 
 A :class:`ValueStore` holds one DuckDB connection and a temporary folder:
 
-1. ``base.parquet`` -- :data:`~rfm_helpers.value.features.BASE_SQL` in one pass over the
-   transactions: each customer's summary now, at the end of last month and at the backtest's
+1. ``base-<n>.parquet`` -- :data:`~rfm_helpers.value.features.BASE_SQL` in one pass over the
+   transactions (one pass per :data:`BUCKET_ROWS` transactions, each over its own customers): each customer's summary now, at the end of last month and at the backtest's
    cut-off, and what they bought after the cut-off and before it;
 2. a bounded, seeded sample of it for fitting (:meth:`ValueStore.sample`: a pandas frame of at
    most ``k`` rows);
@@ -41,6 +41,10 @@ DEFAULT_MEMORY_LIMIT = "1GB"
 #: Chunks scored at the same time (numpy and scipy release the GIL): at most two, as many as cores.
 SCORING_THREADS = min(2, os.cpu_count() or 1)
 _BATCH_ROWS = 200_000
+#: Transactions summarised in one pass: more are split into passes over disjoint sets of
+#: customers (by a hash of the id). One pass over 1e8 transactions (48M customers) ran out of the
+#: 1 GB memory limit: the per-customer aggregate states do not all spill.
+BUCKET_ROWS = 15_000_000
 
 
 def previous_month_end(as_of: Any) -> dt.date:
@@ -60,7 +64,8 @@ class ValueStore:
     ``customer_id``, ``order_date``, ``amount`` (clean rows, as the loader returns them)."""
 
     def __init__(self, transactions: Any, as_of: Any, *, holdout_days: int = 90, seed: int = 0,
-                 memory_limit: str = DEFAULT_MEMORY_LIMIT, workdir: str | Path | None = None):
+                 memory_limit: str = DEFAULT_MEMORY_LIMIT, workdir: str | Path | None = None,
+                 bucket_rows: int = BUCKET_ROWS):
         self.as_of = parse_as_of(as_of)
         self.holdout_days = int(holdout_days)
         if self.holdout_days < 7:
@@ -80,13 +85,19 @@ class ValueStore:
         self.scored: dict[str, Path] = {}
         try:
             source = self._source(transactions)
-            base = self.dir / "base.parquet"
-            sql = base_sql(source, self.as_of, self.last_end, self.cutoff, self.baseline_start, self.seed)
-            self.con.execute(f"COPY ({sql}) "
-                             f"TO {_quote_path(base)} (FORMAT parquet)")
+            rows = int(self.con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0])
+            parts = max(1, -(-rows // int(bucket_rows)))
+            files = []
+            for part in range(parts):  # disjoint sets of customers: the union is the one-pass result
+                where = source if parts == 1 else (f"(SELECT * FROM {source} WHERE hash(CAST(customer_id AS VARCHAR)) "
+                                                   f"% {parts} = {part})")
+                sql = base_sql(where, self.as_of, self.last_end, self.cutoff, self.baseline_start, self.seed)
+                files.append(self.dir / f"base-{part}.parquet")
+                self.con.execute(f"COPY ({sql}) TO {_quote_path(files[-1])} (FORMAT parquet)")
             if source == "value_tx":
                 self.con.unregister("value_tx")
-            self.con.execute(f"CREATE VIEW value_base AS SELECT * FROM read_parquet({_quote_path(base)})")
+            self.con.execute("CREATE VIEW value_base AS SELECT * FROM read_parquet(["
+                             + ", ".join(_quote_path(f) for f in files) + "])")
         except BaseException:
             self.close()
             raise
@@ -193,7 +204,7 @@ class ValueStore:
                                        annual_discount_rate=annual_discount_rate, keep=keep, columns=columns,
                                        threads=SCORING_THREADS):
                 if writer is None:
-                    writer = pq.ParquetWriter(path, batch.schema)
+                    writer = pq.ParquetWriter(path, batch.schema, compression="lz4")  # cheapest to write
                 writer.write_batch(batch)
         finally:
             if writer is not None:
