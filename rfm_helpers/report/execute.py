@@ -23,6 +23,8 @@ from typing import Any, Iterator
 
 import nbformat
 
+from .saving import throttled_engine
+
 __all__ = ["NotebookFailed", "NOTEBOOK_GLOB", "discover_notebooks", "declared_parameters",
            "execute_notebook", "failure_from", "kernel_stderr_tail", "environment", "KernelPrewarmer",
            "first_cell_imports", "KERNEL_WARM_UP"]
@@ -170,58 +172,10 @@ def execute_notebook(src: Path, out: Path, params: dict, cwd: Path, stderr_path:
             return papermill.execute_notebook(
                 str(src), str(out), parameters=params, progress_bar=False, log_output=False,
                 cwd=str(cwd), kernel_name="python3", request_save_on_cell_execute=True,
-                engine_name=_engine_name(), **extra)
+                engine_name=throttled_engine(), **extra)
     finally:
         if kernel is not None:  # the next notebook need not wait for this kernel to exit
             kernel.shutdown(wait=False)
-
-
-#: Seconds between two saves of the executed notebook while it runs (and at its end, always).
-SAVE_EVERY_S = 5.0
-_ENGINE = "rfm-throttled-saves"
-_REGISTERED: list[str] = []
-
-
-def _engine_name() -> str:
-    """papermill's nbclient engine, saving the executed notebook at most every
-    :data:`SAVE_EVERY_S` seconds and at its end instead of twice per cell: each save
-    serialises and validates the whole notebook (charts included) while the kernel waits for
-    its next cell, about 20 ms a save and 2-4 s a monthly run. The end-of-notebook save
-    happens whatever the outcome, so a failed notebook still leaves every cell that ran."""
-    from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
-
-    if _REGISTERED:
-        return _ENGINE
-
-    class _ThrottledSaves(NotebookExecutionManager):
-        _final = False
-
-        def save(self, **kwargs: Any) -> None:
-            last = getattr(self, "last_save_time", None)
-            if self._final or last is None or (self.now() - last).total_seconds() >= SAVE_EVERY_S:
-                super().save(**kwargs)
-
-        def notebook_complete(self, **kwargs: Any) -> None:
-            self._final = True
-            super().notebook_complete(**kwargs)
-
-    class _Engine(NBClientEngine):
-        @classmethod
-        def execute_notebook(cls, nb: Any, kernel_name: str, output_path: Any = None, progress_bar: bool = True,
-                             log_output: bool = False, autosave_cell_every: int = 30, **kwargs: Any) -> Any:
-            nb_man = _ThrottledSaves(nb, output_path=output_path, progress_bar=progress_bar,
-                                     log_output=log_output, autosave_cell_every=autosave_cell_every)
-            nb_man.notebook_start()
-            try:
-                cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
-            finally:
-                nb_man.cleanup_pbar()
-                nb_man.notebook_complete()
-            return nb_man.nb
-
-    papermill_engines.register(_ENGINE, _Engine)
-    _REGISTERED.append(_ENGINE)
-    return _ENGINE
 
 
 # --------------------------------------------------------------------------- warm kernels
