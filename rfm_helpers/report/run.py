@@ -132,7 +132,15 @@ def _page_body(text: str, stem: str, language: str, currency: str | None) -> tup
 
 def _render_month(params: RunParams, notebooks: list[Path], nb_dir: Path, tmp: Path, target: Path,
                   progress: bool) -> dict[str, Any]:
-    """Execute and render every notebook into ``tmp``; returns the summary written there."""
+    """Execute and render every notebook into ``tmp``; returns the summary written there.
+    Kernels started ahead are closed last: the last notebook's kernel exits (1-2 s) while the
+    pages and the month's index are made, and no kernel outlives the run."""
+    with contextlib.ExitStack() as closing:
+        return _render_notebooks(params, notebooks, nb_dir, tmp, target, progress, closing)
+
+
+def _render_notebooks(params: RunParams, notebooks: list[Path], nb_dir: Path, tmp: Path, target: Path,
+                      progress: bool, closing: contextlib.ExitStack) -> dict[str, Any]:
     from tqdm.auto import tqdm
 
     month = params.month or ""
@@ -160,7 +168,7 @@ def _render_month(params: RunParams, notebooks: list[Path], nb_dir: Path, tmp: P
         stack.enter_context(environment(**kernel_env))
         # each notebook gets a new kernel, started (and its first cell's modules imported) while
         # the previous notebook runs; RFM_PREWARM_KERNELS=0 starts each when its notebook starts
-        warm = stack.enter_context(KernelPrewarmer()) if os.environ.get(PREWARM_ENV, "1") != "0" else None
+        warm = closing.enter_context(KernelPrewarmer()) if os.environ.get(PREWARM_ENV, "1") != "0" else None
         next_kernel = warm.start(sources[0][0], nb_dir, logs / f"{notebooks[0].stem}.stderr.txt") if warm else None
         for i, src in enumerate(bar):
             bar.set_postfix_str(src.name)
