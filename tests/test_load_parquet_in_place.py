@@ -158,6 +158,17 @@ def test_time_zones_and_text_amounts_fall_back_to_the_whole_read(monkeypatch, tm
     _both(monkeypatch, tmp_path, spec, "2024-12-31", expect_in_place=False)
 
 
+def _refusals(monkeypatch, spec: dict) -> list[str]:
+    """The refusal message of the whole read, then of the read in place."""
+    messages = []
+    for in_place in (False, True):
+        monkeypatch.setenv("RFM_LOAD_PARQUET_IN_PLACE", "1" if in_place else "0")
+        with pytest.raises(DataValidationError) as e:
+            load_transactions(spec, "2024-12-31")
+        messages.append(str(e.value))
+    return messages
+
+
 def test_refusals_are_the_same(monkeypatch, tmp_path: Path) -> None:
     frame = _nasty(n=300, seed=2)
     frame.loc[:, "status"] = "on hold"  # an unknown status: the whole source is refused
@@ -165,12 +176,7 @@ def test_refusals_are_the_same(monkeypatch, tmp_path: Path) -> None:
     spec = {"path": str(tmp_path / "st.parquet"),
             "columns": {"customer_id": "customer_id", "order_date": "order_date", "amount": "amount",
                         "status": "status"}}
-    messages = []
-    for in_place in (False, True):
-        monkeypatch.setenv("RFM_LOAD_PARQUET_IN_PLACE", "1" if in_place else "0")
-        with pytest.raises(DataValidationError) as e:
-            load_transactions(spec, "2024-12-31")
-        messages.append(str(e.value))
+    messages = _refusals(monkeypatch, spec)
     assert messages[0] == messages[1] and "on hold" in messages[0]
     # most dates unreadable (the 1800s) is refused with the same examples
     frame = _nasty(n=300, seed=2)
@@ -178,12 +184,7 @@ def test_refusals_are_the_same(monkeypatch, tmp_path: Path) -> None:
     frame.to_parquet(tmp_path / "old.parquet", index=False)
     spec = {"path": str(tmp_path / "old.parquet"), "columns": {"customer_id": "customer_id",
                                                                "order_date": "order_date", "amount": "amount"}}
-    messages = []
-    for in_place in (False, True):
-        monkeypatch.setenv("RFM_LOAD_PARQUET_IN_PLACE", "1" if in_place else "0")
-        with pytest.raises(DataValidationError) as e:
-            load_transactions(spec, "2024-12-31")
-        messages.append(str(e.value))
+    messages = _refusals(monkeypatch, spec)
     assert messages[0] == messages[1]
 
 
