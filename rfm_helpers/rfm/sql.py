@@ -27,6 +27,8 @@ from typing import Any, Iterable
 import pandas as pd
 
 __all__ = [
+    "customer_part_sql",
+    "parts_for",
     "RFM_SQL",
     "SCORE_SQL",
     "parse_as_of",
@@ -137,6 +139,20 @@ def order_key_sql(has_order_id: bool) -> str:
     if has_order_id:
         return "COALESCE(CAST(order_id AS VARCHAR), CAST(CAST(order_date AS DATE) AS VARCHAR))"
     return "CAST(order_date AS DATE)"
+
+
+def customer_part_sql(part: int, parts: int) -> str:
+    """A condition keeping the customers of part ``part`` of ``parts`` disjoint parts (by a
+    hash of the id): passes over the parts together see every customer once. ``TRUE`` for one
+    part. The one split of the large-data passes (month-end snapshots, the value summary)."""
+    if int(parts) <= 1:
+        return "TRUE"
+    return f"hash(CAST(customer_id AS VARCHAR)) % {int(parts)} = {int(part)}"
+
+
+def parts_for(rows: int, rows_per_part: int) -> int:
+    """How many customer parts keep each pass at about ``rows_per_part`` rows (at least 1)."""
+    return max(1, -(-int(rows) // int(rows_per_part)))
 
 
 def rfm_body_sql(

@@ -57,7 +57,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..rfm import parse_as_of
-from ..rfm.sql import cuts_sql, order_key_sql, score_cases  # the quantile rule of score_sql, per month
+from ..rfm.sql import customer_part_sql, cuts_sql, order_key_sql, parts_for, score_cases  # the quantile rule of score_sql, per month
 from .frames import (GONE, NEW, _META_KEY, _stored_settings, at_risk_segments, churn_segments,
                      finding_codes, headline_figures, month_end, month_key, moved_to_risk, segment_rows,
                      snapshot_path)
@@ -144,7 +144,7 @@ def _months_values(months: Mapping[str, dt.date], window_days: int | None) -> st
 
 
 def _tx_cte(source: str, last: dt.date, has_order_id: bool, part: tuple[int, int] | None = None) -> str:
-    only = f" AND hash(CAST(customer_id AS VARCHAR)) % {int(part[1])} = {int(part[0])}" if part and part[1] > 1 else ""
+    only = f" AND {customer_part_sql(*part)}" if part and part[1] > 1 else ""
     return f"""mt_tx AS (
     SELECT CAST(customer_id AS VARCHAR) AS customer_id, CAST(order_date AS DATE) AS order_day,
            {order_key_sql(has_order_id)} AS order_key, CAST(amount AS DECIMAL(18, {SCALE})) AS amount
@@ -412,7 +412,7 @@ def track_months(engine: Any, transactions_table: str, months: Iterable[str], re
     if build:
         rows = data[max(build, key=lambda m: build[m])]["rows"]  # transactions up to the last month built
         _write_pass(engine, transactions_table, build, paths, settings, window_days=window_days, n_scores=n_scores,
-                    map_name=map_name, language=language, maps=maps, parts=-(-rows // PART_ROWS))
+                    map_name=map_name, language=language, maps=maps, parts=parts_for(rows, PART_ROWS))
     if current_table is not None:
         m = months[-1]
         sql = current_snapshot_sql(current_table, transactions_table, m, as_ofs[m], map_name=map_name,

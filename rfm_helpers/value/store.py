@@ -30,6 +30,7 @@ import duckdb
 import pandas as pd
 
 from ..rfm import parse_as_of
+from ..rfm.sql import customer_part_sql, parts_for
 from .features import base_sql, sample_sql
 from .scoring import score_batches
 from .segments import slipping_sql, slipping_threshold_sql
@@ -86,11 +87,10 @@ class ValueStore:
         try:
             source = self._source(transactions)
             rows = int(self.con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0])
-            parts = max(1, -(-rows // int(bucket_rows)))
+            parts = parts_for(rows, bucket_rows)
             files = []
             for part in range(parts):  # disjoint sets of customers: the union is the one-pass result
-                where = source if parts == 1 else (f"(SELECT * FROM {source} WHERE hash(CAST(customer_id AS VARCHAR)) "
-                                                   f"% {parts} = {part})")
+                where = source if parts == 1 else f"(SELECT * FROM {source} WHERE {customer_part_sql(part, parts)})"
                 sql = base_sql(where, self.as_of, self.last_end, self.cutoff, self.baseline_start, self.seed)
                 files.append(self.dir / f"base-{part}.parquet")
                 self.con.execute(f"COPY ({sql}) TO {_quote_path(files[-1])} (FORMAT parquet)")
