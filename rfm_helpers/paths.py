@@ -10,12 +10,23 @@ import hashlib
 import json
 import os
 import re
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
+
+#: Whether :func:`folder_lock` locks (POSIX systems); the report runner runs notebooks one at
+#: a time where it cannot.
+CAN_LOCK = fcntl is not None
 
 __all__ = ["project_root", "package_checkout", "INTERACTIVE_RUN_DIR", "CACHE_DIR", "DEFAULT_REPORTS_DIR",
            "RUN_DIR_ENV", "resolve_run_dir", "reports_dir", "notebooks_dir", "cache_dir", "find_file",
-           "candidates", "interactive_run_dir", "is_interactive", "slug", "RUN_INFO_FILE", "snapshots_home"]
+           "candidates", "interactive_run_dir", "is_interactive", "slug", "RUN_INFO_FILE", "snapshots_home",
+           "folder_lock", "CAN_LOCK"]
 
 #: Where interactive (non-runner) sessions write: one folder per source and analysis date,
 #: ``reports/_interactive/<source>_<YYYY-MM-DD>/`` (:func:`interactive_run_dir`).
@@ -162,3 +173,20 @@ def find_file(value: str | os.PathLike, what: str = "file", bases: Iterable[Path
     dirs = [c for c in tried if c.is_dir()]
     hint = f" ({dirs[0]} is a folder, not a file)" if dirs else ""
     raise FileNotFoundError(f"{what} {value} not found; looked in {where}{hint}")
+
+
+@contextmanager
+def folder_lock(folder: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` while the block runs: processes that read, change
+    and rewrite files of one folder (the notebooks of a run writing the exports' listing) take
+    turns. The lock is ``flock`` on the folder itself (no lock file is left behind); where there
+    is no ``flock`` (:data:`CAN_LOCK` false) the block runs unlocked."""
+    if fcntl is None:  # pragma: no cover - not POSIX
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

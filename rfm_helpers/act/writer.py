@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 import json
 import os
@@ -47,6 +48,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
+from ..paths import folder_lock
 from .columns import Column, SCHEMAS, schema
 from .files import CsvDialect, FileRecord, dialect_for, engine, write_csv
 from .workbook import EXCEL_MAX_ROWS, XLSX_MAX_ROWS, ExportWords, Sheet, sheet_title, write_workbook
@@ -88,6 +90,19 @@ class ExportFolderConflict(ValueError):
 
     def _render_traceback_(self) -> list[str]:  # IPython: the sentence, no traceback
         return [f"{type(self).__name__}: {self}"]
+
+
+def _listing_locked(method: Any) -> Any:
+    """Run ``method`` holding the exports folder's lock: it reads, changes and rewrites the
+    files every writer of the run shares (``.files.json``, ``README.txt``,
+    ``data_dictionary.csv``), and notebooks of one run may write at the same time."""
+    @functools.wraps(method)
+    def locked(self: Any, *args: Any, **kw: Any) -> Any:
+        folder = self.path(_LISTING).parent
+        folder.mkdir(parents=True, exist_ok=True)
+        with folder_lock(folder):
+            return method(self, *args, **kw)
+    return locked
 
 
 @dataclass
@@ -268,6 +283,7 @@ class ExportWriter:
         return rows
 
     # ------------------------------------------------------------------ README.txt
+    @_listing_locked
     def add(self, rec: FileRecord) -> None:
         """Record a file written (for :meth:`manifest` and ``README.txt``)."""
         self.records.append(rec)
@@ -279,8 +295,8 @@ class ExportWriter:
         skipped = listing.get("skipped", {})
         skipped.pop(name, None)  # written now
         listing.update({"source": self.source_name, "analysis_date": self.as_of.isoformat() if self.as_of else None,
-                        "currency": self.currency, "language": self.language, "files": files,
-                        "policy": self._policy(), "skipped": skipped})
+                        "currency": self.currency, "language": self.language, "files": dict(sorted(files.items())),
+                        "policy": self._policy(), "skipped": dict(sorted(skipped.items()))})
         self._write_text(self.path(_LISTING), json.dumps(listing, ensure_ascii=False, indent=1) + "\n")
         self._write_text(self.path(README_FILE), self.readme(listing))
 
@@ -288,6 +304,7 @@ class ExportWriter:
         return {"gzip_rows": self.gzip_rows, "workbook_rows": self.workbook_rows,
                 "gzip_rows_option": GZIP_ROWS_ENV, "workbook_rows_option": WORKBOOK_ROWS_ENV}
 
+    @_listing_locked
     def _note_in_listing(self, note: Mapping[str, Any]) -> None:
         """Keep a file not written (``workbook_skipped``) in ``.files.json`` and ``README.txt``."""
         listing = self._read_listing() or {}
@@ -348,6 +365,7 @@ class ExportWriter:
         os.replace(tmp, path)
 
     # ------------------------------------------------------------------ data dictionary
+    @_listing_locked
     def _document(self, schema_name: str, columns: Sequence[Column]) -> None:
         """Put the columns of ``schema_name`` into ``data_dictionary.csv`` (replacing its rows)."""
         path = self.path(DICTIONARY_FILE)
