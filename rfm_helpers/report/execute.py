@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import re
+import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -153,6 +154,10 @@ def _kernel_manager_class(stderr_path: Path):
     return _LoggedKernelManager
 
 
+#: Held while papermill starts a kernel from this process's environment (see execute_notebook).
+_NAMED_START = threading.Lock()
+
+
 def execute_notebook(src: Path, out: Path, params: dict, cwd: Path, stderr_path: Path | None = None,
                      kernel: "_WarmKernel | None" = None) -> nbformat.NotebookNode:
     """Run ``src`` with ``params`` injected, saving the executed notebook to ``out`` after
@@ -166,9 +171,13 @@ def execute_notebook(src: Path, out: Path, params: dict, cwd: Path, stderr_path:
     extra: dict[str, Any] = {"km": km} if km is not None else \
         {"kernel_manager_class": _kernel_manager_class(stderr_path)} if stderr_path else {}
     try:
-        # the kernel knows which notebook it runs (logs and the scale test's frame guard name it);
-        # a kernel started ahead got the name from KernelPrewarmer.start
-        with _quiet_papermill(), environment(RFM_NOTEBOOK=Path(src).stem):
+        # the kernel knows which notebook it runs (logs, the summary's parts and the scale test's
+        # frame guard name it): a kernel started ahead got the name from KernelPrewarmer.start; one
+        # papermill starts inherits it from this process's environment, which two notebooks
+        # running at once would share: they take turns (only when a kernel started ahead failed)
+        named = contextlib.nullcontext() if km is not None else _NAMED_START
+        with named, _quiet_papermill(), \
+                (contextlib.nullcontext() if km is not None else environment(RFM_NOTEBOOK=Path(src).stem)):
             return papermill.execute_notebook(
                 str(src), str(out), parameters=params, progress_bar=False, log_output=False,
                 cwd=str(cwd), kernel_name="python3", request_save_on_cell_execute=True,
@@ -243,6 +252,15 @@ class _WarmKernel:
         if self._km is not None and not self._km.has_kernel:
             self._km = None
         return self._km
+
+    def kill(self) -> None:
+        """Stop the kernel now, even in the middle of a cell (another notebook of the run
+        failed): the notebook running on it fails with a dead kernel, which the runner ignores."""
+        if self._closed or not self._future.done():
+            return self.shutdown(wait=False)
+        with contextlib.suppress(Exception):
+            km = self._future.result(timeout=0)
+            self._prewarmer._call(km.shutdown_kernel(now=True), timeout=30)
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop the clients papermill opened on this kernel and shut the kernel down (waits

@@ -1,7 +1,8 @@
 """Monthly report runs: execute every notebook with papermill and publish HTML atomically.
 
 A run for month ``YYYY-MM`` validates its parameters (:class:`~rfm_helpers.params.RunParams`),
-takes the month's lock, renders ``notebooks/NN_*.ipynb`` (name order; for a report in another
+takes the month's lock, renders ``notebooks/NN_*.ipynb`` (name order; notebooks marked to run
+beside others two at a time, see :mod:`rfm_helpers.report.schedule`; for a report in another
 language the generated set ``notebooks/<lang>/``, see :mod:`rfm_helpers.report.notebooks`) into a hidden temp
 folder beside the target: one executed ``.ipynb`` and one self-contained HTML page per
 notebook, a month ``index.html`` and ``summary.json`` (headline figures recorded by the
@@ -25,7 +26,7 @@ import os
 import shutil
 import sys
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -45,7 +46,8 @@ from .index import build_index
 from .manifest import finish_manifest, start_manifest
 from .notebooks import language_notebook
 from .render import month_index_html, notebook_body, notebook_page, notebook_title
-from .summary import SUMMARY_FILE
+from .schedule import MAX_CUSTOMERS_ENV, Schedule, jobs_for_customers, report_jobs, runs_beside_others
+from .summary import SUMMARY_FILE, collect as collect_summary, load as load_summary
 from .templating import BUNDLED_SOURCE
 
 __all__ = ["run_month", "run_range", "NotebookFailed", "STANDARD_PARAMETERS", "PREWARM_ENV"]
@@ -130,6 +132,17 @@ def _page_body(text: str, stem: str, language: str, currency: str | None) -> tup
     return title, body
 
 
+def _jobs_for_size(run_dir: Path, jobs: int, progress: bool) -> int:
+    """Notebooks at once for a run of this size: one at a time above the customers limit
+    (:func:`~rfm_helpers.report.schedule.jobs_for_customers`; the RFM notebook's count)."""
+    entry = (load_summary(run_dir).get("headline") or {}).get("customers") or {}
+    allowed = jobs_for_customers(jobs, entry.get("value") if isinstance(entry, dict) else None)
+    if allowed < jobs and progress:
+        print(f"note: {entry.get('value'):,} customers: the notebooks run one at a time (memory; "
+              f"{MAX_CUSTOMERS_ENV} sets the limit)", file=sys.stderr)
+    return allowed
+
+
 def _render_month(params: RunParams, notebooks: list[Path], nb_dir: Path, tmp: Path, target: Path,
                   progress: bool) -> dict[str, Any]:
     """Execute and render every notebook into ``tmp``; returns the summary written there.
@@ -149,43 +162,51 @@ def _render_notebooks(params: RunParams, notebooks: list[Path], nb_dir: Path, tm
     hide = secret_values()
     manifest = start_manifest(params, nb_dir)
     base = params.notebook_values()
-    executed: list[tuple[Path, dict, float]] = []
-    unused = set(params.extra)
     logs = tmp / ".kernel-logs"
     logs.mkdir(exist_ok=True)
-    bar = tqdm(notebooks, desc=f"report {month}", unit="notebook", disable=not progress, file=sys.stderr,
-               leave=True)
+    bar = tqdm(total=len(notebooks), desc=f"report {month}", unit="notebook", disable=not progress,
+               file=sys.stderr, leave=True)
     kernel_env = {RUN_DIR_ENV: str(tmp), LANGUAGE_ENV: params.language, CURRENCY_ENV: params.currency or ""}
     translated = tmp / ".notebooks"
     sources: list[tuple[Path, str | None]] = [language_notebook(src, params.language, translated)
                                               for src in notebooks]
+    for _, note in sources:
+        if note:
+            print(f"warning: {note}", file=sys.stderr)
+    declared = [declared_parameters(run_src) for run_src, _ in sources]
+    nb_params = [{k: v for k, v in {**base, "run_dir": str(tmp)}.items() if k in names} for names in declared]
+    unused = set(params.extra) - set().union(*declared)
+    prewarm = os.environ.get(PREWARM_ENV, "1") != "0"
+    # notebooks marked to run beside others do, two at a time (RFM_REPORT_JOBS); a kernel
+    # papermill starts itself takes its notebook's name from this process's environment, so
+    # without kernels started ahead the notebooks run one after another
+    plan = Schedule([runs_beside_others(src) for src in notebooks], report_jobs() if prewarm else 1)
     # each page's body is converted while the next notebook runs (the runner only waits there)
     pages = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rfm-pages")
-    bodies: dict[str, Future] = {}
+    workers = ThreadPoolExecutor(max_workers=plan.jobs, thread_name_prefix="rfm-notebook")
+    bodies: dict[int, Future] = {}
+    seconds: dict[int, float] = {}
     with contextlib.ExitStack() as stack:
         # a failed run drops the pages not converted yet; a good one collects them below
         stack.push(lambda exc_type, *_: pages.shutdown(wait=False, cancel_futures=exc_type is not None))
+        stack.callback(workers.shutdown, wait=True)
         stack.enter_context(environment(**kernel_env))
         # each notebook gets a new kernel, started (and its first cell's modules imported) while
         # the previous notebook runs; RFM_PREWARM_KERNELS=0 starts each when its notebook starts
-        warm = closing.enter_context(KernelPrewarmer()) if os.environ.get(PREWARM_ENV, "1") != "0" else None
-        next_kernel = warm.start(sources[0][0], nb_dir, logs / f"{notebooks[0].stem}.stderr.txt") if warm else None
-        for i, src in enumerate(bar):
-            bar.set_postfix_str(src.name)
-            run_src, note = sources[i]
-            if note:
-                print(f"warning: {note}", file=sys.stderr)
-            declared = declared_parameters(run_src)
-            nb_params = {k: v for k, v in {**base, "run_dir": str(tmp)}.items() if k in declared}
-            unused -= declared
+        warm = closing.enter_context(KernelPrewarmer()) if prewarm else None
+        kernels: dict[int, Any] = {}
+
+        def warm_up(i: int | None) -> None:
+            if warm is not None and i is not None and i not in kernels:
+                kernels[i] = warm.start(sources[i][0], nb_dir, logs / f"{notebooks[i].stem}.stderr.txt")
+
+        def run_one(i: int, kernel: Any) -> tuple[str, float]:
+            src, (run_src, _) = notebooks[i], sources[i]
             out = tmp / src.name
             stderr_log = logs / f"{src.stem}.stderr.txt"
-            kernel, next_kernel = next_kernel, None
-            if warm and i + 1 < len(notebooks):
-                next_kernel = warm.start(sources[i + 1][0], nb_dir, logs / f"{notebooks[i + 1].stem}.stderr.txt")
             t_nb = time.perf_counter()
             try:
-                execute_notebook(run_src, out, nb_params, cwd=nb_dir, stderr_path=stderr_log,
+                execute_notebook(run_src, out, nb_params[i], cwd=nb_dir, stderr_path=stderr_log,
                                  **({"kernel": kernel} if kernel is not None else {}))
             except Exception as exc:  # noqa: BLE001 - every failure becomes NotebookFailed
                 tail = redact(kernel_stderr_tail(stderr_log), hide)[0]
@@ -197,8 +218,42 @@ def _render_notebooks(params: RunParams, notebooks: list[Path], nb_dir: Path, tm
                 print(f"warning: {src.name}: {n_redacted} secret value(s) from the environment "
                       f"appeared in outputs and were redacted", file=sys.stderr)
             out.write_text(text, encoding="utf-8")
-            executed.append((src, nb_params, round(time.perf_counter() - t_nb, 2)))
-            bodies[src.name] = pages.submit(_page_body, text, src.stem, params.language, params.currency)
+            return text, round(time.perf_counter() - t_nb, 2)
+
+        running: dict[Future, int] = {}
+        failure: NotebookFailed | None = None
+        try:
+            warm_up(plan.next())
+            while failure is None and not plan.finished():
+                if plan.jobs > 1 and not plan.running:  # how many at once, now that the size may be known
+                    plan.jobs = _jobs_for_size(tmp, plan.jobs, progress)
+                for i in plan.startable():
+                    kernel = kernels.pop(i, None)
+                    running[workers.submit(run_one, i, kernel)] = i
+                    plan.started(i, kernel)
+                    warm_up(plan.next())  # the next notebook's kernel starts while this one runs
+                bar.set_postfix_str(", ".join(notebooks[k].name for k in sorted(plan.running)))
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in sorted(done, key=running.__getitem__):
+                    i = running.pop(fut)
+                    plan.done(i)
+                    try:
+                        text, seconds[i] = fut.result()
+                    except NotebookFailed as exc:
+                        failure = failure or exc
+                        continue
+                    bodies[i] = pages.submit(_page_body, text, notebooks[i].stem, params.language, params.currency)
+                    bar.update(1)
+        finally:
+            if running:  # a notebook failed or the run was interrupted: the others stop now
+                for kernel in plan.kernels_running():
+                    if kernel is not None:
+                        kernel.kill()
+                for fut in list(running):
+                    with contextlib.suppress(Exception):
+                        fut.result()
+        if failure is not None:  # the first failure is reported
+            raise failure
     bar.close()
     if unused:
         print(f"warning: --param {', '.join(sorted(unused))} not declared by any notebook; ignored",
@@ -206,19 +261,19 @@ def _render_notebooks(params: RunParams, notebooks: list[Path], nb_dir: Path, tm
     manifest = redact_data(finish_manifest(manifest, tmp), hide)
 
     results: list[_NotebookResult] = []
-    for src, nb_params, seconds in executed:
-        title, body = bodies[src.name].result()
-        shown = {**nb_params, **{k: v for k, v in base.items() if k in STANDARD_PARAMETERS and k not in nb_params}}
+    for i, src in enumerate(notebooks):
+        title, body = bodies[i].result()
+        shown = {**nb_params[i], **{k: v for k, v in base.items() if k in STANDARD_PARAMETERS and k not in nb_params[i]}}
         page = notebook_page(body, title=title, month=month, params=shown, language=params.language,
                              currency=params.currency, generated=_now().isoformat(), manifest=manifest)
         html_name = src.with_suffix(".html").name
         (tmp / html_name).write_text(redact(page, hide)[0], encoding="utf-8")
-        results.append(_NotebookResult(src.name, title, "ok", seconds, html_name, src.name, sorted(nb_params)))
+        results.append(_NotebookResult(src.name, title, "ok", seconds[i], html_name, src.name, sorted(nb_params[i])))
     # one page per campaign evaluated by the campaigns notebook (notebooks/campaign_page.ipynb)
     campaign_pages = render_pages(params, tmp, target, nb_dir, kernel_env, manifest, hide, _now().isoformat())
 
     summary_path = tmp / SUMMARY_FILE
-    summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.exists() else {}
+    summary = collect_summary(tmp)  # the notebooks' parts, in notebook order
     public = params.public()
     summary["run"] = {
         "month": month, "analysis_date": public["analysis_date"], "language": params.language,
