@@ -70,11 +70,13 @@ def test_the_bundled_set_runs_01_and_02_alone_then_03_to_06_two_at_a_time():
     for p in sorted((ROOT / "notebooks" / "ru").glob("[0-9][0-9]_*.ipynb")):  # the generated set says the same
         assert runs_beside_others(p) == runs_beside_others(ROOT / "notebooks" / p.name)
     plan = Schedule(beside, 2)
-    assert plan.startable() == [0]
+    assert plan.startable() == [0] and plan.next() == [0]  # kernels started ahead: 01's alone
     plan.started(0)
+    assert plan.next() == [1]
     plan.done(0)
     assert plan.startable() == [1]
     plan.started(1)
+    assert plan.next() == [2, 3]  # while 02 runs, the kernels of 03 and 04 start
     plan.done(1)
     assert plan.startable() == [2, 3]
 

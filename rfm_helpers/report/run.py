@@ -196,9 +196,10 @@ def _render_notebooks(params: RunParams, notebooks: list[Path], nb_dir: Path, tm
         warm = closing.enter_context(KernelPrewarmer()) if prewarm else None
         kernels: dict[int, Any] = {}
 
-        def warm_up(i: int | None) -> None:
-            if warm is not None and i is not None and i not in kernels:
-                kernels[i] = warm.start(sources[i][0], nb_dir, logs / f"{notebooks[i].stem}.stderr.txt")
+        def warm_up(ahead: list[int]) -> None:
+            for i in ahead if warm is not None else ():
+                if i not in kernels:
+                    kernels[i] = warm.start(sources[i][0], nb_dir, logs / f"{notebooks[i].stem}.stderr.txt")
 
         def run_one(i: int, kernel: Any) -> tuple[str, float]:
             src, (run_src, _) = notebooks[i], sources[i]
@@ -231,7 +232,7 @@ def _render_notebooks(params: RunParams, notebooks: list[Path], nb_dir: Path, tm
                     kernel = kernels.pop(i, None)
                     running[workers.submit(run_one, i, kernel)] = i
                     plan.started(i, kernel)
-                    warm_up(plan.next())  # the next notebook's kernel starts while this one runs
+                    warm_up(plan.next())  # the next notebooks' kernels start while these run
                 bar.set_postfix_str(", ".join(notebooks[k].name for k in sorted(plan.running)))
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for fut in sorted(done, key=running.__getitem__):

@@ -122,9 +122,12 @@ class Schedule:
             out.append(i)
         return out
 
-    def next(self) -> int | None:
-        """The next notebook to start (whose kernel may be started ahead), if any."""
-        return self.waiting[0] if self.waiting else None
+    def next(self) -> list[int]:
+        """The notebooks to start next whose kernels may be started ahead: as many as may run
+        at once (the first of them alone when it must run alone)."""
+        ahead = self.waiting[:self.jobs]
+        return ahead[:1] if ahead and not self.beside[ahead[0]] else \
+            [i for k, i in enumerate(ahead) if self.beside[i] or k == 0]
 
     def started(self, i: int, runner: Any = None) -> None:
         self.waiting.remove(i)
