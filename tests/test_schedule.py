@@ -76,7 +76,7 @@ def test_the_bundled_set_runs_01_and_02_alone_then_03_to_06_two_at_a_time():
     plan.done(0)
     assert plan.startable() == [1]
     plan.started(1)
-    assert plan.next() == [2, 3]  # while 02 runs, the kernels of 03 and 04 start
+    assert plan.next() == [2, 3, 4]  # while 02 runs, the kernels of 03, 04 and 05 start
     plan.done(1)
     assert plan.startable() == [2, 3]
 

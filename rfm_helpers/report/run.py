@@ -160,7 +160,6 @@ def _render_notebooks(params: RunParams, notebooks: list[Path], nb_dir: Path, tm
     started = _now()
     t0 = time.perf_counter()
     hide = secret_values()
-    manifest = start_manifest(params, nb_dir)
     base = params.notebook_values()
     logs = tmp / ".kernel-logs"
     logs.mkdir(exist_ok=True)
@@ -181,8 +180,11 @@ def _render_notebooks(params: RunParams, notebooks: list[Path], nb_dir: Path, tm
     # papermill starts itself takes its notebook's name from this process's environment, so
     # without kernels started ahead the notebooks run one after another
     plan = Schedule([runs_beside_others(src) for src in notebooks], report_jobs() if prewarm else 1)
-    # each page's body is converted while the next notebook runs (the runner only waits there)
+    # each page's body is converted while the next notebook runs (the runner only waits there);
+    # first that thread makes the run's manifest (the data file's SHA-256: 5 s for 1.7 GB) while
+    # the first kernel starts
     pages = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rfm-pages")
+    started_manifest = pages.submit(start_manifest, params, nb_dir)
     workers = ThreadPoolExecutor(max_workers=plan.jobs, thread_name_prefix="rfm-notebook")
     bodies: dict[int, Future] = {}
     seconds: dict[int, float] = {}
@@ -259,7 +261,7 @@ def _render_notebooks(params: RunParams, notebooks: list[Path], nb_dir: Path, tm
     if unused:
         print(f"warning: --param {', '.join(sorted(unused))} not declared by any notebook; ignored",
               file=sys.stderr)
-    manifest = redact_data(finish_manifest(manifest, tmp), hide)
+    manifest = redact_data(finish_manifest(started_manifest.result(), tmp), hide)
 
     results: list[_NotebookResult] = []
     for i, src in enumerate(notebooks):

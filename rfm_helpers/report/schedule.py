@@ -123,9 +123,10 @@ class Schedule:
         return out
 
     def next(self) -> list[int]:
-        """The notebooks to start next whose kernels may be started ahead: as many as may run
-        at once (the first of them alone when it must run alone)."""
-        ahead = self.waiting[:self.jobs]
+        """The notebooks to start next whose kernels may be started ahead: one more than may run
+        at once (a short notebook's successor then finds its kernel ready), or the first alone
+        when it must run alone."""
+        ahead = self.waiting[:self.jobs + 1 if self.jobs > 1 else 1]
         return ahead[:1] if ahead and not self.beside[ahead[0]] else \
             [i for k, i in enumerate(ahead) if self.beside[i] or k == 0]
 
