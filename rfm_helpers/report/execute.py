@@ -301,19 +301,42 @@ class KernelPrewarmer:
         import asyncio
         import threading
 
-        # import what both threads use here, before the thread starts: importing jupyter_client in
-        # the prewarm thread while papermill imports it in this one fails now and then with a
-        # circular-import ImportError (seen on a 1e8 run: "cannot import name 'AsyncKernelManager'
-        # from partially initialized module 'jupyter_client.manager'")
+        # import jupyter_client here, before the thread starts: importing it in the prewarm thread
+        # while papermill imports it in this one fails now and then with a circular-import
+        # ImportError (seen on a 1e8 run: "cannot import name 'AsyncKernelManager' from partially
+        # initialized module 'jupyter_client.manager'"). papermill itself (1-4 s of imports) is
+        # imported in the prewarm thread once the first kernel's process is launched, so that it
+        # boots meanwhile; nothing else imports it before :meth:`wait_imports` returns.
         import jupyter_client.manager  # noqa: F401
-        import papermill  # noqa: F401
         from jupyter_client import AsyncKernelManager  # noqa: F401
 
+        self._imported = threading.Event()
+        self._import_error: BaseException | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="rfm-kernel-prewarm", daemon=True)
         self._thread.start()
         self._started: list[_WarmKernel] = []
         self._stopping: list[Any] = []  # futures of kernels shutting down in the background
+
+    def _import_papermill(self) -> None:
+        if self._imported.is_set():
+            return
+        try:
+            import papermill  # noqa: F401
+            from papermill.exceptions import PapermillExecutionError  # noqa: F401
+        except BaseException as exc:  # noqa: BLE001 - raised again by wait_imports
+            self._import_error = exc
+        finally:
+            self._imported.set()
+
+    def wait_imports(self) -> None:
+        """Return once papermill is imported (by the first kernel's start, or here when no
+        kernel was started); call before anything runs a notebook."""
+        if not self._started:
+            self._import_papermill()
+        self._imported.wait(self.start_timeout)
+        if self._import_error is not None:
+            raise self._import_error
 
     def _call(self, coro: Any, timeout: float | None = None) -> Any:
         import asyncio
@@ -346,7 +369,10 @@ class KernelPrewarmer:
 
         km = _Warm(kernel_name="python3")
         km.__dict__["opened_clients"] = []
-        await km.start_kernel(cwd=str(cwd), env=env)
+        try:
+            await km.start_kernel(cwd=str(cwd), env=env)
+        finally:
+            self._import_papermill()  # while the kernel's process boots (first kernel only)
         client = km.client()
         km.opened_clients.remove(client)
         client.start_channels()

@@ -227,6 +227,8 @@ def _render_notebooks(params: RunParams, notebooks: list[Path], nb_dir: Path, tm
         failure: NotebookFailed | None = None
         try:
             warm_up(plan.next())
+            if warm is not None:
+                warm.wait_imports()
             while failure is None and not plan.finished():
                 if plan.jobs > 1 and not plan.running:  # how many at once, now that the size may be known
                     plan.jobs = _jobs_for_size(tmp, plan.jobs, progress)
