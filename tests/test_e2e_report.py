@@ -328,3 +328,58 @@ def test_real_pages_in_headless_browser(real_run, tmp_path):
                     assert analyst not in s["text"], analyst
     finally:
         browser.close()
+
+
+def _outputs(month_dir: Path) -> dict[str, list]:
+    """Every code cell's outputs of every executed notebook (the reports folder's path removed)."""
+    out = {}
+    for path in sorted(month_dir.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        cells = []
+        for c in nb.cells:
+            if c.cell_type != "code":
+                continue
+            shown = []
+            for o in c.get("outputs", []):
+                o = dict(o)
+                o.pop("metadata", None)
+                o.pop("execution_count", None)
+                shown.append(json.dumps(o, sort_keys=True).replace(str(month_dir.parent), "<reports>"))
+            cells.append(shown)
+        out[path.stem] = cells
+    return out
+
+
+def _listing_free(text: str) -> str:
+    """README.txt / .files.json without the times the files were written."""
+    return "\n".join(ln for ln in text.splitlines() if "written_at" not in ln and "Written" not in ln
+                     and "Записан" not in ln)
+
+
+def test_one_notebook_at_a_time_gives_the_same_report(real_run, tmp_path, monkeypatch):
+    """Notebooks 03-06 run two at a time (rfm_helpers.report.schedule); run one at a time, the
+    report is the same: the summary (figures and their order), every export file byte for byte,
+    every output of every notebook (tables, sentences, charts)."""
+    monkeypatch.setenv("RFM_REPORT_JOBS", "1")
+    alone = report_run.run_month(MONTH, reports_dir=tmp_path / "reports", progress=False)
+    a, b = (json.loads((d / "summary.json").read_text(encoding="utf-8")) for d in (real_run, alone))
+    for s in (a, b):
+        s.pop("run"), s.pop("manifest")
+    stamp = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d)?")  # when a campaign was evaluated
+    assert stamp.sub("<time>", json.dumps(a)) == stamp.sub("<time>", json.dumps(b))  # same figures, same order
+    files = sorted(p.relative_to(real_run / "exports").as_posix() for p in (real_run / "exports").rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(alone / "exports").as_posix() for p in (alone / "exports").rglob("*") if p.is_file())
+    for name in files:
+        x, y = (d / "exports" / name for d in (real_run, alone))
+        if name in ("README.txt", ".files.json"):
+            assert _listing_free(x.read_text(encoding="utf-8")) == _listing_free(y.read_text(encoding="utf-8")), name
+        elif name.endswith(".xlsx"):  # a zip package: its parts carry the time it was made
+            import zipfile
+            with zipfile.ZipFile(x) as zx, zipfile.ZipFile(y) as zy:
+                parts = [n for n in zx.namelist() if n != "docProps/core.xml"]
+                assert parts == [n for n in zy.namelist() if n != "docProps/core.xml"], name
+                written = re.compile(rb"\d{4}-\d\d-\d\d \d\d:\d\d [+-]\d{4}")  # the About sheet's "Written"
+                assert all(written.sub(b"", zx.read(n)) == written.sub(b"", zy.read(n)) for n in parts), name
+        else:
+            assert x.read_bytes() == y.read_bytes(), name
+    assert _outputs(real_run) == _outputs(alone)
