@@ -17,7 +17,7 @@ from hypothesis import given, settings, strategies as st
 from rfm_helpers.report import summary
 from rfm_helpers.report.execute import NotebookFailed
 from rfm_helpers.report.run import run_month
-from rfm_helpers.report.schedule import JOBS_ENV, Schedule, report_jobs, runs_beside_others
+from rfm_helpers.report.schedule import JOBS_ENV, Schedule, report_jobs, runs_beside_others, start_priority
 from runner_fixtures import make_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,13 +25,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # ----------------------------------------------------------------------------- the start rules
 
-def _simulate(beside: list[bool], jobs: int, finish_order_seed: int) -> list[tuple[str, int, set[int]]]:
+def _simulate(beside: list[bool], jobs: int, finish_order_seed: int,
+              prio: list[int] | None = None) -> list[tuple[str, int, set[int]]]:
     """Drive a Schedule to the end; which running notebook finishes next is drawn from the seed.
     Returns the events: ("start", i, running before the start) and ("done", i, running)."""
     import random
 
     rnd = random.Random(finish_order_seed)
-    plan = Schedule(beside, jobs)
+    plan = Schedule(beside, jobs, prio)
     events = []
     while not plan.finished():
         for i in plan.startable():
@@ -45,11 +46,18 @@ def _simulate(beside: list[bool], jobs: int, finish_order_seed: int) -> list[tup
 
 
 @settings(max_examples=300, deadline=None)
-@given(beside=st.lists(st.booleans(), min_size=1, max_size=9), jobs=st.integers(1, 4), seed=st.integers(0, 10**6))
-def test_the_schedule_keeps_every_rule_whatever_finishes_first(beside, jobs, seed):
-    events = _simulate(beside, jobs, seed)
+@given(data=st.data(), beside=st.lists(st.booleans(), min_size=1, max_size=9), jobs=st.integers(1, 4),
+       seed=st.integers(0, 10**6))
+def test_the_schedule_keeps_every_rule_whatever_finishes_first(data, beside, jobs, seed):
+    prio = data.draw(st.lists(st.integers(-2, 2), min_size=len(beside), max_size=len(beside)))
+    events = _simulate(beside, jobs, seed, prio)
     starts = [i for kind, i, _ in events if kind == "start"]
-    assert starts == sorted(starts) == list(range(len(beside)))  # every notebook once, in name order
+    assert sorted(starts) == list(range(len(beside)))  # every notebook once
+    for a, b in zip(starts, starts[1:]):  # name order, but a higher priority first among marked neighbours
+        if a > b:
+            assert beside[a] and beside[b] and all(beside[k] for k in range(b, a)) and prio[a] > prio[b]
+        elif beside[a] and beside[b] and all(beside[k] for k in range(a, b)):
+            assert prio[a] >= prio[b]
     done: set[int] = set()
     for kind, i, running in events:
         if kind == "done":
@@ -67,18 +75,25 @@ def test_the_bundled_set_runs_01_and_02_alone_then_03_to_06_two_at_a_time():
     notebooks = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     beside = [runs_beside_others(p) for p in notebooks]
     assert [p.stem[:2] for p, b in zip(notebooks, beside) if b] == ["03", "04", "05", "06"]
+    prio = [start_priority(p) for p in notebooks]
+    assert [p.stem[:2] for p, k in zip(notebooks, prio) if k > 0] == ["06"]  # the longest starts first
     for p in sorted((ROOT / "notebooks" / "ru").glob("[0-9][0-9]_*.ipynb")):  # the generated set says the same
         assert runs_beside_others(p) == runs_beside_others(ROOT / "notebooks" / p.name)
-    plan = Schedule(beside, 2)
+        assert start_priority(p) == start_priority(ROOT / "notebooks" / p.name)
+    plan = Schedule(beside, 2, prio)
     assert plan.startable() == [0] and plan.next() == [0]  # kernels started ahead: 01's alone
     plan.started(0)
     assert plan.next() == [1]
     plan.done(0)
     assert plan.startable() == [1]
     plan.started(1)
-    assert plan.next() == [2, 3, 4]  # while 02 runs, the kernels of 03, 04 and 05 start
+    assert plan.next() == [5, 2, 3]  # while 02 runs, the kernels of 06, 03 and 04 start
     plan.done(1)
-    assert plan.startable() == [2, 3]
+    assert plan.startable() == [5, 2]
+    for i in (5, 2):
+        plan.started(i)
+    plan.done(2)
+    assert plan.startable() == [3]  # then 04 and 05 beside 06
 
 
 def test_jobs_come_from_the_environment_and_are_checked(monkeypatch):
@@ -236,3 +251,13 @@ def test_a_run_above_the_customers_limit_runs_its_notebooks_one_at_a_time(tmp_pa
     month = run_month("2024-12", reports_dir=tmp_path / "r", notebooks_dir=folder, progress=False)
     t = _times(month)
     assert t["02_left"][1] <= t["03_right"][0]
+
+
+def test_a_priority_must_be_a_whole_number(tmp_path):
+    path = make_notebook(tmp_path / "01_x.ipynb", "x", ["x = 1"])
+    nb = nbformat.read(path, as_version=4)
+    for bad in ("high", 1.5, True):
+        nb.metadata["rfm"] = {"runs_beside_others": True, "priority": bad}
+        nbformat.write(nb, path)
+        with pytest.raises(ValueError, match="01_x.ipynb: metadata rfm.priority"):
+            start_priority(path)

@@ -18,9 +18,12 @@ So a notebook starts when
   have written anything the later ones read), and,
 * for a notebook without the mark, every earlier notebook has finished;
 
-and at most :func:`report_jobs` notebooks run at once. They start in name order, so a custom
-notebook added to the folder without the mark keeps the old meaning: it runs alone, after
-everything before it. Pages, the month's index and ``summary.json`` come out the same whichever
+and at most :func:`report_jobs` notebooks run at once. They start in name order, except that
+among notebooks running beside others one with a higher ``"priority"`` (metadata
+``"rfm": {"priority": 1}``) starts first: 06 (customer value) takes longest, and started first
+the shorter ones fill the other processor beside it instead of leaving it alone at the end.
+A custom notebook added to the folder without the mark keeps the old meaning: it runs alone,
+after everything before it. Pages, the month's index and ``summary.json`` come out the same whichever
 notebook finishes first.
 
 Memory: each running notebook has its own kernel and DuckDB engine, so two at once use about
@@ -39,7 +42,7 @@ import nbformat
 
 from ..paths import CAN_LOCK
 
-__all__ = ["Schedule", "report_jobs", "runs_beside_others", "jobs_for_customers", "JOBS_ENV", "DEFAULT_JOBS",
+__all__ = ["Schedule", "report_jobs", "runs_beside_others", "start_priority", "jobs_for_customers", "JOBS_ENV", "DEFAULT_JOBS",
            "METADATA_KEY", "MAX_CUSTOMERS", "MAX_CUSTOMERS_ENV"]
 
 #: Environment variable: how many notebooks of a run may execute at once (``1``: one at a time).
@@ -86,11 +89,25 @@ def jobs_for_customers(jobs: int, customers: Any, environ: Any = None) -> int:
     return jobs
 
 
-def runs_beside_others(path: Path | nbformat.NotebookNode) -> bool:
-    """Whether the notebook's metadata marks it to run beside others (see the module's docstring)."""
+def _settings(path: Path | nbformat.NotebookNode) -> dict:
     nb = path if isinstance(path, nbformat.NotebookNode) else nbformat.read(path, as_version=4)
     settings = nb.metadata.get(METADATA_KEY) or {}
-    return bool(settings.get("runs_beside_others", False)) if isinstance(settings, dict) else False
+    return settings if isinstance(settings, dict) else {}
+
+
+def runs_beside_others(path: Path | nbformat.NotebookNode) -> bool:
+    """Whether the notebook's metadata marks it to run beside others (see the module's docstring)."""
+    return bool(_settings(path).get("runs_beside_others", False))
+
+
+def start_priority(path: Path | nbformat.NotebookNode) -> int:
+    """The notebook's ``"priority"`` (a whole number, default 0): among notebooks running beside
+    others, a higher one starts first."""
+    value = _settings(path).get("priority", 0)
+    if isinstance(value, bool) or not isinstance(value, int):
+        name = getattr(path, "name", "notebook")
+        raise ValueError(f"{name}: metadata rfm.priority must be a whole number, got {value!r}")
+    return value
 
 
 class Schedule:
@@ -98,10 +115,23 @@ class Schedule:
     module's docstring; the runner asks :meth:`startable`, then reports :meth:`started` and
     :meth:`done`."""
 
-    def __init__(self, beside_others: Sequence[bool], jobs: int = 1):
+    def __init__(self, beside_others: Sequence[bool], jobs: int = 1, priorities: Sequence[int] | None = None):
         self.beside = list(beside_others)
         self.jobs = max(1, int(jobs))
-        self.waiting = list(range(len(self.beside)))
+        prio = list(priorities) if priorities is not None else [0] * len(self.beside)
+        # start order: name order, except that among consecutive notebooks marked to run beside
+        # others the higher priority starts first (the longest, so the others fill in beside it)
+        order: list[int] = []
+        group: list[int] = []
+        for i in [*range(len(self.beside)), None]:
+            if i is not None and self.beside[i]:
+                group.append(i)
+                continue
+            order += sorted(group, key=lambda k: (-prio[k], k))
+            group = []
+            if i is not None:
+                order.append(i)
+        self.waiting = order
         self.running: dict[int, Any] = {}  # index -> what the runner runs it on (its kernel)
         self.finished_ = set()
 
@@ -112,7 +142,7 @@ class Schedule:
         return all(j in self.finished_ for j in earlier)
 
     def startable(self) -> list[int]:
-        """Notebooks to start now, in name order (none may pass an earlier one still waiting)."""
+        """Notebooks to start now, in start order (none may pass one still waiting before it)."""
         out = []
         for i in self.waiting:
             if len(self.running) + len(out) >= self.jobs or not self._may_start(i):
