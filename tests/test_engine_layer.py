@@ -38,7 +38,7 @@ SMALL = tx([("a", "2024-12-01 10:00", 10.0), ("a", "2024-11-01", 5.25), ("b", "2
 def test_translation_counts_calendar_days_with_two_argument_datediff():
     sql = to_spark_sql(rfm_sql("v", AS_OF, 30))
     assert "DATEDIFF(DAY" not in sql.upper()
-    assert "DATEDIFF(CAST('2024-12-31' AS DATE), MAX(order_day))" in sql
+    assert "DATEDIFF(CAST('2024-12-31' AS DATE), MAX(last_day))" in sql
     assert "DIV" in to_spark_sql("SELECT a // b FROM t")
     assert "MATERIALIZED" not in to_spark_sql("WITH x AS MATERIALIZED (SELECT 1 AS a) SELECT * FROM x")
 

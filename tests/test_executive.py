@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -137,6 +138,33 @@ def test_order_ids_and_nasty_rows():
     assert f["data_first_date"] == "2024-02-10" and not prev["covered"]  # data start after Feb 1
     empty = executive.month_figures(tx.iloc[:0], D(2024, 3, 31))
     assert empty["data_last_date"] is None and empty["periods"]["current"]["average_order_value"] is None
+
+
+@pytest.mark.parametrize("as_of", [D(2024, 3, 31), D(2024, 3, 30), D(2024, 1, 15), D(2022, 12, 31)])
+def test_month_figures_without_order_ids_equal_the_order_path(as_of):
+    """Data without an order id take a shorter query (customers from the rows, orders only from
+    the periods' rows); the same data with an order id that is the purchase day take the
+    general one (rows grouped into orders first). Every figure equal: nulls, rows after the
+    analysis date, several rows of one day, a shorter previous month, data starting later."""
+    rng = np.random.default_rng(3)
+    n = 4000
+    tx = pd.DataFrame({
+        "customer_id": pd.Series([f"c{i}" for i in rng.integers(0, 300, n)], dtype="string"),
+        "order_date": pd.Timestamp("2023-01-10") + pd.to_timedelta(rng.integers(0, 480, n), unit="D")
+                      + pd.to_timedelta(rng.integers(0, 86400, n), unit="s"),
+        "amount": rng.choice([1.0, 2.5, 9.99, 40.0, 0.01], n),
+    })
+    tx.loc[rng.random(n) < 0.01, "customer_id"] = pd.NA
+    by_day = tx.assign(order_id=tx["order_date"].dt.strftime("%Y-%m-%d"))
+    got = executive.month_figures(tx, as_of)
+    want = executive.month_figures(by_day, as_of)
+    assert got.pop("has_order_id") is False and want.pop("has_order_id") is True
+    assert got == want
+    from rfm_helpers.engine import DuckDBEngine
+
+    with DuckDBEngine() as eng:
+        assert {**executive.month_figures(eng.register("tx_m", tx).name, as_of, engine=eng),
+                "has_order_id": True} == {**want, "has_order_id": True}
 
 
 # --------------------------------------------------------------------------- segments

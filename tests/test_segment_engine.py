@@ -338,3 +338,36 @@ def test_scores_file_from_the_engine_equals_the_file_from_pandas(tied, tmp_path,
     with pytest.raises(KeyError, match="r_score"):
         write_scores_from_engine(_writer(tmp_path / "bad", language), eng,
                                  f"(SELECT * EXCLUDE (r_score) FROM {table})")
+
+
+@pytest.mark.parametrize("gzip_rows", [0, 3])
+def test_scores_file_from_the_engine_warns_of_formula_like_ids_as_pandas(tmp_path, gzip_rows):
+    """Ids a spreadsheet would run as formulas: the engine path's warnings, rows, compressed
+    name and bytes are the pandas writer's."""
+    import gzip
+
+    from rfm_helpers.act.engine_tables import write_scores_from_engine
+    from rfm_helpers.engine import DuckDBEngine
+    from rfm_helpers.rfm import compute_scored_rfm, scored_rfm_relation
+
+    ids = ["=cmd", "+1", "-5", "@x", "-1.5", "+abc", "ok", "\tt", "7"]
+    tx = pd.DataFrame({"customer_id": pd.Series(ids * 2, dtype="string"),
+                       "order_date": pd.to_datetime(["2024-11-01"] * 9 + ["2024-12-01"] * 9),
+                       "amount": [float(i + 1) for i in range(18)]})
+    rfm = compute_scored_rfm(tx, "2024-12-31")
+
+    def writer(path):
+        w = _writer(path)
+        w.gzip_rows = gzip_rows
+        return w
+
+    with DuckDBEngine() as eng:
+        table = eng.materialize(scored_rfm_relation(tx, "2024-12-31", engine=eng, order=True), "scored")
+        a = act.write_scores(writer(tmp_path / "pandas"), rfm)
+        b = write_scores_from_engine(writer(tmp_path / "engine"), eng, table)
+        assert eng.fetch("SELECT 1 AS x", label="after the file", kind="aggregate")["x"].tolist() == [1]
+    assert (a.file, a.rows, a.warnings) == (b.file, b.rows, b.warnings)
+    assert b.file == ("rfm_scores.csv.gz" if gzip_rows else "rfm_scores.csv") and b.rows == 9
+    assert [(w["code"], w.get("count")) for w in b.warnings if w["code"] == "formula_like_keys"] == [("formula_like_keys", 4)]  # =cmd @x +abc \tt
+    read = gzip.decompress if gzip_rows else (lambda x: x)
+    assert read((tmp_path / "engine" / b.file).read_bytes()) == read((tmp_path / "pandas" / a.file).read_bytes())

@@ -102,6 +102,24 @@ o AS (SELECT {order_sums} FROM orders)
 SELECT * FROM c, o
 """
 
+#: :data:`_MONTH_SQL` for data without an order id, where an order is one customer's purchases
+#: of one day: the customers' first and last days come from the rows in one aggregation (a
+#: customer's orders' days are the days of their rows), and only the rows of the three periods
+#: are grouped into orders. Same figures; at 1e7 transactions about half the work of grouping
+#: every row into orders first.
+_MONTH_BY_DAY_SQL = """
+WITH rows AS (
+    SELECT CAST(customer_id AS VARCHAR) AS cid, CAST(order_date AS DATE) AS day, CAST(amount AS DOUBLE) AS amount
+    FROM {table}
+    WHERE CAST(order_date AS DATE) <= DATE '{as_of}' AND customer_id IS NOT NULL
+),
+customers AS (SELECT cid, MIN(day) AS first_day, {last_days} FROM rows GROUP BY cid),
+orders AS (SELECT cid, day, SUM(amount) AS amount FROM rows WHERE {in_periods} GROUP BY cid, day),
+c AS (SELECT MIN(first_day) AS data_first, MAX(last_current) AS data_last, {customer_counts} FROM customers),
+o AS (SELECT {order_sums} FROM orders)
+SELECT * FROM c, o
+"""
+
 
 def month_figures(transactions: Any, as_of: dt.date, *, active_days: int = ACTIVE_DAYS,
                   engine: Any = None) -> dict[str, Any]:
@@ -142,9 +160,15 @@ def month_figures(transactions: Any, as_of: dt.date, *, active_days: int = ACTIV
                    f"COUNT(*) FILTER (WHERE first_day BETWEEN {start} AND {end}) AS {k}__new_customers"]
         sums += [f"COUNT(*) FILTER (WHERE day BETWEEN {start} AND {end}) AS {k}__orders",
                  f"COALESCE(SUM(amount) FILTER (WHERE day BETWEEN {start} AND {end}), 0) AS {k}__revenue"]
-    sql = _MONTH_SQL.format(table="{table}", order_key=order_key, as_of=as_of.isoformat(),
-                            last_days=", ".join(last_days), customer_counts=", ".join(counts),
-                            order_sums=", ".join(sums))
+    if has_id:
+        sql = _MONTH_SQL.format(table="{table}", order_key=order_key, as_of=as_of.isoformat(),
+                                last_days=", ".join(last_days), customer_counts=", ".join(counts),
+                                order_sums=", ".join(sums))
+    else:  # the order is the purchase day: see _MONTH_BY_DAY_SQL
+        in_periods = " OR ".join(f"day BETWEEN DATE '{p.start}' AND DATE '{p.end}'" for p in periods.values())
+        sql = _MONTH_BY_DAY_SQL.format(table="{table}", as_of=as_of.isoformat(), last_days=", ".join(last_days),
+                                       in_periods=in_periods, customer_counts=", ".join(counts),
+                                       order_sums=", ".join(sums))
     if isinstance(transactions, str):
         text = sql.format(table=transactions)
         names = engine.sql(text).columns
