@@ -113,6 +113,8 @@ SCRATCH_NAMES = ("assigned", "seg", "contacts", "tests", "value_rows", "customer
                  "ranked", "top", "calls", "value_known", "list_rows", "customers_rfm")
 #: Columns of a list row that come from its segment (:func:`segment_texts`), the same on every row.
 _SEGMENT_TEXTS = ("segment_label", "suggested_offer", "recommended_channel", "talking_points", "call_weight", "ord")
+#: Those of them the test recipients' rows of a list carry too (the others are empty there).
+_TEST_TEXTS = ("segment_label", "suggested_offer", "recommended_channel")
 
 
 def _typed_literal(value: Any) -> str:
@@ -435,7 +437,10 @@ def write_mailing_lists(ex: ExportWriter, assigned: Any, map_name: str | None = 
                 for fmt in services:
                     write_format(ex, con, fmt, sql, [c.key for c in columns], f"{fmt.name}_{safe_filename(s.segment)}.csv")
                 if "xlsx" in formats:
-                    sheets.append(Sheet(s.segment_label, columns, sql, total, entry["csv_file"]))
+                    # the segment and its texts are the same on every row of the list: their cells are made once
+                    # (test recipients' rows carry the segment, its label, offer and channel, not the rest)
+                    same = {k: getattr(s, k) for k in ("segment", *(_TEST_TEXTS if len(tests) else _SEGMENT_TEXTS))}
+                    sheets.append(Sheet(s.segment_label, columns, sql, total, entry["csv_file"], constants=same))
                 rows_out.append(entry)
             about = definitions(ex, seg, rows_out, name, maps) if sheets else None
             recs, written = _write_in_parallel(
