@@ -195,8 +195,24 @@ class ClusterSegmenter:
         self.model_ = self._model(self.k_).fit(Zfit)
         raw = self.model_.predict(Z)
         self._name_clusters(rfm, raw)
-        self.fit_quality_ = cluster_quality(Z, self._relabel(raw), self.silhouette_sample, self.random_state)
+        # measured when first read (fit_quality_): the comparison and the bootstrap's refits never read it
+        self._quality_rows = (Z, self._relabel(raw))
+        self.__dict__.pop("_fit_quality", None)
         return self
+
+    @property
+    def fit_quality_(self) -> dict[str, float]:
+        """:func:`cluster_quality` of the clusters on the rows ``fit`` was given (their
+        standardised features and cluster numbers as named then), measured when first read."""
+        quality = self.__dict__.get("_fit_quality")
+        if quality is None:
+            if "_quality_rows" not in self.__dict__:
+                raise AttributeError("fit_quality_: the segmenter is not fitted")
+            Z, labels = self._quality_rows
+            with threadpool_limits(self.threads):
+                quality = cluster_quality(Z, labels, self.silhouette_sample, self.random_state)
+            self._fit_quality = quality
+        return quality
 
     def _name_clusters(self, rfm: pd.DataFrame, raw: np.ndarray) -> None:
         maps = self.maps if self.maps is not None else load_segment_maps()

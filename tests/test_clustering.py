@@ -250,3 +250,23 @@ def test_cluster_sample_sizes_are_recorded_and_seeded():
     assert (seg.predict_codes(df) == again.predict_codes(df)).all()
     fixed = ClusterSegmenter("gmm", n_clusters=3, fit_rows=10_000).fit(df)
     assert fixed.selection_rows_used_ == 0 and fixed.fit_rows_used_ == len(df)
+
+
+@pytest.mark.parametrize("algorithm", ["kmeans", "gmm"])
+def test_fit_quality_is_measured_when_read_on_the_rows_fitted(algorithm):
+    """fit_quality_ is measured when first read (the comparison and the bootstrap's refits never
+    read it): the numbers are cluster_quality of the fitted rows and their clusters, as fit used
+    to measure them, and stay so after the segmenter is copied or predicts other rows."""
+    import copy
+
+    df, _ = three_groups(n_per=300)
+    seg = ClusterSegmenter(algorithm, n_clusters=3, random_state=3, silhouette_sample=400).fit(df)
+    assert "_fit_quality" not in vars(seg)
+    Z = seg.scaler_.transform(rfm_features(df))
+    want = cluster_quality(Z, seg.predict_codes(df), 400, 3)
+    seg.predict(df.iloc[:50])
+    twin = copy.deepcopy(seg)
+    assert seg.fit_quality_ == want and twin.fit_quality_ == want
+    assert seg.fit_quality_ is seg.fit_quality_  # measured once
+    with pytest.raises(AttributeError):
+        ClusterSegmenter(algorithm).fit_quality_
