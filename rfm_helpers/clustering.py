@@ -195,8 +195,24 @@ class ClusterSegmenter:
         self.model_ = self._model(self.k_).fit(Zfit)
         raw = self.model_.predict(Z)
         self._name_clusters(rfm, raw)
-        self.fit_quality_ = cluster_quality(Z, self._relabel(raw), self.silhouette_sample, self.random_state)
+        # measured when first read (fit_quality_): the comparison and the bootstrap's refits never read it
+        self._quality_rows = (Z, self._relabel(raw))
+        self.__dict__.pop("_fit_quality", None)
         return self
+
+    @property
+    def fit_quality_(self) -> dict[str, float]:
+        """:func:`cluster_quality` of the clusters on the rows ``fit`` was given (their
+        standardised features and cluster numbers as named then), measured when first read."""
+        quality = self.__dict__.get("_fit_quality")
+        if quality is None:
+            if "_quality_rows" not in self.__dict__:
+                raise AttributeError("fit_quality_: the segmenter is not fitted")
+            Z, labels = self._quality_rows
+            with threadpool_limits(self.threads):
+                quality = cluster_quality(Z, labels, self.silhouette_sample, self.random_state)
+            self._fit_quality = quality
+        return quality
 
     def _name_clusters(self, rfm: pd.DataFrame, raw: np.ndarray) -> None:
         maps = self.maps if self.maps is not None else load_segment_maps()
@@ -666,17 +682,33 @@ def fit_on_sample(seg: "ClusterSegmenter", engine: Any, table: str, sample: pd.D
 def _name_from_engine(seg: "ClusterSegmenter", engine: Any, table: str, source: str, column: str) -> None:
     """Name ``seg``'s clusters from every customer: ``source`` holds the RFM columns and the
     model's cluster number ``column`` of every customer of ``table``."""
-    med = engine.fetch(f"""
-        SELECT {column} AS cluster, count(*) AS customers, median(recency_days) AS recency_days,
-               median(frequency) AS frequency, median(monetary) AS monetary
-        FROM {source} AS c GROUP BY {column} ORDER BY {column}""", label="cluster medians", kind="aggregate")
-    med.index = [int(c) for c in med["cluster"]]  # the model's numbering, which _set_names orders and names
-    centres = med[list(FEATURES)].astype("float64")
-    centres, sizes = seg._all_centres(centres, med["customers"].astype("int64"))
-    scores = _quantile_scores_sql(engine, table, centres)
-    seg._set_names(centres.join(scores).assign(customers=sizes))
-    seg.n_customers_ = int(sizes.sum())
-    # fit_quality_ (measured by _fit on the sample) does not depend on how clusters are numbered
+    _name_all_from_engine(engine, table, source, {column: seg})
+
+
+def _name_all_from_engine(engine: Any, table: str, source: str, segs: Mapping[str, "ClusterSegmenter"]
+                          ) -> dict[str, pd.DataFrame]:
+    """Name the clusters of several segmenters from every customer (``segs``: the column of
+    ``source`` holding each one's model cluster number -> the segmenter): each one's medians in
+    one pass over ``source``, and the quantile scores of every centre in one pass over ``table``.
+    Returns, per column, the clusters' aggregates (model numbering; ``customers``, ``revenue``
+    and the three medians of the non-empty clusters), which are also the segment tables' figures."""
+    aggs, centres, sizes = {}, {}, {}
+    for column, seg in segs.items():
+        med = engine.fetch(f"""
+            SELECT {column} AS cluster, count(*) AS customers, sum(monetary) AS revenue,
+                   median(recency_days) AS recency_days, median(frequency) AS frequency, median(monetary) AS monetary
+            FROM {source} AS c GROUP BY {column} ORDER BY {column}""", label="cluster medians", kind="aggregate")
+        med.index = [int(c) for c in med["cluster"]]  # the model's numbering, which _set_names orders and names
+        aggs[column] = med
+        centres[column], sizes[column] = seg._all_centres(med[list(FEATURES)].astype("float64"),
+                                                          med["customers"].astype("int64"))
+    points = pd.concat([centres[c] for c in segs], keys=list(segs))
+    scores = _quantile_scores_sql(engine, table, points)
+    for column, seg in segs.items():
+        seg._set_names(centres[column].join(scores.loc[column]).assign(customers=sizes[column]))
+        seg.n_customers_ = int(sizes[column].sum())
+        # fit_quality_ (measured by _fit on the sample) does not depend on how clusters are numbered
+    return aggs
 
 
 def _quantile_scores_sql(engine: Any, table: str, points: pd.DataFrame, n: int = 5) -> pd.DataFrame:
@@ -798,14 +830,16 @@ def compare_methods_engine(engine: Any, table: str, segmenters: Mapping[str, Any
             src = f"({cluster_code_sql(seg, src, keep, f'{name}_raw', raw=True)})"
             keep.append(f"{name}_raw")
         raw_codes = engine.materialize(f"SELECT {', '.join(keep)} FROM {src} AS a", "segment_codes")
-        for name, seg in clusterers.items():  # named (best first) from every customer's medians
-            _name_from_engine(seg, engine, table, raw_codes, f"{name}_raw")
+        # named (best first) from every customer's medians, which are also their segment tables' figures
+        cluster_aggs = _name_all_from_engine(engine, table, raw_codes, {f"{n}_raw": seg for n, seg in clusterers.items()})
+        known = {n: _named_aggregates(seg, cluster_aggs[f"{n}_raw"]) for n, seg in clusterers.items()}
+        for name, seg in clusterers.items():
             sample_codes[name] = seg.predict_codes(sample)
         named = ", ".join(f"CAST({named_code_sql(seg, f'{n}_raw')} AS INTEGER) AS {n}" for n, seg in clusterers.items())
         codes = engine.unique_name("segment_codes")
         engine.con.execute(f"CREATE TEMP VIEW {codes} AS SELECT customer_id, {', '.join(FEATURES)}, "
                            f"{', '.join([n for n in exprs] + ([named] if named else []))} FROM {raw_codes}")
-        out = _engine_tables(engine, table, codes, segmenters, fitted, maps)
+        out = _engine_tables(engine, table, codes, segmenters, fitted, maps, known)
         out.update(_sample_measures(sample, segmenters, sample_codes, out, n_boot, bootstrap_size,
                                     silhouette_sample, random_state))
     out["sample"] = sample
@@ -813,8 +847,23 @@ def compare_methods_engine(engine: Any, table: str, segmenters: Mapping[str, Any
     return out
 
 
-def _engine_tables(engine, table, codes, segmenters, fitted, maps) -> dict[str, Any]:
+def _named_aggregates(seg: "ClusterSegmenter", agg: pd.DataFrame) -> pd.DataFrame:
+    """A clustering's per-cluster aggregates (:func:`_name_all_from_engine`, model numbering) as
+    the segment table's per-code aggregates: the named code (best first), in code order."""
+    out = pd.DataFrame({"code": [seg._code_of_raw[int(c)] for c in agg["cluster"]],
+                        "customers": agg["customers"].to_numpy(), "revenue": agg["revenue"].to_numpy(),
+                        "median_recency_days": agg["recency_days"].to_numpy(),
+                        "median_frequency": agg["frequency"].to_numpy(), "median_monetary": agg["monetary"].to_numpy()})
+    return out.sort_values("code", kind="stable").reset_index(drop=True)
+
+
+def _engine_tables(engine, table, codes, segmenters, fitted, maps, known=None) -> dict[str, Any]:
+    """Segment tables, assigned views, joint counts and ARI of the methods over ``codes``;
+    ``known``: per-code aggregates already computed for some methods (the clusterings': the
+    same customers, counts and medians), which are not grouped again."""
     from .segments import ThresholdSegmenter, label_case_sql
+
+    known = known or {}
 
     out: dict[str, Any] = {"assigned": {}, "tables": {}, "fitted": fitted, "codes": codes, "engine": engine,
                            "categories": {}}
@@ -822,12 +871,14 @@ def _engine_tables(engine, table, codes, segmenters, fitted, maps) -> dict[str, 
     for name, seg in segmenters.items():
         keys, labels, groups = _categories(seg, maps)
         out["categories"][name] = (keys, labels, groups)
-        agg = engine.fetch(f"""
-            SELECT {name} AS code, count(*) AS customers, sum(monetary) AS revenue,
-                   median(recency_days) AS median_recency_days, median(frequency) AS median_frequency,
-                   median(monetary) AS median_monetary
-            FROM {codes} GROUP BY {name} ORDER BY {name}""",
-                           label=f"segment table {name}", kind="aggregate")
+        agg = known.get(name)
+        if agg is None:
+            agg = engine.fetch(f"""
+                SELECT {name} AS code, count(*) AS customers, sum(monetary) AS revenue,
+                       median(recency_days) AS median_recency_days, median(frequency) AS median_frequency,
+                       median(monetary) AS median_monetary
+                FROM {codes} GROUP BY {name} ORDER BY {name}""",
+                               label=f"segment table {name}", kind="aggregate")
         out["tables"][name] = _segment_table_from(agg, keys, labels)
         seg_cols = (f"{label_case_sql(f'c.{name}', keys)} AS segment, {label_case_sql(f'c.{name}', labels)} AS segment_label, "
                     f"{label_case_sql(f'c.{name}', groups)} AS segment_group")

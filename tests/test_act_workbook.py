@@ -195,3 +195,30 @@ def test_rows_keep_the_lists_order_across_batches_and_threads(tmp_path):
     want = df.sort_values(["amount", "customer_id"], ascending=[False, True]).head(n - 1)
     assert [r[0] for r in got] == want["customer_id"].tolist()
     assert [r[1] for r in got] == [float(a) for a in want["amount"]]
+
+
+def _sheet_xml(path, part="xl/worksheets/sheet2.xml") -> bytes:
+    with zipfile.ZipFile(path) as z:
+        return z.read(part)
+
+
+@pytest.mark.parametrize("value", [*TEXTS, 0, 7, 2.5, dt.date(2024, 2, 29)])
+def test_constant_columns_give_the_cells_of_every_row(tmp_path, value):
+    """A column the caller names constant (a list's segment and texts) is made once per sheet:
+    the sheet's bytes are those of the same column made row by row, whatever the value (XML
+    escapes, control characters, Excel's cut at 32,767 characters, NULL: no cell)."""
+    n = 5
+    kind = "integer" if isinstance(value, int) else "number" if isinstance(value, float) else (
+        "date" if isinstance(value, dt.date) else "label")
+    cols = [col("customer_id", "id"), col("c", kind), col("text", "text"), col("n", "integer")]
+    df = pd.DataFrame({"customer_id": pd.array([f"{i:03d}" for i in range(n)], dtype="string"),
+                       "c": pd.Series([value] * n, dtype="string" if kind == "label" else object),
+                       "text": pd.array(["x"] * n, dtype="string"), "n": range(n)})
+    con = duckdb.connect()
+    con.register("t", df)
+    sql = f"SELECT customer_id, {W._literal(value)} AS c, text, n FROM t ORDER BY n DESC"
+    plain, once = tmp_path / "plain.xlsx", tmp_path / "once.xlsx"
+    W.write_workbook(con, plain, [["About"]], [W.Sheet("L", cols, sql, n)], WORDS)
+    W.write_workbook(con, once, [["About"]], [W.Sheet("L", cols, sql, n, constants={"c": value, "text": "x"})], WORDS)
+    assert _sheet_xml(once) == _sheet_xml(plain)
+    assert [r[0] for r in calamine_rows(once, "L")[1:]] == [f"{i:03d}" for i in reversed(range(n))]

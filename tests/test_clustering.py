@@ -250,3 +250,103 @@ def test_cluster_sample_sizes_are_recorded_and_seeded():
     assert (seg.predict_codes(df) == again.predict_codes(df)).all()
     fixed = ClusterSegmenter("gmm", n_clusters=3, fit_rows=10_000).fit(df)
     assert fixed.selection_rows_used_ == 0 and fixed.fit_rows_used_ == len(df)
+
+
+@pytest.mark.parametrize("algorithm", ["kmeans", "gmm"])
+def test_fit_quality_is_measured_when_read_on_the_rows_fitted(algorithm):
+    """fit_quality_ is measured when first read (the comparison and the bootstrap's refits never
+    read it): the numbers are cluster_quality of the fitted rows and their clusters, as fit used
+    to measure them, and stay so after the segmenter is copied or predicts other rows."""
+    import copy
+
+    df, _ = three_groups(n_per=300)
+    seg = ClusterSegmenter(algorithm, n_clusters=3, random_state=3, silhouette_sample=400).fit(df)
+    assert "_fit_quality" not in vars(seg)
+    Z = seg.scaler_.transform(rfm_features(df))
+    want = cluster_quality(Z, seg.predict_codes(df), 400, 3)
+    seg.predict(df.iloc[:50])
+    twin = copy.deepcopy(seg)
+    assert seg.fit_quality_ == want and twin.fit_quality_ == want
+    assert seg.fit_quality_ is seg.fit_quality_  # measured once
+    with pytest.raises(AttributeError):
+        ClusterSegmenter(algorithm).fit_quality_
+
+
+def _profiles_as_main_drew_them(tables, t):
+    """The segment-profiles chart as main drew it (one seaborn heatmap after another, each
+    drawing the whole figure to check its tick labels): the reference of the one-drawing chart."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from rfm_helpers.report.texts.segment import method_title
+
+    n = len(tables)
+    heights = [max(len(tab), 1) for tab in tables.values()]
+    fig, axes = plt.subplots(n, 1, figsize=(8, 0.38 * sum(heights) + 1.2 * n),
+                             gridspec_kw={"height_ratios": heights}, squeeze=False)
+    cols = ["median_recency_days", "median_frequency", "median_monetary"]
+    names = [t._("Days since last order"), t._("Orders"), t._("Spend")]
+    for ax, (key, tab) in zip(axes[:, 0], tables.items()):
+        vals = tab[cols].astype("float64")
+        goodness = vals.copy()
+        goodness["median_recency_days"] = -goodness["median_recency_days"]
+        rng = (goodness.max() - goodness.min()).replace(0, 1)
+        colour = (goodness - goodness.min()) / rng
+        annot = np.array([[t.integer(r), t.integer(f) if f >= 10 or f == int(f) else t.number(f, 1),
+                           t.money(m, cents=False)] for r, f, m in vals.to_numpy()], dtype=object)
+        sns.heatmap(colour.to_numpy(), annot=annot, fmt="", cmap="Blues", vmin=0, vmax=1, cbar=False, ax=ax,
+                    yticklabels=tab["label"].astype(str).tolist(), xticklabels=names, linewidths=0.5)
+        ax.set_title(method_title(t, key))
+        ax.set_ylabel("")
+        ax.tick_params(axis="y", rotation=0)
+    fig.suptitle(t._("Segment profiles (medians)"))
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    return fig
+
+
+class _LongWords:
+    """A translator whose column names are long enough to overlap (seaborn then turns them)."""
+
+    def __init__(self, t):
+        self._t = t
+
+    def __getattr__(self, name):
+        return getattr(self._t, name)
+
+    def _(self, msg):
+        return self._t._(msg) * 6 if msg in ("Days since last order", "Orders", "Spend") else self._t._(msg)
+
+
+@pytest.mark.filterwarnings("ignore:Tight layout not applied")  # the long words' vertical labels, in both charts
+@pytest.mark.parametrize("language, long_words", [("en", False), ("ru", False), ("en", True)])
+def test_segment_profiles_drawn_once_render_as_main_drew_them(language, long_words):
+    """The profiles chart draws its figure once instead of once per heatmap: the rendered PNG
+    and SVG are byte for byte those of main's chart (labels that overlap turned as seaborn does)."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from rfm_helpers.report.charts import segment as ps
+    from rfm_helpers.report.i18n import translator
+
+    t = translator(language, "USD")
+    t = _LongWords(t) if long_words else t
+    df, _ = three_groups(n_per=40, seed=8)
+    res = compare_methods(df, {"quantile": QuantileSegmenter(), "thresholds": ThresholdSegmenter(),
+                               "kmeans": ClusterSegmenter(n_clusters=3)}, n_boot=0)
+
+    def render(fig):
+        out = []
+        for fmt in ("png", "svg"):
+            buf = io.BytesIO()
+            plt.rcParams["svg.hashsalt"] = "rfm"
+            fig.savefig(buf, format=fmt, dpi=100, metadata={"Date": None} if fmt == "svg" else None)
+            out.append(buf.getvalue())
+        plt.close(fig)
+        return out
+
+    want = render(_profiles_as_main_drew_them(res["tables"], t))
+    got_fig = ps.plot_segment_profiles(res["tables"], t)
+    rotated = {lab.get_rotation() for ax in got_fig.axes for lab in ax.get_xticklabels()}
+    assert rotated == ({90.0} if long_words else {0.0})
+    assert render(got_fig) == want

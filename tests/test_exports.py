@@ -339,3 +339,36 @@ def test_readme_documents_every_column():
 
     for fmt in LIST_FORMATS.values():
         assert fmt.source in section and f"`{fmt.name}`" in section
+
+
+@pytest.mark.parametrize("column", ["monetary", "value_at_risk"])
+def test_call_priorities_without_windows_equal_the_windows_exactly(column):
+    """The call list's priorities come from distinct values and their counts, not three windows
+    over every customer: the same doubles as the windowed formula (priority_sql), bit for bit,
+    with ties, NULLs, zero and negative zero, a single value and weights of 0."""
+    import duckdb
+    import numpy as np
+
+    from rfm_helpers.act.calls import _priorities_sql, priority_sql
+
+    rng = np.random.default_rng(7)
+    n = 20_000
+    values = np.round(rng.lognormal(3, 1.5, n), 2)
+    values[rng.choice(n, 3000)] = 25.0  # a big tie
+    values[rng.choice(n, 50)] = 0.0
+    values[rng.choice(n, 50)] = -0.0
+    values[rng.choice(n, 200)] = np.round(values[rng.choice(n, 200)], 0)
+    frame = pd.DataFrame({"customer_id": [f"c{i:05d}" for i in range(n)],
+                          column: pd.array(np.where(rng.random(n) < 0.01, np.nan, values), dtype="Float64"),
+                          "call_weight": rng.choice([0.0, 0.1, 0.25, 1 / 3, 0.9, 1.0], n)})
+    frame.loc[frame.sample(frac=0.01, random_state=1).index, column] = None
+    con = duckdb.connect()
+    con.register("c", frame)
+    source = f"SELECT customer_id, {column}, call_weight FROM c"
+    windows = con.execute(f"SELECT customer_id, {priority_sql(column)} AS p FROM c ORDER BY customer_id").fetchall()
+    distinct = con.execute(f"SELECT customer_id, call_priority FROM ({_priorities_sql(source, column)}) AS q "
+                           "ORDER BY customer_id").fetchall()
+    assert distinct == windows
+    one = con.execute(f"SELECT call_priority FROM ({_priorities_sql('SELECT 1.5 AS m, 0.5 AS call_weight', 'm')}) AS q"
+                      ).fetchall()
+    assert one == con.execute(f"SELECT {priority_sql('m')} FROM (SELECT 1.5 AS m, 0.5 AS call_weight) AS q").fetchall()

@@ -47,6 +47,25 @@ def priority_sql(column: str = "monetary") -> str:
 PRIORITY_SQL = priority_sql("monetary")
 
 
+def _priorities_sql(source: str, column: str = "monetary") -> str:
+    """The rows of ``source`` (with ``call_weight`` and ``column``) with their ``call_priority``:
+    :func:`priority_sql`'s number without its three windows over every row. The rank and the
+    ties of a value come from the distinct values and their counts (one hash aggregate, then a
+    running count over the distinct values only): ``rank()`` is one more than the rows with a
+    smaller value (NULL last, as the window orders it), the ties are the value's count, and the
+    arithmetic is the window's, on the same integer types, so the number is the same double."""
+    return f"""
+        WITH n AS ({source}),
+        d AS (SELECT {column} AS v, count(*) AS ties FROM n GROUP BY ALL),
+        r AS (SELECT v, ties,
+                     CAST(1 + coalesce(sum(ties) OVER (ORDER BY v ASC NULLS LAST
+                                                        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS BIGINT) AS rk,
+                     CAST(sum(ties) OVER () AS BIGINT) AS total
+              FROM d)
+        SELECT n.*, round(n.call_weight * (r.rk + (r.ties - 1) / 2.0) / r.total, 4) AS call_priority
+        FROM n JOIN r ON n.{column} IS NOT DISTINCT FROM r.v"""
+
+
 def call_priority(assigned: pd.DataFrame, map_name: str | None = None, maps: dict | None = None) -> pd.Series:
     """The call priority of every customer of ``assigned`` (0..1, not rounded), in its order."""
     maps = maps if maps is not None else load_segment_maps()
@@ -109,7 +128,6 @@ def write_call_list(ex: ExportWriter, assigned: Any, map_name: str | None = None
     base, columns, frames = list_inputs(schema_name, assigned, seg, contacts, tests)
     if by_value:
         frames["value_rows"] = _value_frame(value)
-    priority = priority_sql(rank_by)
     limit = f"LIMIT {int(max_rows)}" if max_rows else ""
     first = len(ex.records)
     with list_engine(frames, engine) as con:
@@ -123,8 +141,8 @@ def write_call_list(ex: ExportWriter, assigned: Any, map_name: str | None = None
             excluded = {}
             for seg_key, reason, n in con.execute(f"""
                     SELECT r.segment, r.reason, count(*) FROM reach AS r JOIN (
-                        SELECT customer_id FROM (SELECT customer_id, {priority} AS call_priority
-                                                 FROM customers_all) AS p WHERE call_priority > 0) AS q
+                        SELECT customer_id FROM ({_priorities_sql(f"SELECT customer_id, {rank_by}, call_weight FROM customers_all", rank_by)}) AS p
+                        WHERE call_priority > 0) AS q
                     USING (customer_id) WHERE r.reason IS NOT NULL GROUP BY ALL""").fetchall():
                 excluded.setdefault(str(seg_key), {})[str(reason)] = int(n)
         ranked = "customers_all" if filtered else "customers"
@@ -133,15 +151,17 @@ def write_call_list(ex: ExportWriter, assigned: Any, map_name: str | None = None
         # to their full columns (window functions over every column would hold the whole base)
         keys = "value_at_risk, monetary" if by_value else "monetary"
         order = "value_at_risk DESC, monetary DESC" if by_value else "monetary DESC"
-        with _all_threads(con):  # a window over every customer: the engine's threads
+        rank_order = f"call_priority DESC, {order}, recency_days, customer_id"
+        with _all_threads(con):  # every customer's priority: the engine's threads
             con.execute(f"""CREATE TEMP TABLE ranked AS
-                SELECT customer_id, call_priority,
-                       row_number() OVER (ORDER BY call_priority DESC, {order}, recency_days, customer_id)
-                       AS priority_rank
-                FROM (SELECT customer_id, {keys}, recency_days, {priority} AS call_priority
-                      FROM (SELECT customer_id, {keys}, recency_days, call_weight FROM {ranked}) AS n) AS p
+                SELECT customer_id, {keys}, recency_days, call_priority
+                FROM ({_priorities_sql(f"SELECT customer_id, {keys}, recency_days, call_weight FROM {ranked}", rank_by)}) AS p
                 WHERE call_priority > 0{reachable}""")
-        con.execute(f"CREATE TEMP TABLE top AS SELECT * FROM ranked ORDER BY priority_rank {limit}")
+            # only the listed rows are sorted in full (the first max_rows of the order, then numbered)
+            con.execute(f"""CREATE TEMP TABLE top AS
+                SELECT customer_id, call_priority, row_number() OVER (ORDER BY {rank_order}) AS priority_rank
+                FROM {f"(SELECT * FROM ranked ORDER BY {rank_order} {limit})" if limit else "ranked"} AS t
+                ORDER BY priority_rank""")
         # the listed rows once (one scan of the customers): the counts, the file and the sheet read
         # these few rows instead of joining every customer again
         with _all_threads(con):

@@ -113,6 +113,8 @@ SCRATCH_NAMES = ("assigned", "seg", "contacts", "tests", "value_rows", "customer
                  "ranked", "top", "calls", "value_known", "list_rows", "customers_rfm")
 #: Columns of a list row that come from its segment (:func:`segment_texts`), the same on every row.
 _SEGMENT_TEXTS = ("segment_label", "suggested_offer", "recommended_channel", "talking_points", "call_weight", "ord")
+#: Those of them the test recipients' rows of a list carry too (the others are empty there).
+_TEST_TEXTS = ("segment_label", "suggested_offer", "recommended_channel")
 
 
 def _typed_literal(value: Any) -> str:
@@ -204,7 +206,8 @@ def _all_threads(con: Any) -> Iterator[None]:
 
 def _write_in_parallel(con: Any, ex: ExportWriter, jobs: Sequence[tuple], columns: Sequence[Column], compress: bool,
                        workbook: tuple | None) -> tuple[list, list]:
-    """Write the lists' CSV files (``jobs``: file, SQL, rows, key warnings) and the workbook
+    """Write the lists' CSV files (``jobs``: file, SQL, rows, key warnings, and optionally the file's
+    own columns, e.g. with its constant values: :func:`_constant_columns`) and the workbook
     (``workbook``: name, sheets, About rows) on two cursors of ``con``'s database at once: one
     engine thread each (files are written on one thread, :func:`list_engine`), two cores busy.
     The workbook is started first (it takes longest) and records its sheets; the CSV files are
@@ -223,9 +226,9 @@ def _write_in_parallel(con: Any, ex: ExportWriter, jobs: Sequence[tuple], column
         return local.con
 
     def csv_job(job: tuple) -> Any:
-        file, sql, total, warned = job
-        return ex.write_file(cursor(), file, sql, columns, "mailing_<segment>.csv", rows=total, compress=compress,
-                             warnings=warned)
+        file, sql, total, warned, *own = job
+        return ex.write_file(cursor(), file, sql, own[0] if own else columns, "mailing_<segment>.csv", rows=total,
+                             compress=compress, warnings=warned)
 
     try:
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="rfm-lists") as pool:
@@ -237,6 +240,15 @@ def _write_in_parallel(con: Any, ex: ExportWriter, jobs: Sequence[tuple], column
             with contextlib.suppress(Exception):
                 c.close()
     return recs, written
+
+
+def _constant_columns(columns: Sequence[Column], constants: dict[str, Any]) -> list[Column]:
+    """``columns`` with those of ``constants`` (the same value on every row of a file) taken from
+    that value as a literal of the type the list's query gives it (:func:`_typed_literal`): the
+    engine then makes such a column's text once (its formula check, its quoting) instead of once
+    per row. The file's bytes are the same."""
+    return [c.from_(_typed_literal(constants[c.key])) if c.key in constants and c.source is None else c
+            for c in columns]
 
 
 def _merge_key_warnings(rows: list[dict], tests: list[dict], columns: Sequence[Column]) -> list[dict]:
@@ -428,18 +440,21 @@ def write_mailing_lists(ex: ExportWriter, assigned: Any, map_name: str | None = 
                 if channel is not None and contacts is not None:
                     entry.update({f"excluded_{r}": int(excluded.get(s.segment, {}).get(r, 0)) for r in REASONS})
                 total = int(counts[s.segment]) + len(tests)
+                # the segment and its texts are the same on every row of the list (test recipients' rows
+                # carry the segment, its label, offer and channel, not the rest): written once per file
+                same = {k: getattr(s, k) for k in ("segment", *(_TEST_TEXTS if len(tests) else _SEGMENT_TEXTS))}
                 if "csv" in formats:
                     warned = _merge_key_warnings(keyed.get(s.segment, []), test_keyed, columns)
-                    jobs.append((entry, files[s.segment], sql, total, warned))
+                    jobs.append((entry, files[s.segment], sql, total, warned, _constant_columns(columns, same)))
                     entry["csv_file"] = f"{files[s.segment]}.gz" if compress else files[s.segment]
                 for fmt in services:
                     write_format(ex, con, fmt, sql, [c.key for c in columns], f"{fmt.name}_{safe_filename(s.segment)}.csv")
                 if "xlsx" in formats:
-                    sheets.append(Sheet(s.segment_label, columns, sql, total, entry["csv_file"]))
+                    sheets.append(Sheet(s.segment_label, columns, sql, total, entry["csv_file"], constants=same))
                 rows_out.append(entry)
             about = definitions(ex, seg, rows_out, name, maps) if sheets else None
             recs, written = _write_in_parallel(
-                con, ex, [(f, sql, total, warned) for _, f, sql, total, warned in jobs], columns, compress,
+                con, ex, [job[1:] for job in jobs], columns, compress,
                 (f"{prefix}_lists.xlsx", sheets, about) if sheets else None)
             for (entry, file, *_), rec in zip(jobs, written):  # recorded in the lists' order
                 entry["csv_file"] = ex.record_file(rec, file, columns).file

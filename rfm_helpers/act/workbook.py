@@ -19,7 +19,11 @@ cells) are not written cell by cell in Python: the engine turns each row of the 
 into its ``<row>`` element of the sheet's XML (SpreadsheetML, ECMA-376 part 1, 18.3.1; the same
 markup XlsxWriter writes in its constant-memory mode: inline strings, cell references, the
 style of XlsxWriter's format for each column kind), and the rows are streamed in batches into
-that sheet's part of the package, between the header row and the end of ``<sheetData>``. The
+that sheet's part of the package, between the header row and the end of ``<sheetData>``: the
+engine numbers the rows too (``row_number() OVER ()`` over the ordered query) and the batches
+come as Arrow buffers, handed to zlib as they are (no Python object per row); the cells of
+columns that are the same on every row of a sheet (a list's segment, label, offer, channel:
+``Sheet.constants``) are made once per sheet by the same SQL. The
 texts follow XlsxWriter's escaping: ``&``, ``<``, ``>`` as entities; control characters (which
 XML cannot carry) as Excel's ``_xHHHH_`` escape, and a literal ``_xHHHH_`` in a value escaped in
 turn (``_x005F_xHHHH_``), so Excel shows the value byte for byte; a text longer than Excel's
@@ -35,6 +39,7 @@ list length (rows are fetched 8,192 at a time). Words come from the caller
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import numbers
@@ -102,13 +107,18 @@ class ExportWords:
 
 @dataclass
 class Sheet:
-    """One sheet: its title, columns and the engine query giving its rows in order."""
+    """One sheet: its title, columns and the engine query giving its rows in order.
+
+    ``constants``: columns (by key) that hold the same value on every row of the query (a list's
+    segment and its texts), with that value: their cells are made once for the sheet, not once
+    per row. The value must be what the query gives (the caller's promise; the same cell either way)."""
 
     title: str
     columns: Sequence[Column]
     sql: str
     total_rows: int
     csv_file: str = ""
+    constants: Mapping[str, Any] = field(default_factory=dict)
 
 
 def sheet_title(label: str, used: set[str]) -> str:
@@ -195,12 +205,59 @@ def _cell_sql(c: Column, letter: str, words: ExportWords, xf: Mapping[str, int])
     return f"('<c {ref}{style}><v>' || {num} || '</v></c>')"
 
 
-def _rows_sql(typed: str, columns: Sequence[Column], words: ExportWords, xf: Mapping[str, int], limit: int) -> str:
+def _constant_cells(con: Any, columns: Sequence[Column], constants: Mapping[str, Any], words: ExportWords,
+                    xf: Mapping[str, int]) -> dict[str, str | None]:
+    """The ``<c>`` elements (row number still :data:`_ROW`; None: no cell) of the columns whose
+    value is the same on every row (``constants``), made once by the very SQL of a row's cell."""
     from xlsxwriter.utility import xl_col_to_name
 
-    cells = ", ".join(_cell_sql(c, xl_col_to_name(j), words, xf) for j, c in enumerate(columns))
-    return (f"SELECT concat('<row r=\"{_ROW}\">', {cells}, '</row>') AS x "
-            f"FROM ({typed}) AS q LIMIT {int(limit)}")
+    const = [(j, c) for j, c in enumerate(columns) if c.key in constants]
+    if not const:
+        return {}
+    values = ", ".join(f'{_literal(constants[c.key])} AS "{c.key}"' for _, c in const)
+    typed = select_columns(f"SELECT {values}", [c for _, c in const])
+    cells = ", ".join(_cell_sql(c, xl_col_to_name(j), words, xf) for j, c in const)
+    got = con.execute(f"SELECT {cells} FROM ({typed}) AS q").fetchall()[0]
+    return {c.key: v for (_, c), v in zip(const, got)}
+
+
+def _literal(value: Any) -> str:
+    """A constant column's value as a SQL literal (a text, a number, a date or NULL)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, numbers.Integral):
+        return f"CAST({int(value)} AS BIGINT)"
+    if isinstance(value, numbers.Real):
+        return f"CAST({float(value)!r} AS DOUBLE)"
+    if isinstance(value, dt.datetime):
+        return f"TIMESTAMP '{value.isoformat(sep=' ')}'"
+    if isinstance(value, dt.date):
+        return f"DATE '{value.isoformat()}'"
+    return sql_literal(str(value))
+
+
+def _rows_sql(typed: str, columns: Sequence[Column], words: ExportWords, xf: Mapping[str, int], limit: int,
+              constant: Mapping[str, str | None] | None = None) -> str:
+    """The sheet's rows as their ``<row>`` elements, numbered from 2 (the header is row 1), in
+    the query's order: ``row_number() OVER ()`` numbers rows in the order they come (DuckDB
+    keeps the order of an ordered subquery through projections, an empty window and LIMIT).
+    ``constant``: ready cells (:func:`_constant_cells`) of columns that are the same on every row."""
+    from xlsxwriter.utility import xl_col_to_name
+
+    constant = constant or {}
+    parts = []
+    for j, c in enumerate(columns):
+        if c.key in constant:
+            if constant[c.key] is not None:
+                parts.append(sql_literal(constant[c.key]))
+        else:
+            parts.append(_cell_sql(c, xl_col_to_name(j), words, xf))
+    cells = ", ".join(parts)
+    return (f"SELECT replace(x, chr({ord(_ROW)}), CAST(n AS VARCHAR)) AS x FROM ("
+            f"SELECT concat('<row r=\"{_ROW}\">', {cells}, '</row>') AS x, row_number() OVER () + 1 AS n "
+            f"FROM ({typed}) AS q LIMIT {int(limit)}) AS r")
 
 
 # ----------------------------------------------------------------------------- the workbook
@@ -321,27 +378,45 @@ def write_workbook(con: Any, path: str | os.PathLike, about: Sequence[Sequence[A
 _DIMENSION = re.compile(r'<dimension ref="[^"]*"/>')
 
 
-def _xml_batches(cur: Any) -> Iterable[tuple[bytes, int]]:
-    """The rows' XML of the engine's result ``cur`` as UTF-8 chunks (with the number of rows in
-    each), row numbers filled in from 2 on. A thread fetches and builds the next chunks (the engine
-    runs without Python's lock) while the caller deflates the previous ones (zlib runs without it
-    too): on two cores the two overlap. At most four chunks wait."""
+def _chunk(column: Any) -> Any:
+    """The UTF-8 bytes of a string column's values one after the other: the slice of its data
+    buffer between the first and the last offset (Arrow keeps a string array's values there in
+    order), without a Python object per value."""
+    import numpy as np
+    import pyarrow as pa
+
+    if len(column) == 0:
+        return b""
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        _, offsets, data = column.buffers()
+        width = np.int64 if pa.types.is_large_string(column.type) else np.int32
+        bounds = np.frombuffer(offsets, dtype=width)[column.offset:column.offset + len(column) + 1]
+        return memoryview(data)[int(bounds[0]):int(bounds[-1])]
+    return "".join(column.to_pylist()).encode("utf-8")  # another layout (a string view): the same bytes
+
+
+def _xml_batches(con: Any, sql: str) -> Iterable[tuple[Any, int]]:
+    """The rows' XML of the engine query ``sql`` (one text per row, :func:`_rows_sql`) as UTF-8
+    chunks (with the number of rows in each). A thread has the engine make the next chunks (the
+    engine runs without Python's lock) while the caller deflates the previous ones (zlib runs
+    without it too): on two cores the two overlap. At most four chunks wait."""
     import queue
     import threading
 
     q: queue.Queue = queue.Queue(maxsize=4)
     stop = threading.Event()
+    complete = getattr(con, "complete", None)
+    if complete is not None:  # a count read with fetchone() leaves its result open; the Relation API refuses then
+        complete()
+    reader = con.sql(sql).to_arrow_reader(_BATCH_ROWS)
 
     def produce() -> None:
-        first = 2
         try:
-            while not stop.is_set():
-                batch = cur.fetchmany(_BATCH_ROWS)
-                if not batch:
+            for batch in reader:
+                if stop.is_set():
                     break
-                chunk = "".join([x.replace(_ROW, str(i)) for i, (x,) in enumerate(batch, first)]).encode("utf-8")
-                first += len(batch)
-                q.put((chunk, len(batch)))
+                if batch.num_rows:
+                    q.put((_chunk(batch.column(0)), batch.num_rows))
             q.put(None)
         except BaseException as e:  # noqa: BLE001 - raised again in the caller's thread
             q.put(e)
@@ -364,6 +439,8 @@ def _xml_batches(cur: Any) -> Iterable[tuple[bytes, int]]:
             except queue.Empty:
                 pass
         worker.join()
+        with contextlib.suppress(Exception):
+            reader.close()
 
 
 def _stream_sheet(con: Any, dst: zipfile.ZipFile, part: str, xml: str, plan: _Plan, words: ExportWords,
@@ -377,14 +454,15 @@ def _stream_sheet(con: Any, dst: zipfile.ZipFile, part: str, xml: str, plan: _Pl
         raise RuntimeError(f"{part}: unexpected sheet XML from XlsxWriter (no </sheetData> or <dimension>)")
     last = f"{xl_col_to_name(len(plan.sheet.columns) - 1)}{plan.rows + 1}"
     head = _DIMENSION.sub(f'<dimension ref="A1:{last}"/>', head)
-    cur = con.execute(_rows_sql(plan.typed, plan.sheet.columns, words, xf, plan.rows))
+    constant = _constant_cells(con, plan.sheet.columns, plan.sheet.constants, words, xf)
+    sql = _rows_sql(plan.typed, plan.sheet.columns, words, xf, plan.rows, constant)
     written = 0
     # zip64 headers only when the part may pass 2 GiB (cells average ~50 bytes; 120 allowed for;
     # a larger part without them is refused by zipfile, loudly)
     big = plan.rows * len(plan.sheet.columns) * 120 > 2**31
     with dst.open(part, "w", force_zip64=big) as out:
         out.write(head.encode("utf-8"))
-        for chunk, n in _xml_batches(cur):  # the engine builds the next rows while zlib deflates these
+        for chunk, n in _xml_batches(con, sql):  # the engine builds the next rows while zlib deflates these
             out.write(chunk)
             written += n
         out.write((sep + tail).encode("utf-8"))

@@ -6,7 +6,9 @@ Methods are given by their keys (``quantile``, ``kmeans``...) and named on the c
 """
 from __future__ import annotations
 
-from typing import Mapping
+import contextlib
+from typing import Iterator, Mapping
+from unittest import mock
 
 import matplotlib
 
@@ -16,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from seaborn import matrix as sns_matrix, utils as sns_utils  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from ...clustering import pareto_curve, top_share  # noqa: E402
@@ -98,22 +101,51 @@ def plot_segment_profiles(tables: Mapping[str, pd.DataFrame], t: Translator) -> 
                              gridspec_kw={"height_ratios": heights}, squeeze=False)
     cols = ["median_recency_days", "median_frequency", "median_monetary"]
     names = [t._("Days since last order"), t._("Orders"), t._("Spend")]
-    for ax, (key, tab) in zip(axes[:, 0], tables.items()):
-        vals = tab[cols].astype("float64")
-        goodness = vals.copy()
-        goodness["median_recency_days"] = -goodness["median_recency_days"]
-        rng = (goodness.max() - goodness.min()).replace(0, 1)
-        colour = (goodness - goodness.min()) / rng
-        annot = np.array([[t.integer(r), t.integer(f) if f >= 10 or f == int(f) else t.number(f, 1),
-                           t.money(m, cents=False)] for r, f, m in vals.to_numpy()], dtype=object)
-        sns.heatmap(colour.to_numpy(), annot=annot, fmt="", cmap="Blues", vmin=0, vmax=1, cbar=False, ax=ax,
-                    yticklabels=tab["label"].astype(str).tolist(), xticklabels=names, linewidths=0.5)
+    labels = []
+    with _heatmaps_drawn_once(fig):
+        for ax, (key, tab) in zip(axes[:, 0], tables.items()):
+            vals = tab[cols].astype("float64")
+            goodness = vals.copy()
+            goodness["median_recency_days"] = -goodness["median_recency_days"]
+            rng = (goodness.max() - goodness.min()).replace(0, 1)
+            colour = (goodness - goodness.min()) / rng
+            annot = np.array([[t.integer(r), t.integer(f) if f >= 10 or f == int(f) else t.number(f, 1),
+                               t.money(m, cents=False)] for r, f, m in vals.to_numpy()], dtype=object)
+            sns.heatmap(colour.to_numpy(), annot=annot, fmt="", cmap="Blues", vmin=0, vmax=1, cbar=False, ax=ax,
+                        yticklabels=tab["label"].astype(str).tolist(), xticklabels=names, linewidths=0.5)
+            labels.append((ax.get_xticklabels(), ax.get_yticklabels()))
+        # seaborn's checks of the tick labels, on the one drawing: x labels turn vertical where they
+        # overlap, y labels horizontal (as seaborn leaves them), then the chart's own settings
+        sns_utils._draw_figure(fig)
+        for xtl, ytl in labels:
+            if sns_utils.axis_ticklabels_overlap(xtl):
+                plt.setp(xtl, rotation="vertical")
+            if sns_utils.axis_ticklabels_overlap(ytl):
+                plt.setp(ytl, rotation="horizontal")
+    for ax, key in zip(axes[:, 0], tables):
         ax.set_title(method_title(t, key))
         ax.set_ylabel("")
         ax.tick_params(axis="y", rotation=0)
     fig.suptitle(t._("Segment profiles (medians)"))
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     return fig
+
+
+@contextlib.contextmanager
+def _heatmaps_drawn_once(fig: plt.Figure) -> Iterator[None]:
+    """seaborn's ``heatmap`` draws the whole figure after each heatmap, to see whether that
+    heatmap's tick labels overlap: with four heatmaps on one figure that is four drawings of a
+    growing figure (about 0.6 s). Inside this block seaborn skips those drawings of ``fig``; the
+    caller draws it once after the last heatmap and makes seaborn's checks on each heatmap's
+    labels: a label's place depends on its own axes only, so the checks decide the same
+    (the rendered chart is byte-identical: tests/test_clustering.py)."""
+
+    def draw(figure: plt.Figure) -> None:
+        if figure is not fig:
+            sns_utils._draw_figure(figure)
+
+    with mock.patch.object(sns_matrix, "_draw_figure", draw):
+        yield
 
 
 def plot_agreement(ari: pd.DataFrame, t: Translator) -> plt.Figure:
