@@ -233,3 +233,15 @@ def test_segmented_table_gives_the_same_files_and_is_dropped(tmp_path):
     for f in [*m1["csv_file"], c1["csv_file"]]:
         assert (tmp_path / "direct" / f).read_bytes() == (tmp_path / "stored" / f).read_bytes(), f
     assert not eng.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'act_segmented'").fetchone()[0]
+
+
+def test_a_file_written_twice_by_one_writer_is_listed_once_with_its_rows(tmp_path):
+    a = assigned()
+    ex = writer(tmp_path, gzip_rows=0, workbook_rows=0)
+    act.write_mailing_lists(ex, a)
+    act.write_mailing_lists(ex, a)  # again: the same files, each listed with its own rows once
+    listing = json.loads((tmp_path / ".files.json").read_text())["files"]
+    assert listing["mailing_lists.xlsx"]["rows"] == len(a)
+    assert sum(v["rows"] for k, v in listing.items() if k.startswith("mailing_") and k.endswith(".csv")) == len(a)
+    files = [r.file for r in ex.records]
+    assert len(files) == len(set(files))

@@ -263,6 +263,9 @@ class ExportWriter:
             listing.append([w.label("xlsx_cap_note").format(rows=w.integer(cap))])
         recs = write_workbook(con, self.path(name), [*self.about_rows(), *about, *listing], sheets, w,
                               max_rows=cap, about_title=w.label("about_sheet"))
+        # written again by this writer: the sheets of the earlier writing are gone (their rows
+        # would otherwise be added to the new ones in the listing)
+        self.records = [r for r in self.records if r.file.split("#", 1)[0] != name]
         for rec in recs:
             self.add(rec)
         return recs
@@ -285,7 +288,9 @@ class ExportWriter:
     # ------------------------------------------------------------------ README.txt
     @_listing_locked
     def add(self, rec: FileRecord) -> None:
-        """Record a file written (for :meth:`manifest` and ``README.txt``)."""
+        """Record a file written (for :meth:`manifest` and ``README.txt``); a file written again
+        replaces its earlier record."""
+        self.records = [r for r in self.records if r.file != rec.file]
         self.records.append(rec)
         listing = self._read_listing() or {}
         files = listing.get("files", {})
