@@ -97,6 +97,7 @@ class ValueStore:
             pass
         self.scored: dict[str, Path] = {}
         self._scored_format = scored_format(0)
+        self._stats: dict[bool, dict[str, Any]] = {}
         try:
             source = self._source(transactions)
             rows = int(self.con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0])
@@ -155,19 +156,30 @@ class ValueStore:
         """Counts of the summary as of the analysis date (or the cut-off): ``customers``,
         ``repeat_customers``, ``spend_customers`` (repeat with a positive mean spend),
         ``one_time_buyers``, ``first_purchase``; as of the analysis date also
-        ``customers_without_purchase_day`` and ``nonpositive_days``."""
-        row = self.con.execute(
-            f"SELECT COUNT(*), COUNT(*) FILTER (WHERE frequency > 0), "
-            f"COUNT(*) FILTER (WHERE frequency > 0 AND monetary_value > 0), COUNT(*) FILTER (WHERE frequency = 0), "
-            f"MIN(first_purchase) FROM {self._view(calibration)}").fetchall()[0]
-        out = {"customers": int(row[0]), "repeat_customers": int(row[1]), "spend_customers": int(row[2]),
-               "one_time_buyers": int(row[3]), "first_purchase": row[4]}
-        if not calibration:
-            extra = self.con.execute("SELECT COUNT(*) FILTER (WHERE NOT has_purchase), "
-                                 "COALESCE(SUM(nonpositive_days) FILTER (WHERE has_purchase), 0) "
-                                 "FROM value_base").fetchall()[0]
-            out["customers_without_purchase_day"] = int(extra[0])
-            out["nonpositive_days"] = int(extra[1])
+        ``customers_without_purchase_day`` and ``nonpositive_days``. Both are counted in one scan
+        of the summary, once per store (the summary does not change; the stage asks for them
+        about ten times)."""
+        if not self._stats:
+            self._stats = self._count()
+        return dict(self._stats[bool(calibration)])
+
+    def _count(self) -> dict[bool, dict[str, Any]]:
+        parts = []
+        for cal in (False, True):
+            f, m = ("cal_frequency", "cal_monetary_value") if cal else ("frequency", "monetary_value")
+            where = "cal_frequency IS NOT NULL" if cal else "has_purchase"
+            parts.append(f"COUNT(*) FILTER (WHERE {where}), COUNT(*) FILTER (WHERE {where} AND {f} > 0), "
+                         f"COUNT(*) FILTER (WHERE {where} AND {f} > 0 AND {m} > 0), "
+                         f"COUNT(*) FILTER (WHERE {where} AND {f} = 0), MIN(first_purchase) FILTER (WHERE {where})")
+        row = self.con.execute(f"SELECT {', '.join(parts)}, COUNT(*) FILTER (WHERE NOT has_purchase), "
+                               "COALESCE(SUM(nonpositive_days) FILTER (WHERE has_purchase), 0) FROM value_base").fetchall()[0]
+        out = {}
+        for i, cal in enumerate((False, True)):
+            r = row[5 * i:5 * i + 5]
+            out[cal] = {"customers": int(r[0]), "repeat_customers": int(r[1]), "spend_customers": int(r[2]),
+                        "one_time_buyers": int(r[3]), "first_purchase": r[4]}
+        out[False]["customers_without_purchase_day"] = int(row[10])
+        out[False]["nonpositive_days"] = int(row[11])
         return out
 
     def sample(self, k: int | None, seed: int | None = None, calibration: bool = False) -> pd.DataFrame:
@@ -248,6 +260,16 @@ class ValueStore:
         self.con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT *, {slipping_sql(threshold)} AS slipping "
                          f"FROM {src}")
         return view
+
+    def register_group_columns(self, name: str, path: str | Path, columns: list[str]) -> str:
+        """Register the Parquet file ``path`` as view ``name``: ``customer_id`` and the group keys
+        of each of ``columns``, as text (as :meth:`register_groups` does for one column), read by
+        the engine in place."""
+        quoted = ['"' + str(c).replace('"', '""') + '"' for c in columns]
+        cols = ", ".join(f"CAST({q} AS VARCHAR) AS {q}" for q in quoted)
+        self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT CAST(customer_id AS VARCHAR) AS customer_id, {cols} "
+                         f"FROM read_parquet({_quote_path(Path(path))})")
+        return name
 
     def register_groups(self, name: str, groups: Any, column: str | None = None) -> str:
         """Register group keys as table ``name`` with columns ``customer_id`` and ``grp``:
