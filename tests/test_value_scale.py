@@ -135,3 +135,32 @@ def test_value_export_keeps_ids_byte_for_byte_in_the_run_dialect(tx, tmp_path):
     var = header.index("value_at_risk")
     written = {r[0]: float(r[var].replace(",", ".")) for r in body}
     assert kept.set_index("customer_id")["value_at_risk"].round(2).to_dict() == pytest.approx(written)
+
+
+@pytest.mark.parametrize("gzip_rows", [0, 100])
+def test_value_export_equals_the_act_writers_file_byte_for_byte(tx, tmp_path, monkeypatch, gzip_rows):
+    """The stage writes its export itself (the row count and the id check on the unsorted rows):
+    the same file, record and warnings as rfm_helpers.act.write_customer_value on the same rows,
+    plain and compressed."""
+    from rfm_helpers import act
+
+    ids = pd.Index(tx["customer_id"].unique())
+    odd = {ids[0]: "=1+2", ids[1]: "@SUM(A1)", ids[2]: " 7"}
+    tx2 = tx.assign(customer_id=tx["customer_id"].map(lambda c: odd.get(c, c)))
+    ref = {}
+    real = analysis.write_export
+
+    def both(export, view, month, con, rows):
+        ref["rec"] = act.write_customer_value(ExportWriter(tmp_path / "act", "ru", gzip_rows=gzip_rows), view, month,
+                                              con=con)
+        return real(export, view, month, con, rows)
+
+    monkeypatch.setattr(analysis, "write_export", both)
+    va = analysis.analyse_value(tx2, AS_OF, transaction_model="mbgnbd", fit_customers=1000, backtest=False,
+                                export=ExportWriter(tmp_path / "value", "ru", gzip_rows=gzip_rows))
+    rec = ref["rec"]
+    assert (va.export.file, va.export.rows, va.export.kind, va.export.warnings) == (
+        rec.file, rec.rows, rec.kind, rec.warnings)
+    assert va.export.file.endswith(".gz") == bool(gzip_rows)
+    assert any(w["code"] == "formula_like_keys" and w["count"] == 2 for w in rec.warnings)
+    assert (tmp_path / "value" / va.export.file).read_bytes() == (tmp_path / "act" / rec.file).read_bytes()
