@@ -164,3 +164,25 @@ def test_value_export_equals_the_act_writers_file_byte_for_byte(tx, tmp_path, mo
     assert va.export.file.endswith(".gz") == bool(gzip_rows)
     assert any(w["code"] == "formula_like_keys" and w["count"] == 2 for w in rec.warnings)
     assert (tmp_path / "value" / va.export.file).read_bytes() == (tmp_path / "act" / rec.file).read_bytes()
+
+
+def test_backtest_draws_its_fit_sample_from_the_compared_sample_with_the_same_result(tx, monkeypatch):
+    """The backtest's fit sample is taken from its (larger) sample of compared customers: the same
+    customers, fit and comparison as drawing both from all customers (forced by a check that fails)."""
+    from rfm_helpers.value import backtest
+
+    def run():
+        with store.ValueStore(tx, AS_OF) as s:
+            return backtest.backtest_in_store(s, transaction_model="mbgnbd", fit_customers=300, backtest_customers=900)
+
+    kept = []
+    real = store.ValueStore.keep_sample
+    monkeypatch.setattr(store.ValueStore, "keep_sample", lambda self, *a, **k: kept.append(a) or real(self, *a, **k))
+    shared = run()
+    assert kept == [(900,)]
+    monkeypatch.setattr(backtest, "stratified_counts", lambda k, r, o: (k + 1, k + 1) if k == 300 else (0, 0))
+    apart = run()
+    assert len(kept) == 1  # not used the second time
+    assert shared.purchase_params == apart.purchase_params and shared.customers == apart.customers == 900
+    pd.testing.assert_frame_equal(shared.deciles, apart.deciles, rtol=1e-12)
+    assert shared.totals == pytest.approx(apart.totals, rel=1e-12, nan_ok=True)

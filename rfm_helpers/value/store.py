@@ -182,15 +182,18 @@ class ValueStore:
         out[False]["nonpositive_days"] = int(row[11])
         return out
 
-    def sample(self, k: int | None, seed: int | None = None, calibration: bool = False) -> pd.DataFrame:
+    def sample(self, k: int | None, seed: int | None = None, calibration: bool = False,
+               within: str | None = None) -> pd.DataFrame:
         """A stratified seeded sample of at most ``k`` customers (all when ``k`` is None or
         there are fewer), with ``frequency``, ``recency``, ``T``, ``monetary_value``. ``seed``
-        defaults to the store's (whose sample order was computed with the summary)."""
-        view = self._view(calibration)
+        defaults to the store's (whose sample order was computed with the summary). ``within``:
+        a larger sample of the same summary kept by :meth:`keep_sample`, holding every row of
+        this one (taken from it: the same rows, from a few hundred thousand instead of all)."""
+        view = within or self._view(calibration)
         if k is None:
             sql = f"SELECT * FROM {view} ORDER BY customer_id"
         else:
-            st = self.stats(calibration)
+            st = self.stats(calibration)  # the population's strata, also when taken from a larger sample
             seed = self.seed if seed is None else int(seed)
             sql = sample_sql(view, int(k), seed, st["repeat_customers"], st["one_time_buyers"],
                              key="sample_key" if seed == self.seed else None)
@@ -198,19 +201,32 @@ class ValueStore:
         out["frequency"] = out["frequency"].astype("int64")
         return out
 
+    def keep_sample(self, k: int, calibration: bool = False) -> str:
+        """Keep the stratified sample of ``k`` customers (the store's seed) as a table and return its
+        name, for :meth:`sample` and :meth:`score` (``within=``): a smaller sample of the same
+        seed is a part of it (:func:`~rfm_helpers.value.features.stratified_counts` permitting;
+        the caller checks)."""
+        name = f"value_sample_{'cal' if calibration else 'now'}_{int(k)}"
+        st = self.stats(calibration)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS "
+                         + sample_sql(self._view(calibration), int(k), self.seed, st["repeat_customers"],
+                                      st["one_time_buyers"], key="sample_key"))
+        return name
+
     # ------------------------------------------------------------------ scoring
     def score(self, fitted, name: str, *, calibration: bool = False, horizons=(90, 365), clv_months: int = 12,
               annual_discount_rate: float = 0.10, new_customer_days: int = 30,
-              columns: list[str] | None = None, sample: int | None = None) -> Path:
+              columns: list[str] | None = None, sample: int | None = None, within: str | None = None) -> Path:
         """Score every customer (of the cut-off's summary with ``calibration``) into
         ``<name>.parquet`` and return its path; ``columns``: which score columns to keep;
         ``sample`` (with ``calibration``): only a stratified sample of that many customers, in
-        the store's seeded order."""
+        the store's seeded order; ``within`` (with ``calibration``): only the customers of a sample
+        kept by :meth:`keep_sample`."""
         import pyarrow.parquet as pq
 
         if calibration:
-            sql = "SELECT customer_id, frequency, recency, T, monetary_value FROM " + self._view(True)
-            if sample is not None:
+            sql = "SELECT customer_id, frequency, recency, T, monetary_value FROM " + (within or self._view(True))
+            if sample is not None and within is None:
                 st = self.stats(calibration=True)
                 sql = (f"SELECT customer_id, frequency, recency, T, monetary_value FROM ("
                        + sample_sql(self._view(True), int(sample), self.seed, st["repeat_customers"],
@@ -224,7 +240,7 @@ class ValueStore:
             keep = ("customer_id", "one_time_buyer", "new_customer")
         path = self.dir / f"{name}.parquet"
         pairs = None
-        if sample is None:  # the few thousand distinct (frequency, T) pairs: the costly terms once for all chunks
+        if sample is None or within is not None:  # the few thousand distinct (frequency, T) pairs: the costly terms once
             found = self.con.execute(f"SELECT DISTINCT frequency, T FROM ({sql}) AS s").fetchnumpy()
             pairs = tuple(np.asarray(found[c], dtype="float64") for c in ("frequency", "T"))
         reader = self.con.sql(sql).to_arrow_reader(_BATCH_ROWS)
