@@ -170,7 +170,11 @@ def test_several_groupings_in_one_join_equal_one_join_each():
         con.execute(f"CREATE OR REPLACE VIEW one AS SELECT customer_id, {name} AS grp FROM g")
         pd.testing.assert_frame_equal(both[name], value_by_group("v", "one", order=order, con=con), rtol=1e-12)
     assert UNASSIGNED in set(both["segment"]["group"]) and both["cluster"]["customers"].sum() == n
-    assert value_by_groups("v", "g", {"cluster": "cluster"}, con=con)["cluster"].equals(both["cluster"])
+    pd.testing.assert_frame_equal(value_by_groups("v", "g", {"cluster": "cluster"}, con=con)["cluster"],
+                                  both["cluster"], rtol=1e-12)
+    twice = value_by_groups("v", "g", {"s1": "segment", "c": "cluster", "s2": "segment"}, con=con)
+    pd.testing.assert_frame_equal(twice["s1"], twice["s2"])
+    pd.testing.assert_frame_equal(twice["c"], both["cluster"], rtol=1e-12)
 
 
 def test_headline_histogram_and_slipping_rule_match_a_pandas_reference():

@@ -268,16 +268,17 @@ def value_by_groups(values: str, groups: str, columns: dict[str, str], *, orders
     same tables, keyed by grouping name."""
     if not columns:
         return {}
-    quoted = {name: 'g."' + str(c).replace('"', '""') + '"' for name, c in columns.items()}
-    keys = ", ".join(quoted.values())
+    distinct = list(dict.fromkeys(columns.values()))  # a column named by two groupings is summed once
+    quoted = ['g."' + str(c).replace('"', '""') + '"' for c in distinct]
+    keys = ", ".join(quoted)
     table = con.sql(GROUPS_SQL.format(values=values, groups=groups, h=int(horizon), keys=keys,
-                                      coalesce=" ,".join(quoted.values()) if len(quoted) == 1
-                                      else "COALESCE(" + ", ".join(quoted.values()) + ")",
-                                      sets=", ".join(f"({q})" for q in quoted.values()))).df()
+                                      coalesce="COALESCE(" + ", ".join(quoted) + ")" if len(quoted) > 1 else quoted[0],
+                                      sets=", ".join(f"({q})" for q in quoted))).df()
+    n = len(distinct)
     out = {}
-    for i, name in enumerate(columns):
+    for name, column in columns.items():
         # GROUPING_ID has a bit per column, the first column the highest: set when not grouped by it
-        set_id = (1 << len(columns)) - 1 - (1 << (len(columns) - 1 - i))
+        set_id = (1 << n) - 1 - (1 << (n - 1 - distinct.index(column)))
         part = table[table["set"] == set_id].drop(columns="set").reset_index(drop=True)
         out[name] = order_groups(part, (orders or {}).get(name))
     return out
