@@ -17,7 +17,8 @@ includes DuckDB's native memory):
 * ``score``: every customer scored (numpy closed forms, chunked) into Parquet, slipping flag,
   headline and P(alive) histogram in SQL;
 * ``export``: the sorted per-customer CSV written by DuckDB through the run's export writer
-  (``rfm_helpers.act``: all-quoted, money in cents);
+  (``rfm_helpers.act``: all-quoted, money in cents) as the stage writes it
+  (:func:`rfm_helpers.value.analysis.write_export`: rows counted and ids checked unsorted);
 * ``backtest``: calibration sample fit, scoring of the calibration customers, decile SQL;
 * ``analyse``: the whole ``analyse_value`` (everything above, export included) from the Parquet
   path, including import and compile: the value stage's own cost in a notebook;
@@ -147,10 +148,11 @@ def _measure(step: str, path: str, fit_customers: int) -> dict:
             p_alive_histogram(view, con=store.con)
         if step == "score":
             return {"wall": c.wall, "cpu": c.cpu, "customers": head["customers"]}
-        from rfm_helpers.act import ExportWriter, write_customer_value
+        from rfm_helpers.act import ExportWriter
+        from rfm_helpers.value.analysis import write_export
 
         with _Clock() as c:
-            rec = write_customer_value(ExportWriter(store.dir / "exports", "en"), view, "bench", con=store.con)
+            rec = write_export(ExportWriter(store.dir / "exports", "en"), view, "bench", store.con, head["customers"])
         target = store.dir / "exports" / rec.file
         return {"wall": c.wall, "cpu": c.cpu, "rows_out": rec.rows, "export_mb": target.stat().st_size / 2 ** 20}
     finally:

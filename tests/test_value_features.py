@@ -143,6 +143,40 @@ def test_value_by_group_shares_order_and_customers_no_group_covers():
     assert t.set_index("group").loc[UNASSIGNED, "expected_revenue"] == 50.0
 
 
+def test_several_groupings_in_one_join_equal_one_join_each():
+    import duckdb
+
+    from rfm_helpers.value.segments import value_by_groups
+
+    rng = np.random.default_rng(4)
+    n = 400
+    v = pd.DataFrame({"customer_id": [f"c{i}" for i in range(n)], "expected_purchases_90d": rng.uniform(0, 3, n),
+                      "expected_revenue_90d": rng.uniform(0, 90, n), "expected_revenue_90d_low": rng.uniform(0, 50, n),
+                      "expected_revenue_90d_high": rng.uniform(90, 200, n), "clv": rng.uniform(0, 500, n),
+                      "clv_low": rng.uniform(0, 100, n), "clv_high": rng.uniform(500, 900, n),
+                      "p_alive": rng.uniform(0, 1, n), "value_at_risk": rng.uniform(0, 40, n),
+                      "slipping": rng.random(n) < 0.2})
+    # customers the file does not hold, keys that are NULL in one grouping only, a key shared by both
+    ids = [f"c{i}" for i in range(0, n - 30)] + ["not-a-customer"]
+    g = pd.DataFrame({"customer_id": ids, "segment": rng.choice(["a", "b", "x", None], len(ids)),
+                      "cluster": rng.choice(["x", "k1", "k2"], len(ids))})
+    con = duckdb.connect()
+    con.register("v", v)
+    con.register("g", g)
+    both = value_by_groups("v", "g", {"segment": "segment", "cluster": "cluster"},
+                           orders={"segment": ["b", "a"]}, con=con)
+    assert list(both) == ["segment", "cluster"]
+    for name, order in (("segment", ["b", "a"]), ("cluster", None)):
+        con.execute(f"CREATE OR REPLACE VIEW one AS SELECT customer_id, {name} AS grp FROM g")
+        pd.testing.assert_frame_equal(both[name], value_by_group("v", "one", order=order, con=con), rtol=1e-12)
+    assert UNASSIGNED in set(both["segment"]["group"]) and both["cluster"]["customers"].sum() == n
+    pd.testing.assert_frame_equal(value_by_groups("v", "g", {"cluster": "cluster"}, con=con)["cluster"],
+                                  both["cluster"], rtol=1e-12)
+    twice = value_by_groups("v", "g", {"s1": "segment", "c": "cluster", "s2": "segment"}, con=con)
+    pd.testing.assert_frame_equal(twice["s1"], twice["s2"])
+    pd.testing.assert_frame_equal(twice["c"], both["cluster"], rtol=1e-12)
+
+
 def test_headline_histogram_and_slipping_rule_match_a_pandas_reference():
     rng = np.random.default_rng(1)
     n = 501

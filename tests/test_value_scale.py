@@ -135,3 +135,54 @@ def test_value_export_keeps_ids_byte_for_byte_in_the_run_dialect(tx, tmp_path):
     var = header.index("value_at_risk")
     written = {r[0]: float(r[var].replace(",", ".")) for r in body}
     assert kept.set_index("customer_id")["value_at_risk"].round(2).to_dict() == pytest.approx(written)
+
+
+@pytest.mark.parametrize("gzip_rows", [0, 100])
+def test_value_export_equals_the_act_writers_file_byte_for_byte(tx, tmp_path, monkeypatch, gzip_rows):
+    """The stage writes its export itself (the row count and the id check on the unsorted rows):
+    the same file, record and warnings as rfm_helpers.act.write_customer_value on the same rows,
+    plain and compressed."""
+    from rfm_helpers import act
+
+    ids = pd.Index(tx["customer_id"].unique())
+    odd = {ids[0]: "=1+2", ids[1]: "@SUM(A1)", ids[2]: " 7"}
+    tx2 = tx.assign(customer_id=tx["customer_id"].map(lambda c: odd.get(c, c)))
+    ref = {}
+    real = analysis.write_export
+
+    def both(export, view, month, con, rows):
+        ref["rec"] = act.write_customer_value(ExportWriter(tmp_path / "act", "ru", gzip_rows=gzip_rows), view, month,
+                                              con=con)
+        return real(export, view, month, con, rows)
+
+    monkeypatch.setattr(analysis, "write_export", both)
+    va = analysis.analyse_value(tx2, AS_OF, transaction_model="mbgnbd", fit_customers=1000, backtest=False,
+                                export=ExportWriter(tmp_path / "value", "ru", gzip_rows=gzip_rows))
+    rec = ref["rec"]
+    assert (va.export.file, va.export.rows, va.export.kind, va.export.warnings) == (
+        rec.file, rec.rows, rec.kind, rec.warnings)
+    assert va.export.file.endswith(".gz") == bool(gzip_rows)
+    assert any(w["code"] == "formula_like_keys" and w["count"] == 2 for w in rec.warnings)
+    assert (tmp_path / "value" / va.export.file).read_bytes() == (tmp_path / "act" / rec.file).read_bytes()
+
+
+def test_backtest_draws_its_fit_sample_from_the_compared_sample_with_the_same_result(tx, monkeypatch):
+    """The backtest's fit sample is taken from its (larger) sample of compared customers: the same
+    customers, fit and comparison as drawing both from all customers (forced by a check that fails)."""
+    from rfm_helpers.value import backtest
+
+    def run():
+        with store.ValueStore(tx, AS_OF) as s:
+            return backtest.backtest_in_store(s, transaction_model="mbgnbd", fit_customers=300, backtest_customers=900)
+
+    kept = []
+    real = store.ValueStore.keep_sample
+    monkeypatch.setattr(store.ValueStore, "keep_sample", lambda self, *a, **k: kept.append(a) or real(self, *a, **k))
+    shared = run()
+    assert kept == [(900,)]
+    monkeypatch.setattr(backtest, "stratified_counts", lambda k, r, o: (k + 1, k + 1) if k == 300 else (0, 0))
+    apart = run()
+    assert len(kept) == 1  # not used the second time
+    assert shared.purchase_params == apart.purchase_params and shared.customers == apart.customers == 900
+    pd.testing.assert_frame_equal(shared.deciles, apart.deciles, rtol=1e-12)
+    assert shared.totals == pytest.approx(apart.totals, rel=1e-12, nan_ok=True)

@@ -137,3 +137,94 @@ def test_summary_in_several_passes_equals_one_pass(tx):
         assert files == [f"base-{i}.parquet" for i in range(-(-len(tx) // bucket_rows))]
         assert len(files) == (1 if bucket_rows > len(tx) else 3 + (len(tx) % 3 > 0))
     pd.testing.assert_frame_equal(tables[0], tables[1], check_exact=True)
+    # from TWO_PASS_ROWS transactions (below bucket_rows) two passes: the same rows
+    with ValueStore(tx, AS_OF, two_pass_rows=len(tx)) as st:
+        assert sorted(p.name for p in st.dir.glob("base-*.parquet")) == ["base-0.parquet", "base-1.parquet"]
+        pd.testing.assert_frame_equal(st.con.execute("SELECT * FROM value_base ORDER BY customer_id").df(), tables[0],
+                                      check_exact=True)
+
+
+#: The customer base query before its purchase days and spend up to the analysis date were
+#: derived from the parts before and after the cut-off (kept as the reference).
+OLD_BASE_SQL = '''
+c AS (
+    SELECT customer_id,
+           COUNT(*) FILTER (WHERE spend > 0) AS n_now,
+           COUNT(*) FILTER (WHERE spend <= 0 OR spend IS NULL) AS nonpositive_days,
+           MIN(day) FILTER (WHERE spend > 0) AS first_day,
+           MAX(day) FILTER (WHERE spend > 0) AS last_now,
+           SUM(spend) FILTER (WHERE spend > 0) AS total_now,
+           ARG_MIN(spend, day) FILTER (WHERE spend > 0) AS first_spend,
+           COUNT(*) FILTER (WHERE spend > 0 AND day <= DATE '{last_end}') AS n_last,
+           MAX(day) FILTER (WHERE spend > 0 AND day <= DATE '{last_end}') AS last_last,
+           COUNT(*) FILTER (WHERE spend > 0 AND day <= DATE '{cutoff}') AS n_cal,
+           MAX(day) FILTER (WHERE spend > 0 AND day <= DATE '{cutoff}') AS last_cal,
+           SUM(spend) FILTER (WHERE spend > 0 AND day <= DATE '{cutoff}') AS total_cal,
+           COUNT(*) FILTER (WHERE spend > 0 AND day > DATE '{cutoff}') AS holdout_purchases,
+           SUM(spend) FILTER (WHERE spend > 0 AND day > DATE '{cutoff}') AS holdout_spend,
+           COUNT(*) FILTER (WHERE spend > 0 AND day > DATE '{baseline_start}'
+                            AND day <= DATE '{cutoff}') AS baseline_purchases,
+           SUM(spend) FILTER (WHERE spend > 0 AND day > DATE '{baseline_start}'
+                              AND day <= DATE '{cutoff}') AS baseline_spend
+    FROM days
+    GROUP BY customer_id
+)
+SELECT customer_id,
+       n_now > 0 AS has_purchase,
+       CASE WHEN n_now > 0 THEN CAST(n_now - 1 AS INTEGER) END AS frequency,
+       CAST(DATE_DIFF('day', first_day, last_now) AS DOUBLE) AS recency,
+       CAST(DATE_DIFF('day', first_day, DATE '{as_of}') AS DOUBLE) AS T,
+       CASE WHEN n_now > 1 THEN (total_now - first_spend) / {scale} / (n_now - 1)
+            WHEN n_now = 1 THEN 0.0 END AS monetary_value,
+       first_day AS first_purchase,
+       last_now AS last_purchase,
+       CAST(nonpositive_days AS INTEGER) AS nonpositive_days,
+       CASE WHEN n_last > 0 THEN CAST(n_last - 1 AS DOUBLE) END AS last_frequency,
+       CASE WHEN n_last > 0 THEN CAST(DATE_DIFF('day', first_day, last_last) AS DOUBLE) END AS last_recency,
+       CASE WHEN n_last > 0 THEN CAST(DATE_DIFF('day', first_day, DATE '{last_end}') AS DOUBLE) END AS last_T,
+       CASE WHEN n_cal > 0 THEN CAST(n_cal - 1 AS INTEGER) END AS cal_frequency,
+       CASE WHEN n_cal > 0 THEN CAST(DATE_DIFF('day', first_day, last_cal) AS DOUBLE) END AS cal_recency,
+       CASE WHEN n_cal > 0 THEN CAST(DATE_DIFF('day', first_day, DATE '{cutoff}') AS DOUBLE) END AS cal_T,
+       CASE WHEN n_cal > 1 THEN (total_cal - first_spend) / {scale} / (n_cal - 1)
+            WHEN n_cal = 1 THEN 0.0 END AS cal_monetary_value,
+       CAST(holdout_purchases AS INTEGER) AS holdout_purchases,
+       COALESCE(holdout_spend / {scale}, 0.0) AS holdout_spend,
+       CAST(baseline_purchases AS INTEGER) AS baseline_purchases,
+       COALESCE(baseline_spend / {scale}, 0.0) AS baseline_spend,
+       {sample_key} AS sample_key
+FROM c
+'''
+
+
+def test_base_query_equals_the_one_that_summed_every_period_itself():
+    """Nasty days: several orders a day, days adding up to zero or less, a NULL amount, days on
+    each boundary (baseline start, cut-off, end of last month, analysis date), customers with no
+    purchase day, a first day that is a return, a day after the analysis date."""
+    import duckdb
+
+    from rfm_helpers.value.features import SPEND_SCALE, _UP_TO_AS_OF, _days_cte, base_sql, sample_key_sql
+
+    as_of, last_end, cutoff, start = "2024-06-30", "2024-05-31", "2024-04-01", "2024-01-02"
+    rows = [("a", "2023-01-05", 10.0), ("a", "2023-01-05", 5.5), ("a", start, 3.0), ("a", "2024-01-03", 2.25),
+            ("a", cutoff, 7.0), ("a", "2024-04-02", 1.0), ("a", last_end, 4.0), ("a", as_of, 9.99),
+            ("b", "2023-06-01", -5.0), ("b", "2023-06-02", 20.0), ("b", "2024-06-01", 5.0), ("b", "2024-06-01", -5.0),
+            ("c", "2024-05-01", 0.0), ("c", "2024-05-02", -1.0),  # no purchase day
+            ("d", "2024-06-15", 8.0), ("d", "2024-07-01", 100.0),  # first seen after the cut-off
+            ("e", "2022-02-02", 0.1), ("e", "2022-02-02", 0.2), ("e", "2023-02-02", 0.3), ("e", "2023-03-03", None),
+            ("f", cutoff, 12.0)]
+    rng = pd.Series(range(600))
+    rows += [(f"g{i % 37}", (pd.Timestamp("2022-01-01") + pd.Timedelta(days=int(d))).strftime("%Y-%m-%d"), float(a))
+             for i, d, a in zip(rng, (rng * 7919) % 915, ((rng * 104729) % 200 - 40) / 4)]
+    tx = pd.DataFrame(rows, columns=["customer_id", "order_date", "amount"])
+    tx["order_date"] = pd.to_datetime(tx["order_date"])
+    con = duckdb.connect()
+    con.register("t", tx)
+    old = (_days_cte(_UP_TO_AS_OF) + ",\n" + OLD_BASE_SQL).format(
+        source="t", scale=SPEND_SCALE, as_of=as_of, last_end=last_end, cutoff=cutoff, baseline_start=start,
+        sample_key=sample_key_sql(0))
+    new = base_sql("t", as_of, last_end, cutoff, start, 0)
+    a = con.sql(f"SELECT * FROM ({old}) ORDER BY customer_id").fetchall()
+    b = con.sql(f"SELECT * FROM ({new}) ORDER BY customer_id").fetchall()
+    assert [d[0] for d in con.sql(old).description] == [d[0] for d in con.sql(new).description]
+    assert [d[1] for d in con.sql(old).description] == [d[1] for d in con.sql(new).description]
+    assert len(a) == 43 and a == b

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..rfm import parse_as_of
+from .features import stratified_counts
 from .models import FIT_CUSTOMERS, FittedValueModels, fit_value_models
 from .scoring import point_only
 from .segments import MIN_SPEND_CUSTOMERS
@@ -112,12 +113,22 @@ def backtest_in_store(store, *, transaction_model: str = "bgnbd", level: float =
     are more -- are scored, and the comparison is made in SQL."""
     h = store.holdout_days
     stats = store.stats(calibration=True)
-    rows = store.sample(fit_customers, random_seed, calibration=True)
+    within = None
+    if fit_customers is not None and backtest_customers is not None and int(random_seed) == store.seed:
+        # both samples follow the store's seeded order: the fit's is the first part of the compared one's
+        # (when the rounding of the strata allows), so the compared customers are drawn once, and the
+        # fit's from them
+        fit_k = stratified_counts(int(fit_customers), stats["repeat_customers"], stats["one_time_buyers"])
+        bt_k = stratified_counts(int(backtest_customers), stats["repeat_customers"], stats["one_time_buyers"])
+        if fit_k[0] <= bt_k[0] and fit_k[1] <= bt_k[1]:
+            within = store.keep_sample(int(backtest_customers), calibration=True)
+    rows = store.sample(fit_customers, random_seed, calibration=True, within=within)
     fitted = fit_value_models(rows, transaction_model=transaction_model, level=level, fit_customers=None,
                               min_spend_customers=MIN_SPEND_CUSTOMERS, n_customers=stats["customers"],
                               random_seed=random_seed)
     store.score(point_only(fitted), "backtest", calibration=True, horizons=(h,), clv_months=1,
-                columns=[f"expected_purchases_{h}d", f"expected_revenue_{h}d"], sample=backtest_customers)
+                columns=[f"expected_purchases_{h}d", f"expected_revenue_{h}d"], sample=backtest_customers,
+                within=within)
     scores = (f"(SELECT customer_id, expected_purchases_{h}d AS predicted, expected_revenue_{h}d AS predicted_revenue "
               f"FROM {store.source('backtest')})")
     raw = store.con.sql(DECILE_SQL.format(scores=scores)).df()

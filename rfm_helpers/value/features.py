@@ -126,13 +126,11 @@ ORDER BY customer_id
 #: order of the fit samples (``sample_key``, :data:`SAMPLE_KEY_SQL`). Customers with days up to
 #: ``{as_of}`` but no purchase day are kept with ``has_purchase = false`` (counted, never modelled).
 BASE_SQL = _days_cte(_UP_TO_AS_OF) + """,
-c AS (
+per_customer AS (
     SELECT customer_id,
-           COUNT(*) FILTER (WHERE spend > 0) AS n_now,
-           COUNT(*) FILTER (WHERE spend <= 0 OR spend IS NULL) AS nonpositive_days,
+           COUNT(*) AS all_days,
            MIN(day) FILTER (WHERE spend > 0) AS first_day,
            MAX(day) FILTER (WHERE spend > 0) AS last_now,
-           SUM(spend) FILTER (WHERE spend > 0) AS total_now,
            ARG_MIN(spend, day) FILTER (WHERE spend > 0) AS first_spend,
            COUNT(*) FILTER (WHERE spend > 0 AND day <= DATE '{last_end}') AS n_last,
            MAX(day) FILTER (WHERE spend > 0 AND day <= DATE '{last_end}') AS last_last,
@@ -147,6 +145,12 @@ c AS (
                               AND day <= DATE '{cutoff}') AS baseline_spend
     FROM days
     GROUP BY customer_id
+), c AS (
+    -- every day up to the analysis date is on or before the cut-off or after it: the purchase days
+    -- and their spend up to the analysis date are the two parts' sums (whole millionths: exact)
+    SELECT *, n_cal + holdout_purchases AS n_now, all_days - (n_cal + holdout_purchases) AS nonpositive_days,
+           COALESCE(total_cal, 0) + COALESCE(holdout_spend, 0) AS total_now
+    FROM per_customer
 )
 SELECT customer_id,
        n_now > 0 AS has_purchase,

@@ -39,7 +39,7 @@ import pandas as pd
 
 __all__ = ["MIN_HISTORY_DAYS", "MIN_CUSTOMERS", "MIN_REPEAT_CUSTOMERS", "MIN_SPEND_CUSTOMERS",
            "NEW_CUSTOMER_DAYS", "SLIPPING_DROP", "SLIPPING_TOP_SHARE", "UNASSIGNED", "Sufficiency", "sufficiency",
-           "summary_stats", "value_by_group", "value_headline", "p_alive_histogram", "order_groups",
+           "summary_stats", "value_by_group", "value_by_groups", "value_headline", "p_alive_histogram", "order_groups",
            "GROUP_SQL", "HEADLINE_SQL", "HISTOGRAM_SQL", "slipping_threshold_sql", "slipping_sql"]
 
 #: Days from the first to the last transaction needed to fit the models at all.
@@ -141,6 +141,24 @@ FROM {values} v LEFT JOIN {groups} g ON v.customer_id = g.customer_id
 GROUP BY 1
 """
 
+#: :data:`GROUP_SQL` for several groupings in one join: ``{groups}`` has ``customer_id`` and one
+#: column of keys per grouping, ``{keys}`` those columns (quoted) and ``{sets}`` one grouping set
+#: per column; ``set`` says whose row it is (``GROUPING_ID``), ``"group"`` its key.
+GROUPS_SQL = """
+SELECT GROUPING_ID({keys}) AS "set", COALESCE({coalesce}, '') AS "group",
+       COUNT(*) AS customers,
+       SUM(v.expected_purchases_{h}d) AS expected_purchases,
+       SUM(v.expected_revenue_{h}d) AS expected_revenue,
+       SUM(v.expected_revenue_{h}d_low) AS expected_revenue_low,
+       SUM(v.expected_revenue_{h}d_high) AS expected_revenue_high,
+       SUM(v.clv) AS clv, SUM(v.clv_low) AS clv_low, SUM(v.clv_high) AS clv_high,
+       AVG(v.p_alive) AS mean_p_alive,
+       SUM(v.value_at_risk) AS value_at_risk,
+       COUNT(*) FILTER (WHERE v.slipping) AS slipping
+FROM {values} v LEFT JOIN {groups} g ON v.customer_id = g.customer_id
+GROUP BY GROUPING SETS ({sets})
+"""
+
 #: Totals for the page over ``{values}``; ``{h}`` the horizon.
 HEADLINE_SQL = """
 SELECT COUNT(*) AS customers,
@@ -240,6 +258,30 @@ def value_by_group(values: Any, groups: Any, *, order: list[str] | None = None, 
             for name in frames:
                 con.unregister(name)
     return order_groups(table, order)
+
+
+def value_by_groups(values: str, groups: str, columns: dict[str, str], *, orders: dict[str, list] | None = None,
+                    horizon: int = 90, con=None) -> dict[str, pd.DataFrame]:
+    """:func:`value_by_group` for several groupings held in one table ``groups`` (``customer_id``
+    and one column of keys per grouping; ``columns``: grouping name -> column) in one join of the
+    scored customers ``values`` (table names on ``con``), instead of one join per grouping: the
+    same tables, keyed by grouping name."""
+    if not columns:
+        return {}
+    distinct = list(dict.fromkeys(columns.values()))  # a column named by two groupings is summed once
+    quoted = ['g."' + str(c).replace('"', '""') + '"' for c in distinct]
+    keys = ", ".join(quoted)
+    table = con.sql(GROUPS_SQL.format(values=values, groups=groups, h=int(horizon), keys=keys,
+                                      coalesce="COALESCE(" + ", ".join(quoted) + ")" if len(quoted) > 1 else quoted[0],
+                                      sets=", ".join(f"({q})" for q in quoted))).df()
+    n = len(distinct)
+    out = {}
+    for name, column in columns.items():
+        # GROUPING_ID has a bit per column, the first column the highest: set when not grouped by it
+        set_id = (1 << n) - 1 - (1 << (n - 1 - distinct.index(column)))
+        part = table[table["set"] == set_id].drop(columns="set").reset_index(drop=True)
+        out[name] = order_groups(part, (orders or {}).get(name))
+    return out
 
 
 def value_headline(values: Any, horizon: int = 90, con=None) -> dict[str, float]:

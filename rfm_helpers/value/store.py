@@ -3,7 +3,7 @@
 A :class:`ValueStore` holds one DuckDB connection and a temporary folder:
 
 1. ``base-<n>.parquet`` -- :data:`~rfm_helpers.value.features.BASE_SQL` in one pass over the
-   transactions (one pass per :data:`BUCKET_ROWS` transactions, each over its own customers): each customer's summary now, at the end of last month and at the backtest's
+   transactions (one pass per :data:`BUCKET_ROWS` transactions, two from :data:`TWO_PASS_ROWS`, each over its own customers): each customer's summary now, at the end of last month and at the backtest's
    cut-off, and what they bought after the cut-off and before it;
 2. a bounded, seeded sample of it for fitting (:meth:`ValueStore.sample`: a pandas frame of at
    most ``k`` rows);
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from ..rfm import parse_as_of
@@ -35,7 +36,7 @@ from .features import base_sql, sample_sql
 from .scoring import score_batches
 from .segments import slipping_sql, slipping_threshold_sql
 
-__all__ = ["ValueStore", "previous_month_end", "DEFAULT_MEMORY_LIMIT"]
+__all__ = ["ValueStore", "previous_month_end", "scored_format", "DEFAULT_MEMORY_LIMIT"]
 
 #: DuckDB's memory limit for the value stage (it spills to disk beyond it).
 DEFAULT_MEMORY_LIMIT = "1GB"
@@ -46,6 +47,22 @@ _BATCH_ROWS = 200_000
 #: customers (by a hash of the id). One pass over 1e8 transactions (48M customers) ran out of the
 #: 1 GB memory limit: the per-customer aggregate states do not all spill.
 BUCKET_ROWS = 15_000_000
+#: Below :data:`BUCKET_ROWS`, from this many transactions the summary is built in two passes: one
+#: pass's per-customer states spill past the memory limit there, and a second scan of the
+#: transactions costs less than the spill (1e7 transactions, 4.79M customers: 15.0-15.7 CPU-s in
+#: one pass, 13.2-14.1 in two; measured at 1e7 only, so larger runs keep their parts).
+TWO_PASS_ROWS = 5_000_000
+
+
+def scored_format(transactions: int, bucket_rows: int = BUCKET_ROWS) -> dict[str, Any]:
+    """How the scored customers' Parquet file is written: a scratch file read a few times by this
+    connection, so for the CPU, not the size. No dictionaries (the scores hardly repeat) and no
+    column statistics (nothing filters on them): at 1e7 transactions writing took 1.4 CPU-s
+    instead of 5.3 with pyarrow's defaults and lz4, for 1.06 GB instead of 0.6 GB of temporary
+    disk. Above ``bucket_rows`` transactions (1e8: about 10 GB uncompressed) snappy keeps the
+    disk in bounds, at about twice the CPU of no compression."""
+    return {"compression": "none" if transactions <= bucket_rows else "snappy", "use_dictionary": False,
+            "write_statistics": False}
 
 
 def previous_month_end(as_of: Any) -> dt.date:
@@ -66,7 +83,7 @@ class ValueStore:
 
     def __init__(self, transactions: Any, as_of: Any, *, holdout_days: int = 90, seed: int = 0,
                  memory_limit: str = DEFAULT_MEMORY_LIMIT, workdir: str | Path | None = None,
-                 bucket_rows: int = BUCKET_ROWS):
+                 bucket_rows: int = BUCKET_ROWS, two_pass_rows: int | None = TWO_PASS_ROWS):
         self.as_of = parse_as_of(as_of)
         self.holdout_days = int(holdout_days)
         if self.holdout_days < 7:
@@ -84,10 +101,15 @@ class ValueStore:
         except duckdb.Error:
             pass
         self.scored: dict[str, Path] = {}
+        self._scored_format = scored_format(0)
+        self._stats: dict[bool, dict[str, Any]] = {}
         try:
             source = self._source(transactions)
             rows = int(self.con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0])
+            self._scored_format = scored_format(rows, bucket_rows)
             parts = parts_for(rows, bucket_rows)
+            if parts == 1 and two_pass_rows and rows >= two_pass_rows:
+                parts = 2
             files = []
             for part in range(parts):  # disjoint sets of customers: the union is the one-pass result
                 where = source if parts == 1 else f"(SELECT * FROM {source} WHERE {customer_part_sql(part, parts)})"
@@ -141,30 +163,44 @@ class ValueStore:
         """Counts of the summary as of the analysis date (or the cut-off): ``customers``,
         ``repeat_customers``, ``spend_customers`` (repeat with a positive mean spend),
         ``one_time_buyers``, ``first_purchase``; as of the analysis date also
-        ``customers_without_purchase_day`` and ``nonpositive_days``."""
-        row = self.con.execute(
-            f"SELECT COUNT(*), COUNT(*) FILTER (WHERE frequency > 0), "
-            f"COUNT(*) FILTER (WHERE frequency > 0 AND monetary_value > 0), COUNT(*) FILTER (WHERE frequency = 0), "
-            f"MIN(first_purchase) FROM {self._view(calibration)}").fetchall()[0]
-        out = {"customers": int(row[0]), "repeat_customers": int(row[1]), "spend_customers": int(row[2]),
-               "one_time_buyers": int(row[3]), "first_purchase": row[4]}
-        if not calibration:
-            extra = self.con.execute("SELECT COUNT(*) FILTER (WHERE NOT has_purchase), "
-                                 "COALESCE(SUM(nonpositive_days) FILTER (WHERE has_purchase), 0) "
-                                 "FROM value_base").fetchall()[0]
-            out["customers_without_purchase_day"] = int(extra[0])
-            out["nonpositive_days"] = int(extra[1])
+        ``customers_without_purchase_day`` and ``nonpositive_days``. Both are counted in one scan
+        of the summary, once per store (the summary does not change; the stage asks for them
+        about ten times)."""
+        if not self._stats:
+            self._stats = self._count()
+        return dict(self._stats[bool(calibration)])
+
+    def _count(self) -> dict[bool, dict[str, Any]]:
+        parts = []
+        for cal in (False, True):
+            f, m = ("cal_frequency", "cal_monetary_value") if cal else ("frequency", "monetary_value")
+            where = "cal_frequency IS NOT NULL" if cal else "has_purchase"
+            parts.append(f"COUNT(*) FILTER (WHERE {where}), COUNT(*) FILTER (WHERE {where} AND {f} > 0), "
+                         f"COUNT(*) FILTER (WHERE {where} AND {f} > 0 AND {m} > 0), "
+                         f"COUNT(*) FILTER (WHERE {where} AND {f} = 0), MIN(first_purchase) FILTER (WHERE {where})")
+        row = self.con.execute(f"SELECT {', '.join(parts)}, COUNT(*) FILTER (WHERE NOT has_purchase), "
+                               "COALESCE(SUM(nonpositive_days) FILTER (WHERE has_purchase), 0) FROM value_base").fetchall()[0]
+        out = {}
+        for i, cal in enumerate((False, True)):
+            r = row[5 * i:5 * i + 5]
+            out[cal] = {"customers": int(r[0]), "repeat_customers": int(r[1]), "spend_customers": int(r[2]),
+                        "one_time_buyers": int(r[3]), "first_purchase": r[4]}
+        out[False]["customers_without_purchase_day"] = int(row[10])
+        out[False]["nonpositive_days"] = int(row[11])
         return out
 
-    def sample(self, k: int | None, seed: int | None = None, calibration: bool = False) -> pd.DataFrame:
+    def sample(self, k: int | None, seed: int | None = None, calibration: bool = False,
+               within: str | None = None) -> pd.DataFrame:
         """A stratified seeded sample of at most ``k`` customers (all when ``k`` is None or
         there are fewer), with ``frequency``, ``recency``, ``T``, ``monetary_value``. ``seed``
-        defaults to the store's (whose sample order was computed with the summary)."""
-        view = self._view(calibration)
+        defaults to the store's (whose sample order was computed with the summary). ``within``:
+        a larger sample of the same summary kept by :meth:`keep_sample`, holding every row of
+        this one (taken from it: the same rows, from a few hundred thousand instead of all)."""
+        view = within or self._view(calibration)
         if k is None:
             sql = f"SELECT * FROM {view} ORDER BY customer_id"
         else:
-            st = self.stats(calibration)
+            st = self.stats(calibration)  # the population's strata, also when taken from a larger sample
             seed = self.seed if seed is None else int(seed)
             sql = sample_sql(view, int(k), seed, st["repeat_customers"], st["one_time_buyers"],
                              key="sample_key" if seed == self.seed else None)
@@ -172,19 +208,32 @@ class ValueStore:
         out["frequency"] = out["frequency"].astype("int64")
         return out
 
+    def keep_sample(self, k: int, calibration: bool = False) -> str:
+        """Keep the stratified sample of ``k`` customers (the store's seed) as a table and return its
+        name, for :meth:`sample` and :meth:`score` (``within=``): a smaller sample of the same
+        seed is a part of it (:func:`~rfm_helpers.value.features.stratified_counts` permitting;
+        the caller checks)."""
+        name = f"value_sample_{'cal' if calibration else 'now'}_{int(k)}"
+        st = self.stats(calibration)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS "
+                         + sample_sql(self._view(calibration), int(k), self.seed, st["repeat_customers"],
+                                      st["one_time_buyers"], key="sample_key"))
+        return name
+
     # ------------------------------------------------------------------ scoring
     def score(self, fitted, name: str, *, calibration: bool = False, horizons=(90, 365), clv_months: int = 12,
               annual_discount_rate: float = 0.10, new_customer_days: int = 30,
-              columns: list[str] | None = None, sample: int | None = None) -> Path:
+              columns: list[str] | None = None, sample: int | None = None, within: str | None = None) -> Path:
         """Score every customer (of the cut-off's summary with ``calibration``) into
         ``<name>.parquet`` and return its path; ``columns``: which score columns to keep;
         ``sample`` (with ``calibration``): only a stratified sample of that many customers, in
-        the store's seeded order."""
+        the store's seeded order; ``within`` (with ``calibration``): only the customers of a sample
+        kept by :meth:`keep_sample`."""
         import pyarrow.parquet as pq
 
         if calibration:
-            sql = "SELECT customer_id, frequency, recency, T, monetary_value FROM " + self._view(True)
-            if sample is not None:
+            sql = "SELECT customer_id, frequency, recency, T, monetary_value FROM " + (within or self._view(True))
+            if sample is not None and within is None:
                 st = self.stats(calibration=True)
                 sql = (f"SELECT customer_id, frequency, recency, T, monetary_value FROM ("
                        + sample_sql(self._view(True), int(sample), self.seed, st["repeat_customers"],
@@ -197,14 +246,18 @@ class ValueStore:
                    f"AS new_customer FROM value_base WHERE has_purchase")
             keep = ("customer_id", "one_time_buyer", "new_customer")
         path = self.dir / f"{name}.parquet"
+        pairs = None
+        if sample is None or within is not None:  # the few thousand distinct (frequency, T) pairs: the costly terms once
+            found = self.con.execute(f"SELECT DISTINCT frequency, T FROM ({sql}) AS s").fetchnumpy()
+            pairs = tuple(np.asarray(found[c], dtype="float64") for c in ("frequency", "T"))
         reader = self.con.sql(sql).to_arrow_reader(_BATCH_ROWS)
         writer = None
         try:
             for batch in score_batches(fitted, reader, horizons=horizons, clv_months=clv_months,
                                        annual_discount_rate=annual_discount_rate, keep=keep, columns=columns,
-                                       threads=SCORING_THREADS):
+                                       threads=SCORING_THREADS, pairs=pairs):
                 if writer is None:
-                    writer = pq.ParquetWriter(path, batch.schema, compression="lz4")  # cheapest to write
+                    writer = pq.ParquetWriter(path, batch.schema, **self._scored_format)
                 writer.write_batch(batch)
         finally:
             if writer is not None:
@@ -230,6 +283,16 @@ class ValueStore:
         self.con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT *, {slipping_sql(threshold)} AS slipping "
                          f"FROM {src}")
         return view
+
+    def register_group_columns(self, name: str, path: str | Path, columns: list[str]) -> str:
+        """Register the Parquet file ``path`` as view ``name``: ``customer_id`` and the group keys
+        of each of ``columns``, as text (as :meth:`register_groups` does for one column), read by
+        the engine in place."""
+        quoted = ['"' + str(c).replace('"', '""') + '"' for c in columns]
+        cols = ", ".join(f"CAST({q} AS VARCHAR) AS {q}" for q in quoted)
+        self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT CAST(customer_id AS VARCHAR) AS customer_id, {cols} "
+                         f"FROM read_parquet({_quote_path(Path(path))})")
+        return name
 
     def register_groups(self, name: str, groups: Any, column: str | None = None) -> str:
         """Register group keys as table ``name`` with columns ``customer_id`` and ``grp``:
