@@ -76,7 +76,7 @@ def test_the_bundled_set_runs_01_and_02_alone_then_03_to_06_two_at_a_time():
     beside = [runs_beside_others(p) for p in notebooks]
     assert [p.stem[:2] for p, b in zip(notebooks, beside) if b] == ["03", "04", "05", "06"]
     prio = [start_priority(p) for p in notebooks]
-    assert [p.stem[:2] for p, k in zip(notebooks, prio) if k > 0] == ["06"]  # the longest starts first
+    assert [p.stem[:2] for p, k in zip(notebooks, prio) if k > 0] == ["04", "06"]  # short 04, then the longest
     for p in sorted((ROOT / "notebooks" / "ru").glob("[0-9][0-9]_*.ipynb")):  # the generated set says the same
         assert runs_beside_others(p) == runs_beside_others(ROOT / "notebooks" / p.name)
         assert start_priority(p) == start_priority(ROOT / "notebooks" / p.name)
@@ -87,13 +87,16 @@ def test_the_bundled_set_runs_01_and_02_alone_then_03_to_06_two_at_a_time():
     plan.done(0)
     assert plan.startable() == [1]
     plan.started(1)
-    assert plan.next() == [5, 2, 3]  # while 02 runs, the kernels of 06, 03 and 04 start
+    assert plan.next() == [3, 5, 2]  # while 02 runs, the kernels of 04, 06 and 03 start
     plan.done(1)
-    assert plan.startable() == [5, 2]
-    for i in (5, 2):
+    assert plan.startable() == [3, 5]
+    for i in (3, 5):
         plan.started(i)
-    plan.done(2)
-    assert plan.startable() == [3]  # then 04 and 05 beside 06
+    assert plan.next() == [2]  # no free slot: one kernel waits (03's)
+    plan.spare = 0  # a large run: none waits
+    assert plan.next() == []
+    plan.done(3)
+    assert plan.startable() == [2] and plan.next() == [2]  # 03 beside 06, then 05
 
 
 def test_jobs_come_from_the_environment_and_are_checked(monkeypatch):
@@ -261,3 +264,10 @@ def test_a_priority_must_be_a_whole_number(tmp_path):
         nbformat.write(nb, path)
         with pytest.raises(ValueError, match="01_x.ipynb: metadata rfm.priority"):
             start_priority(path)
+
+
+def test_no_spare_kernel_at_scale():
+    from rfm_helpers.report.schedule import SPARE_MAX_CUSTOMERS, spare_kernels
+
+    assert spare_kernels(None) == 1 and spare_kernels(SPARE_MAX_CUSTOMERS) == 1
+    assert spare_kernels(SPARE_MAX_CUSTOMERS + 1) == 0

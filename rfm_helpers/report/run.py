@@ -47,7 +47,7 @@ from .manifest import finish_manifest, start_manifest
 from .notebooks import language_notebook
 from .render import month_index_html, notebook_body, notebook_page, notebook_title
 from .schedule import (MAX_CUSTOMERS_ENV, Schedule, jobs_for_customers, report_jobs, runs_beside_others,
-                       start_priority)
+                       spare_kernels, start_priority)
 from .summary import SUMMARY_FILE, collect as collect_summary, load as load_summary
 from .templating import BUNDLED_SOURCE
 
@@ -133,15 +133,17 @@ def _page_body(text: str, stem: str, language: str, currency: str | None) -> tup
     return title, body
 
 
-def _jobs_for_size(run_dir: Path, jobs: int, progress: bool) -> int:
-    """Notebooks at once for a run of this size: one at a time above the customers limit
-    (:func:`~rfm_helpers.report.schedule.jobs_for_customers`; the RFM notebook's count)."""
+def _fit_to_size(run_dir: Path, plan: Schedule, progress: bool) -> None:
+    """Notebooks at once and kernels started ahead for a run of this size (the RFM notebook's
+    count of customers, once recorded): one at a time above the customers limit
+    (:func:`~rfm_helpers.report.schedule.jobs_for_customers`), no spare kernel at scale."""
     entry = (load_summary(run_dir).get("headline") or {}).get("customers") or {}
-    allowed = jobs_for_customers(jobs, entry.get("value") if isinstance(entry, dict) else None)
-    if allowed < jobs and progress:
-        print(f"note: {entry.get('value'):,} customers: the notebooks run one at a time (memory; "
+    customers = entry.get("value") if isinstance(entry, dict) else None
+    allowed = jobs_for_customers(plan.jobs, customers)
+    if allowed < plan.jobs and progress:
+        print(f"note: {customers:,} customers: the notebooks run one at a time (memory; "
               f"{MAX_CUSTOMERS_ENV} sets the limit)", file=sys.stderr)
-    return allowed
+    plan.jobs, plan.spare = allowed, spare_kernels(customers)
 
 
 def _render_month(params: RunParams, notebooks: list[Path], nb_dir: Path, tmp: Path, target: Path,
@@ -233,8 +235,9 @@ def _render_notebooks(params: RunParams, notebooks: list[Path], nb_dir: Path, tm
                 warm.wait_imports()
             while failure is None and not plan.finished():
                 if plan.jobs > 1 and not plan.running:  # how many at once, now that the size may be known
-                    plan.jobs = _jobs_for_size(tmp, plan.jobs, progress)
+                    _fit_to_size(tmp, plan, progress)
                 for i in plan.startable():
+                    warm_up([i])  # (when not started ahead)
                     kernel = kernels.pop(i, None)
                     running[workers.submit(run_one, i, kernel)] = i
                     plan.started(i, kernel)

@@ -20,8 +20,9 @@ So a notebook starts when
 
 and at most :func:`report_jobs` notebooks run at once. They start in name order, except that
 among notebooks running beside others one with a higher ``"priority"`` (metadata
-``"rfm": {"priority": 1}``) starts first: 06 (customer value) takes longest, and started first
-the shorter ones fill the other processor beside it instead of leaving it alone at the end.
+``"rfm": {"priority": 1}``) starts first: 04 (campaigns, under a second) has 2, so its kernel
+is gone before the long ones run; 06 (customer value) takes longest and has 1, so the shorter
+ones fill the other processor beside it instead of leaving it alone at the end.
 A custom notebook added to the folder without the mark keeps the old meaning: it runs alone,
 after everything before it. Pages, the month's index and ``summary.json`` come out the same whichever
 notebook finishes first.
@@ -43,7 +44,7 @@ import nbformat
 from ..paths import CAN_LOCK
 
 __all__ = ["Schedule", "report_jobs", "runs_beside_others", "start_priority", "jobs_for_customers", "JOBS_ENV", "DEFAULT_JOBS",
-           "METADATA_KEY", "MAX_CUSTOMERS", "MAX_CUSTOMERS_ENV"]
+           "METADATA_KEY", "MAX_CUSTOMERS", "MAX_CUSTOMERS_ENV", "spare_kernels", "SPARE_MAX_CUSTOMERS"]
 
 #: Environment variable: how many notebooks of a run may execute at once (``1``: one at a time).
 JOBS_ENV = "RFM_REPORT_JOBS"
@@ -52,6 +53,9 @@ DEFAULT_JOBS = 2
 #: Above this many customers notebooks run one at a time (memory; see the module's docstring).
 MAX_CUSTOMERS = 8_000_000
 MAX_CUSTOMERS_ENV = "RFM_REPORT_JOBS_MAX_CUSTOMERS"
+#: Above this many customers no kernel is started ahead beyond the free slots (each holds about
+#: 250 MB while it waits: at 4.79 million customers the peak was two notebooks and two waiting kernels).
+SPARE_MAX_CUSTOMERS = 2_000_000
 #: Notebook metadata key of the report's own settings.
 METADATA_KEY = "rfm"
 
@@ -95,6 +99,11 @@ def _settings(path: Path | nbformat.NotebookNode) -> dict:
     return settings if isinstance(settings, dict) else {}
 
 
+def spare_kernels(customers: Any) -> int:
+    """Kernels started ahead beyond the free slots: 1, or 0 above :data:`SPARE_MAX_CUSTOMERS`."""
+    return 0 if isinstance(customers, (int, float)) and customers > SPARE_MAX_CUSTOMERS else 1
+
+
 def runs_beside_others(path: Path | nbformat.NotebookNode) -> bool:
     """Whether the notebook's metadata marks it to run beside others (see the module's docstring)."""
     return bool(_settings(path).get("runs_beside_others", False))
@@ -133,6 +142,8 @@ class Schedule:
                 order.append(i)
         self.waiting = order
         self.running: dict[int, Any] = {}  # index -> what the runner runs it on (its kernel)
+        #: kernels started ahead beyond the free slots (each waiting kernel holds ~250 MB)
+        self.spare = 1
         self.finished_ = set()
 
     def _may_start(self, i: int) -> bool:
@@ -153,12 +164,18 @@ class Schedule:
         return out
 
     def next(self) -> list[int]:
-        """The notebooks to start next whose kernels may be started ahead: one more than may run
-        at once (a short notebook's successor then finds its kernel ready), or the first alone
-        when it must run alone."""
-        ahead = self.waiting[:self.jobs + 1 if self.jobs > 1 else 1]
-        return ahead[:1] if ahead and not self.beside[ahead[0]] else \
-            [i for k, i in enumerate(ahead) if self.beside[i] or k == 0]
+        """The notebooks whose kernels may be started ahead, in start order: one for each slot
+        the running marked notebooks leave free (a notebook that must run alone counts as not
+        taking one: those after it wait for it anyway), plus :attr:`spare` more (a short
+        notebook's successor then finds its kernel ready); the first alone when it must run alone."""
+        free = self.jobs - sum(1 for i in self.running if self.beside[i])
+        out: list[int] = []
+        for k, i in enumerate(self.waiting[:max(free, 0) + self.spare]):
+            if not self.beside[i]:
+                out += [i] if k == 0 else []
+                break
+            out.append(i)
+        return out
 
     def started(self, i: int, runner: Any = None) -> None:
         self.waiting.remove(i)
