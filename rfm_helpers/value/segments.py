@@ -124,10 +124,8 @@ def sufficiency(summary, as_of: Any, *, holdout_days: int = 90, backtest_summary
 #: Key of the customers a grouping does not cover (e.g. RFM segments of a shorter window).
 UNASSIGNED = ""
 
-#: Per-group sums over ``{values}`` (one row per customer with the score columns and
-#: ``slipping``) left-joined with ``{groups}`` (``customer_id``, ``grp``); ``{h}`` the horizon.
-GROUP_SQL = """
-SELECT COALESCE(g.grp, '') AS "group",
+#: The sums per group of :data:`GROUP_SQL` and :data:`GROUPS_SQL` (``{h}``: the horizon).
+_GROUP_MEASURES = """
        COUNT(*) AS customers,
        SUM(v.expected_purchases_{h}d) AS expected_purchases,
        SUM(v.expected_revenue_{h}d) AS expected_revenue,
@@ -137,7 +135,13 @@ SELECT COALESCE(g.grp, '') AS "group",
        AVG(v.p_alive) AS mean_p_alive,
        SUM(v.value_at_risk) AS value_at_risk,
        COUNT(*) FILTER (WHERE v.slipping) AS slipping
-FROM {values} v LEFT JOIN {groups} g ON v.customer_id = g.customer_id
+"""
+
+#: Per-group sums over ``{values}`` (one row per customer with the score columns and
+#: ``slipping``) left-joined with ``{groups}`` (``customer_id``, ``grp``); ``{h}`` the horizon.
+GROUP_SQL = """
+SELECT COALESCE(g.grp, '') AS "group",
+""" + _GROUP_MEASURES + """FROM {values} v LEFT JOIN {groups} g ON v.customer_id = g.customer_id
 GROUP BY 1
 """
 
@@ -146,16 +150,7 @@ GROUP BY 1
 #: per column; ``set`` says whose row it is (``GROUPING_ID``), ``"group"`` its key.
 GROUPS_SQL = """
 SELECT GROUPING_ID({keys}) AS "set", COALESCE({coalesce}, '') AS "group",
-       COUNT(*) AS customers,
-       SUM(v.expected_purchases_{h}d) AS expected_purchases,
-       SUM(v.expected_revenue_{h}d) AS expected_revenue,
-       SUM(v.expected_revenue_{h}d_low) AS expected_revenue_low,
-       SUM(v.expected_revenue_{h}d_high) AS expected_revenue_high,
-       SUM(v.clv) AS clv, SUM(v.clv_low) AS clv_low, SUM(v.clv_high) AS clv_high,
-       AVG(v.p_alive) AS mean_p_alive,
-       SUM(v.value_at_risk) AS value_at_risk,
-       COUNT(*) FILTER (WHERE v.slipping) AS slipping
-FROM {values} v LEFT JOIN {groups} g ON v.customer_id = g.customer_id
+""" + _GROUP_MEASURES + """FROM {values} v LEFT JOIN {groups} g ON v.customer_id = g.customer_id
 GROUP BY GROUPING SETS ({sets})
 """
 
