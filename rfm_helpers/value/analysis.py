@@ -144,7 +144,7 @@ def analyse_value(transactions: Any, as_of: Any, *, transaction_model: str = "bg
     fitted = headline = bands = bt = None
     tables: dict[str, pd.DataFrame] = {}
     record = kept = grouping = None
-    pending_groups = writing = None
+    pending_groups = writing = cursor = None
     warm_up(transaction_model, method)  # imports (and compiles) while DuckDB builds the summary
     with ValueStore(transactions, as_of_d, holdout_days=holdout_days, seed=random_seed,
                     memory_limit=memory_limit) as store:
@@ -177,8 +177,8 @@ def analyse_value(transactions: Any, as_of: Any, *, transaction_model: str = "bg
                                        order, horizons[0])
                 if keep_values and fitted.spend_status == "ok":
                     kept = _keep_values(store, view, keep_values)
-                if export is not None:  # written by DuckDB (on a second cursor) while the backtest is fitted
-                    cursor = store.con.cursor()
+                if export is not None:  # written by DuckDB (a database of its own) while the backtest is fitted
+                    cursor = _export_connection(store, view)
                     rows = headline["customers"]
                     writing = _Background(lambda: write_export(export, view, f"{as_of_d:%Y-%m}", cursor, rows),
                                           "rfm-value-export")
@@ -192,7 +192,6 @@ def analyse_value(transactions: Any, as_of: Any, *, transaction_model: str = "bg
                         suff.can_backtest = False
                 if writing is not None:
                     record, writing = writing.result(), None
-                    cursor.close()
         finally:  # never leave a thread working on a store being closed
             for job in (pending_groups, writing):
                 if job is not None:
@@ -200,9 +199,28 @@ def analyse_value(transactions: Any, as_of: Any, *, transaction_model: str = "bg
                         job.result()
                     except BaseException:  # noqa: BLE001 - the error that brought us here is the one to raise
                         pass
+            if cursor is not None:
+                cursor.close()
     return ValueAnalysis(as_of=as_of_d, stats=stats, sufficiency=suff, fitted=fitted, headline=headline,
                          p_alive_bands=bands, groups=tables, backtest=bt, last_month_end=last_end,
                          settings=settings, export=record, values=kept, grouping=grouping)
+
+
+def _export_connection(store: ValueStore, view: str) -> Any:
+    """A DuckDB connection of its own holding ``view`` of the store (the scored customers' Parquet
+    file and the slipping flag): the export sorts every customer there, within its own memory
+    (``RFM_EXPORT_DUCKDB_MEMORY``, 1GB, one thread, spilling into the store's folder), not in the
+    store's, which the backtest uses meanwhile. On a cursor of the store, sorting 47.9M customers
+    beside the backtest ran out of the store's 1 GB (1e8 transactions)."""
+    import duckdb
+
+    sql = store.con.execute("SELECT sql FROM duckdb_views() WHERE view_name = ?", [view]).fetchone()[0]
+    spill = store.dir / "export-spill"
+    spill.mkdir(exist_ok=True)
+    con = duckdb.connect(config={"threads": 1, "memory_limit": os.environ.get("RFM_EXPORT_DUCKDB_MEMORY", "1GB"),
+                                 "temp_directory": str(spill), "preserve_insertion_order": False})
+    con.execute(sql)
+    return con
 
 
 #: Order of the rows of the per-customer export (as :func:`rfm_helpers.act.write_customer_value`).
