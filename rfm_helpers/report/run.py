@@ -46,8 +46,8 @@ from .index import build_index
 from .manifest import finish_manifest, start_manifest
 from .notebooks import language_notebook
 from .render import month_index_html, notebook_body, notebook_page, notebook_title
-from .schedule import (MAX_CUSTOMERS_ENV, Schedule, jobs_for_customers, report_jobs, runs_beside_others,
-                       spare_kernels, start_priority)
+from .schedule import (MAX_CUSTOMERS_ENV, Schedule, jobs_for_customers, report_jobs, schedule_settings,
+                       spare_kernels)
 from .summary import SUMMARY_FILE, collect as collect_summary, load as load_summary
 from .templating import BUNDLED_SOURCE
 
@@ -182,8 +182,8 @@ def _render_notebooks(params: RunParams, notebooks: list[Path], nb_dir: Path, tm
     # notebooks marked to run beside others do, two at a time (RFM_REPORT_JOBS); a kernel
     # papermill starts itself takes its notebook's name from this process's environment, so
     # without kernels started ahead the notebooks run one after another
-    plan = Schedule([runs_beside_others(src) for src in notebooks], report_jobs() if prewarm else 1,
-                    [start_priority(src) for src in notebooks])
+    beside, priorities = zip(*[schedule_settings(src) for src in notebooks])  # the English notebooks' metadata
+    plan = Schedule(beside, report_jobs() if prewarm else 1, priorities)
     # each page's body is converted while the next notebook runs (the runner only waits there);
     # first that thread makes the run's manifest (the data file's SHA-256: 5 s for 1.7 GB) while
     # the first kernel starts

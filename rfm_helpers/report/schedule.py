@@ -43,8 +43,9 @@ import nbformat
 
 from ..paths import CAN_LOCK
 
-__all__ = ["Schedule", "report_jobs", "runs_beside_others", "start_priority", "jobs_for_customers", "JOBS_ENV", "DEFAULT_JOBS",
-           "METADATA_KEY", "MAX_CUSTOMERS", "MAX_CUSTOMERS_ENV", "spare_kernels", "SPARE_MAX_CUSTOMERS"]
+__all__ = ["Schedule", "report_jobs", "runs_beside_others", "start_priority", "schedule_settings",
+           "jobs_for_customers", "JOBS_ENV", "DEFAULT_JOBS", "METADATA_KEY", "MAX_CUSTOMERS", "MAX_CUSTOMERS_ENV",
+           "spare_kernels", "SPARE_MAX_CUSTOMERS"]
 
 #: Environment variable: how many notebooks of a run may execute at once (``1``: one at a time).
 JOBS_ENV = "RFM_REPORT_JOBS"
@@ -106,17 +107,24 @@ def spare_kernels(customers: Any) -> int:
 
 def runs_beside_others(path: Path | nbformat.NotebookNode) -> bool:
     """Whether the notebook's metadata marks it to run beside others (see the module's docstring)."""
-    return bool(_settings(path).get("runs_beside_others", False))
+    return schedule_settings(path)[0]
 
 
 def start_priority(path: Path | nbformat.NotebookNode) -> int:
     """The notebook's ``"priority"`` (a whole number, default 0): among notebooks running beside
     others, a higher one starts first."""
-    value = _settings(path).get("priority", 0)
+    return schedule_settings(path)[1]
+
+
+def schedule_settings(path: Path | nbformat.NotebookNode) -> tuple[bool, int]:
+    """The notebook's mark to run beside others and its priority, read once (a priority that is
+    not a whole number is refused, naming the file)."""
+    settings = _settings(path)
+    value = settings.get("priority", 0)
     if isinstance(value, bool) or not isinstance(value, int):
-        name = getattr(path, "name", "notebook")
+        name = path.name if isinstance(path, Path) else "notebook"
         raise ValueError(f"{name}: metadata rfm.priority must be a whole number, got {value!r}")
-    return value
+    return bool(settings.get("runs_beside_others", False)), value
 
 
 class Schedule:
