@@ -1,5 +1,7 @@
-"""The fixed cost of every report notebook: kernel start, first-cell imports, prepare(), and a
-whole monthly run with kernels started ahead (the default) and without (RFM_PREWARM_KERNELS=0).
+"""The fixed cost of every report notebook: kernel start, first-cell imports, the six kernels
+of a run with their first cells' imports forked from the fork server (the default on Linux) or
+each a new interpreter (RFM_FORK_KERNELS=0), prepare(), and a whole monthly run with kernels
+started ahead (the default) and without (RFM_PREWARM_KERNELS=0).
 
     .venv/bin/python benchmarks/bench_kernels.py                      # bundled CDNOW sample
     .venv/bin/python benchmarks/bench_kernels.py --source /tmp/rfm_bench/source_1000000.yaml \
@@ -58,6 +60,29 @@ def first_cell_imports(reps: int) -> dict[str, float]:
             for nb in discover_notebooks(ROOT / "notebooks")}
 
 
+def kernels_of_a_run(reps: int) -> dict[str, dict[str, float]]:
+    """Wall seconds until the kernels of the six notebooks are ready with their first cells'
+    imports done (and the warm-up hooks run: notebook 06 imports PyMC-Marketing), and the
+    processor seconds all of them used, forked and new; the median of ``reps`` rounds."""
+    from rfm_helpers.report.execute import discover_notebooks
+    from rfm_helpers.report.kernels import KernelPrewarmer
+
+    notebooks = discover_notebooks(ROOT / "notebooks")
+    out = {}
+    for name, fork in (("new interpreters", False), ("forked", True)):
+        walls, cpus = [], []
+        for _ in range(reps):
+            before, t0 = os.times(), time.perf_counter()
+            with KernelPrewarmer(fork=fork) as warm:
+                kernels = [warm.start(nb, ROOT / "notebooks") for nb in notebooks]
+                assert all(k.manager() is not None for k in kernels)
+                walls.append(time.perf_counter() - t0)
+            after = os.times()  # the kernels (and the server) have exited and been waited for
+            cpus.append(after.children_user + after.children_system - before.children_user - before.children_system)
+        out[name] = {"ready_s": round(statistics.median(walls), 2), "cpu_s": round(statistics.median(cpus), 2)}
+    return out
+
+
 def prepare_cost(source: str, analysis_date: str, reps: int) -> dict[str, float]:
     """Seconds of prepare() in a later notebook (the run's cache exists) and of its first
     p.transactions_table / p.rfm, each in a new process."""
@@ -98,6 +123,7 @@ def main() -> None:
     analysis_date = f"{args.month}-28"
     print(f"kernel start (launch to first reply): {kernel_start(args.reps):.2f} s")
     print("first-cell imports per notebook (s):", json.dumps(first_cell_imports(args.reps)))
+    print("the six kernels of a run, ready with their imports:", json.dumps(kernels_of_a_run(args.reps)))
     print("prepare in a later notebook (s):", json.dumps(prepare_cost(args.source, analysis_date, args.reps)))
     if not args.skip_run:
         for name, r in monthly_runs(args.source, args.month).items():

@@ -357,10 +357,12 @@ def _listing_free(text: str) -> str:
 
 
 def test_one_notebook_at_a_time_gives_the_same_report(real_run, tmp_path, monkeypatch):
-    """Notebooks 03-06 run two at a time (rfm_helpers.report.schedule); run one at a time, the
-    report is the same: the summary (figures and their order), every export file byte for byte,
-    every output of every notebook (tables, sentences, charts)."""
+    """Notebooks 03-06 run two at a time (rfm_helpers.report.schedule) in kernels forked from the
+    fork server (rfm_helpers.report.forkserver); run one at a time, each in a new interpreter,
+    the report is the same: the summary (figures and their order), every export file byte for
+    byte, every output of every notebook (tables, sentences, charts)."""
     monkeypatch.setenv("RFM_REPORT_JOBS", "1")
+    monkeypatch.setenv("RFM_FORK_KERNELS", "0")
     alone = report_run.run_month(MONTH, reports_dir=tmp_path / "reports", progress=False)
     a, b = (json.loads((d / "summary.json").read_text(encoding="utf-8")) for d in (real_run, alone))
     for s in (a, b):
