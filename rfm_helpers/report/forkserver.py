@@ -49,12 +49,14 @@ __all__ = ["ForkServer", "FORK_ENV", "PRELOAD", "fork_enabled"]
 
 FORK_ENV = "RFM_FORK_KERNELS"
 
-#: Modules the server imports as soon as it starts: what every notebook's kernel imports.
+#: Modules the server imports while it waits for requests: what the notebooks' kernels import
+#: (PyMC through ``pymc_extras.prior``, which notebook 06's kernel imports ahead; not
+#: ``pymc_marketing``, which imports ``tqdm.autonotebook`` - see :data:`_SHELL_DEPENDENT`).
 PRELOAD = ("numpy", "pandas", "pyarrow", "pyarrow.parquet", "pyarrow.dataset", "duckdb", "scipy.stats",
            "scipy.optimize", "sklearn.cluster", "sklearn.mixture", "sklearn.preprocessing", "matplotlib",
            "matplotlib.pyplot", "seaborn", "babel.numbers", "babel.dates", "pydantic", "yaml", "IPython",
            "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "zmq", "tornado.ioloop",
-           "rfm_helpers")
+           "rfm_helpers", "pymc_extras.prior")
 
 #: Environment variables a forked kernel may have other values of than the server: read when
 #: used, never while importing (the runner's per-notebook settings, jupyter_client's own).
