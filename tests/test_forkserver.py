@@ -102,6 +102,14 @@ def test_a_forked_kernel_is_the_kernel_a_new_interpreter_would_be(tmp_path):
     assert not _alive(server)
 
 
+def test_a_forked_kernel_is_named_after_its_notebook(tmp_path):
+    src = _notebook(tmp_path / "03_segmentation.ipynb")
+    with KernelPrewarmer() as warm:
+        pid = warm.start(src, tmp_path).manager().provisioner.pid
+        with open(f"/proc/{pid}/comm", encoding="utf-8") as f:
+            assert f.read().strip() == "rfm:03_segmenta"  # Linux keeps 15 characters
+
+
 def test_only_kernels_whose_environment_differs_in_run_time_settings_are_forked(tmp_path, monkeypatch):
     src = _notebook(tmp_path / "nb.ipynb")
     monkeypatch.delenv("RFM_PROBE", raising=False)

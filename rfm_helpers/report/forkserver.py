@@ -228,7 +228,8 @@ class ForkServer:
                 return None
             try:
                 reply = self._replies.get(timeout=self.start_timeout)
-            except queue.Empty:
+            except queue.Empty:  # a late reply would answer the next request: no more forks
+                self._gone.set()
                 return None
         if not reply.get("pid"):
             return None
@@ -285,6 +286,17 @@ def _why_not_fork() -> str:
     return f"{', '.join(shell)} imported outside IPython" if shell else ""
 
 
+def _name_process(name: str) -> None:
+    """Give a forked kernel a name of its own in ``top`` and ``ps -o comm`` (its command line
+    stays the server's): ``rfm:<notebook>``, cut to Linux's 15 characters."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(15, f"rfm:{name}".encode()[:15], 0, 0, 0)  # PR_SET_NAME
+    except Exception:  # noqa: BLE001 - a name is a convenience
+        pass
+
+
 def _become_kernel(sock: socket.socket, request: dict, fds: list[int]) -> None:
     """In the forked child: become ``python -m ipykernel_launcher <argv>``; never returns."""
     code = 1
@@ -300,6 +312,7 @@ def _become_kernel(sock: socket.socket, request: dict, fds: list[int]) -> None:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
+        _name_process(os.environ.get("RFM_NOTEBOOK") or "ipykernel")
         import random
 
         random.seed()  # a new interpreter's generators start from the system's entropy
