@@ -1,4 +1,4 @@
-"""Kernels started ahead (rfm_helpers.report.execute.KernelPrewarmer): each notebook still gets
+"""Kernels started ahead (rfm_helpers.report.kernels.KernelPrewarmer): each notebook still gets
 its own new kernel, the first cell's modules are already imported, and nothing of the warm-up
 is visible to the notebook (no name bound, execution counter at 1, no output)."""
 from __future__ import annotations

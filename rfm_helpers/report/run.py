@@ -54,7 +54,7 @@ from .templating import BUNDLED_SOURCE
 __all__ = ["run_month", "run_range", "NotebookFailed", "STANDARD_PARAMETERS", "PREWARM_ENV"]
 
 #: Environment variable: ``0`` turns off starting each notebook's kernel while the previous
-#: notebook runs (:class:`~rfm_helpers.report.execute.KernelPrewarmer`), e.g. to measure it.
+#: notebook runs (:class:`~rfm_helpers.report.kernels.KernelPrewarmer`), e.g. to measure it.
 PREWARM_ENV = "RFM_PREWARM_KERNELS"
 
 

@@ -34,7 +34,7 @@ NOTEBOOK_TRANSACTION_MODEL = "mbgnbd"
 def __kernel_warm_up__() -> None:
     """Import PyMC-Marketing and compile the log-likelihoods of notebook 06's default models
     now: the report runner calls this in the kernel it starts for notebook 06 while the notebook
-    before it runs (:data:`rfm_helpers.report.execute.KERNEL_WARM_UP`), so that the notebook
+    before it runs (:data:`rfm_helpers.report.kernels.KERNEL_WARM_UP`), so that the notebook
     does not wait for them (measured at 1e6 customers on a busy machine: import 6.5 s, loading
     the compiled purchase model 4 s; a run with another ``value_model`` compiles its own)."""
     from .models import _clv_module, purchase_loglik, spend_loglik
