@@ -258,3 +258,24 @@ def test_spans_built_in_customer_parts_same_as_pandas_path(tmp_path, monkeypatch
         assert tr.status == status
         assert_same(snaps, tmp_path / "ref", tr, months, tmp_path / "eng")
     assert calls == [(0, 4), (1, 4), (2, 4), (3, 4)]
+
+
+@pytest.mark.parametrize("table_rows", [0, 10**9])
+def test_spans_in_a_file_or_a_table_same_as_pandas_path(tmp_path, monkeypatch, table_rows):
+    """A small pass keeps the spans in a temporary table, a larger one (more transactions than
+    TABLE_ROWS) in a Parquet file in the spill folder: both write the pandas path's files and
+    tables, and neither leaves its spans behind."""
+    monkeypatch.setattr(monthly, "TABLE_ROWS", table_rows)
+    seen = []
+    real = monthly._write_pass
+    monkeypatch.setattr(monthly, "_write_pass", lambda *a, **k: seen.append(k["in_table"]) or real(*a, **k))
+    tx = gen_tx(5, order_ids=True)
+    months = tracking.history_months("2024-02-29", 6)
+    snaps, status = reference(tx, months, tmp_path / "ref")
+    with DuckDBEngine() as eng:
+        tr = engine_run(eng, tx, months, tmp_path / "eng")
+        assert tr.status == status
+        assert_same(snaps, tmp_path / "ref", tr, months, tmp_path / "eng")
+        left = eng.con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'mt_%'").fetchall()
+        assert left == []
+    assert seen == [bool(table_rows)]
