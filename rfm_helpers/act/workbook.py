@@ -109,6 +109,9 @@ class ExportWords:
 class Sheet:
     """One sheet: its title, columns and the engine query giving its rows in order.
 
+    ``total_rows``: the rows the query gives (the caller's count: the sheet's rows are checked
+    against it as they are written, and a capped sheet's query is counted again).
+
     ``constants``: columns (by key) that hold the same value on every row of the query (a list's
     segment and its texts), with that value: their cells are made once for the sheet, not once
     per row. The value must be what the query gives (the caller's promise; the same cell either way)."""
@@ -209,16 +212,40 @@ def _constant_cells(con: Any, columns: Sequence[Column], constants: Mapping[str,
                     xf: Mapping[str, int]) -> dict[str, str | None]:
     """The ``<c>`` elements (row number still :data:`_ROW`; None: no cell) of the columns whose
     value is the same on every row (``constants``), made once by the very SQL of a row's cell."""
+    return _constant_cells_of(con, [(columns, constants)], words, xf)[0]
+
+
+def _constant_cells_of(con: Any, sheets: Sequence[tuple[Sequence[Column], Mapping[str, Any]]], words: ExportWords,
+                       xf: Mapping[str, int]) -> list[dict[str, str | None]]:
+    """:func:`_constant_cells` of several sheets (their ``(columns, constants)``), in their order, with
+    one engine query per set of constant columns instead of one per sheet: the cells' SQL (long:
+    the text escaping) is planned once and run on one row per sheet (each row typed on its own
+    by :func:`select_columns`, so every row has the types it has alone: the same cells)."""
     from xlsxwriter.utility import xl_col_to_name
 
-    const = [(j, c) for j, c in enumerate(columns) if c.key in constants]
-    if not const:
-        return {}
-    values = ", ".join(f'{_literal(constants[c.key])} AS "{c.key}"' for _, c in const)
-    typed = select_columns(f"SELECT {values}", [c for _, c in const])
-    cells = ", ".join(_cell_sql(c, xl_col_to_name(j), words, xf) for j, c in const)
-    got = con.execute(f"SELECT {cells} FROM ({typed}) AS q").fetchall()[0]
-    return {c.key: v for (_, c), v in zip(const, got)}
+    out: list[dict[str, str | None]] = [{} for _ in sheets]
+    groups: dict[tuple, list[int]] = {}
+    for i, (columns, constants) in enumerate(sheets):
+        const = tuple((j, c) for j, c in enumerate(columns) if c.key in constants)
+        if const:
+            groups.setdefault(const, []).append(i)
+    for const, members in groups.items():
+        cols = [c for _, c in const]
+        idx = "_sheet"
+        while idx in {c.key for c in cols}:  # a name none of the columns has
+            idx += "_"
+        rows = []
+        for i in members:
+            values = ", ".join(f'{_literal(sheets[i][1][c.key])} AS "{c.key}"' for c in cols)
+            typed = select_columns(f"SELECT {values}", cols)
+            rows.append(f'SELECT CAST({i} AS BIGINT) AS "{idx}", * FROM ({typed}) AS t')
+        cells = ", ".join(_cell_sql(c, xl_col_to_name(j), words, xf) for j, c in const)
+        got = con.execute(f'SELECT q."{idx}", {cells} FROM ({" UNION ALL ".join(rows)}) AS q ORDER BY 1').fetchall()
+        if [int(r[0]) for r in got] != members:
+            raise RuntimeError("the engine lost a sheet's row of constant cells")
+        for r in got:
+            out[int(r[0])] = {c.key: v for c, v in zip(cols, r[1:])}
+    return out
 
 
 def _literal(value: Any) -> str:
@@ -303,6 +330,7 @@ class _Plan:
     sheet: Sheet
     typed: str
     rows: int
+    constant: Mapping[str, str | None] = field(default_factory=dict)
 
 
 def write_workbook(con: Any, path: str | os.PathLike, about: Sequence[Sequence[Any]], sheets: Sequence[Sheet],
@@ -331,7 +359,14 @@ def write_workbook(con: Any, path: str | os.PathLike, about: Sequence[Sequence[A
         title = sheet_title(sh.title, used)
         ws = wb.add_worksheet(title)
         typed = select_columns(sh.sql, sh.columns)
-        total = int(con.execute(f"SELECT count(*) FROM ({typed}) AS q").fetchone()[0])
+        # the sheet's rows: its total as the caller counted it (the streamed rows are checked
+        # against it, :func:`_stream_sheet`); counted here only when the sheet is capped, where
+        # the stream cannot tell whether rows beyond the cap match the total
+        total = int(sh.total_rows)
+        if total > max_rows:
+            counted = int(con.execute(f"SELECT count(*) FROM ({typed}) AS q").fetchone()[0])
+            if counted != total:
+                raise RuntimeError(f"sheet {title!r}: the query gives {counted} rows, the sheet says {total}")
         rows = min(total, max_rows)
         first = con.execute(f"SELECT * FROM ({typed}) AS q LIMIT 200").fetchall()
         headers = [words.header(c.key) for c in sh.columns]
@@ -351,6 +386,9 @@ def write_workbook(con: Any, path: str | os.PathLike, about: Sequence[Sequence[A
     unnumbered = {c.kind for p in plans for c in p.sheet.columns if c.kind in formats and c.kind not in xf}
     if unnumbered:
         raise RuntimeError(f"XlsxWriter gave no style number to the formats of {sorted(unnumbered)}")
+    for plan, constant in zip(plans, _constant_cells_of(con, [(p.sheet.columns, p.sheet.constants) for p in plans],
+                                                        words, xf)):
+        plan.constant = constant
     records = []
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -454,8 +492,10 @@ def _stream_sheet(con: Any, dst: zipfile.ZipFile, part: str, xml: str, plan: _Pl
         raise RuntimeError(f"{part}: unexpected sheet XML from XlsxWriter (no </sheetData> or <dimension>)")
     last = f"{xl_col_to_name(len(plan.sheet.columns) - 1)}{plan.rows + 1}"
     head = _DIMENSION.sub(f'<dimension ref="A1:{last}"/>', head)
-    constant = _constant_cells(con, plan.sheet.columns, plan.sheet.constants, words, xf)
-    sql = _rows_sql(plan.typed, plan.sheet.columns, words, xf, plan.rows, constant)
+    # one row more than the sheet holds when it is not capped: a query giving more rows than the
+    # sheet's total is caught (the sheet's total is the caller's count, :func:`write_workbook`)
+    sql = _rows_sql(plan.typed, plan.sheet.columns, words, xf,
+                    plan.rows + (1 if plan.rows == plan.sheet.total_rows else 0), plan.constant)
     written = 0
     # zip64 headers only when the part may pass 2 GiB (cells average ~50 bytes; 120 allowed for;
     # a larger part without them is refused by zipfile, loudly)
@@ -467,6 +507,7 @@ def _stream_sheet(con: Any, dst: zipfile.ZipFile, part: str, xml: str, plan: _Pl
             written += n
         out.write((sep + tail).encode("utf-8"))
     if written != plan.rows:
-        raise RuntimeError(f"{part}: the engine gave {written} rows for sheet {plan.title!r}, {plan.rows} were counted")
+        raise RuntimeError(f"{part}: the engine gave {written} rows for sheet {plan.title!r}, {plan.rows} were expected "
+                           f"(the sheet's total: {plan.sheet.total_rows})")
     return written
 
