@@ -182,11 +182,13 @@ def _text_sql(v: str) -> str:
             f"ELSE '<t>' || {_entities(w)} || '</t>' END")
 
 
-def _cell_sql(c: Column, letter: str, words: ExportWords, xf: Mapping[str, int]) -> str:
-    """SQL: the ``<c>`` element of column ``c`` (in column ``letter``) for one row, or NULL
-    for a missing value (no cell, as an empty cell is written)."""
+def _cell_parts(c: Column, letter: str, words: ExportWords, xf: Mapping[str, int]) -> tuple[str, str, str, str]:
+    """The ``<c>`` element of column ``c`` (in column ``letter``) for one row, in parts: the
+    markup before the row number, the markup after it up to the value, the SQL of the value's
+    text (NULL for a missing value: then no cell, as an empty cell is written) and the markup
+    after the value."""
     v = f'q."{c.key}"'
-    ref = f'r="{letter}{_ROW}"'
+    head = f'<c r="{letter}'
     style = f' s="{xf[c.kind]}"' if c.kind in xf else ""
     if c.kind in TEXT_KINDS or c.kind == "flag":
         if c.kind == "flag":
@@ -197,7 +199,7 @@ def _cell_sql(c: Column, letter: str, words: ExportWords, xf: Mapping[str, int])
                 whens = " ".join(f"WHEN {sql_literal(str(k))} THEN {sql_literal(str(t))}" for k, t in shown.items())
                 v = f"(CASE {v} {whens} ELSE {v} END)"
             text = f"NULLIF({v}, '')"
-        return f"('<c {ref}{style} t=\"inlineStr\"><is>' || {_text_sql(text)} || '</is></c>')"
+        return head, f'"{style} t="inlineStr"><is>', _text_sql(text), "</is></c>"
     if c.kind == "date":
         # Excel's serial day: days since 1899-12-31, one more from 1900-03-01 on (Excel counts
         # the day 1900-02-29, which never was); as XlsxWriter's datetime conversion
@@ -205,7 +207,14 @@ def _cell_sql(c: Column, letter: str, words: ExportWords, xf: Mapping[str, int])
                f"CASE WHEN {v} >= DATE '1900-03-01' THEN 1 ELSE 0 END AS VARCHAR)")
     else:  # money: DECIMAL(18,2) as text is exact; integers; numbers: the shortest round-trip text
         num = f"CAST({v} AS VARCHAR)"
-    return f"('<c {ref}{style}><v>' || {num} || '</v></c>')"
+    return head, f'"{style}><v>', num, "</v></c>"
+
+
+def _cell_sql(c: Column, letter: str, words: ExportWords, xf: Mapping[str, int]) -> str:
+    """SQL: the ``<c>`` element of column ``c`` (in column ``letter``) for one row, with the
+    row number as :data:`_ROW`, or NULL for a missing value (no cell, as an empty cell is written)."""
+    head, mid, value, tail = _cell_parts(c, letter, words, xf)
+    return f"({sql_literal(head + _ROW + mid)} || {value} || {sql_literal(tail)})"
 
 
 def _constant_cells(con: Any, columns: Sequence[Column], constants: Mapping[str, Any], words: ExportWords,
@@ -270,20 +279,29 @@ def _rows_sql(typed: str, columns: Sequence[Column], words: ExportWords, xf: Map
     """The sheet's rows as their ``<row>`` elements, numbered from 2 (the header is row 1), in
     the query's order: ``row_number() OVER ()`` numbers rows in the order they come (DuckDB
     keeps the order of an ordered subquery through projections, an empty window and LIMIT).
-    ``constant``: ready cells (:func:`_constant_cells`) of columns that are the same on every row."""
+    ``constant``: ready cells (:func:`_constant_cells`) of columns that are the same on every row.
+
+    Each row is one ``concat`` of its markup, its row number (as text once per row) and its
+    values' texts, which are columns of the query below it: a cell whose value is NULL is left
+    out (:func:`_cell_parts`). The same text as each :func:`_cell_sql` joined, without a string
+    per cell and a pass replacing the row number in the whole row."""
     from xlsxwriter.utility import xl_col_to_name
 
     constant = constant or {}
-    parts = []
+    values, parts = [], ["'<row r=\"'", "r.n", "'\">'"]
     for j, c in enumerate(columns):
         if c.key in constant:
             if constant[c.key] is not None:
-                parts.append(sql_literal(constant[c.key]))
-        else:
-            parts.append(_cell_sql(c, xl_col_to_name(j), words, xf))
-    cells = ", ".join(parts)
-    return (f"SELECT replace(x, chr({ord(_ROW)}), CAST(n AS VARCHAR)) AS x FROM ("
-            f"SELECT concat('<row r=\"{_ROW}\">', {cells}, '</row>') AS x, row_number() OVER () + 1 AS n "
+                for i, piece in enumerate(constant[c.key].split(_ROW)):
+                    parts += (["r.n"] if i else []) + ([sql_literal(piece)] if piece else [])
+            continue
+        head, mid, value, tail = _cell_parts(c, xl_col_to_name(j), words, xf)
+        values.append(f'{value} AS "v{j}"')
+        parts.append(f'CASE WHEN r."v{j}" IS NULL THEN NULL ELSE concat({sql_literal(head)}, r.n, {sql_literal(mid)}, '
+                     f'r."v{j}", {sql_literal(tail)}) END')
+    parts.append("'</row>'")
+    return (f"SELECT concat({', '.join(parts)}) AS x FROM ("
+            f"SELECT {''.join(v + ', ' for v in values)}CAST(row_number() OVER () + 1 AS VARCHAR) AS n "
             f"FROM ({typed}) AS q LIMIT {int(limit)}) AS r")
 
 
