@@ -153,14 +153,15 @@ class ClusterSegmenter:
         Xs = X if len(X) <= self.selection_rows else X[rng.choice(len(X), self.selection_rows, replace=False)]
         self.selection_rows_used_ = len(Xs)
         rows = []
+        # the same rows of Xs for every k: their distances computed once (the same scores)
+        sil = _Silhouette(Xs, min(self.silhouette_sample, len(Xs)), self.random_state)
         for k in range(self.k_range[0], min(self.k_range[1], len(Xs) - 1) + 1):
             model = self._model(k, n_init=2).fit(Xs)
             if self.algorithm == "kmeans":
                 labels = model.labels_
                 if len(np.unique(labels)) < 2:
                     continue
-                value = silhouette_score(Xs, labels, sample_size=min(self.silhouette_sample, len(Xs)),
-                                         random_state=self.random_state)
+                value = sil.score(labels)
                 rows.append({"k": k, "criterion": "silhouette", "value": float(value)})
             else:
                 rows.append({"k": k, "criterion": "BIC", "value": float(model.bic(Xs))})
@@ -322,21 +323,62 @@ def _is_fitted(obj: Any) -> bool:
     return any(k.endswith("_") and not k.startswith("_") for k in vars(obj))
 
 
+class _Silhouette:
+    """``silhouette_score(X, labels, sample_size=sample_size, random_state=random_state)`` of
+    several labelings of the same points ``X`` (the k tried, the methods compared): scikit-learn
+    draws the same rows for each (a new generator from the same seed) and computes their
+    distances again each time; here they are drawn and their distances computed once, the very
+    way ``silhouette_samples`` computes them, and each labeling's score is scikit-learn's on
+    those distances (``metric="precomputed"``): the same number (tested). A seed that is not a
+    whole number (a generator, None) draws other rows each call: then each call is scikit-learn's own."""
+
+    def __init__(self, X: np.ndarray, sample_size: int | None = None, random_state: Any = None):
+        self.X, self.sample_size, self.random_state = X, sample_size, random_state
+        self.shared = isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool)
+        self.indices = self.D = None
+
+    def score(self, labels: Any) -> float:
+        if not self.shared:
+            return float(silhouette_score(self.X, labels, sample_size=self.sample_size, random_state=self.random_state))
+        from sklearn.metrics import pairwise_distances_chunked, silhouette_samples
+        from sklearn.utils import check_random_state
+        from sklearn.utils.validation import check_X_y
+
+        X, labels = check_X_y(self.X, labels, accept_sparse=["csc", "csr"])
+        if self.D is None:
+            if self.sample_size is not None:
+                self.indices = check_random_state(self.random_state).permutation(X.shape[0])[:self.sample_size]
+                X = X[self.indices]
+            X = check_X_y(X, labels[self.indices] if self.indices is not None else labels)[0]
+            chunks = list(pairwise_distances_chunked(X, metric="euclidean"))
+            self.D = chunks[0] if len(chunks) == 1 else np.vstack(chunks)
+        if self.indices is not None:
+            labels = labels[self.indices]
+        return float(np.mean(silhouette_samples(self.D, labels, metric="precomputed")))
+
+
 def cluster_quality(Z: np.ndarray, labels: np.ndarray, silhouette_sample: int = 4000,
-                    random_state: int = 0) -> dict[str, float]:
+                    random_state: int = 0, silhouette: "_Silhouette | None" = None) -> dict[str, float]:
     """Silhouette (on a sample; -1..1, higher = better separated), Calinski-Harabasz
     (higher = better) and Davies-Bouldin (lower = better) of ``labels`` on features ``Z``.
-    NaN when there are fewer than two clusters."""
+    NaN when there are fewer than two clusters. ``silhouette``: the distances of the sample of
+    ``Z`` shared by several labelings (:func:`silhouette_of`), the same number."""
     labels = np.asarray(labels)
     k = len(np.unique(labels))
     if k < 2 or k >= len(labels):
         return {"clusters": k, "silhouette": float("nan"), "calinski_harabasz": float("nan"),
                 "davies_bouldin": float("nan")}
-    n = min(int(silhouette_sample), len(labels))
-    sil = silhouette_score(Z, labels, sample_size=n if n < len(labels) else None, random_state=random_state)
+    sil = (silhouette or silhouette_of(Z, silhouette_sample, random_state)).score(labels)
     return {"clusters": k, "silhouette": float(sil),
             "calinski_harabasz": float(calinski_harabasz_score(Z, labels)),
             "davies_bouldin": float(davies_bouldin_score(Z, labels))}
+
+
+def silhouette_of(Z: np.ndarray, silhouette_sample: int, random_state: Any) -> _Silhouette:
+    """The silhouette of labelings of ``Z`` as :func:`cluster_quality` measures it (on a sample
+    of ``silhouette_sample`` rows, or every row when there are no more)."""
+    n = min(int(silhouette_sample), len(Z))
+    return _Silhouette(Z, n if n < len(Z) else None, random_state)
 
 
 def agreement(labelings: Mapping[str, Any]) -> pd.DataFrame:
@@ -936,9 +978,10 @@ def _sample_measures(sample, segmenters, sample_codes, out, n_boot, bootstrap_si
     from .segments import QuantileSegmenter
 
     Z = StandardScaler().fit_transform(rfm_features(sample))
+    sil = silhouette_of(Z, silhouette_sample, random_state)  # the same rows' distances for every method
     rows, stability = [], {}
     for name, seg in segmenters.items():
-        q = cluster_quality(Z, sample_codes[name], silhouette_sample, random_state)
+        q = cluster_quality(Z, sample_codes[name], silhouette_sample, random_state, silhouette=sil)
         ref = copy.deepcopy(seg) if isinstance(seg, QuantileSegmenter) else seg  # quantiles: refitted on the sample
         stab = (bootstrap_stability(ref, sample, n_boot=n_boot, sample_size=bootstrap_size, eval_size=bootstrap_size,
                                     random_state=random_state)

@@ -222,3 +222,44 @@ def test_constant_columns_give_the_cells_of_every_row(tmp_path, value):
     W.write_workbook(con, once, [["About"]], [W.Sheet("L", cols, sql, n, constants={"c": value, "text": "x"})], WORDS)
     assert _sheet_xml(once) == _sheet_xml(plain)
     assert [r[0] for r in calamine_rows(once, "L")[1:]] == [f"{i:03d}" for i in reversed(range(n))]
+
+
+def test_constant_cells_of_many_sheets_are_those_of_each_sheet_alone(tmp_path):
+    """The constant cells of every sheet of a workbook come from one engine query (one row per
+    sheet): each sheet's bytes are still those of its column made row by row, whatever the
+    values of the other sheets (texts, NULL, numbers of other types) and whatever columns they
+    name constant."""
+    n = 3
+    df = pd.DataFrame({"customer_id": pd.array([f"{i:03d}" for i in range(n)], dtype="string"), "n": range(n)})
+    con = duckdb.connect()
+    con.register("t", df)
+    label = [col("customer_id", "id"), col("c", "label"), col("n", "integer")]
+    values = [v for v in TEXTS if v is None or len(v) < 20_000] + [LONG]
+    cases = [(label, v, {"c": v}) for v in values]
+    cases += [([col("customer_id", "id"), col("c", "number"), col("n", "integer")], 2.5, {"c": 2.5}),
+              ([col("customer_id", "id"), col("c", "integer"), col("n", "integer")], 2**62 + 1, {"c": 2**62 + 1}),
+              (label, "no constants", {})]
+    sheets_plain, sheets_once = [], []
+    for i, (cols, value, constants) in enumerate(cases):
+        sql = f"SELECT customer_id, {W._literal(value)} AS c, n FROM t ORDER BY n DESC"
+        sheets_plain.append(W.Sheet(f"S{i}", cols, sql, n))
+        sheets_once.append(W.Sheet(f"S{i}", cols, sql, n, constants=constants))
+    plain, once = tmp_path / "plain.xlsx", tmp_path / "once.xlsx"
+    W.write_workbook(con, plain, [["About"]], sheets_plain, WORDS)
+    W.write_workbook(con, once, [["About"]], sheets_once, WORDS)
+    for i in range(len(cases)):
+        part = f"xl/worksheets/sheet{i + 2}.xml"
+        assert _sheet_xml(once, part) == _sheet_xml(plain, part), cases[i][1]
+
+
+@pytest.mark.parametrize("total, max_rows", [(4, 10), (6, 10), (4, 3), (6, 3)])
+def test_a_sheet_whose_total_is_not_its_querys_rows_is_refused(tmp_path, total, max_rows):
+    """The sheet's total (the caller's count: the About sheet lists it) is not counted again for
+    a sheet that holds every row: the rows written are checked against it (one row more is
+    asked for); a capped sheet's query is counted. Either way a wrong total leaves no file."""
+    con = duckdb.connect()
+    con.register("t", frame(5, SHORT))
+    with pytest.raises(RuntimeError, match="rows"):
+        W.write_workbook(con, tmp_path / "book.xlsx", [["About"]], [W.Sheet("Data", COLUMNS, "SELECT * FROM t", total)],
+                         WORDS, max_rows=max_rows)
+    assert list(tmp_path.iterdir()) == []

@@ -350,3 +350,24 @@ def test_segment_profiles_drawn_once_render_as_main_drew_them(language, long_wor
     rotated = {lab.get_rotation() for ax in got_fig.axes for lab in ax.get_xticklabels()}
     assert rotated == ({90.0} if long_words else {0.0})
     assert render(got_fig) == want
+
+
+@pytest.mark.parametrize("sample_size", [None, 300, 1000])
+def test_shared_silhouette_is_scikit_learns_for_every_labeling(sample_size):
+    """The silhouette of several labelings of the same points with their distances computed once
+    (the k tried, the methods compared) is scikit-learn's silhouette_score of each, to the bit;
+    the same for a seed that draws other rows every call (a generator: scikit-learn's own calls)."""
+    from sklearn.metrics import silhouette_score
+
+    from rfm_helpers.clustering import _Silhouette
+
+    rng = np.random.default_rng(5)
+    Z = np.log1p(rng.gamma(2.0, 3.0, size=(1000, 3)))
+    labelings = [rng.integers(0, k, len(Z)) for k in (2, 3, 5, 8)] + [(Z[:, 0] > np.median(Z[:, 0])).astype(int)]
+    shared = _Silhouette(Z, sample_size, 42)
+    for labels in labelings:
+        assert shared.score(labels) == silhouette_score(Z, labels, sample_size=sample_size, random_state=42)
+    gen_a, gen_b = np.random.RandomState(3), np.random.RandomState(3)
+    own = _Silhouette(Z, sample_size, gen_a)
+    for labels in labelings:
+        assert own.score(labels) == silhouette_score(Z, labels, sample_size=sample_size, random_state=gen_b)

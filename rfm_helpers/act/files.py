@@ -161,16 +161,21 @@ def _value_sql(c: Column, dialect: CsvDialect) -> str:
         v = f"CAST({e} AS VARCHAR)"
         return f"CASE WHEN regexp_matches({v}, '{_TRIGGER_RE}') THEN '''' || {v} ELSE {v} END"
     dec = sql_literal(dialect.decimal)
+
+    def decimal_mark(text: str) -> str:  # the engine writes '.': replaced only by another mark
+        return text if dialect.decimal == "." else f"replace({text}, '.', {dec})"
+
     if c.kind == "integer":
         return f"CAST(CAST({e} AS BIGINT) AS VARCHAR)"
     if c.kind == "flag":
         return f"CAST(CAST({e} AS INTEGER) AS VARCHAR)"
     if c.kind == "money":
-        return f"replace(CAST(CAST({e} AS DECIMAL(18, 2)) AS VARCHAR), '.', {dec})"
+        return decimal_mark(f"CAST(CAST({e} AS DECIMAL(18, 2)) AS VARCHAR)")
     if c.kind == "number":
         x = f"CAST({e} AS DOUBLE)"
+        shown = f"format('{{:.10g}}', {x})"
         return (f"CASE WHEN isnan({x}) OR isinf({x}) THEN NULL "
-                f"ELSE replace(format('{{:.10g}}', {x}), '.', {dec}) END")
+                f"ELSE {decimal_mark(shown)} END")
     if c.kind == "date":
         return f"strftime(CAST({e} AS DATE), '%Y-%m-%d')"
     raise ValueError(f"column {c.key!r}: kind {c.kind!r} cannot be written")
@@ -234,7 +239,7 @@ def write_csv(con: Any, select_sql: str, columns: Sequence[Column], path: str | 
                 with tmp.open("wb") as out:
                     out.write(head)
                     with body.open("rb") as src:
-                        shutil.copyfileobj(src, out, 1 << 20)
+                        _append_file(src, out)
             finally:
                 body.unlink(missing_ok=True)
         os.replace(tmp, path)
@@ -245,6 +250,21 @@ def write_csv(con: Any, select_sql: str, columns: Sequence[Column], path: str | 
     if warnings is None:
         warnings = _key_warnings(con, select_sql, columns, path.name)
     return FileRecord(path.name, int(rows), "csv.gz" if compress else "csv", schema, warnings)
+
+
+def _append_file(src: Any, out: Any) -> None:
+    """Append the open file ``src`` (from its position) to the open file ``out``: in the kernel
+    (``copy_file_range``, no copy through Python's buffers) where it can, else by blocks."""
+    out.flush()
+    if hasattr(os, "copy_file_range"):
+        try:
+            while os.copy_file_range(src.fileno(), out.fileno(), 1 << 30):
+                pass
+            return
+        except OSError:  # another file system, an old kernel: by blocks, from where it got to
+            src.seek(os.lseek(src.fileno(), 0, os.SEEK_CUR))
+            out.seek(0, os.SEEK_END)
+    shutil.copyfileobj(src, out, 1 << 20)
 
 
 def _copy_gzip(copy: Any, head: bytes, path: Path, tmp: Path) -> None:

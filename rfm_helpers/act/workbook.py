@@ -109,6 +109,9 @@ class ExportWords:
 class Sheet:
     """One sheet: its title, columns and the engine query giving its rows in order.
 
+    ``total_rows``: the rows the query gives (the caller's count: the sheet's rows are checked
+    against it as they are written, and a capped sheet's query is counted again).
+
     ``constants``: columns (by key) that hold the same value on every row of the query (a list's
     segment and its texts), with that value: their cells are made once for the sheet, not once
     per row. The value must be what the query gives (the caller's promise; the same cell either way)."""
@@ -179,11 +182,13 @@ def _text_sql(v: str) -> str:
             f"ELSE '<t>' || {_entities(w)} || '</t>' END")
 
 
-def _cell_sql(c: Column, letter: str, words: ExportWords, xf: Mapping[str, int]) -> str:
-    """SQL: the ``<c>`` element of column ``c`` (in column ``letter``) for one row, or NULL
-    for a missing value (no cell, as an empty cell is written)."""
+def _cell_parts(c: Column, letter: str, words: ExportWords, xf: Mapping[str, int]) -> tuple[str, str, str, str]:
+    """The ``<c>`` element of column ``c`` (in column ``letter``) for one row, in parts: the
+    markup before the row number, the markup after it up to the value, the SQL of the value's
+    text (NULL for a missing value: then no cell, as an empty cell is written) and the markup
+    after the value."""
     v = f'q."{c.key}"'
-    ref = f'r="{letter}{_ROW}"'
+    head = f'<c r="{letter}'
     style = f' s="{xf[c.kind]}"' if c.kind in xf else ""
     if c.kind in TEXT_KINDS or c.kind == "flag":
         if c.kind == "flag":
@@ -194,7 +199,7 @@ def _cell_sql(c: Column, letter: str, words: ExportWords, xf: Mapping[str, int])
                 whens = " ".join(f"WHEN {sql_literal(str(k))} THEN {sql_literal(str(t))}" for k, t in shown.items())
                 v = f"(CASE {v} {whens} ELSE {v} END)"
             text = f"NULLIF({v}, '')"
-        return f"('<c {ref}{style} t=\"inlineStr\"><is>' || {_text_sql(text)} || '</is></c>')"
+        return head, f'"{style} t="inlineStr"><is>', _text_sql(text), "</is></c>"
     if c.kind == "date":
         # Excel's serial day: days since 1899-12-31, one more from 1900-03-01 on (Excel counts
         # the day 1900-02-29, which never was); as XlsxWriter's datetime conversion
@@ -202,23 +207,54 @@ def _cell_sql(c: Column, letter: str, words: ExportWords, xf: Mapping[str, int])
                f"CASE WHEN {v} >= DATE '1900-03-01' THEN 1 ELSE 0 END AS VARCHAR)")
     else:  # money: DECIMAL(18,2) as text is exact; integers; numbers: the shortest round-trip text
         num = f"CAST({v} AS VARCHAR)"
-    return f"('<c {ref}{style}><v>' || {num} || '</v></c>')"
+    return head, f'"{style}><v>', num, "</v></c>"
+
+
+def _cell_sql(c: Column, letter: str, words: ExportWords, xf: Mapping[str, int]) -> str:
+    """SQL: the ``<c>`` element of column ``c`` (in column ``letter``) for one row, with the
+    row number as :data:`_ROW`, or NULL for a missing value (no cell, as an empty cell is written)."""
+    head, mid, value, tail = _cell_parts(c, letter, words, xf)
+    return f"({sql_literal(head + _ROW + mid)} || {value} || {sql_literal(tail)})"
 
 
 def _constant_cells(con: Any, columns: Sequence[Column], constants: Mapping[str, Any], words: ExportWords,
                     xf: Mapping[str, int]) -> dict[str, str | None]:
     """The ``<c>`` elements (row number still :data:`_ROW`; None: no cell) of the columns whose
     value is the same on every row (``constants``), made once by the very SQL of a row's cell."""
+    return _constant_cells_of(con, [(columns, constants)], words, xf)[0]
+
+
+def _constant_cells_of(con: Any, sheets: Sequence[tuple[Sequence[Column], Mapping[str, Any]]], words: ExportWords,
+                       xf: Mapping[str, int]) -> list[dict[str, str | None]]:
+    """:func:`_constant_cells` of several sheets (their ``(columns, constants)``), in their order, with
+    one engine query per set of constant columns instead of one per sheet: the cells' SQL (long:
+    the text escaping) is planned once and run on one row per sheet (each row typed on its own
+    by :func:`select_columns`, so every row has the types it has alone: the same cells)."""
     from xlsxwriter.utility import xl_col_to_name
 
-    const = [(j, c) for j, c in enumerate(columns) if c.key in constants]
-    if not const:
-        return {}
-    values = ", ".join(f'{_literal(constants[c.key])} AS "{c.key}"' for _, c in const)
-    typed = select_columns(f"SELECT {values}", [c for _, c in const])
-    cells = ", ".join(_cell_sql(c, xl_col_to_name(j), words, xf) for j, c in const)
-    got = con.execute(f"SELECT {cells} FROM ({typed}) AS q").fetchall()[0]
-    return {c.key: v for (_, c), v in zip(const, got)}
+    out: list[dict[str, str | None]] = [{} for _ in sheets]
+    groups: dict[tuple, list[int]] = {}
+    for i, (columns, constants) in enumerate(sheets):
+        const = tuple((j, c) for j, c in enumerate(columns) if c.key in constants)
+        if const:
+            groups.setdefault(const, []).append(i)
+    for const, members in groups.items():
+        cols = [c for _, c in const]
+        idx = "_sheet"
+        while idx in {c.key for c in cols}:  # a name none of the columns has
+            idx += "_"
+        rows = []
+        for i in members:
+            values = ", ".join(f'{_literal(sheets[i][1][c.key])} AS "{c.key}"' for c in cols)
+            typed = select_columns(f"SELECT {values}", cols)
+            rows.append(f'SELECT CAST({i} AS BIGINT) AS "{idx}", * FROM ({typed}) AS t')
+        cells = ", ".join(_cell_sql(c, xl_col_to_name(j), words, xf) for j, c in const)
+        got = con.execute(f'SELECT q."{idx}", {cells} FROM ({" UNION ALL ".join(rows)}) AS q ORDER BY 1').fetchall()
+        if [int(r[0]) for r in got] != members:
+            raise RuntimeError("the engine lost a sheet's row of constant cells")
+        for r in got:
+            out[int(r[0])] = {c.key: v for c, v in zip(cols, r[1:])}
+    return out
 
 
 def _literal(value: Any) -> str:
@@ -243,20 +279,29 @@ def _rows_sql(typed: str, columns: Sequence[Column], words: ExportWords, xf: Map
     """The sheet's rows as their ``<row>`` elements, numbered from 2 (the header is row 1), in
     the query's order: ``row_number() OVER ()`` numbers rows in the order they come (DuckDB
     keeps the order of an ordered subquery through projections, an empty window and LIMIT).
-    ``constant``: ready cells (:func:`_constant_cells`) of columns that are the same on every row."""
+    ``constant``: ready cells (:func:`_constant_cells`) of columns that are the same on every row.
+
+    Each row is one ``concat`` of its markup, its row number (as text once per row) and its
+    values' texts, which are columns of the query below it: a cell whose value is NULL is left
+    out (:func:`_cell_parts`). The same text as each :func:`_cell_sql` joined, without a string
+    per cell and a pass replacing the row number in the whole row."""
     from xlsxwriter.utility import xl_col_to_name
 
     constant = constant or {}
-    parts = []
+    values, parts = [], ["'<row r=\"'", "r.n", "'\">'"]
     for j, c in enumerate(columns):
         if c.key in constant:
             if constant[c.key] is not None:
-                parts.append(sql_literal(constant[c.key]))
-        else:
-            parts.append(_cell_sql(c, xl_col_to_name(j), words, xf))
-    cells = ", ".join(parts)
-    return (f"SELECT replace(x, chr({ord(_ROW)}), CAST(n AS VARCHAR)) AS x FROM ("
-            f"SELECT concat('<row r=\"{_ROW}\">', {cells}, '</row>') AS x, row_number() OVER () + 1 AS n "
+                for i, piece in enumerate(constant[c.key].split(_ROW)):
+                    parts += (["r.n"] if i else []) + ([sql_literal(piece)] if piece else [])
+            continue
+        head, mid, value, tail = _cell_parts(c, xl_col_to_name(j), words, xf)
+        values.append(f'{value} AS "v{j}"')
+        parts.append(f'CASE WHEN r."v{j}" IS NULL THEN NULL ELSE concat({sql_literal(head)}, r.n, {sql_literal(mid)}, '
+                     f'r."v{j}", {sql_literal(tail)}) END')
+    parts.append("'</row>'")
+    return (f"SELECT concat({', '.join(parts)}) AS x FROM ("
+            f"SELECT {''.join(v + ', ' for v in values)}CAST(row_number() OVER () + 1 AS VARCHAR) AS n "
             f"FROM ({typed}) AS q LIMIT {int(limit)}) AS r")
 
 
@@ -303,6 +348,7 @@ class _Plan:
     sheet: Sheet
     typed: str
     rows: int
+    constant: Mapping[str, str | None] = field(default_factory=dict)
 
 
 def write_workbook(con: Any, path: str | os.PathLike, about: Sequence[Sequence[Any]], sheets: Sequence[Sheet],
@@ -331,7 +377,14 @@ def write_workbook(con: Any, path: str | os.PathLike, about: Sequence[Sequence[A
         title = sheet_title(sh.title, used)
         ws = wb.add_worksheet(title)
         typed = select_columns(sh.sql, sh.columns)
-        total = int(con.execute(f"SELECT count(*) FROM ({typed}) AS q").fetchone()[0])
+        # the sheet's rows: its total as the caller counted it (the streamed rows are checked
+        # against it, :func:`_stream_sheet`); counted here only when the sheet is capped, where
+        # the stream cannot tell whether rows beyond the cap match the total
+        total = int(sh.total_rows)
+        if total > max_rows:
+            counted = int(con.execute(f"SELECT count(*) FROM ({typed}) AS q").fetchone()[0])
+            if counted != total:
+                raise RuntimeError(f"sheet {title!r}: the query gives {counted} rows, the sheet says {total}")
         rows = min(total, max_rows)
         first = con.execute(f"SELECT * FROM ({typed}) AS q LIMIT 200").fetchall()
         headers = [words.header(c.key) for c in sh.columns]
@@ -351,6 +404,9 @@ def write_workbook(con: Any, path: str | os.PathLike, about: Sequence[Sequence[A
     unnumbered = {c.kind for p in plans for c in p.sheet.columns if c.kind in formats and c.kind not in xf}
     if unnumbered:
         raise RuntimeError(f"XlsxWriter gave no style number to the formats of {sorted(unnumbered)}")
+    for plan, constant in zip(plans, _constant_cells_of(con, [(p.sheet.columns, p.sheet.constants) for p in plans],
+                                                        words, xf)):
+        plan.constant = constant
     records = []
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -454,8 +510,10 @@ def _stream_sheet(con: Any, dst: zipfile.ZipFile, part: str, xml: str, plan: _Pl
         raise RuntimeError(f"{part}: unexpected sheet XML from XlsxWriter (no </sheetData> or <dimension>)")
     last = f"{xl_col_to_name(len(plan.sheet.columns) - 1)}{plan.rows + 1}"
     head = _DIMENSION.sub(f'<dimension ref="A1:{last}"/>', head)
-    constant = _constant_cells(con, plan.sheet.columns, plan.sheet.constants, words, xf)
-    sql = _rows_sql(plan.typed, plan.sheet.columns, words, xf, plan.rows, constant)
+    # one row more than the sheet holds when it is not capped: a query giving more rows than the
+    # sheet's total is caught (the sheet's total is the caller's count, :func:`write_workbook`)
+    sql = _rows_sql(plan.typed, plan.sheet.columns, words, xf,
+                    plan.rows + (1 if plan.rows == plan.sheet.total_rows else 0), plan.constant)
     written = 0
     # zip64 headers only when the part may pass 2 GiB (cells average ~50 bytes; 120 allowed for;
     # a larger part without them is refused by zipfile, loudly)
@@ -467,6 +525,7 @@ def _stream_sheet(con: Any, dst: zipfile.ZipFile, part: str, xml: str, plan: _Pl
             written += n
         out.write((sep + tail).encode("utf-8"))
     if written != plan.rows:
-        raise RuntimeError(f"{part}: the engine gave {written} rows for sheet {plan.title!r}, {plan.rows} were counted")
+        raise RuntimeError(f"{part}: the engine gave {written} rows for sheet {plan.title!r}, {plan.rows} were expected "
+                           f"(the sheet's total: {plan.sheet.total_rows})")
     return written
 
