@@ -100,9 +100,13 @@ def test_only_samples_and_aggregates_reach_pandas(tx, tmp_path, monkeypatch):
 
 
 def test_the_store_removes_its_folder(tx):
-    with store.ValueStore(tx, AS_OF) as s:
+    with store.ValueStore(tx, AS_OF, table_rows=0) as s:
         folder = s.dir
         assert (folder / "base-0.parquet").exists()
+    assert not folder.exists()
+    with store.ValueStore(tx, AS_OF) as s:  # the base in a table of the engine: the folder still holds the scores
+        folder = s.dir
+        assert folder.exists()
     assert not folder.exists()
 
 

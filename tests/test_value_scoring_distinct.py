@@ -200,3 +200,38 @@ def test_score_batches_with_the_run_pairs_equals_without():
     plain = pa.Table.from_batches(list(scoring.score_batches(fitted, batches, threads=2)))
     paired = pa.Table.from_batches(list(scoring.score_batches(fitted, batches, threads=2, pairs=(x, T))))
     assert plain.equals(paired)
+
+
+def _sorted_distinct_rows(*columns):
+    """The sort-based distinct rows scoring used before the hashed one (the reference)."""
+    cols = [np.ascontiguousarray(c, dtype="float64") for c in columns]
+    bits = [c.view("int64") for c in cols]
+    order = np.lexsort(bits[::-1])
+    new = np.zeros(len(cols[0]), dtype=bool)
+    new[0] = True
+    for b in bits:
+        s = b[order]
+        new[1:] |= s[1:] != s[:-1]
+    return [c[order[new]] for c in cols]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_hashed_distinct_rows_equal_the_sorted_ones(seed):
+    """Whole days (the packed key), fractions, NaN, -0.0, inf and huge values (the hashed columns):
+    the same distinct rows, bit for bit, as the sort found, and every row found again."""
+    rng = np.random.default_rng(seed)
+    n = 5_000
+    for mix in ("whole", "fraction", "odd", "one_odd"):
+        cols = [rng.integers(0, int(rng.integers(1, 400)), n).astype("float64") for _ in range(int(rng.integers(1, 4)))]
+        if mix == "fraction":
+            cols[-1] = cols[-1] + rng.choice([0.0, 0.25, 0.5], n)
+        elif mix == "odd":
+            cols[0] = cols[0] + rng.choice([0.0, np.nan, -0.0, np.inf, 2.0 ** 63, -3.0], n)
+        elif mix == "one_odd":
+            cols[-1][int(rng.integers(0, n))] = rng.choice([-0.0, np.nan, 2.0 ** 40])
+        unique, inv = distinct_rows(*cols)
+        for c, u in zip(cols, unique):
+            assert np.array_equal(u[inv].view("int64"), c.view("int64"))
+        found = set(zip(*[u.view("int64").tolist() for u in unique]))
+        assert len(found) == len(unique[0])
+        assert found == set(zip(*[u.view("int64").tolist() for u in _sorted_distinct_rows(*cols)]))

@@ -131,12 +131,19 @@ def test_summary_in_several_passes_equals_one_pass(tx):
     customers (1e8 transactions did not fit one pass in the memory limit): the same rows."""
     tables = []
     for bucket_rows in (10 ** 9, len(tx) // 3):
-        with ValueStore(tx, AS_OF, bucket_rows=bucket_rows) as st:
+        with ValueStore(tx, AS_OF, bucket_rows=bucket_rows, table_rows=0) as st:
             tables.append(st.con.execute("SELECT * FROM value_base ORDER BY customer_id").df())
             files = sorted(p.name for p in st.dir.glob("base-*.parquet"))
         assert files == [f"base-{i}.parquet" for i in range(-(-len(tx) // bucket_rows))]
         assert len(files) == (1 if bucket_rows > len(tx) else 3 + (len(tx) % 3 > 0))
     pd.testing.assert_frame_equal(tables[0], tables[1], check_exact=True)
+    # one pass below TABLE_ROWS transactions: a table of the engine instead of a file, the same rows
+    with ValueStore(tx, AS_OF) as st:
+        assert not list(st.dir.glob("base-*.parquet"))
+        assert st.con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = 'value_base'"
+                              ).fetchall() == [("LOCAL TEMPORARY",)]
+        pd.testing.assert_frame_equal(st.con.execute("SELECT * FROM value_base ORDER BY customer_id").df(), tables[0],
+                                      check_exact=True)
     # from TWO_PASS_ROWS transactions (below bucket_rows) two passes: the same rows
     with ValueStore(tx, AS_OF, two_pass_rows=len(tx)) as st:
         assert sorted(p.name for p in st.dir.glob("base-*.parquet")) == ["base-0.parquet", "base-1.parquet"]

@@ -20,6 +20,7 @@ import pandas as pd
 from ..rfm import parse_as_of
 from .backtest import BACKTEST_CUSTOMERS, Backtest, backtest_in_store
 from .models import FIT_CUSTOMERS, FittedValueModels, ModelNotIdentified, _wait_for_warm_up, fit_value_models, warm_up
+from .scoring import _keys
 from .segments import (MIN_SPEND_CUSTOMERS, NEW_CUSTOMER_DAYS, Sufficiency, p_alive_histogram, sufficiency,
                        value_by_group, value_by_groups, value_headline)
 from .store import DEFAULT_MEMORY_LIMIT, ValueStore, previous_month_end
@@ -59,6 +60,17 @@ class ValueAnalysis:
 
 #: The per-customer columns :func:`analyse_value` hands back with ``keep_values``.
 KEPT_COLUMNS = ("customer_id", "value_at_risk", "p_alive", "clv")
+
+
+def stage_columns(horizons: tuple[int, ...]) -> list[str]:
+    """The score columns of every customer this stage reads (the export, the headline, the group
+    tables, the call list's values): what :func:`~rfm_helpers.value.scoring.score_arrays` returns
+    but the revenue of the horizons after the first and the expected purchases if alive (5 of 30
+    columns at the default horizons, written to the scored customers' file and read by nothing)."""
+    first = {f"expected_revenue_{horizons[0]}d", f"expected_revenue_{horizons[0]}d_low",
+             f"expected_revenue_{horizons[0]}d_high"}
+    return [c for c in _keys(horizons, True) if not c.startswith("expected_purchases_if_alive_")
+            and (not c.startswith("expected_revenue_") or c in first)]
 
 
 class _Background:
@@ -165,7 +177,8 @@ def analyse_value(transactions: Any, as_of: Any, *, transaction_model: str = "bg
                     suff = _not_identified(suff, failed, stats["customers"])
             if fitted is not None:
                 store.score(fitted, "customers", horizons=horizons, clv_months=clv_months,
-                            annual_discount_rate=annual_discount_rate, new_customer_days=NEW_CUSTOMER_DAYS)
+                            annual_discount_rate=annual_discount_rate, new_customer_days=NEW_CUSTOMER_DAYS,
+                            columns=stage_columns(horizons))
                 view = store.finish("customers")
                 headline = value_headline(view, horizons[0], con=store.con)
                 bands = p_alive_histogram(view, con=store.con)

@@ -219,16 +219,17 @@ def sample_key_sql(seed: int) -> str:
 
 
 def sample_sql(source: str, k: int, seed: int, repeat: int, one_time: int, *, frequency: str = "frequency",
-               where: str = "TRUE", key: str | None = None) -> str:
+               where: str = "TRUE", key: str | None = None, ordered: bool = True) -> str:
     """A stratified seeded sample of ``k`` customers of ``source`` (SQL): repeat buyers
     (``frequency > 0``) and one-time buyers each in proportion to their counts ``repeat`` and
     ``one_time``, the first of each in the order :data:`SAMPLE_KEY_SQL` (``key``: a column that
-    already holds it for ``seed``); ordered by customer id."""
+    already holds it for ``seed``); ordered by customer id (``ordered=False``: in no order, for a
+    table whose readers order what they take)."""
     k_repeat, k_once = stratified_counts(int(k), int(repeat), int(one_time))
     order = key or sample_key_sql(seed)
     parts = [SAMPLE_SQL.format(source=source, where=f"({where}) AND {frequency} {cond}", key=order, k=kk)
              for cond, kk in (("> 0", k_repeat), ("= 0", k_once))]
-    return f"SELECT * FROM (({parts[0]}) UNION ALL ({parts[1]})) ORDER BY customer_id"
+    return f"SELECT * FROM (({parts[0]}) UNION ALL ({parts[1]}))" + (" ORDER BY customer_id" if ordered else "")
 
 
 def sample_summary(summary: pd.DataFrame, k: int, seed: int = 0) -> pd.DataFrame:

@@ -132,22 +132,46 @@ def _interval_product(purchases: np.ndarray, spend: np.ndarray, fitted):
 def distinct_rows(*columns) -> tuple[list[np.ndarray], np.ndarray]:
     """Distinct rows of equal-length float columns, compared bit for bit: ``(unique_columns,
     inverse)`` with ``unique_columns[i][inverse] == columns[i]`` (the same bits, NaN included).
-    Order of the unique rows: unspecified but fixed for the same input."""
+    Order of the unique rows: unspecified but fixed for the same input.
+
+    Hashed, not sorted: each column's bits are numbered by a hash table (``pandas.factorize``),
+    and the row's numbers are combined column by column into one number per distinct row, numbered
+    again after each column (so it stays below ``rows ** 2``). The three-key ``lexsort`` this
+    replaced took 0.26 of the 0.62 CPU-s of scoring 478k customers."""
     cols = [np.ascontiguousarray(c, dtype="float64") for c in columns]
     n = len(cols[0])
     if n == 0:
         return cols, np.zeros(0, dtype="int64")
-    bits = [c.view("int64") for c in cols]
-    order = np.lexsort(bits[::-1])
-    new = np.zeros(n, dtype=bool)
-    new[0] = True
-    for b in bits:
-        s = b[order]
-        new[1:] |= s[1:] != s[:-1]
-    first = order[new]
-    inverse = np.empty(n, dtype="int64")
-    inverse[order] = np.cumsum(new) - 1
-    return [c[first] for c in cols], inverse
+    key = _whole_key(cols)
+    if key is None:  # any bits: each column numbered, then combined with the rows' numbers so far
+        key = np.zeros(n, dtype="int64")
+        for c in cols:  # key < (distinct rows so far) x (distinct values of this column) <= n ** 2
+            codes, uniques = pd.factorize(c.view("int64"), sort=False)
+            key = key * len(uniques) + codes.astype("int64", copy=False)
+            key, _ = pd.factorize(key, sort=False)
+            key = key.astype("int64", copy=False)
+    else:  # whole non-negative numbers (the summary's days and counts): one key, one hash
+        key, _ = pd.factorize(key, sort=False)
+        key = key.astype("int64", copy=False)
+    first = np.empty(int(key.max()) + 1, dtype="int64")
+    first[key] = np.arange(n)  # any row of a distinct row holds its values (the same bits)
+    return [c[first] for c in cols], key
+
+
+def _whole_key(cols: list[np.ndarray]) -> np.ndarray | None:
+    """One int64 per row packing the columns when every value is a whole number from +0.0 up
+    (sign bit clear: -0.0 is not packed with 0.0) and the packed range fits; else None."""
+    key = np.zeros(len(cols[0]), dtype="int64")
+    span = 1
+    for c in cols:
+        if not ((c.view("int64") >= 0).all() and (c == np.floor(c)).all() and c.max() < 2.0 ** 62):
+            return None  # a sign bit, a fraction, NaN or inf
+        width = int(c.max()) + 1
+        if span * width >= 2 ** 62:
+            return None
+        key = key * width + c.astype("int64")
+        span *= width
+    return key
 
 
 def _log_spread(values: np.ndarray) -> np.ndarray:
