@@ -102,7 +102,7 @@ def test_the_bundled_set_runs_01_and_02_alone_then_03_to_06_two_at_a_time():
 def test_jobs_come_from_the_environment_and_are_checked(monkeypatch):
     assert report_jobs({JOBS_ENV: "1"}) == 1
     assert report_jobs({JOBS_ENV: " 3 "}) == 3
-    assert report_jobs({}) == min(2, os.cpu_count() or 1)
+    assert report_jobs({}) == (3 if (os.cpu_count() or 1) >= 2 else 1)
     for bad in ("0", "-1", "two", "1.5"):
         with pytest.raises(ValueError, match=JOBS_ENV):
             report_jobs({JOBS_ENV: bad})
@@ -232,12 +232,18 @@ def test_a_failing_notebook_stops_the_one_beside_it(tmp_path, monkeypatch):
 
 
 def test_large_runs_go_one_at_a_time():
-    from rfm_helpers.report.schedule import MAX_CUSTOMERS, MAX_CUSTOMERS_ENV, jobs_for_customers
+    from rfm_helpers.report.schedule import MAX_CUSTOMERS, MAX_CUSTOMERS_ENV, WIDE_MAX_CUSTOMERS, jobs_for_customers
 
     assert jobs_for_customers(2, None, {}) == 2  # size not known yet
     assert jobs_for_customers(2, MAX_CUSTOMERS, {}) == 2
     assert jobs_for_customers(2, MAX_CUSTOMERS + 1, {}) == 1
     assert jobs_for_customers(2, 10**9, {MAX_CUSTOMERS_ENV: "0"}) == 2  # no limit
+    # three at once up to WIDE_MAX_CUSTOMERS, two above it, unless RFM_REPORT_JOBS says so
+    assert jobs_for_customers(3, WIDE_MAX_CUSTOMERS, {}) == 3
+    assert jobs_for_customers(3, WIDE_MAX_CUSTOMERS + 1, {}) == 2
+    assert jobs_for_customers(3, WIDE_MAX_CUSTOMERS + 1, {JOBS_ENV: "3"}) == 3
+    assert jobs_for_customers(3, MAX_CUSTOMERS + 1, {JOBS_ENV: "3"}) == 1
+    assert jobs_for_customers(3, None, {}) == 3
     assert jobs_for_customers(2, 1001, {MAX_CUSTOMERS_ENV: "1_000"}) == 1
     with pytest.raises(ValueError, match=MAX_CUSTOMERS_ENV):
         jobs_for_customers(2, 5, {MAX_CUSTOMERS_ENV: "many"})

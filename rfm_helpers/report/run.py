@@ -135,12 +135,12 @@ def _page_body(text: str, stem: str, language: str, currency: str | None) -> tup
 
 def _fit_to_size(run_dir: Path, plan: Schedule, progress: bool) -> None:
     """Notebooks at once and kernels started ahead for a run of this size (the RFM notebook's
-    count of customers, once recorded): one at a time above the customers limit
-    (:func:`~rfm_helpers.report.schedule.jobs_for_customers`), no spare kernel at scale."""
+    count of customers, once recorded): two above a million customers, one at a time above the
+    customers limit (:func:`~rfm_helpers.report.schedule.jobs_for_customers`), no spare kernel at scale."""
     entry = (load_summary(run_dir).get("headline") or {}).get("customers") or {}
     customers = entry.get("value") if isinstance(entry, dict) else None
     allowed = jobs_for_customers(plan.jobs, customers)
-    if allowed < plan.jobs and progress:
+    if allowed == 1 < plan.jobs and progress:
         print(f"note: {customers:,} customers: the notebooks run one at a time (memory; "
               f"{MAX_CUSTOMERS_ENV} sets the limit)", file=sys.stderr)
     plan.jobs, plan.spare = allowed, spare_kernels(customers)
