@@ -357,7 +357,7 @@ def _listing_free(text: str) -> str:
 
 
 def test_one_notebook_at_a_time_gives_the_same_report(real_run, tmp_path, monkeypatch):
-    """Notebooks 03-06 run two at a time (rfm_helpers.report.schedule) in kernels forked from the
+    """Notebooks 03-06 run three at a time (rfm_helpers.report.schedule) in kernels forked from the
     fork server (rfm_helpers.report.forkserver); run one at a time, each in a new interpreter,
     the report is the same: the summary (figures and their order), every export file byte for
     byte, every output of every notebook (tables, sentences, charts)."""

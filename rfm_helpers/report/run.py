@@ -2,7 +2,7 @@
 
 A run for month ``YYYY-MM`` validates its parameters (:class:`~rfm_helpers.params.RunParams`),
 takes the month's lock, renders ``notebooks/NN_*.ipynb`` (name order; notebooks marked to run
-beside others two at a time, see :mod:`rfm_helpers.report.schedule`; for a report in another
+beside others several at a time, see :mod:`rfm_helpers.report.schedule`; for a report in another
 language the generated set ``notebooks/<lang>/``, see :mod:`rfm_helpers.report.notebooks`) into a hidden temp
 folder beside the target: one executed ``.ipynb`` and one self-contained HTML page per
 notebook, a month ``index.html`` and ``summary.json`` (headline figures recorded by the
@@ -179,7 +179,7 @@ def _render_notebooks(params: RunParams, notebooks: list[Path], nb_dir: Path, tm
     nb_params = [{k: v for k, v in {**base, "run_dir": str(tmp)}.items() if k in names} for names in declared]
     unused = set(params.extra) - set().union(*declared)
     prewarm = os.environ.get(PREWARM_ENV, "1") != "0"
-    # notebooks marked to run beside others do, two at a time (RFM_REPORT_JOBS); a kernel
+    # notebooks marked to run beside others do, three at a time (RFM_REPORT_JOBS; fewer at scale); a kernel
     # papermill starts itself takes its notebook's name from this process's environment, so
     # without kernels started ahead the notebooks run one after another
     beside, priorities = zip(*[schedule_settings(src) for src in notebooks])  # the English notebooks' metadata
