@@ -134,7 +134,6 @@ def _quiet_papermill() -> Iterator[None]:
         log.setLevel(old)
 
 
-
 #: Held while papermill starts a kernel from this process's environment (see execute_notebook).
 _NAMED_START = threading.Lock()
 

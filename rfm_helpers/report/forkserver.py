@@ -4,8 +4,8 @@ Every notebook of a monthly run gets a kernel of its own, a new process: nothing
 does reaches the next. Starting one the usual way costs 2-2.5 CPU-seconds before the first
 cell computes anything - a new interpreter imports pandas, pyarrow, scikit-learn, scipy.stats,
 matplotlib, seaborn, IPython and the package (measured with ``benchmarks/bench_kernels.py``);
-six notebooks pay it six times, on a machine whose two cores the notebooks running two at a
-time already keep busy. A :class:`ForkServer` is a process started at the beginning of the run
+six notebooks pay it six times, on a machine whose two cores the notebooks running several at
+a time already keep busy. A :class:`ForkServer` is a process started at the beginning of the run
 that imports those modules once (before each kernel the package modules its notebook's first
 cell imports, and :data:`PRELOAD` while it waits) and then, for each kernel, ``fork()``s: the child is a new
 process with those modules already in memory (shared, copy on write), which turns into an
@@ -117,9 +117,10 @@ class _ForkedProcess:
 class ForkServer:
     """:meth:`fork` a kernel for a kernel command and its Popen arguments; :meth:`close` at the
     end of the run. The server process starts with the first kernel (the same interpreter and
-    interpreter options as the kernel command, e.g. ipykernel's ``-Xfrozen_modules=off``) and
-    imports :data:`PRELOAD` before forking it. Kernels inherit the environment of the moment
-    the server starts, as far as :meth:`usable_for` is concerned."""
+    interpreter options as the kernel command, e.g. ipykernel's ``-Xfrozen_modules=off``),
+    imports that kernel's package modules and forks it, then imports :data:`PRELOAD` between
+    requests. It has the environment of the moment this object is made, which a kernel's may
+    differ from only in per-kernel variables (:meth:`usable_for`)."""
 
     start_timeout = 120.0
 
@@ -197,21 +198,26 @@ class ForkServer:
             return None
         return [sys.executable, *cmd[1:i]]
 
-    def usable_for(self, cmd: list[str], env: dict[str, str]) -> bool:
-        """Whether a kernel started by ``cmd`` with ``env`` would be the same forked from here."""
+    def _forkable(self, cmd: list[str], env: dict[str, str]) -> list[str] | None:
+        """The server's interpreter (executable and options) when a kernel started by ``cmd``
+        with ``env`` would be the same forked from here, else ``None``."""
         interpreter = self._interpreter_of(cmd)
         if self._gone.is_set() or interpreter is None or self._interpreter not in (None, interpreter):
-            return False
+            return None
         changed = {k for k in set(env) | set(self._env) if env.get(k) != self._env.get(k)}
-        return all(k.startswith(PER_KERNEL_PREFIXES) for k in changed)
+        return interpreter if all(k.startswith(PER_KERNEL_PREFIXES) for k in changed) else None
+
+    def usable_for(self, cmd: list[str], env: dict[str, str]) -> bool:
+        """Whether a kernel started by ``cmd`` with ``env`` would be the same forked from here."""
+        return self._forkable(cmd, env) is not None
 
     def fork(self, cmd: list[str], kw: dict[str, Any], modules: Iterable[str] = ()) -> _ForkedProcess | None:
         """A kernel forked for ``cmd`` (jupyter_client's kernel command) with Popen arguments
         ``kw`` (``env``, ``cwd``, ``stdout``, ``stderr``), after importing ``modules`` of the
         package in the server; ``None`` when it cannot be forked (start it the usual way)."""
         env = dict(kw.get("env") or os.environ)
-        interpreter = self._interpreter_of(cmd)
-        if interpreter is None or not self.usable_for(cmd, env):
+        interpreter = self._forkable(cmd, env)
+        if interpreter is None:
             return None
         env["JPY_PARENT_PID"] = str(os.getpid())  # as jupyter_client's launcher sets it
         cwd = os.fspath(kw.get("cwd") or os.getcwd())
@@ -344,8 +350,8 @@ def _become_kernel(sock: socket.socket, request: dict, fds: list[int]) -> None:
 
 
 def serve(fd: int) -> None:
-    """The server's loop: import :data:`PRELOAD`, then fork a kernel per request until the
-    runner closes the socket."""
+    """The server's loop: for each request import its package modules and fork its kernel;
+    between requests import :data:`PRELOAD`; exit when the runner closes the socket."""
     sock = socket.socket(fileno=fd)
     if sys.path and sys.path[0] in ("", os.getcwd()):
         del sys.path[0]  # as ipykernel_launcher does (the kernel's IPython puts '' back)

@@ -19,7 +19,7 @@ from typing import Any
 
 import nbformat
 
-__all__ = ["KernelPrewarmer", "first_cell_imports", "first_cell_modules", "KERNEL_WARM_UP"]
+__all__ = ["KernelPrewarmer", "first_cell_imports", "KERNEL_WARM_UP"]
 
 
 def _kernel_manager_class(stderr_path: Path):
@@ -69,17 +69,15 @@ def _first_cell_import_nodes(path: Path | nbformat.NotebookNode) -> tuple[list[a
     return nodes, modules
 
 
-def first_cell_modules(path: Path | nbformat.NotebookNode) -> list[str]:
-    """The names the notebook's first code cell after the parameters cell may import."""
-    return _first_cell_import_nodes(path)[1]
-
-
 def first_cell_imports(path: Path | nbformat.NotebookNode) -> str:
     """The top-level ``import`` / ``from ... import`` statements of the notebook's first code
     cell after the parameters cell, as code that imports them inside a function (so no name
     is bound in the kernel's namespace) and then calls the imported modules'
     :data:`KERNEL_WARM_UP` functions. Empty when there are none or the cell does not parse."""
-    nodes, modules = _first_cell_import_nodes(path)
+    return _warm_up_code(*_first_cell_import_nodes(path))
+
+
+def _warm_up_code(nodes: list[ast.stmt], modules: list[str]) -> str:
     if not nodes:
         return ""
     body = "\n".join("    " + ast.unparse(n) for n in nodes)
@@ -217,10 +215,10 @@ class KernelPrewarmer:
         """Start the kernel for notebook ``src`` now and import its first cell's modules in it."""
         import asyncio
 
-        code = first_cell_imports(src)
+        nodes, modules = _first_cell_import_nodes(src)  # the notebook read once
         env = {**os.environ, "RFM_NOTEBOOK": Path(src).stem}
         kernel = _WarmKernel(self, asyncio.run_coroutine_threadsafe(
-            self._start(code, cwd, stderr_path, env, first_cell_modules(src)), self._loop))
+            self._start(_warm_up_code(nodes, modules), cwd, stderr_path, env, modules), self._loop))
         self._started.append(kernel)
         return kernel
 
