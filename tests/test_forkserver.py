@@ -174,3 +174,24 @@ def test_the_server_does_not_fork_with_a_thread_running_or_a_shell_dependent_mod
     monkeypatch.setattr(forkserver.threading, "active_count", lambda: 1)
     monkeypatch.setitem(sys.modules, "tqdm.autonotebook", object())
     assert "tqdm.autonotebook" in forkserver._why_not_fork()
+
+
+def test_a_kernel_that_does_not_come_up_in_time_is_stopped(tmp_path, monkeypatch):
+    pkg = tmp_path / "slowpkg"
+    pkg.mkdir()
+    pid_file = tmp_path / "pid.txt"
+    (pkg / "__init__.py").write_text(
+        "import os, time\n"
+        "def __kernel_warm_up__():\n"
+        f"    open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+        "    time.sleep(60)\n", encoding="utf-8")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    nb = nbformat.read(_notebook(tmp_path / "nb.ipynb"), as_version=4)
+    nb.cells[1].source = "import slowpkg"
+    nbformat.write(nb, tmp_path / "nb.ipynb")
+    monkeypatch.setattr(KernelPrewarmer, "start_timeout", 8.0)
+    with KernelPrewarmer() as warm:
+        kernel = warm.start(tmp_path / "nb.ipynb", tmp_path, tmp_path / "k.txt")
+        assert kernel.manager() is None  # the warm-up did not answer in time: the notebook starts its own
+        pid = int(pid_file.read_text())
+        assert _wait_gone(pid)  # stopped at once, not left to outlive the run

@@ -272,6 +272,13 @@ class KernelPrewarmer:
                     reply = await client.get_shell_msg(timeout=self.start_timeout)
                     if reply.get("parent_header", {}).get("msg_id") == msg_id:
                         break
+        except BaseException:
+            # a kernel that never answered is stopped here: nothing else holds it (its notebook
+            # starts a kernel of its own). Seen once: a forked kernel whose start failed hung in
+            # ipykernel's exit (zmq_ctx_term on a socket left open) and outlived the run.
+            with contextlib.suppress(Exception):
+                await km.shutdown_kernel(now=True)
+            raise
         finally:
             client.stop_channels()
         return km
